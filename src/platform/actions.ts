@@ -1,0 +1,60 @@
+/**
+ * Actions: the inputs of the platform's transitions. Plain data with a `kind`, so a
+ * run is a list that can be saved, shrunk and replayed. Who performs an action is in
+ * its kind: register and memory writes are the hypervisor's (trusted software),
+ * `msi-write` and `signal` are a device's, and `program-*` are the device driver's
+ * (guest software) writes to a function's configuration space or MSI-X table.
+ */
+import type { Grant } from './state.ts';
+
+export type Action =
+  /** Software writes IRTA_REG (0xB8) of a remapping unit. */
+  | { readonly kind: 'write-irta'; readonly iommu: number; readonly value: bigint }
+  /** Software writes GCMD_REG (0x18): persistent bits plus at most the one-shot bits it means. */
+  | { readonly kind: 'write-gcmd'; readonly iommu: number; readonly value: number }
+  /** A CPU store of `bytes` bytes (1..64) of `value` at host-physical `address`. */
+  | { readonly kind: 'write-memory'; readonly address: bigint; readonly bytes: number; readonly value: bigint }
+  /** Software stores a 128-bit IRTE at index `index` of the table its IRTA_REG names. */
+  | { readonly kind: 'write-irte'; readonly iommu: number; readonly index: number; readonly value: bigint }
+  /** Software submits an IEC invalidation descriptor (type 4, 128 bits) and waits for it. */
+  | { readonly kind: 'invalidate-iec'; readonly iommu: number; readonly descriptor: bigint }
+  /** Software clears fault record `record` (writes 1 to its F bit, RW1C) and FSTS.PPF/PFO as needed. */
+  | { readonly kind: 'clear-fault'; readonly iommu: number; readonly record: number }
+  /**
+   * A device writes the dword `data` to bus address `address`. `rid` is the requester
+   * ID on the bus (defaults to the device's own; a different one models a bus that
+   * does not guarantee requester IDs). In 0xFEEx_xxxx it is an interrupt request.
+   */
+  | { readonly kind: 'msi-write'; readonly device: string; readonly rid?: number; readonly address: bigint; readonly data: number }
+  /** The driver programs the function's MSI capability (fields left out are unchanged). */
+  | {
+      readonly kind: 'program-msi';
+      readonly device: string;
+      readonly enabled?: boolean;
+      readonly address?: bigint;
+      readonly data?: number;
+      readonly mme?: number;
+      readonly mask?: number;
+    }
+  /** The driver writes MSI-X table entry `entry` (fields left out are unchanged). */
+  | {
+      readonly kind: 'program-msix';
+      readonly device: string;
+      readonly entry: number;
+      readonly address?: bigint;
+      readonly data?: number;
+      readonly masked?: boolean;
+    }
+  /** The driver writes the MSI-X Message Control enable and function-mask bits. */
+  | { readonly kind: 'msix-control'; readonly device: string; readonly enabled?: boolean; readonly functionMask?: boolean }
+  /** The function raises its interrupt `vector` (MSI vector number or MSI-X table entry). */
+  | { readonly kind: 'signal'; readonly device: string; readonly vector: number }
+  /** Hypervisor intent: `device` now belongs to domain `domain`; its grants are dropped. */
+  | { readonly kind: 'assign-device'; readonly device: string; readonly domain: number }
+  /** Hypervisor intent: record a grant. */
+  | { readonly kind: 'grant'; readonly grant: Grant }
+  /** Hypervisor intent: withdraw the grants of `requester` for `vector` (all its grants when omitted). */
+  | { readonly kind: 'revoke'; readonly requester: string; readonly vector?: number };
+
+export type ActionKind = Action['kind'];
+export type ActionOf<K extends ActionKind> = Extract<Action, { kind: K }>;

@@ -1,0 +1,109 @@
+/**
+ * Build an initial PlatformState from a plain description (what a scenario's
+ * `platform`, `devices` and `domains` sections become). Hardware starts as after
+ * reset: IR and DMA remapping disabled, IRTA 0, caches empty, MSI/MSI-X disabled.
+ */
+import { PhysicalMemory } from '../memory/physical-memory.ts';
+import { decodeCap, capFaultRecordCount } from '../vtd/registers.ts';
+import { emptyIec, DEFAULT_IEC_CAPACITY } from '../vtd/iec.ts';
+import { emptyMsi, emptyMsix } from '../pci/msi-capability.ts';
+import type { ApicMode, Domain, DomainKind, DrhdScope, Grant, IommuUnit, PciFunction, PlatformState } from './state.ts';
+
+/**
+ * CAP_REG and ECAP_REG of a real interrupt-remapping unit, used when a description
+ * gives none: Dell Latitude 9420 (Tiger Lake) dmar4, the unit that carries the IOAPIC
+ * (`DMAR: dmar4: reg_base_addr fed91000 ver 1:0 cap d2008c40660462 ecap f050da`,
+ * data/real-inputs/dmesg). ECAP has QI, IR and EIM; CAP has 8 fault-recording
+ * registers (NFR = 7) and no posted interrupts (PI = 0).
+ */
+export const DEFAULT_CAP = 0xd2008c40660462n;
+export const DEFAULT_ECAP = 0xf050dan;
+
+export interface UnitDescription {
+  readonly segment: number;
+  readonly registerBase: bigint;
+  readonly includePciAll: boolean;
+  readonly scope: DrhdScope;
+  readonly cap?: bigint;
+  readonly ecap?: bigint;
+  readonly iecCapacity?: number;
+}
+
+export interface DeviceDescription {
+  readonly segment: number;
+  readonly rid: number;
+  readonly key: string;
+  readonly name: string;
+  readonly upstream: readonly number[];
+  /** MSI: vectors requested (power of two, 1..32) and per-vector masking. */
+  readonly msi?: { readonly vectors: number; readonly maskable: boolean };
+  /** MSI-X: table size in entries (1..2048). */
+  readonly msix?: { readonly tableSize: number };
+}
+
+export interface DomainDescription {
+  readonly name: string;
+  readonly kind: DomainKind;
+  readonly cpus: readonly number[];
+  readonly devices: readonly string[];
+}
+
+export interface PlatformDescription {
+  readonly hostAddressWidth: number;
+  readonly apicMode: ApicMode;
+  readonly extendedDestinationId: boolean;
+  /** APIC ID of each pCPU, by pCPU index. */
+  readonly apicIds: readonly number[];
+  readonly iommus: readonly UnitDescription[];
+  readonly devices: readonly DeviceDescription[];
+  readonly domains: readonly DomainDescription[];
+  readonly grants: readonly Grant[];
+}
+
+function buildUnit(u: UnitDescription, index: number): IommuUnit {
+  const cap = u.cap ?? DEFAULT_CAP;
+  const records = capFaultRecordCount(decodeCap(cap).NFR);
+  return {
+    index,
+    name: `dmar${index}`,
+    segment: u.segment,
+    registerBase: u.registerBase,
+    includePciAll: u.includePciAll,
+    scope: u.scope,
+    cap,
+    ecap: u.ecap ?? DEFAULT_ECAP,
+    regs: { irta: 0n, irtaLatched: 0n, gcmd: 0, gsts: 0, fsts: 0, fectl: 0 },
+    frcd: Array.from({ length: records }, () => 0n),
+    iec: emptyIec(u.iecCapacity ?? DEFAULT_IEC_CAPACITY),
+  };
+}
+
+function buildDevice(d: DeviceDescription): PciFunction {
+  return {
+    key: d.key,
+    segment: d.segment,
+    rid: d.rid,
+    name: d.name,
+    upstream: d.upstream,
+    msi: d.msi === undefined ? undefined : emptyMsi(Math.log2(d.msi.vectors), d.msi.maskable),
+    msix: d.msix === undefined ? undefined : emptyMsix(d.msix.tableSize),
+  };
+}
+
+/** The platform after reset. Domain ids are their positions in `domains`. */
+export function buildPlatform(p: PlatformDescription): PlatformState {
+  const domains: Domain[] = p.domains.map((d, id) => ({ id, name: d.name, kind: d.kind, cpus: d.cpus }));
+  const owners: Record<string, number> = {};
+  p.domains.forEach((d, id) => d.devices.forEach((key) => (owners[key] = id)));
+  return {
+    step: 0,
+    memory: PhysicalMemory.empty(),
+    hostAddressWidth: p.hostAddressWidth,
+    interrupts: { apicMode: p.apicMode, extendedDestinationId: p.extendedDestinationId },
+    cpus: p.apicIds.map((apicId, index) => ({ index, apicId })),
+    iommus: p.iommus.map(buildUnit),
+    devices: Object.fromEntries(p.devices.map((d) => [d.key, buildDevice(d)])),
+    domains,
+    intent: { owners, grants: p.grants },
+  };
+}

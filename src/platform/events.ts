@@ -1,0 +1,142 @@
+/**
+ * Events: what a transition reports. Plain data with a `kind`; a trace is the list
+ * of events of a run. Properties read events and state, nothing else.
+ */
+
+export type InterruptPath = 'compatibility' | 'remapped';
+
+/** A message the local APICs accepted: the outcome of an interrupt request that got through. */
+export interface InterruptDeliveredEvent {
+  readonly kind: 'interrupt-delivered';
+  readonly step: number;
+  /** Device that really issued the write (key), and the requester ID on the bus. */
+  readonly device: string;
+  readonly rid: number;
+  readonly address: bigint;
+  readonly data: number;
+  /** compatibility: not remapped (IR off, CFI pass-through, or no remapping unit); remapped: through an IRTE. */
+  readonly path: InterruptPath;
+  readonly iommu: number | undefined;
+  readonly irteIndex: number | undefined;
+  /** Whether the IRTE came from the interrupt entry cache. */
+  readonly iecHit: boolean | undefined;
+  readonly destination: number;
+  readonly destinationMode: 'physical' | 'logical';
+  readonly vector: number;
+  /** 3-bit delivery mode encoding (0 fixed, 1 lowest-priority, 2 SMI, 4 NMI, 5 INIT, 7 ExtINT). */
+  readonly deliveryMode: number;
+  readonly triggerMode: 'edge' | 'level';
+  readonly redirectionHint: boolean;
+  /** pCPU indices whose local APIC accepted the interrupt. */
+  readonly targets: readonly number[];
+}
+
+/** An interrupt request the remapping hardware blocked (VT-d §5.1.4.1, fault reasons 0x20–0x28). */
+export interface InterruptFaultEvent {
+  readonly kind: 'interrupt-fault';
+  readonly step: number;
+  readonly device: string;
+  readonly rid: number;
+  readonly address: bigint;
+  readonly data: number;
+  readonly iommu: number;
+  readonly reason: number;
+  readonly irteIndex: number | undefined;
+  /** Qualified faults are suppressed from recording when the IRTE's FPD is set. */
+  readonly qualified: boolean;
+  /** Index of the FRCD register the fault was recorded in; undefined when suppressed by FPD or lost to overflow (FSTS.PFO). */
+  readonly frcd: number | undefined;
+}
+
+/** A device dword write outside the interrupt window: it reached memory untranslated. */
+export interface DmaWriteEvent {
+  readonly kind: 'dma-write';
+  readonly step: number;
+  readonly device: string;
+  readonly rid: number;
+  readonly address: bigint;
+  readonly data: number;
+}
+
+/** A store by trusted software into simulated memory. */
+export interface MemoryWriteEvent {
+  readonly kind: 'memory-write';
+  readonly step: number;
+  readonly address: bigint;
+  readonly bytes: number;
+  readonly value: bigint;
+  /** What the bytes are, when the writer said (e.g. `IRTE 5 of dmar0`). */
+  readonly what: string | undefined;
+}
+
+export interface RegisterWriteEvent {
+  readonly kind: 'register-write';
+  readonly step: number;
+  readonly iommu: number;
+  readonly register: 'IRTA' | 'GCMD' | 'FRCD';
+  readonly value: bigint;
+  /** GSTS after the write. */
+  readonly gsts: number;
+  /** GSTS status bits that changed, e.g. `IRES+`, `CFIS-`. */
+  readonly changed: readonly string[];
+  /** Why the write was ignored or only partly effective, when it was. */
+  readonly note: string | undefined;
+}
+
+export interface IecInvalidateEvent {
+  readonly kind: 'iec-invalidate';
+  readonly step: number;
+  readonly iommu: number;
+  readonly descriptor: bigint;
+  readonly granularity: 'global' | 'index';
+  readonly index: number | undefined;
+  /** Number of entries (2^IM) covered by an index-selective invalidation. */
+  readonly count: number | undefined;
+  /** Cached indices dropped. */
+  readonly dropped: readonly number[];
+}
+
+/** A masked MSI or MSI-X vector fired: its pending bit is set instead of a write. */
+export interface MsiPendingEvent {
+  readonly kind: 'msi-pending';
+  readonly step: number;
+  readonly device: string;
+  readonly capability: 'msi' | 'msix';
+  readonly vector: number;
+}
+
+/** A signal the function could not send at all (capability disabled or vector out of range). */
+export interface MsiDroppedEvent {
+  readonly kind: 'msi-dropped';
+  readonly step: number;
+  readonly device: string;
+  readonly vector: number;
+  readonly why: string;
+}
+
+export interface IntentEvent {
+  readonly kind: 'intent';
+  readonly step: number;
+  readonly change: string;
+}
+
+/** An action that names something the platform does not have; nothing changed. */
+export interface ActionRejectedEvent {
+  readonly kind: 'action-rejected';
+  readonly step: number;
+  readonly why: string;
+}
+
+export type PlatformEvent =
+  | ActionRejectedEvent
+  | InterruptDeliveredEvent
+  | InterruptFaultEvent
+  | DmaWriteEvent
+  | MemoryWriteEvent
+  | RegisterWriteEvent
+  | IecInvalidateEvent
+  | MsiPendingEvent
+  | MsiDroppedEvent
+  | IntentEvent;
+
+export type EventKind = PlatformEvent['kind'];

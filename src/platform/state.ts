@@ -1,0 +1,192 @@
+/**
+ * The platform state: one immutable, serialisable value (DESIGN.md §2). Hardware
+ * (CPUs, IOMMU units, PCI functions, memory) holds what the specs say the hardware
+ * holds; the hypervisor's intent (owners and grants) is the trusted software's
+ * record of what it meant to allow, read by the properties (DESIGN.md §3).
+ *
+ * Every table the IOMMU reads (the IRT, later PI descriptors and page tables) lives
+ * in `memory` as bytes; decoded views are derived from those bytes.
+ */
+import type { PhysicalMemory } from '../memory/physical-memory.ts';
+import type { RequesterId } from '../pci/bdf.ts';
+import type { Irte } from '../vtd/irte.ts';
+
+export type ApicMode = 'xapic' | 'x2apic';
+
+/** A physical CPU (logical processor) and its local APIC ID. */
+export interface Pcpu {
+  readonly index: number;
+  /** x2APIC ID (32 bits); in xAPIC mode only IDs 0..254 are addressable. */
+  readonly apicId: number;
+}
+
+/** One IEC entry: the IRTE as the hardware read it, decoded once when it was cached. */
+export interface IecEntry {
+  readonly raw: bigint;
+  readonly irte: Irte;
+  readonly reserved: bigint;
+}
+
+/**
+ * Interrupt Entry Cache of one remapping unit (VT-d §9.10/§6.5.2.7): IRTEs cached
+ * by interrupt index when first used, kept until an IEC invalidation covers them or
+ * the cache evicts them (FIFO at `capacity` entries), so a stale entry is observable.
+ */
+export interface InterruptEntryCache {
+  readonly capacity: number;
+  readonly entries: Readonly<Record<number, IecEntry>>;
+  /** Cached indices, oldest first (eviction order). */
+  readonly order: readonly number[];
+}
+
+/** Device scope of a DRHD: which requester IDs the unit translates and remaps. */
+export interface DrhdScope {
+  /** Endpoints named explicitly (device scope type 1). */
+  readonly endpoints: readonly RequesterId[];
+  /** Bridges (type 2, PCI sub-hierarchy): every function below them belongs to the unit. */
+  readonly bridges: readonly RequesterId[];
+  /** Bus ranges that belong to the unit, [first, last] (a scenario's explicit form of a sub-hierarchy). */
+  readonly busRanges: readonly (readonly [number, number])[];
+  /** IOAPICs (type 3): enumeration ID and requester ID. */
+  readonly ioapics: readonly { readonly id: number; readonly rid: RequesterId }[];
+  /** HPET blocks (type 4). */
+  readonly hpets: readonly { readonly id: number; readonly rid: RequesterId }[];
+}
+
+/** The interrupt-remapping registers of a unit that this model implements (VT-d §11.4). */
+export interface IrRegisters {
+  /** IRTA_REG (0xB8) as software last wrote it. */
+  readonly irta: bigint;
+  /** The IRTA value latched by the last SIRTP; the hardware uses only this one. */
+  readonly irtaLatched: bigint;
+  /** Persistent GCMD bits as software last wrote them (GCMD itself is write-only). */
+  readonly gcmd: number;
+  /** GSTS_REG (0x1C). */
+  readonly gsts: number;
+  /** FSTS_REG (0x34). */
+  readonly fsts: number;
+  /** FECTL_REG (0x38). */
+  readonly fectl: number;
+}
+
+/** A DMA-remapping hardware unit (ACPI DRHD) and its interrupt-remapping state. */
+export interface IommuUnit {
+  readonly index: number;
+  /** Linux's name for the unit, `dmar<index>`. */
+  readonly name: string;
+  readonly segment: number;
+  /** Register base address (HPA of the 4 KiB+ register set). */
+  readonly registerBase: bigint;
+  /** DRHD flag INCLUDE_PCI_ALL: the unit takes every device of its segment not claimed by another. */
+  readonly includePciAll: boolean;
+  readonly scope: DrhdScope;
+  readonly cap: bigint;
+  readonly ecap: bigint;
+  readonly regs: IrRegisters;
+  /** Fault recording registers FRCD0..FRCD(NFR): raw 128-bit values. */
+  readonly frcd: readonly bigint[];
+  readonly iec: InterruptEntryCache;
+}
+
+/** MSI capability state of a PCI function (PCI Local Bus Spec §6.8.1; sheet §12.1). */
+export interface MsiCapability {
+  readonly enabled: boolean;
+  /** Multiple Message Capable: log2 of the vectors the function asks for (0..5). */
+  readonly mmc: number;
+  /** Multiple Message Enable: log2 of the vectors granted (0..5). */
+  readonly mme: number;
+  readonly address: bigint;
+  readonly data: number;
+  readonly perVectorMasking: boolean;
+  /** Mask bits, one per vector (bit k = vector k). */
+  readonly mask: number;
+  /** Pending bits, one per vector. */
+  readonly pending: number;
+}
+
+/** One MSI-X table entry (16 bytes; sheet §12.2). */
+export interface MsixEntry {
+  readonly address: bigint;
+  readonly data: number;
+  readonly masked: boolean;
+}
+
+/** MSI-X capability state: the table and the PBA. */
+export interface MsixCapability {
+  readonly enabled: boolean;
+  readonly functionMask: boolean;
+  readonly table: readonly MsixEntry[];
+  /** Pending Bit Array: entry indices whose message is pending. */
+  readonly pending: readonly number[];
+}
+
+/** A PCI function. Its requester ID is its BDF. */
+export interface PciFunction {
+  /** Canonical key: `bb:dd.f`, or `ssss:bb:dd.f` outside segment 0. */
+  readonly key: string;
+  readonly segment: number;
+  readonly rid: RequesterId;
+  readonly name: string;
+  /** Bridges between the function and its root complex, nearest to the root first (for DRHD sub-hierarchy scopes). */
+  readonly upstream: readonly RequesterId[];
+  readonly msi: MsiCapability | undefined;
+  readonly msix: MsixCapability | undefined;
+}
+
+export type DomainKind = 'host' | 'guest';
+
+/** A protection domain: the host or a guest. */
+export interface Domain {
+  readonly id: number;
+  readonly name: string;
+  readonly kind: DomainKind;
+  /** pCPU indices the domain's interrupts may be routed to (host: all it runs on). */
+  readonly cpus: readonly number[];
+}
+
+/** Where a granted interrupt may land. */
+export type GrantTarget = { readonly kind: 'pcpu'; readonly apicId: number };
+
+/**
+ * One grant of the hypervisor's intent: the device function `requester` may raise
+ * `vector` at `target` with one of `deliveryModes` (DESIGN.md §3).
+ */
+export interface Grant {
+  readonly requester: string;
+  readonly target: GrantTarget;
+  readonly vector: number;
+  /** Delivery modes allowed (3-bit encodings; default fixed and lowest-priority). */
+  readonly deliveryModes: readonly number[];
+}
+
+/** The trusted hypervisor's intent: who owns each device and which interrupts it granted. */
+export interface HypervisorIntent {
+  /** Device key → owning domain id. */
+  readonly owners: Readonly<Record<string, number>>;
+  readonly grants: readonly Grant[];
+}
+
+/** Platform-wide interrupt addressing facts that are not per-unit. */
+export interface InterruptPlatform {
+  readonly apicMode: ApicMode;
+  /**
+   * Whether compatibility-format MSIs carry destination bits 14:8 in address bits
+   * 11:5 (the virtual "extended destination ID", Linux apic.c). Never on bare metal.
+   */
+  readonly extendedDestinationId: boolean;
+}
+
+export interface PlatformState {
+  /** Number of actions applied so far. */
+  readonly step: number;
+  readonly memory: PhysicalMemory;
+  /** Host address width in bits (DMAR HAW field + 1): IOMMU structures must lie below 2^HAW. */
+  readonly hostAddressWidth: number;
+  readonly interrupts: InterruptPlatform;
+  readonly cpus: readonly Pcpu[];
+  readonly iommus: readonly IommuUnit[];
+  /** PCI functions by key. */
+  readonly devices: Readonly<Record<string, PciFunction>>;
+  readonly domains: readonly Domain[];
+  readonly intent: HypervisorIntent;
+}

@@ -1,0 +1,196 @@
+/**
+ * The platform's transition function: `(state, action) -> { state, events }`, pure,
+ * built with immer. Each action kind has one handler in a table; a handler mutates
+ * the draft and emits events. Hardware handlers are total: any input, however
+ * malformed, yields a defined outcome event; an action naming something that does
+ * not exist yields an `action-rejected` event instead of throwing.
+ */
+import { produce, type Draft } from 'immer';
+import type { Action, ActionKind, ActionOf } from './actions.ts';
+import type { PlatformEvent } from './events.ts';
+import type { PlatformState, IommuUnit, PciFunction } from './state.ts';
+import { writeGcmd, writeIrta } from '../vtd/ir-registers.ts';
+import { decodeIrta } from '../vtd/registers.ts';
+import { IRTE_BYTES } from '../vtd/irte.ts';
+import { decodeIec } from '../vtd/invalidation.ts';
+import { iecInvalidate } from '../vtd/iec.ts';
+import { clearFaultRecord } from '../vtd/fault-recording.ts';
+import { releasePending, signal, type Message } from '../pci/msi-capability.ts';
+import { deliverDeviceWrite } from './device-write.ts';
+
+export interface TransitionResult {
+  readonly state: PlatformState;
+  readonly events: readonly PlatformEvent[];
+}
+
+type Emit = (event: DistributiveOmit<PlatformEvent, 'step'>) => void;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+type Handler<K extends ActionKind> = (draft: Draft<PlatformState>, action: ActionOf<K>, emit: Emit, before: PlatformState) => void;
+
+function unitOrReject(state: PlatformState, iommu: number, emit: Emit): IommuUnit | undefined {
+  const unit = state.iommus[iommu];
+  if (unit === undefined) emit({ kind: 'action-rejected', why: `no remapping unit ${iommu} (the platform has ${state.iommus.length})` });
+  return unit;
+}
+
+function deviceOrReject(state: PlatformState, key: string, emit: Emit): PciFunction | undefined {
+  const fn = state.devices[key];
+  if (fn === undefined) emit({ kind: 'action-rejected', why: `no PCI function ${key}` });
+  return fn;
+}
+
+/** Send the messages a function released, in order, as device writes. */
+function sendAll(draft: Draft<PlatformState>, fn: PciFunction, messages: readonly Message[], emit: Emit): void {
+  for (const m of messages) deliverDeviceWrite(draft, fn, fn.rid, m.address, m.data, emit);
+}
+
+const handlers: { [K in ActionKind]: Handler<K> } = {
+  'write-irta'(draft, a, emit, before) {
+    const unit = unitOrReject(before, a.iommu, emit);
+    if (!unit) return;
+    const r = writeIrta(unit, a.value);
+    draft.iommus[a.iommu] = r.unit as Draft<IommuUnit>;
+    emit({ kind: 'register-write', iommu: a.iommu, register: 'IRTA', value: a.value, gsts: r.unit.regs.gsts, changed: r.changed, note: r.note });
+  },
+
+  'write-gcmd'(draft, a, emit, before) {
+    const unit = unitOrReject(before, a.iommu, emit);
+    if (!unit) return;
+    const r = writeGcmd(unit, a.value >>> 0);
+    draft.iommus[a.iommu] = r.unit as Draft<IommuUnit>;
+    emit({ kind: 'register-write', iommu: a.iommu, register: 'GCMD', value: BigInt(a.value >>> 0), gsts: r.unit.regs.gsts, changed: r.changed, note: r.note });
+  },
+
+  'write-memory'(draft, a, emit, before) {
+    draft.memory = before.memory.writeLE(a.address, a.bytes, a.value);
+    emit({ kind: 'memory-write', address: a.address, bytes: a.bytes, value: a.value, what: undefined });
+  },
+
+  'write-irte'(draft, a, emit, before) {
+    const unit = unitOrReject(before, a.iommu, emit);
+    if (!unit) return;
+    const address = decodeIrta(unit.regs.irta).base + BigInt(a.index * IRTE_BYTES);
+    draft.memory = before.memory.writeLE(address, IRTE_BYTES, a.value);
+    emit({ kind: 'memory-write', address, bytes: IRTE_BYTES, value: a.value, what: `IRTE ${a.index} of ${unit.name}` });
+  },
+
+  'invalidate-iec'(draft, a, emit, before) {
+    const unit = unitOrReject(before, a.iommu, emit);
+    if (!unit) return;
+    const d = decodeIec(a.descriptor).desc;
+    const count = d.granularity === 'index' ? 2 ** d.indexMask : undefined;
+    const index = d.granularity === 'index' ? d.interruptIndex : undefined;
+    const r = iecInvalidate(unit.iec, index, count);
+    draft.iommus[a.iommu]!.iec = r.iec as Draft<typeof r.iec>;
+    emit({ kind: 'iec-invalidate', iommu: a.iommu, descriptor: a.descriptor, granularity: d.granularity, index, count, dropped: r.dropped });
+  },
+
+  'clear-fault'(draft, a, emit, before) {
+    const unit = unitOrReject(before, a.iommu, emit);
+    if (!unit) return;
+    const next = clearFaultRecord(unit, a.record);
+    draft.iommus[a.iommu] = next as Draft<IommuUnit>;
+    emit({ kind: 'register-write', iommu: a.iommu, register: 'FRCD', value: BigInt(a.record), gsts: next.regs.gsts, changed: [], note: undefined });
+  },
+
+  'msi-write'(draft, a, emit, before) {
+    const fn = deviceOrReject(before, a.device, emit);
+    if (!fn) return;
+    deliverDeviceWrite(draft, fn, a.rid ?? fn.rid, a.address, a.data >>> 0, emit);
+  },
+
+  'program-msi'(draft, a, emit, before) {
+    const fn = deviceOrReject(before, a.device, emit);
+    if (!fn) return;
+    if (fn.msi === undefined) return void emit({ kind: 'action-rejected', why: `${a.device} has no MSI capability` });
+    const mme = a.mme === undefined ? fn.msi.mme : Math.min(a.mme, fn.msi.mmc);
+    const msi = {
+      ...fn.msi,
+      enabled: a.enabled ?? fn.msi.enabled,
+      address: a.address ?? fn.msi.address,
+      data: a.data === undefined ? fn.msi.data : a.data & 0xffff,
+      mme,
+      mask: a.mask ?? fn.msi.mask,
+    };
+    const released = releasePending({ ...fn, msi });
+    draft.devices[a.device] = released.fn as Draft<PciFunction>;
+    sendAll(draft, released.fn, released.messages, emit);
+  },
+
+  'program-msix'(draft, a, emit, before) {
+    const fn = deviceOrReject(before, a.device, emit);
+    if (!fn) return;
+    const entry = fn.msix?.table[a.entry];
+    if (fn.msix === undefined || entry === undefined) {
+      return void emit({ kind: 'action-rejected', why: `${a.device} has no MSI-X table entry ${a.entry}` });
+    }
+    const table = fn.msix.table.slice();
+    table[a.entry] = { address: a.address ?? entry.address, data: a.data ?? entry.data, masked: a.masked ?? entry.masked };
+    const released = releasePending({ ...fn, msix: { ...fn.msix, table } });
+    draft.devices[a.device] = released.fn as Draft<PciFunction>;
+    sendAll(draft, released.fn, released.messages, emit);
+  },
+
+  'msix-control'(draft, a, emit, before) {
+    const fn = deviceOrReject(before, a.device, emit);
+    if (!fn) return;
+    if (fn.msix === undefined) return void emit({ kind: 'action-rejected', why: `${a.device} has no MSI-X capability` });
+    const msix = { ...fn.msix, enabled: a.enabled ?? fn.msix.enabled, functionMask: a.functionMask ?? fn.msix.functionMask };
+    const released = releasePending({ ...fn, msix });
+    draft.devices[a.device] = released.fn as Draft<PciFunction>;
+    sendAll(draft, released.fn, released.messages, emit);
+  },
+
+  signal(draft, a, emit, before) {
+    const fn = deviceOrReject(before, a.device, emit);
+    if (!fn) return;
+    const r = signal(fn, a.vector);
+    if (r.kind === 'dropped') return void emit({ kind: 'msi-dropped', device: a.device, vector: a.vector, why: r.why });
+    draft.devices[a.device] = r.fn as Draft<PciFunction>;
+    if (r.kind === 'pending') return void emit({ kind: 'msi-pending', device: a.device, capability: r.capability, vector: a.vector });
+    deliverDeviceWrite(draft, fn, fn.rid, r.message.address, r.message.data, emit);
+  },
+
+  'assign-device'(draft, a, emit, before) {
+    if (!deviceOrReject(before, a.device, emit)) return;
+    if (!before.domains.some((d) => d.id === a.domain)) return void emit({ kind: 'action-rejected', why: `no domain ${a.domain}` });
+    draft.intent.owners[a.device] = a.domain;
+    draft.intent.grants = draft.intent.grants.filter((g) => g.requester !== a.device);
+    emit({ kind: 'intent', change: `${a.device} assigned to domain ${a.domain}` });
+  },
+
+  grant(draft, a, emit) {
+    draft.intent.grants.push(a.grant as Draft<typeof a.grant>);
+    emit({ kind: 'intent', change: `grant ${a.grant.requester} vector 0x${a.grant.vector.toString(16)} → APIC ${a.grant.target.apicId}` });
+  },
+
+  revoke(draft, a, emit) {
+    draft.intent.grants = draft.intent.grants.filter((g) => !(g.requester === a.requester && (a.vector === undefined || g.vector === a.vector)));
+    emit({ kind: 'intent', change: `revoke ${a.requester}${a.vector === undefined ? '' : ` vector 0x${a.vector.toString(16)}`}` });
+  },
+};
+
+/** Apply one action. Never throws for a well-typed action. */
+export function applyAction(state: PlatformState, action: Action): TransitionResult {
+  const events: PlatformEvent[] = [];
+  const step = state.step;
+  const emit: Emit = (e) => events.push({ ...e, step } as PlatformEvent);
+  const handler = handlers[action.kind] as Handler<ActionKind>;
+  const next = produce(state, (draft) => {
+    handler(draft, action as never, emit, state);
+    draft.step = step + 1;
+  });
+  return { state: next, events };
+}
+
+/** Apply actions in order, collecting every event. */
+export function applyActions(state: PlatformState, actions: readonly Action[]): TransitionResult {
+  let s = state;
+  const events: PlatformEvent[] = [];
+  for (const a of actions) {
+    const r = applyAction(s, a);
+    s = r.state;
+    events.push(...r.events);
+  }
+  return { state: s, events };
+}

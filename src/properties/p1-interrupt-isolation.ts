@@ -1,0 +1,56 @@
+/**
+ * P1 Interrupt isolation (no forgery), DESIGN.md §3: every interrupt that reaches a
+ * pCPU because of a device write is covered by a grant whose requester is the real
+ * source of the write (the issuing function, not the requester ID it presented),
+ * for that pCPU's APIC ID, that vector and that delivery mode; and no fixed or
+ * lowest-priority interrupt uses a vector below 16 (the exception range).
+ *
+ * Read by properties only: the check takes an event and the hypervisor's intent as
+ * recorded in the state, and changes nothing.
+ */
+import type { InterruptDeliveredEvent, PlatformEvent } from '../platform/events.ts';
+import type { PlatformState } from '../platform/state.ts';
+import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
+
+export interface Violation {
+  readonly property: 'P1';
+  readonly step: number;
+  readonly message: string;
+  readonly event: PlatformEvent;
+}
+
+/** Delivery modes that carry a vector. */
+const VECTORED = new Set([0, 1]);
+
+function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+/** P1 violations of one delivered interrupt against `state`'s intent. */
+export function checkDelivery(state: PlatformState, e: InterruptDeliveredEvent): Violation[] {
+  const out: Violation[] = [];
+  const mode = DELIVERY_MODE_NAMES[e.deliveryMode] ?? String(e.deliveryMode);
+  if (e.targets.length > 0 && VECTORED.has(e.deliveryMode) && e.vector < 16) {
+    out.push({ property: 'P1', step: e.step, event: e, message: `${e.device} delivered vector ${hex(e.vector)} (< 16, an exception vector)` });
+  }
+  for (const cpu of e.targets) {
+    const apicId = state.cpus[cpu]?.apicId;
+    const covered = state.intent.grants.some(
+      (g) => g.requester === e.device && g.target.apicId === apicId && g.vector === e.vector && g.deliveryModes.includes(e.deliveryMode),
+    );
+    if (!covered) {
+      out.push({
+        property: 'P1',
+        step: e.step,
+        event: e,
+        message: `${e.device} (requester ID on the bus ${hex(e.rid)}) reached cpu${cpu} (APIC ${apicId}) with vector ${hex(e.vector)} ${mode} via the ${e.path} path${e.irteIndex === undefined ? '' : ` (IRTE ${e.irteIndex})`}: no grant covers it`,
+      });
+    }
+  }
+  return out;
+}
+
+/** P1 violations among `events`, judged against the intent in `state`. */
+export function checkInterruptIsolation(state: PlatformState, events: readonly PlatformEvent[]): Violation[] {
+  return events.flatMap((e) => (e.kind === 'interrupt-delivered' ? checkDelivery(state, e) : []));
+}

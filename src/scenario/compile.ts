@@ -1,0 +1,388 @@
+/**
+ * Scenario data (schema-valid) → an initial platform description and a list of
+ * steps, each a short list of actions plus the expected outcome. The step sugar a
+ * user writes (`enable-ir`, an IRTE by fields, a BDF) is expanded here into the
+ * register and memory writes the hardware sees, so the trace shows what really
+ * happened. Semantic errors (an unknown device, a missing unit) are InputErrors
+ * with the line of the offending field.
+ */
+import { dirname, resolve } from 'node:path';
+import type { Action } from '../platform/actions.ts';
+import type { Grant } from '../platform/state.ts';
+import type { DeviceDescription, DomainDescription, PlatformDescription, UnitDescription } from '../platform/build.ts';
+import { formatBdf, parseBdf } from '../pci/bdf.ts';
+import { InputError } from '../io/input-error.ts';
+import { DELIVERY_MODE_NAMES, type DeliveryModeName } from '../x86/msi.ts';
+import { encodeIrte, irteDestinationField, type Irte } from '../vtd/irte.ts';
+import { encodeIrta, irtaSizeForEntries, GLOBAL_COMMAND_BITS } from '../vtd/registers.ts';
+import { encodeIec } from '../vtd/invalidation.ts';
+import { loadDmar } from '../vtd/dmar/load.ts';
+import { unitsFromDmar } from './dmar-platform.ts';
+import type { ParsedScenario } from './parse.ts';
+import type * as S from './types.ts';
+
+export interface Expectation {
+  readonly delivered?: S.ExpectDelivered;
+  readonly fault?: S.ExpectFault;
+  readonly pending?: true;
+  readonly dropped?: true;
+  readonly dma?: true;
+  readonly nothing?: true;
+}
+
+export interface CompiledStep {
+  /** Position in the scenario's `steps`, from 0. */
+  readonly index: number;
+  readonly line: number | undefined;
+  /** The step's action key as written (e.g. `enable-ir`). */
+  readonly label: string;
+  readonly note: string | undefined;
+  readonly actions: readonly Action[];
+  readonly expect: Expectation | undefined;
+}
+
+export interface CompiledScenario {
+  readonly file: string;
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly platform: PlatformDescription;
+  readonly steps: readonly CompiledStep[];
+}
+
+const STEP_KEYS = [
+  'set-irta', 'gcmd', 'enable-ir', 'disable-ir', 'irte', 'clear-irte', 'invalidate-iec', 'msi', 'program-msi',
+  'program-msix', 'msix-control', 'signal', 'assign', 'grant', 'revoke', 'write-memory', 'clear-fault',
+] as const;
+type StepKey = (typeof STEP_KEYS)[number];
+
+/** Parse a u64 field (number or hex string) to bigint. */
+export function u64(v: number | string): bigint {
+  return typeof v === 'number' ? BigInt(v) : BigInt(v);
+}
+
+const SVT = { none: 0, 'requester-id': 1, 'bus-range': 2, reserved: 3 } as const;
+
+function deliveryMode(name: DeliveryModeName | undefined): number {
+  return name === undefined ? 0 : DELIVERY_MODE_NAMES.indexOf(name);
+}
+
+class Compiler {
+  private readonly devices = new Map<string, DeviceDescription>();
+  private readonly domains = new Map<string, number>();
+  /** Per unit: persistent GCMD bits software has set, and the EIME it last programmed. */
+  private readonly gcmd = new Map<number, number>();
+  private readonly eime = new Map<number, boolean>();
+  private unitCount = 0;
+
+  constructor(private readonly parsed: ParsedScenario) {}
+
+  private fail(message: string, path: (string | number)[], field = path.join('.')): never {
+    const line = this.parsed.lineAt(path);
+    throw new InputError(message, { file: this.parsed.file, ...(line === undefined ? {} : { line }), field });
+  }
+
+  /** Canonical device key of a BDF string at `path`. */
+  private key(text: string, path: (string | number)[]): { key: string; rid: number; segment: number } {
+    const b = parseBdf(text);
+    if (!b) this.fail(`'${text}' is not a BDF (bb:dd.f)`, path);
+    return { key: formatBdf(b.rid, b.segment === 0 ? undefined : b.segment), rid: b.rid, segment: b.segment };
+  }
+
+  private device(text: string, path: (string | number)[]): string {
+    const { key } = this.key(text, path);
+    if (!this.devices.has(key)) this.fail(`no device ${key} in the scenario's devices`, path);
+    return key;
+  }
+
+  private iommu(index: number, path: (string | number)[]): number {
+    if (index >= this.unitCount) this.fail(`no remapping unit ${index}: the platform has ${this.unitCount}`, path);
+    return index;
+  }
+
+  compile(): CompiledScenario {
+    const data = this.parsed.data as S.Scenario;
+    const platform = this.platform(data);
+    const steps = (data.steps ?? []).map((step, i) => this.step(step, i));
+    return { file: this.parsed.file, name: data.name, description: data.description, platform, steps };
+  }
+
+  private platform(data: S.Scenario): PlatformDescription {
+    const p = data.platform;
+    let units: UnitDescription[] = [];
+    let hostAddressWidth = p.hostAddressWidth;
+    if (p.dmar !== undefined) {
+      const table = loadDmar(resolve(dirname(this.parsed.file), p.dmar));
+      units = unitsFromDmar(table);
+      hostAddressWidth ??= table.hostAddressWidth;
+    }
+    const defaults = p.unitDefaults ?? {};
+    (p.iommus ?? []).forEach((u, i) => units.push(this.unit(u, i)));
+    units = units.map((u) => ({
+      ...u,
+      ...(u.cap === undefined && defaults.cap !== undefined ? { cap: u64(defaults.cap) } : {}),
+      ...(u.ecap === undefined && defaults.ecap !== undefined ? { ecap: u64(defaults.ecap) } : {}),
+      ...(u.iecCapacity === undefined && defaults.iecCapacity !== undefined ? { iecCapacity: defaults.iecCapacity } : {}),
+    }));
+    this.unitCount = units.length;
+
+    const apicIds = 'count' in p.cpus ? Array.from({ length: p.cpus.count }, (_, i) => i) : p.cpus.apicIds;
+    (data.devices ?? []).forEach((d, i) => {
+      const { key, rid, segment } = this.key(d.bdf, ['devices', i, 'bdf']);
+      if (this.devices.has(key)) this.fail(`device ${key} is declared twice`, ['devices', i, 'bdf']);
+      this.devices.set(key, {
+        key,
+        rid,
+        segment,
+        name: d.name ?? key,
+        upstream: (d.upstream ?? []).map((u, j) => this.key(u, ['devices', i, 'upstream', j]).rid),
+        ...(d.msi ? { msi: { vectors: d.msi.vectors ?? 1, maskable: d.msi.maskable ?? false } } : {}),
+        ...(d.msix ? { msix: { tableSize: d.msix.tableSize } } : {}),
+      });
+    });
+    const domains: DomainDescription[] = (data.domains ?? [{ name: 'host', kind: 'host' }]).map((d, i) => {
+      if (this.domains.has(d.name)) this.fail(`domain ${d.name} is declared twice`, ['domains', i, 'name']);
+      this.domains.set(d.name, i);
+      (d.cpus ?? []).forEach((c, j) => {
+        if (c >= apicIds.length) this.fail(`no pCPU ${c}: the platform has ${apicIds.length}`, ['domains', i, 'cpus', j]);
+      });
+      return {
+        name: d.name,
+        kind: d.kind ?? (i === 0 ? 'host' : 'guest'),
+        cpus: d.cpus ?? [],
+        devices: (d.devices ?? []).map((b, j) => this.device(b, ['domains', i, 'devices', j])),
+      };
+    });
+    const grants = (data.grants ?? []).map((g, i) => this.grant(g, ['grants', i]));
+    return {
+      hostAddressWidth: hostAddressWidth ?? 46,
+      apicMode: p.apicMode ?? 'x2apic',
+      extendedDestinationId: p.extendedDestinationId ?? false,
+      apicIds,
+      iommus: units,
+      devices: [...this.devices.values()],
+      domains,
+      grants,
+    };
+  }
+
+  private unit(u: S.Unit, i: number): UnitDescription {
+    const path = ['platform', 'iommus', i, 'scope'];
+    const s = u.scope ?? {};
+    return {
+      segment: u.segment ?? 0,
+      registerBase: u64(u.registerBase),
+      includePciAll: u.includePciAll ?? false,
+      scope: {
+        endpoints: (s.endpoints ?? []).map((b, j) => this.key(b, [...path, 'endpoints', j]).rid),
+        bridges: (s.bridges ?? []).map((b, j) => this.key(b, [...path, 'bridges', j]).rid),
+        busRanges: (s.busRanges ?? []).map(([a, b]) => [a ?? 0, b ?? 0] as const),
+        ioapics: (s.ioapics ?? []).map((x, j) => ({ id: x.id, rid: this.key(x.bdf, [...path, 'ioapics', j, 'bdf']).rid })),
+        hpets: (s.hpets ?? []).map((x, j) => ({ id: x.id, rid: this.key(x.bdf, [...path, 'hpets', j, 'bdf']).rid })),
+      },
+      ...(u.cap === undefined ? {} : { cap: u64(u.cap) }),
+      ...(u.ecap === undefined ? {} : { ecap: u64(u.ecap) }),
+      ...(u.iecCapacity === undefined ? {} : { iecCapacity: u.iecCapacity }),
+    };
+  }
+
+  private grant(g: S.GrantSpec, path: (string | number)[]): Grant {
+    return {
+      requester: this.device(g.device, [...path, 'device']),
+      target: { kind: 'pcpu', apicId: g.apicId },
+      vector: g.vector,
+      deliveryModes: (g.deliveryModes ?? ['fixed', 'lowest-priority']).map((m) => deliveryMode(m)),
+    };
+  }
+
+  private gcmdWrite(iommu: number, persistent: number, oneShot = 0): Action {
+    this.gcmd.set(iommu, persistent >>> 0);
+    return { kind: 'write-gcmd', iommu, value: (persistent | oneShot) >>> 0 };
+  }
+
+  private irte(s: S.IrteSpec, path: (string | number)[]): bigint {
+    if (s.raw !== undefined) return BigInt(s.raw);
+    if (s.destination !== undefined && s.dst !== undefined) this.fail('give destination or dst, not both', [...path, 'dst']);
+    let sid = 0;
+    if (s.busRange !== undefined) {
+      if (s.svt !== 'bus-range') this.fail('busRange needs svt: bus-range', [...path, 'busRange']);
+      sid = ((s.busRange[0] ?? 0) << 8) | (s.busRange[1] ?? 0);
+    } else if (s.sid !== undefined) sid = this.key(s.sid, [...path, 'sid']).rid;
+    const common = {
+      present: s.present ?? true,
+      fpd: s.fpd ?? false,
+      avail: s.avail ?? 0,
+      sid,
+      sq: s.sq ?? 0,
+      svt: SVT[s.svt ?? 'none'],
+    };
+    let irte: Irte;
+    if ((s.mode ?? 'remapped') === 'posted') {
+      irte = { ...common, mode: 'posted', urgent: s.urgent ?? false, virtualVector: s.virtualVector ?? 0, pda: s.pda === undefined ? 0n : u64(s.pda) };
+    } else {
+      let destination = s.dst ?? 0;
+      if (s.destination !== undefined) {
+        const eime = this.eime.get(s.iommu) ?? false;
+        try {
+          destination = irteDestinationField(s.destination, eime);
+        } catch {
+          this.fail(`APIC ID ${s.destination} does not fit an IRTE destination with EIME=${eime ? 1 : 0}`, [...path, 'destination']);
+        }
+      }
+      irte = {
+        ...common,
+        mode: 'remapped',
+        destinationModeLogical: s.destinationMode === 'logical',
+        redirectionHint: s.redirectionHint ?? false,
+        triggerLevel: s.triggerMode === 'level',
+        deliveryMode: deliveryMode(s.deliveryMode),
+        vector: s.vector ?? 0,
+        destination,
+      };
+    }
+    try {
+      return encodeIrte(irte);
+    } catch (e) {
+      this.fail((e as Error).message, path);
+    }
+  }
+
+  private step(step: S.Step, index: number): CompiledStep {
+    const path = ['steps', index];
+    const keys = STEP_KEYS.filter((k) => k in step);
+    if (keys.length !== 1) {
+      this.fail(keys.length === 0 ? `a step needs one action (${STEP_KEYS.join(', ')})` : `a step has one action, found ${keys.join(' and ')}`, path, `steps[${index}]`);
+    }
+    const label = keys[0] as StepKey;
+    const at = [...path, label];
+    const actions = this.actions(label, step, at);
+    return { index, line: this.parsed.lineAt(path), label, note: step.note, actions, expect: step.expect };
+  }
+
+  private actions(label: StepKey, step: S.Step, at: (string | number)[]): Action[] {
+    const IRE = 1 << GLOBAL_COMMAND_BITS.IRE;
+    const CFI = 1 << GLOBAL_COMMAND_BITS.CFI;
+    const SIRTP = 1 << GLOBAL_COMMAND_BITS.SIRTP;
+    switch (label) {
+      case 'set-irta': {
+        const s = step['set-irta']!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        this.eime.set(iommu, s.eime ?? false);
+        return [{ kind: 'write-irta', iommu, value: encodeIrta({ base: u64(s.base), eime: s.eime ?? false, size: irtaSizeForEntries(s.entries) }) }];
+      }
+      case 'gcmd': {
+        const s = step.gcmd!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        const value = s.bits.reduce((v, b) => v | (1 << GLOBAL_COMMAND_BITS[b]), 0) >>> 0;
+        this.gcmd.set(iommu, value & ~(SIRTP | (1 << GLOBAL_COMMAND_BITS.SRTP) | (1 << GLOBAL_COMMAND_BITS.SFL) | (1 << GLOBAL_COMMAND_BITS.WBF)));
+        return [{ kind: 'write-gcmd', iommu, value }];
+      }
+      case 'enable-ir': {
+        const s = step['enable-ir']!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        const eime = s.eime ?? false;
+        this.eime.set(iommu, eime);
+        const persistent = (this.gcmd.get(iommu) ?? 0) & ~CFI;
+        return [
+          { kind: 'write-irta', iommu, value: encodeIrta({ base: u64(s.base), eime, size: irtaSizeForEntries(s.entries) }) },
+          this.gcmdWrite(iommu, persistent, SIRTP),
+          { kind: 'invalidate-iec', iommu, descriptor: encodeIec({ granularity: 'global', indexMask: 0, interruptIndex: 0 }) },
+          this.gcmdWrite(iommu, persistent | IRE | (s.cfi ? CFI : 0)),
+        ];
+      }
+      case 'disable-ir': {
+        const iommu = this.iommu(step['disable-ir']!.iommu, [...at, 'iommu']);
+        return [this.gcmdWrite(iommu, (this.gcmd.get(iommu) ?? 0) & ~(IRE | CFI))];
+      }
+      case 'irte': {
+        const s = step.irte!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        return [{ kind: 'write-irte', iommu, index: s.index, value: this.irte(s, at) }];
+      }
+      case 'clear-irte': {
+        const s = step['clear-irte']!;
+        return [{ kind: 'write-irte', iommu: this.iommu(s.iommu, [...at, 'iommu']), index: s.index, value: 0n }];
+      }
+      case 'invalidate-iec': {
+        const s = step['invalidate-iec']!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        const descriptor =
+          s.index === undefined
+            ? encodeIec({ granularity: 'global', indexMask: 0, interruptIndex: 0 })
+            : encodeIec({ granularity: 'index', indexMask: s.mask ?? 0, interruptIndex: s.index });
+        return [{ kind: 'invalidate-iec', iommu, descriptor }];
+      }
+      case 'msi': {
+        const s = step.msi!;
+        const device = this.device(s.device, [...at, 'device']);
+        const rid = s.rid === undefined ? undefined : this.key(s.rid, [...at, 'rid']).rid;
+        return [{ kind: 'msi-write', device, ...(rid === undefined ? {} : { rid }), address: u64(s.address), data: s.data }];
+      }
+      case 'program-msi': {
+        const s = step['program-msi']!;
+        return [{
+          kind: 'program-msi',
+          device: this.device(s.device, [...at, 'device']),
+          ...(s.enable === undefined ? {} : { enabled: s.enable }),
+          ...(s.address === undefined ? {} : { address: u64(s.address) }),
+          ...(s.data === undefined ? {} : { data: s.data }),
+          ...(s.vectors === undefined ? {} : { mme: Math.log2(s.vectors) }),
+          ...(s.mask === undefined ? {} : { mask: s.mask }),
+        }];
+      }
+      case 'program-msix': {
+        const s = step['program-msix']!;
+        return [{
+          kind: 'program-msix',
+          device: this.device(s.device, [...at, 'device']),
+          entry: s.entry,
+          ...(s.address === undefined ? {} : { address: u64(s.address) }),
+          ...(s.data === undefined ? {} : { data: s.data }),
+          ...(s.masked === undefined ? {} : { masked: s.masked }),
+        }];
+      }
+      case 'msix-control': {
+        const s = step['msix-control']!;
+        return [{
+          kind: 'msix-control',
+          device: this.device(s.device, [...at, 'device']),
+          ...(s.enable === undefined ? {} : { enabled: s.enable }),
+          ...(s.functionMask === undefined ? {} : { functionMask: s.functionMask }),
+        }];
+      }
+      case 'signal': {
+        const s = step.signal!;
+        return [{ kind: 'signal', device: this.device(s.device, [...at, 'device']), vector: s.vector }];
+      }
+      case 'assign': {
+        const s = step.assign!;
+        const domain = this.domains.get(s.domain);
+        if (domain === undefined) this.fail(`no domain ${s.domain}`, [...at, 'domain']);
+        return [{ kind: 'assign-device', device: this.device(s.device, [...at, 'device']), domain }];
+      }
+      case 'grant':
+        return [{ kind: 'grant', grant: this.grant(step.grant!, at) }];
+      case 'revoke': {
+        const s = step.revoke!;
+        return [{ kind: 'revoke', requester: this.device(s.device, [...at, 'device']), ...(s.vector === undefined ? {} : { vector: s.vector }) }];
+      }
+      case 'write-memory': {
+        const s = step['write-memory']!;
+        const value = u64(s.value);
+        if (value >> BigInt(8 * s.bytes) !== 0n) this.fail(`value does not fit in ${s.bytes} bytes`, [...at, 'value']);
+        return [{ kind: 'write-memory', address: u64(s.address), bytes: s.bytes, value }];
+      }
+      case 'clear-fault': {
+        const s = step['clear-fault']!;
+        return [{ kind: 'clear-fault', iommu: this.iommu(s.iommu, [...at, 'iommu']), record: s.record }];
+      }
+    }
+  }
+}
+
+/**
+ * Compile a parsed scenario.
+ * @throws InputError for semantic errors (unknown device, domain or unit; bad IRTE fields; DMAR errors).
+ */
+export function compileScenario(parsed: ParsedScenario): CompiledScenario {
+  return new Compiler(parsed).compile();
+}

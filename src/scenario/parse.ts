@@ -1,0 +1,118 @@
+/**
+ * Read a scenario file: YAML → plain data validated against the published JSON
+ * Schema (specs/scenario.schema.json). Every problem becomes one InputError naming
+ * the file, the line and the field (a JSON-pointer-like path such as
+ * `steps[3].irte.vector`).
+ *
+ * YAML integers are read as bigint so that no 64-bit literal silently loses bits;
+ * those that fit 2^53 become numbers, larger ones become hex strings, which the
+ * schema accepts only where a 64-bit value is allowed.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import AjvModule from 'ajv';
+import type { ErrorObject } from 'ajv';
+import { InputError } from '../io/input-error.ts';
+
+const SCHEMA_PATH = fileURLToPath(new URL('../../specs/scenario.schema.json', import.meta.url));
+
+type AjvCtor = typeof AjvModule.default;
+const Ajv = ((AjvModule as unknown as { default?: AjvCtor }).default ?? AjvModule) as AjvCtor;
+let validator: ReturnType<InstanceType<AjvCtor>['compile']> | undefined;
+
+function validate(data: unknown): ErrorObject[] {
+  if (validator === undefined) {
+    const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as object;
+    validator = new Ajv({ allErrors: false, strict: false }).compile(schema);
+  }
+  return validator(data) ? [] : [...(validator.errors ?? [])];
+}
+
+/** Replace bigints: safe ones by numbers, others by hex strings. */
+function normaliseIntegers(value: unknown): unknown {
+  if (typeof value === 'bigint') {
+    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : `0x${value.toString(16)}`;
+  }
+  if (Array.isArray(value)) return value.map(normaliseIntegers);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normaliseIntegers(v)]));
+  }
+  return value;
+}
+
+/** `steps/3/irte/vector` → `steps[3].irte.vector`. */
+function fieldName(path: readonly string[]): string {
+  return path.reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '');
+}
+
+/** Line (1-based) of the YAML node at `path`, or of the closest ancestor that exists. */
+export function lineOf(doc: Document, lines: LineCounter, path: readonly (string | number)[]): number | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true);
+    if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+function describe(e: ErrorObject): { path: string[]; message: string } {
+  const path = e.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return { path: [...path, String(p['additionalProperty'])], message: 'unknown field' };
+    case 'required':
+      return { path, message: `missing required field '${String(p['missingProperty'])}'` };
+    case 'enum':
+      return { path, message: `expected one of ${(p['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
+    case 'anyOf':
+      return { path, message: 'expected an integer below 2^53 or a hex string like "0xfee00000"' };
+    default:
+      return { path, message: e.message ?? 'invalid' };
+  }
+}
+
+/** A scenario document as parsed, with the line lookup kept for later (semantic) errors. */
+export interface ParsedScenario {
+  readonly file: string;
+  readonly data: unknown;
+  /** Line of the node at a path, for errors found after schema validation. */
+  readonly lineAt: (path: readonly (string | number)[]) => number | undefined;
+}
+
+/**
+ * Parse and schema-validate scenario text.
+ * @throws InputError on YAML syntax errors and the first schema violation.
+ */
+export function parseScenarioText(text: string, file: string): ParsedScenario {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, intAsBigInt: true, prettyErrors: false, uniqueKeys: true });
+  const yamlError = doc.errors[0];
+  if (yamlError) {
+    const line = yamlError.linePos?.[0]?.line;
+    throw new InputError(yamlError.message.split('\n')[0] ?? 'YAML syntax error', { file, ...(line === undefined ? {} : { line }) });
+  }
+  const data = normaliseIntegers(doc.toJS());
+  const lineAt = (path: readonly (string | number)[]): number | undefined => lineOf(doc, lines, path);
+  const first = validate(data)[0];
+  if (first) {
+    const { path, message } = describe(first);
+    const line = lineAt(path.map((p) => (/^\d+$/.test(p) ? Number(p) : p)));
+    throw new InputError(message, { file, ...(line === undefined ? {} : { line }), field: fieldName(path) || '(top level)' });
+  }
+  return { file, data, lineAt };
+}
+
+/**
+ * Read and parse a scenario file.
+ * @throws InputError when the file cannot be read, is not YAML, or violates the schema.
+ */
+export function parseScenarioFile(file: string): ParsedScenario {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError(`cannot read scenario: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
+  }
+  return parseScenarioText(text, file);
+}

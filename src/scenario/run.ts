@@ -1,0 +1,103 @@
+/**
+ * Run a compiled scenario: build the platform, apply each step's actions in order,
+ * check each step's expected outcome, and judge P1 on every delivery. Deterministic:
+ * the same scenario gives the same events (P5).
+ */
+import { buildPlatform } from '../platform/build.ts';
+import { applyAction } from '../platform/transition.ts';
+import type { PlatformEvent } from '../platform/events.ts';
+import type { PlatformState } from '../platform/state.ts';
+import { checkInterruptIsolation, type Violation } from '../properties/p1-interrupt-isolation.ts';
+import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
+import type { CompiledScenario, CompiledStep, Expectation } from './compile.ts';
+
+export interface StepResult {
+  readonly step: CompiledStep;
+  readonly events: readonly PlatformEvent[];
+  /** Why the step's `expect` did not hold; empty when it held or there was none. */
+  readonly failures: readonly string[];
+}
+
+export interface RunResult {
+  readonly scenario: CompiledScenario;
+  readonly initial: PlatformState;
+  readonly final: PlatformState;
+  readonly steps: readonly StepResult[];
+  readonly violations: readonly Violation[];
+  /** No P1 violation and every expectation held. */
+  readonly ok: boolean;
+}
+
+const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-delivered', 'interrupt-fault', 'msi-pending', 'msi-dropped', 'dma-write']);
+
+/** Why `events` do not meet `expect` (empty if they do). */
+export function checkExpectation(expect: Expectation, events: readonly PlatformEvent[]): string[] {
+  const failures: string[] = [];
+  const outcomes = events.filter((e) => OUTCOMES.has(e.kind));
+  const seen = outcomes.map((e) => e.kind).join(', ') || 'no outcome';
+  if (expect.delivered) {
+    const want = expect.delivered;
+    const match = outcomes.some(
+      (e) =>
+        e.kind === 'interrupt-delivered' &&
+        (want.path === undefined || e.path === want.path) &&
+        (want.vector === undefined || e.vector === want.vector) &&
+        (want.destination === undefined || e.destination === want.destination) &&
+        (want.deliveryMode === undefined || DELIVERY_MODE_NAMES[e.deliveryMode] === want.deliveryMode) &&
+        (want.cpus === undefined || JSON.stringify(e.targets) === JSON.stringify(want.cpus)),
+    );
+    if (!match) failures.push(`expected a delivery ${JSON.stringify(want)}, got ${describe(outcomes) || seen}`);
+  }
+  if (expect.fault) {
+    const want = expect.fault;
+    const match = outcomes.some(
+      (e) =>
+        e.kind === 'interrupt-fault' &&
+        e.reason === want.reason &&
+        (want.index === undefined || e.irteIndex === want.index) &&
+        (want.recorded === undefined || (e.frcd !== undefined) === want.recorded),
+    );
+    if (!match) failures.push(`expected fault 0x${want.reason.toString(16)}${want.index === undefined ? '' : ` at index ${want.index}`}, got ${describe(outcomes) || seen}`);
+  }
+  const simple: [keyof Expectation, PlatformEvent['kind']][] = [
+    ['pending', 'msi-pending'],
+    ['dropped', 'msi-dropped'],
+    ['dma', 'dma-write'],
+  ];
+  for (const [key, kind] of simple) {
+    if (expect[key] && !outcomes.some((e) => e.kind === kind)) failures.push(`expected ${kind}, got ${seen}`);
+  }
+  if (expect.nothing && outcomes.length > 0) failures.push(`expected no outcome, got ${seen}`);
+  return failures;
+}
+
+function describe(outcomes: readonly PlatformEvent[]): string {
+  return outcomes
+    .map((e) =>
+      e.kind === 'interrupt-delivered'
+        ? `delivery of vector 0x${e.vector.toString(16)} to ${e.destination} (${e.path})`
+        : e.kind === 'interrupt-fault'
+          ? `fault 0x${e.reason.toString(16)}`
+          : e.kind,
+    )
+    .join(', ');
+}
+
+export function runScenario(scenario: CompiledScenario): RunResult {
+  const initial = buildPlatform(scenario.platform);
+  let state = initial;
+  const steps: StepResult[] = [];
+  const violations: Violation[] = [];
+  for (const step of scenario.steps) {
+    const events: PlatformEvent[] = [];
+    for (const action of step.actions) {
+      const r = applyAction(state, action);
+      state = r.state;
+      events.push(...r.events);
+      violations.push(...checkInterruptIsolation(state, r.events));
+    }
+    steps.push({ step, events, failures: step.expect ? checkExpectation(step.expect, events) : [] });
+  }
+  const ok = violations.length === 0 && steps.every((s) => s.failures.length === 0);
+  return { scenario, initial, final: state, steps, violations, ok };
+}

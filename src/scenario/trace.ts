@@ -1,0 +1,138 @@
+/**
+ * Trace formatting: one line per event, hex values with decoded fields, grouped under
+ * the scenario step that caused them, ending with the P1 verdict; or JSON lines (one
+ * object per event with a `kind`, bigints as hex strings). Pure formatting of events:
+ * the same run gives the same bytes (P5).
+ */
+import type { PlatformEvent } from '../platform/events.ts';
+import type { PlatformState } from '../platform/state.ts';
+import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
+import { decodeIrte } from '../vtd/irte.ts';
+import { decodeIrta, irtEntries } from '../vtd/registers.ts';
+import { faultReason } from '../vtd/fault-reasons.ts';
+import { formatBdf } from '../pci/bdf.ts';
+import { hexDigits } from '../bits/bits.ts';
+import type { RunResult } from './run.ts';
+
+const h = (v: number | bigint): string => `0x${v.toString(16)}`;
+const SVT_NAMES = ['none', 'requester-id', 'bus-range', 'reserved'];
+
+/** An MSI address as lspci prints it: 8 hex digits, or 16 when the high dword is used. */
+export function formatMsiAddress(address: bigint): string {
+  return hexDigits(address, address >> 32n === 0n ? 8 : 16);
+}
+
+/** One-line decoded view of a raw IRTE (as Linux debugfs names the halves: IRTE_high, IRTE_low). */
+export function describeIrte(raw: bigint): string {
+  const { irte, reserved } = decodeIrte(raw);
+  const parts = [irte.present ? 'P' : 'not-present'];
+  if (irte.fpd) parts.push('FPD');
+  if (irte.mode === 'remapped') {
+    parts.push(
+      `V=${h(irte.vector)}`,
+      `DST=${hexDigits(irte.destination, 8)}`,
+      DELIVERY_MODE_NAMES[irte.deliveryMode] ?? String(irte.deliveryMode),
+      irte.triggerLevel ? 'level' : 'edge',
+      irte.destinationModeLogical ? 'logical' : 'physical',
+    );
+    if (irte.redirectionHint) parts.push('RH');
+  } else {
+    parts.push('posted', `VV=${h(irte.virtualVector)}`, `PDA=${h(irte.pda)}`);
+    if (irte.urgent) parts.push('URG');
+  }
+  parts.push(`SVT=${irte.svt}(${SVT_NAMES[irte.svt]})`, `SQ=${irte.sq}`, `SID=${irte.svt === 2 ? `bus ${h(irte.sid >> 8)}-${h(irte.sid & 0xff)}` : formatBdf(irte.sid)}`);
+  if (reserved !== 0n) parts.push(`reserved=${h(reserved)}`);
+  return parts.join(' ');
+}
+
+function unitName(state: PlatformState, iommu: number | undefined): string {
+  return iommu === undefined ? 'no IOMMU' : (state.iommus[iommu]?.name ?? `unit ${iommu}`);
+}
+
+/** One human line for an event. `state` supplies names (units, CPUs). */
+export function formatEvent(e: PlatformEvent, state: PlatformState): string {
+  switch (e.kind) {
+    case 'interrupt-delivered': {
+      const via = e.path === 'remapped' ? `remapped by ${unitName(state, e.iommu)} IRTE ${h(e.irteIndex ?? 0)} (IEC ${e.iecHit ? 'hit' : 'miss'})` : `compatibility format, not remapped${e.iommu === undefined ? ' (no remapping unit)' : ''}`;
+      const cpus = e.targets.length === 0 ? 'no CPU accepts it' : e.targets.map((c) => `cpu${c}`).join(',');
+      const spoof = state.devices[e.device]?.rid === e.rid ? '' : ` as requester ${formatBdf(e.rid)}`;
+      return `${e.device}${spoof} MSI ${formatMsiAddress(e.address)}/${hexDigits(e.data, 8)} → ${via}: vector ${h(e.vector)} ${DELIVERY_MODE_NAMES[e.deliveryMode]} ${e.triggerMode} ${e.destinationMode} dest ${h(e.destination)} → ${cpus}`;
+    }
+    case 'interrupt-fault': {
+      const reason = faultReason(e.reason);
+      const spoof = state.devices[e.device]?.rid === e.rid ? '' : ` as requester ${formatBdf(e.rid)}`;
+      const recorded = e.frcd === undefined ? (e.qualified ? 'not recorded (FPD or overflow)' : 'not recorded (overflow, FSTS.PFO)') : `recorded in FRCD${e.frcd}`;
+      return `${e.device}${spoof} MSI ${formatMsiAddress(e.address)}/${hexDigits(e.data, 8)} → BLOCKED by ${unitName(state, e.iommu)}: fault ${h(e.reason)} ${reason?.description ?? ''}${e.irteIndex === undefined ? '' : ` (index ${h(e.irteIndex)})`}, SID ${formatBdf(e.rid)}, ${recorded}`;
+    }
+    case 'dma-write':
+      return `${e.device} DMA write ${hexDigits(e.address, 16)} ← ${hexDigits(e.data, 8)} (outside the interrupt window: reaches memory)`;
+    case 'memory-write': {
+      const value = hexDigits(e.value, e.bytes * 2);
+      const detail = e.bytes === 16 && e.what?.startsWith('IRTE') ? `  ${e.what}: ${describeIrte(e.value)}` : e.what ? `  ${e.what}` : '';
+      return `memory ${hexDigits(e.address, 16)} ← ${e.bytes === 16 ? `${value.slice(0, 16)}_${value.slice(16)}` : value}${detail}`;
+    }
+    case 'register-write': {
+      const unit = unitName(state, e.iommu);
+      const note = e.note ? `  (${e.note})` : '';
+      if (e.register === 'IRTA') {
+        const i = decodeIrta(e.value);
+        return `${unit} IRTA ← ${hexDigits(e.value, 16)} (base ${h(i.base)}, EIME=${i.eime ? 1 : 0}, S=${i.size}: ${irtEntries(i.size)} entries)${note}`;
+      }
+      if (e.register === 'FRCD') return `${unit} FRCD${e.value} F cleared${note}`;
+      return `${unit} GCMD ← ${hexDigits(e.value, 8)}  GSTS ${hexDigits(e.gsts, 8)}${e.changed.length ? ` [${e.changed.join(' ')}]` : ''}${note}`;
+    }
+    case 'iec-invalidate':
+      return `${unitName(state, e.iommu)} IEC invalidate ${e.granularity === 'global' ? 'global' : `index ${h(e.index ?? 0)} (${e.count} entries)`}: dropped ${e.dropped.length ? e.dropped.map(h).join(',') : 'nothing'}`;
+    case 'msi-pending':
+      return `${e.device} ${e.capability === 'msix' ? 'MSI-X entry' : 'MSI vector'} ${e.vector} masked: pending bit set`;
+    case 'msi-dropped':
+      return `${e.device} cannot signal vector ${e.vector}: ${e.why}`;
+    case 'intent':
+      return `intent: ${e.change}`;
+    case 'action-rejected':
+      return `rejected: ${e.why}`;
+  }
+}
+
+/** JSON-safe copy: bigints become hex strings. */
+export function toJsonValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return h(value);
+  if (Array.isArray(value)) return value.map(toJsonValue);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJsonValue(v)]));
+  return value;
+}
+
+/** The human trace of a run, ending with the P1 verdict line. */
+export function formatTrace(r: RunResult): string {
+  const lines: string[] = [`scenario: ${r.scenario.name}`];
+  if (r.scenario.description) lines.push(...r.scenario.description.trim().split('\n').map((l) => `  ${l}`));
+  let state = r.initial;
+  for (const s of r.steps) {
+    lines.push(`#${s.step.index} ${s.step.label}${s.step.note ? ` — ${s.step.note}` : ''}${s.step.line === undefined ? '' : `  (line ${s.step.line})`}`);
+    for (const e of s.events) lines.push(`    ${formatEvent(e, state)}`);
+    if (s.step.expect) lines.push(s.failures.length === 0 ? '    expect: ok' : `    EXPECTATION FAILED: ${s.failures.join('; ')}`);
+    state = r.final; // names (units, devices) do not change during a run
+  }
+  const deliveries = r.steps.reduce((n, s) => n + s.events.filter((e) => e.kind === 'interrupt-delivered').length, 0);
+  const blocked = r.steps.reduce((n, s) => n + s.events.filter((e) => e.kind === 'interrupt-fault').length, 0);
+  const failedExpectations = r.steps.filter((s) => s.failures.length > 0).length;
+  for (const v of r.violations) lines.push(`VIOLATION P1 at action ${v.step}: ${v.message}`);
+  if (failedExpectations > 0) lines.push(`${failedExpectations} expectation(s) failed`);
+  lines.push(
+    r.violations.length === 0
+      ? `P1 interrupt isolation: HELD (${deliveries} deliveries, ${blocked} blocked)`
+      : `P1 interrupt isolation: VIOLATED (${r.violations.length} violation(s) in ${deliveries} deliveries)`,
+  );
+  return lines.join('\n') + '\n';
+}
+
+/** JSON lines: each event with its scenario step; then expectation failures; last a verdict object. */
+export function formatJsonTrace(r: RunResult): string {
+  const out: string[] = [];
+  for (const s of r.steps) {
+    for (const e of s.events) out.push(JSON.stringify(toJsonValue({ ...e, scenarioStep: s.step.index })));
+    for (const f of s.failures) out.push(JSON.stringify({ kind: 'expectation-failed', scenarioStep: s.step.index, line: s.step.line, message: f }));
+  }
+  out.push(JSON.stringify(toJsonValue({ kind: 'verdict', property: 'P1', held: r.violations.length === 0, violations: r.violations.map((v) => ({ step: v.step, message: v.message })) })));
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,128 @@
+/**
+ * The shape of a scenario file after YAML parsing and schema validation
+ * (specs/scenario.schema.json is the authority; these types mirror it). 64-bit
+ * values are numbers (≤ 2^53) or hex strings; 128-bit values are hex strings.
+ */
+import type { DeliveryModeName } from '../x86/msi.ts';
+
+export type U64 = number | string;
+
+export interface Scope {
+  endpoints?: string[];
+  bridges?: string[];
+  busRanges?: number[][];
+  ioapics?: { id: number; bdf: string }[];
+  hpets?: { id: number; bdf: string }[];
+}
+
+export interface Unit {
+  segment?: number;
+  registerBase: U64;
+  includePciAll?: boolean;
+  scope?: Scope;
+  cap?: U64;
+  ecap?: U64;
+  iecCapacity?: number;
+}
+
+export interface Platform {
+  dmar?: string;
+  hostAddressWidth?: number;
+  apicMode?: 'xapic' | 'x2apic';
+  extendedDestinationId?: boolean;
+  cpus: { count: number } | { apicIds: number[] };
+  iommus?: Unit[];
+  unitDefaults?: { cap?: U64; ecap?: U64; iecCapacity?: number };
+}
+
+export interface Device {
+  bdf: string;
+  name?: string;
+  upstream?: string[];
+  msi?: { vectors?: number; maskable?: boolean };
+  msix?: { tableSize: number };
+}
+
+export interface DomainSpec {
+  name: string;
+  kind?: 'host' | 'guest';
+  cpus?: number[];
+  devices?: string[];
+}
+
+export interface GrantSpec {
+  device: string;
+  vector: number;
+  apicId: number;
+  deliveryModes?: DeliveryModeName[];
+}
+
+export interface IrteSpec {
+  iommu: number;
+  index: number;
+  raw?: string;
+  mode?: 'remapped' | 'posted';
+  present?: boolean;
+  fpd?: boolean;
+  avail?: number;
+  vector?: number;
+  destination?: number;
+  dst?: number;
+  destinationMode?: 'physical' | 'logical';
+  redirectionHint?: boolean;
+  triggerMode?: 'edge' | 'level';
+  deliveryMode?: DeliveryModeName;
+  svt?: 'none' | 'requester-id' | 'bus-range' | 'reserved';
+  sq?: number;
+  sid?: string;
+  busRange?: number[];
+  urgent?: boolean;
+  virtualVector?: number;
+  pda?: U64;
+}
+
+export interface ExpectDelivered {
+  path?: 'compatibility' | 'remapped';
+  vector?: number;
+  destination?: number;
+  deliveryMode?: DeliveryModeName;
+  cpus?: number[];
+}
+
+export interface ExpectFault {
+  reason: number;
+  index?: number;
+  recorded?: boolean;
+}
+
+export interface Step {
+  note?: string;
+  expect?: { delivered?: ExpectDelivered; fault?: ExpectFault; pending?: true; dropped?: true; dma?: true; nothing?: true };
+  'set-irta'?: { iommu: number; base: U64; eime?: boolean; entries: number };
+  gcmd?: { iommu: number; bits: ('TE' | 'SRTP' | 'SFL' | 'EAFL' | 'WBF' | 'QIE' | 'IRE' | 'SIRTP' | 'CFI')[] };
+  'enable-ir'?: { iommu: number; base: U64; eime?: boolean; entries: number; cfi?: boolean };
+  'disable-ir'?: { iommu: number };
+  irte?: IrteSpec;
+  'clear-irte'?: { iommu: number; index: number };
+  'invalidate-iec'?: { iommu: number; index?: number; mask?: number };
+  msi?: { device: string; rid?: string; address: U64; data: number };
+  'program-msi'?: { device: string; enable?: boolean; address?: U64; data?: number; vectors?: number; mask?: number };
+  'program-msix'?: { device: string; entry: number; address?: U64; data?: number; masked?: boolean };
+  'msix-control'?: { device: string; enable?: boolean; functionMask?: boolean };
+  signal?: { device: string; vector: number };
+  assign?: { device: string; domain: string };
+  grant?: GrantSpec;
+  revoke?: { device: string; vector?: number };
+  'write-memory'?: { address: U64; bytes: number; value: U64 };
+  'clear-fault'?: { iommu: number; record: number };
+}
+
+export interface Scenario {
+  name: string;
+  description?: string;
+  platform: Platform;
+  devices?: Device[];
+  domains?: DomainSpec[];
+  grants?: GrantSpec[];
+  steps: Step[];
+}

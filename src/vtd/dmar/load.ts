@@ -1,0 +1,45 @@
+/**
+ * Load a DMAR table from a file in either form: the raw table (`/sys/firmware/acpi/tables/DMAR`,
+ * `acpidump -b` output) or iasl's decompiled text (`.dsl`).
+ */
+
+import { readFileSync } from 'node:fs';
+import { InputError } from '../../io/input-error.ts';
+import type { DmarTable } from './model.ts';
+import { IVRS_NOT_SUPPORTED, parseDmarBinary } from './parse-binary.ts';
+import { parseDmarText } from './parse-dsl.ts';
+
+const IVRS_TEXT_RE = /^[ \t]*\[[^\]\n]*\][ \t]*Signature[ \t]*:[ \t]*"IVRS"/m;
+
+/**
+ * Read and parse the DMAR table in `path`. The form is chosen by content, not by file name: data
+ * starting with the bytes "DMAR" is the raw table; anything else is read as iasl text.
+ *
+ * @returns the parsed {@link DmarTable}.
+ * @throws InputError naming `path` when the file cannot be read, when it is an AMD IVRS table
+ *   (raw signature "IVRS" or text `Signature : "IVRS"`; the message contains
+ *   "AMD IVRS is not supported yet"), when it is binary data that is not a DMAR table, and for
+ *   every parse error of `parseDmarBinary` / `parseDmarText`.
+ */
+export function loadDmar(path: string): DmarTable {
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(`cannot read DMAR table${code ? ` (${code})` : ''}: ${(e as Error).message}`, { file: path });
+  }
+  const magic = data.subarray(0, 4).toString('latin1');
+  if (magic === 'DMAR' || magic === 'IVRS') return parseDmarBinary(data, path);
+  // Text never contains NUL; raw ACPI tables always do (lengths, reserved bytes).
+  if (data.includes(0)) {
+    throw new InputError(`not a DMAR table: binary data with signature ${JSON.stringify(magic)}`, { file: path, field: 'signature' });
+  }
+  const text = data.toString('utf8');
+  const ivrs = IVRS_TEXT_RE.exec(text);
+  if (ivrs) {
+    const line = text.slice(0, ivrs.index).split('\n').length;
+    throw new InputError(`${IVRS_NOT_SUPPORTED} (this is an AMD-Vi table, not an Intel DMAR)`, { file: path, line, field: 'Signature' });
+  }
+  return parseDmarText(text, path);
+}

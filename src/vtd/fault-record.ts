@@ -1,0 +1,147 @@
+/**
+ * VT-d primary fault-recording register (FRCD_REG), 128 bits = 16 bytes each, at
+ * CAP.FRO × 16 (VT-d spec §11.4.14; VirtualBox `include/VBox/iommu-intel.h`
+ * `VTD_BF_0_FAULT_RECORD_*` / `VTD_BF_1_FAULT_RECORD_*`; Linux `drivers/iommu/intel/iommu.h`
+ * `dma_frcd_*`). Reference sheet §5.4.
+ *
+ * Handled as one 128-bit little-endian bigint (`qword1 << 64 | qword0`). For a DMA fault,
+ * FI (bits 63:12) is the faulting page address; for an interrupt-remapping fault, bits 63:48
+ * hold the interrupt index and the rest of FI is reserved (Linux `dmar_fault_do_one` prints
+ * `addr >> 48` as the "fault index").
+ */
+import { defineLayout } from '../bits/layout.ts';
+import { maskOf } from '../bits/bits.ts';
+
+/** Size of one fault record in bytes. */
+export const FRCD_BYTES = 16;
+
+const FRCD_MASK = maskOf(128);
+
+/** FRCD layout (sheet §5.4); FI holds bits 63:12 of the address, right-aligned. */
+export const FRCD_LAYOUT = defineLayout({
+  name: 'FRCD_REG',
+  width: 128,
+  fields: {
+    FI: { hi: 63, lo: 12 },
+    SID: { hi: 79, lo: 64 },
+    PRIV: { hi: 93, lo: 93 },
+    EXE: { hi: 94, lo: 94 },
+    PP: { hi: 95, lo: 95 },
+    FR: { hi: 103, lo: 96 },
+    PV: { hi: 123, lo: 104 },
+    AT: { hi: 125, lo: 124 },
+    T: { hi: 126, lo: 126 },
+    F: { hi: 127, lo: 127 },
+  },
+  reserved: [
+    { hi: 11, lo: 0 },
+    { hi: 92, lo: 80 },
+  ],
+});
+
+/** Decoded fault record. */
+export interface FaultRecord {
+  /** F, bit 127: record is valid (RW1C). */
+  fault: boolean;
+  /** T, bit 126: 0 = write, 1 = read / AtomicOp (DMA faults). */
+  readOrAtomic: boolean;
+  /** AT, bits 125:124: address type. */
+  addressType: number;
+  /** PV, bits 123:104: PASID value (valid when PP). */
+  pasidValue: number;
+  /** FR, bits 103:96: fault reason (see fault-reasons.ts). */
+  faultReason: number;
+  /** PP, bit 95: PASID present. */
+  pasidPresent: boolean;
+  /** EXE, bit 94: execute permission requested. */
+  execute: boolean;
+  /** PRIV, bit 93: privileged mode requested. */
+  privileged: boolean;
+  /** SID, bits 79:64: requester id. */
+  sourceId: number;
+  /** FI, bits 63:12 left in place: a 4 KiB-aligned address (IR faults: index in bits 63:48). */
+  faultInfo: bigint;
+}
+
+/**
+ * Decode a 128-bit fault record. `reserved` = bits 11:0 and 92:80 that are set, in place.
+ * Never throws: bits above 127 are dropped.
+ */
+export function decodeFaultRecord(raw: bigint): { record: FaultRecord; reserved: bigint } {
+  const v = raw & FRCD_MASK;
+  const f = FRCD_LAYOUT.decode(v);
+  return {
+    record: {
+      fault: f.F === 1,
+      readOrAtomic: f.T === 1,
+      addressType: f.AT,
+      pasidValue: f.PV,
+      faultReason: f.FR,
+      pasidPresent: f.PP === 1,
+      execute: f.EXE === 1,
+      privileged: f.PRIV === 1,
+      sourceId: f.SID,
+      faultInfo: BigInt(f.FI) << 12n,
+    },
+    reserved: FRCD_LAYOUT.reservedSet(v),
+  };
+}
+
+/**
+ * Encode a fault record, OR-ing in `reserved` (in place).
+ * @throws RangeError when a field does not fit, `faultInfo` is not a 4 KiB-aligned 64-bit
+ *   value, or `reserved` has bits outside 11:0 and 92:80.
+ */
+export function encodeFaultRecord(r: FaultRecord, reserved = 0n): bigint {
+  if (r.faultInfo < 0n || r.faultInfo > maskOf(64) || (r.faultInfo & 0xfffn) !== 0n) {
+    throw new RangeError(`FRCD FI 0x${r.faultInfo.toString(16)} is not a 4 KiB-aligned 64-bit value`);
+  }
+  if (reserved < 0n || (reserved & ~FRCD_LAYOUT.reservedMask) !== 0n) {
+    throw new RangeError(`FRCD reserved bits 0x${reserved.toString(16)} outside 11:0, 92:80`);
+  }
+  return FRCD_LAYOUT.encode(
+    {
+      FI: Number(r.faultInfo >> 12n),
+      SID: r.sourceId,
+      PRIV: r.privileged ? 1 : 0,
+      EXE: r.execute ? 1 : 0,
+      PP: r.pasidPresent ? 1 : 0,
+      FR: r.faultReason,
+      PV: r.pasidValue,
+      AT: r.addressType,
+      T: r.readOrAtomic ? 1 : 0,
+      F: r.fault ? 1 : 0,
+    },
+    reserved,
+  );
+}
+
+/** Interrupt index of an interrupt-remapping fault record: FI bits 63:48. */
+export function faultRecordInterruptIndex(r: FaultRecord): number {
+  return Number((r.faultInfo >> 48n) & 0xffffn);
+}
+
+/**
+ * The record hardware writes for an interrupt-remapping fault: F=1, FR=`reason`, SID, the
+ * 16-bit interrupt index in bits 63:48, everything else 0.
+ * @throws RangeError when index or sid is not 16-bit, or reason not 8-bit.
+ */
+export function interruptFaultRecord(f: { reason: number; sourceId: number; index: number }): FaultRecord {
+  if (!Number.isInteger(f.index) || f.index < 0 || f.index > 0xffff) {
+    throw new RangeError(`interrupt index ${f.index} is not a 16-bit value`);
+  }
+  const record: FaultRecord = {
+    fault: true,
+    readOrAtomic: false,
+    addressType: 0,
+    pasidValue: 0,
+    faultReason: f.reason,
+    pasidPresent: false,
+    execute: false,
+    privileged: false,
+    sourceId: f.sourceId,
+    faultInfo: BigInt(f.index) << 48n,
+  };
+  encodeFaultRecord(record); // validates reason / sid widths
+  return record;
+}

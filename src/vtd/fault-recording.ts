@@ -1,0 +1,45 @@
+/**
+ * Primary fault logging of a remapping unit (VT-d §7.2.1, §10.4.14 FRCD_REG, §10.4.9
+ * FSTS_REG, §10.4.10 FECTL_REG). Hardware writes the record at FSTS.FRI if that
+ * record's F bit is clear, sets F, advances FRI modulo the number of records, sets
+ * PPF and the fault-event interrupt-pending bit FECTL.IP; if F is already set the
+ * fault is lost and FSTS.PFO is set (QEMU `vtd_report_frcd_fault` / `next_frcd_reg`).
+ * Software clears a record by writing 1 to its F bit. The fault-event MSI itself is
+ * not delivered in this model: FECTL.IP records that it would be (or is held while
+ * FECTL.IM masks it).
+ */
+import type { IommuUnit } from '../platform/state.ts';
+import { decodeFaultRecord, encodeFaultRecord, interruptFaultRecord } from './fault-record.ts';
+import { decodeFsts, encodeFsts, decodeFectl, encodeFectl } from './registers.ts';
+
+const F_BIT = 1n << 127n;
+
+/** Record an interrupt-remapping fault. `record` is the FRCD index written, or undefined when lost (PFO). */
+export function recordInterruptFault(
+  unit: IommuUnit,
+  fault: { reason: number; sid: number; index: number },
+): { unit: IommuUnit; record: number | undefined } {
+  const fsts = decodeFsts(unit.regs.fsts);
+  const fri = fsts.FRI % unit.frcd.length;
+  if ((unit.frcd[fri]! & F_BIT) !== 0n) {
+    return { unit: { ...unit, regs: { ...unit.regs, fsts: encodeFsts({ ...fsts, PFO: true }) } }, record: undefined };
+  }
+  const frcd = unit.frcd.slice();
+  frcd[fri] = encodeFaultRecord(interruptFaultRecord({ reason: fault.reason, sourceId: fault.sid, index: fault.index }));
+  const regs = {
+    ...unit.regs,
+    fsts: encodeFsts({ ...fsts, PPF: true, FRI: (fri + 1) % frcd.length }),
+    fectl: encodeFectl({ ...decodeFectl(unit.regs.fectl), IP: true }),
+  };
+  return { unit: { ...unit, frcd, regs }, record: fri };
+}
+
+/** Software writes 1 to F of record `record` (RW1C); PPF follows whether any F remains set. */
+export function clearFaultRecord(unit: IommuUnit, record: number): IommuUnit {
+  if (record < 0 || record >= unit.frcd.length) return unit;
+  const frcd = unit.frcd.slice();
+  frcd[record] = frcd[record]! & ~F_BIT;
+  const anyPending = frcd.some((r) => decodeFaultRecord(r).record.fault);
+  const fsts = decodeFsts(unit.regs.fsts);
+  return { ...unit, frcd, regs: { ...unit.regs, fsts: encodeFsts({ ...fsts, PPF: anyPending }) } };
+}

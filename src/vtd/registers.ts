@@ -1,0 +1,419 @@
+/**
+ * VT-d remapping-hardware registers used by interrupt remapping: IRTA, GCMD/GSTS, CAP, ECAP,
+ * FSTS, FECTL (VT-d spec §11.4; Linux `drivers/iommu/intel/iommu.h`; QEMU
+ * `hw/i386/intel_iommu_internal.h`). Reference sheet §4, §5.4, §7.4 (end).
+ *
+ * 64-bit registers are bigint; 32-bit registers (GCMD, GSTS, FSTS, FECTL) are unsigned
+ * 32-bit numbers. Every decoder reports bits this codec does not name as `reserved`, in place,
+ * and every encoder accepts them back so that any bit pattern round-trips.
+ */
+import { defineLayout, type FieldSpec, type Layout } from '../bits/layout.ts';
+import { U64_MASK } from '../bits/bits.ts';
+
+/** MMIO offsets of the registers (sheet §4.1; Linux `DMAR_*_REG`, QEMU `DMAR_*_REG`). */
+export const REGISTER_OFFSETS = Object.freeze({
+  VER: 0x00,
+  CAP: 0x08,
+  ECAP: 0x10,
+  GCMD: 0x18,
+  GSTS: 0x1c,
+  RTADDR: 0x20,
+  CCMD: 0x28,
+  FSTS: 0x34,
+  FECTL: 0x38,
+  FEDATA: 0x3c,
+  FEADDR: 0x40,
+  FEUADDR: 0x44,
+  IQH: 0x80,
+  IQT: 0x88,
+  IQA: 0x90,
+  ICS: 0x9c,
+  IECTL: 0xa0,
+  IEDATA: 0xa4,
+  IEADDR: 0xa8,
+  IEUADDR: 0xac,
+  IQER: 0xb0,
+  IRTA: 0xb8,
+} as const);
+
+// ---------------------------------------------------------------------------------------
+// Generic register codec: 1-bit fields decode to boolean, wider ones to number.
+
+type FieldTable = { readonly [name: string]: FieldSpec };
+
+/** Decoded register fields: a one-bit field (hi === lo) is a boolean, a wider one a number. */
+export type RegisterFields<T extends FieldTable> = {
+  -readonly [K in keyof T]: T[K]['hi'] extends T[K]['lo'] ? boolean : number;
+};
+
+interface RegisterCodec<T extends FieldTable> {
+  readonly layout: Layout<Extract<keyof T, string>>;
+  decode(raw: bigint): RegisterFields<T> & { reserved: bigint };
+  encode(v: RegisterFields<T> & { reserved?: bigint }): bigint;
+}
+
+function defineRegister<const T extends FieldTable>(
+  name: string,
+  width: number,
+  fields: T,
+  reserved: readonly FieldSpec[],
+): RegisterCodec<T> {
+  type F = Extract<keyof T, string>;
+  const layout = defineLayout<F>({ name, width, fields: fields as Readonly<Record<F, FieldSpec>>, reserved });
+  const names = Object.keys(fields) as F[];
+  const isFlag = (n: F): boolean => fields[n]!.hi === fields[n]!.lo;
+  const widthMask = (1n << BigInt(width)) - 1n;
+  return {
+    layout,
+    decode(raw) {
+      const v = raw & widthMask;
+      const f = layout.decode(v);
+      const out: Record<string, number | boolean | bigint> = {};
+      for (const n of names) out[n] = isFlag(n) ? f[n] === 1 : f[n];
+      out['reserved'] = layout.reservedSet(v);
+      return out as RegisterFields<T> & { reserved: bigint };
+    },
+    encode(v) {
+      const r = v.reserved ?? 0n;
+      if (r < 0n || (r & ~layout.reservedMask) !== 0n) {
+        throw new RangeError(`${name}: reserved bits 0x${r.toString(16)} outside the unnamed ranges`);
+      }
+      const values: Partial<Record<F, number>> = {};
+      const src = v as Record<string, unknown>;
+      for (const n of names) {
+        const x = src[n];
+        values[n] = typeof x === 'boolean' ? (x ? 1 : 0) : (x as number);
+      }
+      return layout.encode(values, r);
+    },
+  };
+}
+
+/** A bit-position map as a table of one-bit fields. */
+function flagFields<N extends string>(bits: { readonly [K in N]: number }): { [K in N]: { hi: number; lo: number } } {
+  const out = {} as { [K in N]: { hi: number; lo: number } };
+  for (const k of Object.keys(bits) as N[]) out[k] = { hi: bits[k], lo: bits[k] };
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// IRTA_REG (0xB8), sheet §4.2.
+
+/** IRTA_REG layout: S 3:0, EIME 11, IRTA (table base >> 12) 63:12; 10:4 reserved. */
+export const IRTA_LAYOUT = defineLayout({
+  name: 'IRTA_REG',
+  width: 64,
+  fields: {
+    S: { hi: 3, lo: 0 },
+    EIME: { hi: 11, lo: 11 },
+    IRTA: { hi: 63, lo: 12 },
+  },
+  reserved: [{ hi: 10, lo: 4 }],
+});
+
+/** Decoded IRTA_REG. */
+export interface Irta {
+  /** Interrupt-remapping table base address: IRTA field << 12, 4 KiB aligned. */
+  base: bigint;
+  /** EIME, bit 11: 1 = x2APIC mode (32-bit DST), 0 = xAPIC (DST[15:8]). */
+  eime: boolean;
+  /** S, bits 3:0: the table has 2^(S+1) entries. */
+  size: number;
+  /** Reserved bits 10:4 that are set, in place. */
+  reserved: bigint;
+}
+
+/** Decode IRTA_REG. Never throws: bits above 63 are dropped. */
+export function decodeIrta(raw: bigint): Irta {
+  const v = raw & U64_MASK;
+  const f = IRTA_LAYOUT.decode(v);
+  return { base: BigInt(f.IRTA) << 12n, eime: f.EIME === 1, size: f.S, reserved: IRTA_LAYOUT.reservedSet(v) };
+}
+
+/**
+ * Encode IRTA_REG (Linux `iommu_set_irq_remapping` writes `base | EIME | S`); optional
+ * `reserved` (bits 10:4, in place) lets decoded values round-trip.
+ * @throws RangeError when base is not a 4 KiB-aligned 64-bit address, size is not 0..15, or
+ *   reserved has bits outside 10:4.
+ */
+export function encodeIrta(i: { base: bigint; eime: boolean; size: number; reserved?: bigint }): bigint {
+  if (i.base < 0n || i.base > U64_MASK || (i.base & 0xfffn) !== 0n) {
+    throw new RangeError(`IRTA base 0x${i.base.toString(16)} is not a 4 KiB-aligned 64-bit address`);
+  }
+  const r = i.reserved ?? 0n;
+  if (r < 0n || (r & ~IRTA_LAYOUT.reservedMask) !== 0n) {
+    throw new RangeError(`IRTA reserved bits 0x${r.toString(16)} outside 10:4`);
+  }
+  return IRTA_LAYOUT.encode({ S: i.size, EIME: i.eime ? 1 : 0, IRTA: Number(i.base >> 12n) }, r);
+}
+
+/** Number of IRTEs for IRTA.S: 2^(S+1), so 2..65536 (Linux `INTR_REMAP_TABLE_ENTRIES`). @throws RangeError unless S is 0..15. */
+export function irtEntries(size: number): number {
+  if (!Number.isInteger(size) || size < 0 || size > 15) throw new RangeError(`IRTA.S ${size} is not in 0..15`);
+  return 2 ** (size + 1);
+}
+
+/** IRTA.S for a table of `entries` IRTEs. @throws RangeError unless entries is a power of two in 2..65536. */
+export function irtaSizeForEntries(entries: number): number {
+  if (!Number.isInteger(entries) || entries < 2 || entries > 65536 || (entries & (entries - 1)) !== 0) {
+    throw new RangeError(`${entries} IRTEs is not a power of two in 2..65536`);
+  }
+  return Math.log2(entries) - 1;
+}
+
+// ---------------------------------------------------------------------------------------
+// GCMD_REG (0x18) / GSTS_REG (0x1C), sheet §4.3. Same positions; bits 22:0 reserved.
+
+/** GCMD bit positions (Linux `DMA_GCMD_*`). IRE enables remapping, SIRTP latches IRTA, CFI lets compatibility-format interrupts bypass. */
+export const GLOBAL_COMMAND_BITS = Object.freeze({
+  TE: 31,
+  SRTP: 30,
+  SFL: 29,
+  EAFL: 28,
+  WBF: 27,
+  QIE: 26,
+  IRE: 25,
+  SIRTP: 24,
+  CFI: 23,
+} as const);
+
+/** GSTS bit positions (Linux `DMA_GSTS_*`), each reporting the GCMD bit at the same position. */
+export const GLOBAL_STATUS_BITS = Object.freeze({
+  TES: 31,
+  RTPS: 30,
+  FLS: 29,
+  AFLS: 28,
+  WBFS: 27,
+  QIES: 26,
+  IRES: 25,
+  IRTPS: 24,
+  CFIS: 23,
+} as const);
+
+const GCMD = defineRegister('GCMD_REG', 32, flagFields(GLOBAL_COMMAND_BITS), [{ hi: 22, lo: 0 }]);
+const GSTS = defineRegister('GSTS_REG', 32, flagFields(GLOBAL_STATUS_BITS), [{ hi: 22, lo: 0 }]);
+
+/** Decoded GCMD: one boolean per command bit, `reserved` = bits 22:0 in place. */
+export type GlobalCommand = { [K in keyof typeof GLOBAL_COMMAND_BITS]: boolean } & { reserved: number };
+/** Decoded GSTS: one boolean per status bit, `reserved` = bits 22:0 in place. */
+export type GlobalStatus = { [K in keyof typeof GLOBAL_STATUS_BITS]: boolean } & { reserved: number };
+
+/** Decode a 32-bit GCMD value. Never throws. */
+export function decodeGcmd(value: number): GlobalCommand {
+  const d = GCMD.decode(BigInt(value >>> 0));
+  return { ...(d as unknown as GlobalCommand), reserved: Number(d.reserved) };
+}
+/** Encode GCMD (missing `reserved` = 0). @throws RangeError when reserved has bits outside 22:0. */
+export function encodeGcmd(v: Omit<GlobalCommand, 'reserved'> & { reserved?: number }): number {
+  return Number(GCMD.encode({ ...(v as unknown as Parameters<typeof GCMD.encode>[0]), reserved: BigInt(v.reserved ?? 0) }));
+}
+/** Decode a 32-bit GSTS value. Never throws. */
+export function decodeGsts(value: number): GlobalStatus {
+  const d = GSTS.decode(BigInt(value >>> 0));
+  return { ...(d as unknown as GlobalStatus), reserved: Number(d.reserved) };
+}
+/** Encode GSTS (missing `reserved` = 0). @throws RangeError when reserved has bits outside 22:0. */
+export function encodeGsts(v: Omit<GlobalStatus, 'reserved'> & { reserved?: number }): number {
+  return Number(GSTS.encode({ ...(v as unknown as Parameters<typeof GSTS.encode>[0]), reserved: BigInt(v.reserved ?? 0) }));
+}
+
+// ---------------------------------------------------------------------------------------
+// CAP_REG (0x08), sheet §7.4 end; positions from Linux iommu.h `cap_*` macros.
+
+const CAP = defineRegister(
+  'CAP_REG',
+  64,
+  {
+    /** Number of domains supported: 2^(4+2·ND). */
+    ND: { hi: 2, lo: 0 },
+    AFL: { hi: 3, lo: 3 },
+    RWBF: { hi: 4, lo: 4 },
+    PLMR: { hi: 5, lo: 5 },
+    PHMR: { hi: 6, lo: 6 },
+    CM: { hi: 7, lo: 7 },
+    /** Supported adjusted guest address widths (bitmap). */
+    SAGAW: { hi: 12, lo: 8 },
+    /** Maximum guest address width minus 1. */
+    MGAW: { hi: 21, lo: 16 },
+    ZLR: { hi: 22, lo: 22 },
+    /** Linux `cap_isoch`; reserved in newer spec revisions. */
+    ISOCH: { hi: 23, lo: 23 },
+    /** Fault-recording register offset in 16-byte units. */
+    FRO: { hi: 33, lo: 24 },
+    SLLPS: { hi: 37, lo: 34 },
+    PSI: { hi: 39, lo: 39 },
+    /** Number of fault-recording registers minus 1. */
+    NFR: { hi: 47, lo: 40 },
+    MAMV: { hi: 53, lo: 48 },
+    DWD: { hi: 54, lo: 54 },
+    DRD: { hi: 55, lo: 55 },
+    FL1GP: { hi: 56, lo: 56 },
+    /** Posted interrupts supported (required for IM=1 IRTEs). */
+    PI: { hi: 59, lo: 59 },
+    FL5LP: { hi: 60, lo: 60 },
+    ECMDS: { hi: 61, lo: 61 },
+    /** SIRTP also invalidates the interrupt entry cache. */
+    ESIRTPS: { hi: 62, lo: 62 },
+    ESRTPS: { hi: 63, lo: 63 },
+  } as const,
+  [
+    { hi: 15, lo: 13 },
+    { hi: 38, lo: 38 },
+    { hi: 58, lo: 57 },
+  ],
+);
+
+/** CAP_REG layout (for inspection / tests). */
+export const CAP_LAYOUT = CAP.layout;
+/** Decoded CAP_REG: raw field values (see the `cap*` helpers for derived quantities); `reserved` = unnamed bits, in place. */
+export type Cap = ReturnType<typeof CAP.decode>;
+/** Decode CAP_REG. Never throws. */
+export function decodeCap(raw: bigint): Cap {
+  return CAP.decode(raw);
+}
+/** Encode CAP_REG. @throws RangeError when a field does not fit or reserved has bits outside the unnamed ranges. */
+export function encodeCap(cap: Omit<Cap, 'reserved'> & { reserved?: bigint }): bigint {
+  return CAP.encode(cap);
+}
+/** Domains supported: 2^(4+2·ND) (Linux `cap_ndoms`). */
+export function capDomainCount(nd: number): number {
+  return 2 ** (4 + 2 * nd);
+}
+/** Maximum guest address width in bits: MGAW + 1 (Linux `cap_mgaw`). */
+export function capMgawBits(mgaw: number): number {
+  return mgaw + 1;
+}
+/** Byte offset of the first fault-recording register: FRO × 16 (Linux `cap_fault_reg_offset`). */
+export function capFaultRecordOffset(fro: number): number {
+  return fro * 16;
+}
+/** Number of fault-recording registers: NFR + 1 (Linux `cap_num_fault_regs`). */
+export function capFaultRecordCount(nfr: number): number {
+  return nfr + 1;
+}
+
+// ---------------------------------------------------------------------------------------
+// ECAP_REG (0x10), sheet §7.4 end; positions from Linux iommu.h `ecap_*` macros.
+
+const ECAP = defineRegister(
+  'ECAP_REG',
+  64,
+  {
+    C: { hi: 0, lo: 0 },
+    QI: { hi: 1, lo: 1 },
+    DT: { hi: 2, lo: 2 },
+    IR: { hi: 3, lo: 3 },
+    /** Extended interrupt mode (x2APIC, IRTA.EIME=1) supported. */
+    EIM: { hi: 4, lo: 4 },
+    PT: { hi: 6, lo: 6 },
+    SC: { hi: 7, lo: 7 },
+    /** IOTLB register offset in 16-byte units. */
+    IRO: { hi: 17, lo: 8 },
+    /** Maximum handle mask value (bounds IEC IM). */
+    MHMV: { hi: 23, lo: 20 },
+    ECS: { hi: 24, lo: 24 },
+    MTS: { hi: 25, lo: 25 },
+    NEST: { hi: 26, lo: 26 },
+    DIS: { hi: 27, lo: 27 },
+    PRS: { hi: 29, lo: 29 },
+    ERS: { hi: 30, lo: 30 },
+    SRS: { hi: 31, lo: 31 },
+    NWFS: { hi: 33, lo: 33 },
+    EAFS: { hi: 34, lo: 34 },
+    PSS: { hi: 39, lo: 35 },
+    PASID: { hi: 40, lo: 40 },
+    DIT: { hi: 41, lo: 41 },
+    PDS: { hi: 42, lo: 42 },
+    SMTS: { hi: 43, lo: 43 },
+    VCS: { hi: 44, lo: 44 },
+    SLADS: { hi: 45, lo: 45 },
+    SLTS: { hi: 46, lo: 46 },
+    FLTS: { hi: 47, lo: 47 },
+    SMPWC: { hi: 48, lo: 48 },
+    RPS: { hi: 49, lo: 49 },
+    PMS: { hi: 51, lo: 51 },
+  } as const,
+  [
+    { hi: 5, lo: 5 },
+    { hi: 19, lo: 18 },
+    // Linux `ecap_broken_pasid` (old PASID bit); not a current field.
+    { hi: 28, lo: 28 },
+    { hi: 32, lo: 32 },
+    { hi: 50, lo: 50 },
+    { hi: 63, lo: 52 },
+  ],
+);
+
+/** ECAP_REG layout (for inspection / tests). */
+export const ECAP_LAYOUT = ECAP.layout;
+/** Decoded ECAP_REG: raw field values; `reserved` = unnamed bits, in place. */
+export type Ecap = ReturnType<typeof ECAP.decode>;
+/** Decode ECAP_REG. Never throws. */
+export function decodeEcap(raw: bigint): Ecap {
+  return ECAP.decode(raw);
+}
+/** Encode ECAP_REG. @throws RangeError when a field does not fit or reserved has bits outside the unnamed ranges. */
+export function encodeEcap(ecap: Omit<Ecap, 'reserved'> & { reserved?: bigint }): bigint {
+  return ECAP.encode(ecap);
+}
+/** Byte offset of the IOTLB registers: IRO × 16 (Linux `ecap_iotlb_offset`). */
+export function ecapIotlbOffset(iro: number): number {
+  return iro * 16;
+}
+
+// ---------------------------------------------------------------------------------------
+// FSTS_REG (0x34) and FECTL_REG (0x38), sheet §5.4.
+
+const FSTS = defineRegister(
+  'FSTS_REG',
+  32,
+  {
+    PFO: { hi: 0, lo: 0 },
+    PPF: { hi: 1, lo: 1 },
+    AFO: { hi: 2, lo: 2 },
+    APF: { hi: 3, lo: 3 },
+    IQE: { hi: 4, lo: 4 },
+    ICE: { hi: 5, lo: 5 },
+    ITE: { hi: 6, lo: 6 },
+    PRO: { hi: 7, lo: 7 },
+    /** Fault record index: next FRCD hardware writes. */
+    FRI: { hi: 15, lo: 8 },
+  } as const,
+  [{ hi: 31, lo: 16 }],
+);
+
+/** Decoded FSTS: `reserved` = bits 31:16 in place. */
+export type Fsts = Omit<ReturnType<typeof FSTS.decode>, 'reserved'> & { reserved: number };
+/** Decode a 32-bit FSTS value. Never throws. */
+export function decodeFsts(value: number): Fsts {
+  const d = FSTS.decode(BigInt(value >>> 0));
+  return { ...d, reserved: Number(d.reserved) };
+}
+/** Encode FSTS. @throws RangeError when FRI does not fit or reserved has bits outside 31:16. */
+export function encodeFsts(v: Omit<Fsts, 'reserved'> & { reserved?: number }): number {
+  return Number(FSTS.encode({ ...v, reserved: BigInt(v.reserved ?? 0) }));
+}
+
+const FECTL = defineRegister(
+  'FECTL_REG',
+  32,
+  {
+    /** Interrupt pending: an event was held back by IM. */
+    IP: { hi: 30, lo: 30 },
+    /** Interrupt mask: fault events are not signalled while set. */
+    IM: { hi: 31, lo: 31 },
+  } as const,
+  [{ hi: 29, lo: 0 }],
+);
+
+/** Decoded FECTL: `reserved` = bits 29:0 in place. */
+export type Fectl = Omit<ReturnType<typeof FECTL.decode>, 'reserved'> & { reserved: number };
+/** Decode a 32-bit FECTL value. Never throws. */
+export function decodeFectl(value: number): Fectl {
+  const d = FECTL.decode(BigInt(value >>> 0));
+  return { ...d, reserved: Number(d.reserved) };
+}
+/** Encode FECTL. @throws RangeError when reserved has bits outside 29:0. */
+export function encodeFectl(v: Omit<Fectl, 'reserved'> & { reserved?: number }): number {
+  return Number(FECTL.encode({ ...v, reserved: BigInt(v.reserved ?? 0) }));
+}

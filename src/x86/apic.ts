@@ -1,0 +1,54 @@
+/**
+ * Which local APICs accept an interrupt message (Intel SDM Vol. 3 §10.6.2 and
+ * §10.12.10; x2APIC logical IDs per Linux `kvm_apic_calc_x2apic_ldr`).
+ *
+ * - Physical mode: the APIC whose ID equals the destination; 0xFF (xAPIC) or
+ *   0xFFFF_FFFF (x2APIC) is broadcast.
+ * - Logical mode, xAPIC: flat model, LDR = 1 << APIC ID for IDs 0..7 (Linux's flat
+ *   logical setup); a destination is a bitmask, 0xFF broadcast.
+ * - Logical mode, x2APIC: LDR = cluster (ID >> 4) in bits 31:16 and one-hot member
+ *   (1 << (ID & 0xF)) in bits 15:0; a destination selects members of one cluster.
+ * - Lowest-priority delivery (DLM 001), and a set redirection hint in logical mode,
+ *   pick one APIC of the set; all APICs have equal priority here, so the model picks
+ *   the lowest pCPU index, which keeps traces deterministic.
+ */
+import type { ApicMode, Pcpu } from '../platform/state.ts';
+
+export const XAPIC_BROADCAST = 0xff;
+export const X2APIC_BROADCAST = 0xffff_ffff;
+
+/** x2APIC logical destination register for an x2APIC ID. */
+export function x2apicLogicalId(apicId: number): number {
+  return (((apicId >>> 4) << 16) | (1 << (apicId & 0xf))) >>> 0;
+}
+
+function accepts(mode: ApicMode, logical: boolean, destination: number, apicId: number): boolean {
+  if (mode === 'xapic') {
+    if (destination === XAPIC_BROADCAST) return apicId <= 0xfe;
+    if (!logical) return apicId === destination;
+    return apicId < 8 && (destination & (1 << apicId)) !== 0;
+  }
+  if (destination === X2APIC_BROADCAST) return true;
+  if (!logical) return apicId === destination;
+  const ldr = x2apicLogicalId(apicId);
+  return ldr >>> 16 === destination >>> 16 && (ldr & destination & 0xffff) !== 0;
+}
+
+/**
+ * pCPU indices that accept a message with `destination` in `mode`.
+ * @param logical destination mode (DM) is logical
+ * @param deliveryMode 3-bit delivery mode; 1 (lowest priority) selects one APIC
+ * @param redirectionHint RH; with logical mode it also selects one APIC
+ */
+export function acceptingCpus(
+  cpus: readonly Pcpu[],
+  mode: ApicMode,
+  destination: number,
+  logical: boolean,
+  deliveryMode: number,
+  redirectionHint: boolean,
+): number[] {
+  const set = cpus.filter((c) => accepts(mode, logical, destination >>> 0, c.apicId)).map((c) => c.index);
+  const pickOne = deliveryMode === 1 || (redirectionHint && logical);
+  return pickOne && set.length > 1 ? set.slice(0, 1) : set;
+}
