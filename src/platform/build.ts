@@ -10,14 +10,14 @@ import { emptyMsi, emptyMsix } from '../pci/msi-capability.ts';
 import type { ApicMode, Domain, DomainKind, DrhdScope, Grant, IommuUnit, PciFunction, PlatformState } from './state.ts';
 
 /**
- * CAP_REG and ECAP_REG of a real interrupt-remapping unit, used when a description
- * gives none: Dell Latitude 9420 (Tiger Lake) dmar4, the unit that carries the IOAPIC
- * (`DMAR: dmar4: reg_base_addr fed91000 ver 1:0 cap d2008c40660462 ecap f050da`,
- * data/real-inputs/dmesg). ECAP has QI, IR and EIM; CAP has 8 fault-recording
- * registers (NFR = 7) and no posted interrupts (PI = 0).
+ * CAP_REG and ECAP_REG of a real server's interrupt-remapping unit, used when a
+ * description gives none: Dell PowerEdge R820 (Ivy Bridge-EP), `DMAR: dmar0:
+ * reg_base_addr d4500000 ver 1:0 cap d2078c106f0462 ecap f020fe` (shared real-inputs
+ * dmesg/dell-poweredge-r820_D7A373654239_…). ECAP has QI, DT, IR, EIM, PT, SC; CAP
+ * has 8 fault-recording registers (NFR = 7) and no posted interrupts (PI = 0).
  */
-export const DEFAULT_CAP = 0xd2008c40660462n;
-export const DEFAULT_ECAP = 0xf050dan;
+export const DEFAULT_CAP = 0xd2078c106f0462n;
+export const DEFAULT_ECAP = 0xf020fen;
 
 export interface UnitDescription {
   readonly segment: number;

@@ -114,6 +114,14 @@ export interface MsiDroppedEvent {
   readonly why: string;
 }
 
+/** The driver changed a function's MSI or MSI-X state (config space or MSI-X table write). */
+export interface MsiConfigEvent {
+  readonly kind: 'msi-config';
+  readonly step: number;
+  readonly device: string;
+  readonly change: string;
+}
+
 export interface IntentEvent {
   readonly kind: 'intent';
   readonly step: number;
@@ -137,6 +145,7 @@ export type PlatformEvent =
   | IecInvalidateEvent
   | MsiPendingEvent
   | MsiDroppedEvent
+  | MsiConfigEvent
   | IntentEvent;
 
 export type EventKind = PlatformEvent['kind'];

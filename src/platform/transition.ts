@@ -17,6 +17,7 @@ import { iecInvalidate } from '../vtd/iec.ts';
 import { clearFaultRecord } from '../vtd/fault-recording.ts';
 import { releasePending, signal, type Message } from '../pci/msi-capability.ts';
 import { deliverDeviceWrite } from './device-write.ts';
+import { hexDigits } from '../bits/bits.ts';
 
 export interface TransitionResult {
   readonly state: PlatformState;
@@ -114,6 +115,7 @@ const handlers: { [K in ActionKind]: Handler<K> } = {
     };
     const released = releasePending({ ...fn, msi });
     draft.devices[a.device] = released.fn as Draft<PciFunction>;
+    emit({ kind: 'msi-config', device: a.device, change: `MSI ${msi.enabled ? 'enabled' : 'disabled'} address ${hexDigits(msi.address, 8)} data ${hexDigits(msi.data, 4)} vectors ${1 << msi.mme} mask ${hexDigits(msi.mask, 8)}` });
     sendAll(draft, released.fn, released.messages, emit);
   },
 
@@ -128,6 +130,8 @@ const handlers: { [K in ActionKind]: Handler<K> } = {
     table[a.entry] = { address: a.address ?? entry.address, data: a.data ?? entry.data, masked: a.masked ?? entry.masked };
     const released = releasePending({ ...fn, msix: { ...fn.msix, table } });
     draft.devices[a.device] = released.fn as Draft<PciFunction>;
+    const e = table[a.entry]!;
+    emit({ kind: 'msi-config', device: a.device, change: `MSI-X entry ${a.entry} ← address ${hexDigits(e.address, 8)} data ${hexDigits(e.data, 8)} ${e.masked ? 'masked' : 'unmasked'}` });
     sendAll(draft, released.fn, released.messages, emit);
   },
 
@@ -138,6 +142,7 @@ const handlers: { [K in ActionKind]: Handler<K> } = {
     const msix = { ...fn.msix, enabled: a.enabled ?? fn.msix.enabled, functionMask: a.functionMask ?? fn.msix.functionMask };
     const released = releasePending({ ...fn, msix });
     draft.devices[a.device] = released.fn as Draft<PciFunction>;
+    emit({ kind: 'msi-config', device: a.device, change: `MSI-X ${msix.enabled ? 'enabled' : 'disabled'}${msix.functionMask ? ', function masked' : ''}` });
     sendAll(draft, released.fn, released.messages, emit);
   },
 

@@ -87,6 +87,8 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
       return `${e.device} ${e.capability === 'msix' ? 'MSI-X entry' : 'MSI vector'} ${e.vector} masked: pending bit set`;
     case 'msi-dropped':
       return `${e.device} cannot signal vector ${e.vector}: ${e.why}`;
+    case 'msi-config':
+      return `${e.device} ${e.change}`;
     case 'intent':
       return `intent: ${e.change}`;
     case 'action-rejected':
