@@ -58,6 +58,10 @@ export function decodeLspci(file: string, json: boolean): string {
       continue;
     }
     const m = decodeMsi(e.address, e.data);
+    if (!json && !e.enabled && e.address === 0n && e.data === 0) {
+      out.push(`${e.device} ${e.capability.padEnd(5)} ${formatMsiAddress(e.address)}/${hexDigits(e.data, 4)} (disabled, never programmed)`);
+      continue;
+    }
     if (json) out.push(JSON.stringify({ ...decodedToJson(e.device, m), capability: e.capability, enabled: e.enabled, line: e.line }));
     else out.push(`${e.device} ${e.capability.padEnd(5)} ${formatMsiAddress(e.address)}/${hexDigits(e.data, 4)} ${e.enabled ? '' : '(disabled) '}${describeDecoded(m)}`);
   }

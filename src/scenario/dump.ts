@@ -16,6 +16,8 @@ import { describeIrte } from './trace.ts';
 function unitDump(state: PlatformState, unit: IommuUnit): string[] {
   const enabled = (unit.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRES)) !== 0;
   const irta = decodeIrta(unit.regs.irtaLatched);
+  const latched = (unit.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRTPS)) !== 0;
+  if (!enabled && !latched) return [` Remapped Interrupt supported on IOMMU: ${unit.name} (IR disabled: GSTS.IRES=0, no table latched)`];
   const lines = [` Remapped Interrupt supported on IOMMU: ${unit.name}${enabled ? '' : ' (IR disabled: GSTS.IRES=0)'}`, ` IR table address:${irta.base.toString(16)}`, ''];
   const remapped: string[] = [];
   const posted: string[] = [];

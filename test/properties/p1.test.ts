@@ -66,9 +66,10 @@ const writeArb = fc.record({
   data: fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 0xffff_ffff })),
 });
 
+type ArbValue<A> = A extends fc.Arbitrary<infer T> ? T : never;
 interface Config {
-  irtes: fc.infer<typeof irteArb>[];
-  writes: fc.infer<typeof writeArb>[];
+  irtes: ArbValue<typeof irteArb>[];
+  writes: ArbValue<typeof writeArb>[];
 }
 
 const configArb: fc.Arbitrary<Config> = fc.record({
