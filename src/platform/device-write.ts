@@ -13,6 +13,8 @@ import { isInterruptAddress, decodeCompatibilityAddress, decodeMsiData, compatib
 import { acceptingCpus } from '../x86/apic.ts';
 import { remapInterrupt } from '../vtd/interrupt-remapping.ts';
 import { recordInterruptFault } from '../vtd/fault-recording.ts';
+import { postInterrupt } from '../vtd/posting.ts';
+import { decodeIrta } from '../vtd/registers.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 type Emit = (event: DistributiveOmit<PlatformEvent, 'step'>) => void;
@@ -84,25 +86,42 @@ export function deliverDeviceWrite(
         targets: acceptingCpus(state.cpus, state.interrupts.apicMode, outcome.apicId, irte.destinationModeLogical, irte.deliveryMode, irte.redirectionHint),
       });
     }
-    case 'posted':
-      return void emit({ kind: 'action-rejected', why: `IRTE ${outcome.irteIndex} is posted; posted-interrupt delivery is not modelled in this version` });
-    case 'fault': {
-      const suppressed = outcome.qualified && outcome.fpd;
-      let frcd: number | undefined;
-      if (!suppressed) {
-        const r = recordInterruptFault({ ...unit, iec }, { reason: outcome.reason, sid: rid, index: outcome.irteIndex ?? 0 });
-        draft.iommus[iommu] = r.unit as Draft<typeof unit>;
-        frcd = r.record;
+    case 'posted': {
+      const eime = decodeIrta(unit.regs.irtaLatched).eime;
+      const posted = postInterrupt(state.memory, state.hostAddressWidth, outcome.irte, eime);
+      if (posted.outcome.kind === 'fault') {
+        return recordFault({ ...unit, iec }, iommu, { reason: posted.outcome.reason, irteIndex: outcome.irteIndex, qualified: true, fpd: outcome.irte.fpd });
       }
+      draft.memory = posted.memory;
+      const n = posted.outcome.notification;
       return void emit({
-        kind: 'interrupt-fault',
+        kind: 'interrupt-posted',
         ...source,
         iommu,
-        reason: outcome.reason,
         irteIndex: outcome.irteIndex,
-        qualified: outcome.qualified,
-        frcd,
+        iecHit: outcome.iecHit,
+        pda: posted.outcome.pda,
+        virtualVector: posted.outcome.virtualVector,
+        urgent: outcome.irte.urgent,
+        notification: n === undefined ? undefined : { ...n, targets: acceptingCpus(state.cpus, state.interrupts.apicMode, n.apicId, false, 0, false) },
+        suppressed: posted.outcome.suppressed,
       });
     }
+    case 'fault':
+      return recordFault({ ...unit, iec }, iommu, outcome);
+  }
+
+  function recordFault(
+    current: typeof unit,
+    index: number,
+    f: { reason: number; irteIndex: number | undefined; qualified: boolean; fpd: boolean },
+  ): void {
+    let frcd: number | undefined;
+    if (!(f.qualified && f.fpd)) {
+      const r = recordInterruptFault(current, { reason: f.reason, sid: rid, index: f.irteIndex ?? 0 });
+      draft.iommus[index] = r.unit as Draft<typeof unit>;
+      frcd = r.record;
+    }
+    emit({ kind: 'interrupt-fault', ...source, iommu: index, reason: f.reason, irteIndex: f.irteIndex, qualified: f.qualified, frcd });
   }
 }

@@ -48,6 +48,28 @@ export interface InterruptFaultEvent {
   readonly frcd: number | undefined;
 }
 
+/**
+ * An interrupt posted into a posted-interrupt descriptor (IRTE with IM = 1): the PIR
+ * bit of `virtualVector` was set at `pda`; `notification` is the notification event
+ * sent (NV to NDST), with the pCPUs that accepted it.
+ */
+export interface InterruptPostedEvent {
+  readonly kind: 'interrupt-posted';
+  readonly step: number;
+  readonly device: string;
+  readonly rid: number;
+  readonly address: bigint;
+  readonly data: number;
+  readonly iommu: number;
+  readonly irteIndex: number;
+  readonly iecHit: boolean;
+  readonly pda: bigint;
+  readonly virtualVector: number;
+  readonly urgent: boolean;
+  readonly notification: { readonly vector: number; readonly apicId: number; readonly targets: readonly number[] } | undefined;
+  readonly suppressed: 'on-already-set' | 'sn-set' | undefined;
+}
+
 /** A device dword write outside the interrupt window: it reached memory untranslated. */
 export interface DmaWriteEvent {
   readonly kind: 'dma-write';
@@ -139,6 +161,7 @@ export type PlatformEvent =
   | ActionRejectedEvent
   | InterruptDeliveredEvent
   | InterruptFaultEvent
+  | InterruptPostedEvent
   | DmaWriteEvent
   | MemoryWriteEvent
   | RegisterWriteEvent

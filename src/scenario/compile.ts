@@ -24,6 +24,7 @@ import type * as S from './types.ts';
 export interface Expectation {
   readonly delivered?: S.ExpectDelivered;
   readonly fault?: S.ExpectFault;
+  readonly posted?: { readonly virtualVector?: number; readonly notified?: boolean };
   readonly pending?: true;
   readonly dropped?: true;
   readonly dma?: true;

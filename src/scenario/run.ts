@@ -28,7 +28,7 @@ export interface RunResult {
   readonly ok: boolean;
 }
 
-const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-delivered', 'interrupt-fault', 'msi-pending', 'msi-dropped', 'dma-write']);
+const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-delivered', 'interrupt-fault', 'interrupt-posted', 'msi-pending', 'msi-dropped', 'dma-write']);
 
 /** Why `events` do not meet `expect` (empty if they do). */
 export function checkExpectation(expect: Expectation, events: readonly PlatformEvent[]): string[] {
@@ -58,6 +58,16 @@ export function checkExpectation(expect: Expectation, events: readonly PlatformE
         (want.recorded === undefined || (e.frcd !== undefined) === want.recorded),
     );
     if (!match) failures.push(`expected fault 0x${want.reason.toString(16)}${want.index === undefined ? '' : ` at index ${want.index}`}, got ${describe(outcomes) || seen}`);
+  }
+  if (expect.posted) {
+    const want = expect.posted;
+    const match = outcomes.some(
+      (e) =>
+        e.kind === 'interrupt-posted' &&
+        (want.virtualVector === undefined || e.virtualVector === want.virtualVector) &&
+        (want.notified === undefined || (e.notification !== undefined) === want.notified),
+    );
+    if (!match) failures.push(`expected a posting ${JSON.stringify(want)}, got ${describe(outcomes) || seen}`);
   }
   const simple: [keyof Expectation, PlatformEvent['kind']][] = [
     ['pending', 'msi-pending'],

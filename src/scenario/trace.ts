@@ -64,6 +64,11 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
       const recorded = e.frcd === undefined ? (e.qualified ? 'not recorded (FPD or overflow)' : 'not recorded (overflow, FSTS.PFO)') : `recorded in FRCD${e.frcd}`;
       return `${e.device}${spoof} MSI ${formatMsiAddress(e.address)}/${hexDigits(e.data, 8)} → BLOCKED by ${unitName(state, e.iommu)}: fault ${h(e.reason)} ${reason?.description ?? ''}${e.irteIndex === undefined ? '' : ` (index ${h(e.irteIndex)})`}, SID ${formatBdf(e.rid)}, ${recorded}`;
     }
+    case 'interrupt-posted': {
+      const n = e.notification;
+      const note = n === undefined ? `no notification (${e.suppressed === 'sn-set' ? 'SN set' : 'ON already set'})` : `notification vector ${h(n.vector)} → APIC ${h(n.apicId)} (${n.targets.map((c) => `cpu${c}`).join(',') || 'no CPU accepts it'})`;
+      return `${e.device} MSI ${formatMsiAddress(e.address)}/${hexDigits(e.data, 8)} → posted by ${unitName(state, e.iommu)} IRTE ${h(e.irteIndex)} (IEC ${e.iecHit ? 'hit' : 'miss'}): PIR bit ${h(e.virtualVector)} set in PID ${h(e.pda)}${e.urgent ? ' (URG)' : ''}, ${note}`;
+    }
     case 'dma-write':
       return `${e.device} DMA write ${hexDigits(e.address, 16)} ← ${hexDigits(e.data, 8)} (outside the interrupt window: reaches memory)`;
     case 'memory-write': {

@@ -97,7 +97,7 @@ export interface ExpectFault {
 
 export interface Step {
   note?: string;
-  expect?: { delivered?: ExpectDelivered; fault?: ExpectFault; pending?: true; dropped?: true; dma?: true; nothing?: true };
+  expect?: { delivered?: ExpectDelivered; fault?: ExpectFault; posted?: { virtualVector?: number; notified?: boolean }; pending?: true; dropped?: true; dma?: true; nothing?: true };
   'set-irta'?: { iommu: number; base: U64; eime?: boolean; entries: number };
   gcmd?: { iommu: number; bits: ('TE' | 'SRTP' | 'SFL' | 'EAFL' | 'WBF' | 'QIE' | 'IRE' | 'SIRTP' | 'CFI')[] };
   'enable-ir'?: { iommu: number; base: U64; eime?: boolean; entries: number; cfi?: boolean };

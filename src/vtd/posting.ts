@@ -1,0 +1,60 @@
+/**
+ * Interrupt posting through a posted-format IRTE (IM = 1), VT-d §9.11–§9.12 and the
+ * sheet's §6.1: read the 64-byte posted-interrupt descriptor at PDA, set the PIR bit
+ * of the IRTE's virtual vector, and if ON was clear and either SN is clear or the IRTE
+ * is urgent (URG), set ON and send the notification event: vector NV, physical, fixed,
+ * edge, to NDST. The read-modify-write is one atomic update of the descriptor.
+ *
+ * Faults: a descriptor the unit cannot read (PDA + 64 above the host address width)
+ * → 0x27; reserved control bits set (271:258 and 287:280) → 0x28. Bits 511:320 are left
+ * to software (KVM and Xen keep their own data there), so the model does not check them.
+ * NDST is an x2APIC ID when IRTA.EIME = 1, else the xAPIC ID in NDST[15:8].
+ */
+import type { PhysicalMemory } from '../memory/physical-memory.ts';
+import type { PostedIrte } from './irte.ts';
+import { decodePid, encodePid, PID_BYTES, withPirBit, apicIdFromNdst } from './pid.ts';
+import { IR_FAULT } from './fault-reasons.ts';
+
+/** Reserved control bits of the PID that the IOMMU checks: 271:258 and 287:280. */
+const CHECKED_RESERVED = (((1n << 14n) - 1n) << 258n) | (0xffn << 280n);
+
+export type PostingOutcome =
+  | {
+      readonly kind: 'posted';
+      readonly pda: bigint;
+      readonly virtualVector: number;
+      /** The notification the unit sent, if any. */
+      readonly notification: { readonly vector: number; readonly apicId: number } | undefined;
+      /** Why no notification was sent, if none was. */
+      readonly suppressed: 'on-already-set' | 'sn-set' | undefined;
+    }
+  | { readonly kind: 'fault'; readonly reason: number };
+
+/** Post `irte`'s virtual vector. Returns the new memory and the outcome. */
+export function postInterrupt(
+  memory: PhysicalMemory,
+  hostAddressWidth: number,
+  irte: PostedIrte,
+  eime: boolean,
+): { memory: PhysicalMemory; outcome: PostingOutcome } {
+  if (irte.pda + BigInt(PID_BYTES) > 1n << BigInt(hostAddressWidth)) {
+    return { memory, outcome: { kind: 'fault', reason: IR_FAULT.PID_READ_ERROR } };
+  }
+  const raw = memory.readLE(irte.pda, PID_BYTES);
+  const { pid, reserved } = decodePid(raw);
+  if ((reserved & CHECKED_RESERVED) !== 0n) return { memory, outcome: { kind: 'fault', reason: IR_FAULT.PID_RESERVED } };
+
+  const notify = !pid.on && (irte.urgent || !pid.sn);
+  const next = { ...pid, pir: withPirBit(pid.pir, irte.virtualVector), on: pid.on || notify };
+  const written = memory.writeLE(irte.pda, PID_BYTES, encodePid(next, reserved));
+  return {
+    memory: written,
+    outcome: {
+      kind: 'posted',
+      pda: irte.pda,
+      virtualVector: irte.virtualVector,
+      notification: notify ? { vector: pid.nv, apicId: apicIdFromNdst(pid.ndst, eime) } : undefined,
+      suppressed: notify ? undefined : pid.on ? 'on-already-set' : 'sn-set',
+    },
+  };
+}

@@ -1,0 +1,25 @@
+/** Every shipped scenario runs with its expectations met and P1 held (exit 0). */
+import { describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseScenarioFile } from '../../src/scenario/parse.ts';
+import { compileScenario } from '../../src/scenario/compile.ts';
+import { runScenario } from '../../src/scenario/run.ts';
+
+function scenarios(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? scenarios(join(dir, e.name)) : e.name.endsWith('.yaml') ? [join(dir, e.name)] : [],
+  );
+}
+
+describe('shipped scenarios', () => {
+  for (const file of scenarios('specs')) {
+    it(`${file} meets its expectations and holds P1`, () => {
+      const r = runScenario(compileScenario(parseScenarioFile(file)));
+      const failures = r.steps.flatMap((s) => s.failures.map((f) => `step ${s.step.index}: ${f}`));
+      expect(failures).toEqual([]);
+      expect(r.violations).toEqual([]);
+      expect(r.ok).toBe(true);
+    });
+  }
+});
