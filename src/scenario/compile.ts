@@ -17,6 +17,7 @@ import { encodeIrte, irteDestinationField, type Irte } from '../vtd/irte.ts';
 import { encodeIrta, irtaSizeForEntries, GLOBAL_COMMAND_BITS } from '../vtd/registers.ts';
 import { encodeIec } from '../vtd/invalidation.ts';
 import { loadDmar } from '../vtd/dmar/load.ts';
+import { irEnableSequence } from '../platform/ir-enable.ts';
 import { unitsFromDmar } from './dmar-platform.ts';
 import type { ParsedScenario } from './parse.ts';
 import type * as S from './types.ts';
@@ -282,13 +283,9 @@ class Compiler {
         const iommu = this.iommu(s.iommu, [...at, 'iommu']);
         const eime = s.eime ?? false;
         this.eime.set(iommu, eime);
-        const persistent = (this.gcmd.get(iommu) ?? 0) & ~CFI;
-        return [
-          { kind: 'write-irta', iommu, value: encodeIrta({ base: u64(s.base), eime, size: irtaSizeForEntries(s.entries) }) },
-          this.gcmdWrite(iommu, persistent, SIRTP),
-          { kind: 'invalidate-iec', iommu, descriptor: encodeIec({ granularity: 'global', indexMask: 0, interruptIndex: 0 }) },
-          this.gcmdWrite(iommu, persistent | IRE | (s.cfi ? CFI : 0)),
-        ];
+        const seq = irEnableSequence(iommu, { base: u64(s.base), eime, entries: s.entries, cfi: s.cfi ?? false }, this.gcmd.get(iommu) ?? 0);
+        this.gcmd.set(iommu, seq.gcmd);
+        return seq.actions;
       }
       case 'disable-ir': {
         const iommu = this.iommu(step['disable-ir']!.iommu, [...at, 'iommu']);

@@ -16,8 +16,7 @@ import type { Action } from '../../src/platform/actions.ts';
 import type { Grant } from '../../src/platform/state.ts';
 import { checkInterruptIsolation } from '../../src/properties/p1-interrupt-isolation.ts';
 import { encodeIrte, irteDestinationField } from '../../src/vtd/irte.ts';
-import { encodeIrta, GLOBAL_COMMAND_BITS } from '../../src/vtd/registers.ts';
-import { encodeIec } from '../../src/vtd/invalidation.ts';
+import { irEnableSequence } from '../../src/platform/ir-enable.ts';
 import { requesterId, formatBdf } from '../../src/pci/bdf.ts';
 
 const SEED = 0x5eed_0001;
@@ -84,10 +83,7 @@ function violations(config: Config, svt: number) {
     return [{ requester: KEYS[e.device]!, target: { kind: 'pcpu' as const, apicId: APIC_IDS[e.apic]! }, vector: e.vector, deliveryModes: [0, 1] }];
   });
   const setup: Action[] = [
-    { kind: 'write-irta', iommu: 0, value: encodeIrta({ base: IRT_BASE, eime: true, size: 7 }) },
-    { kind: 'write-gcmd', iommu: 0, value: 1 << GLOBAL_COMMAND_BITS.SIRTP },
-    { kind: 'invalidate-iec', iommu: 0, descriptor: encodeIec({ granularity: 'global', indexMask: 0, interruptIndex: 0 }) },
-    { kind: 'write-gcmd', iommu: 0, value: 1 << GLOBAL_COMMAND_BITS.IRE },
+    ...irEnableSequence(0, { base: IRT_BASE, eime: true, entries: 256 }).actions,
     ...[...byIndex.values()].map((e): Action => ({
         kind: 'write-irte',
         iommu: 0,
