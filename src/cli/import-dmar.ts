@@ -9,6 +9,7 @@ import { formatDmarSummary } from '../vtd/dmar/summary.ts';
 import { dmarToJson, type DmarTable } from '../vtd/dmar/model.ts';
 import { writeFileAtomic } from '../io/atomic-write.ts';
 import { formatBdf } from '../pci/bdf.ts';
+import { InputError } from '../io/input-error.ts';
 
 /** A runnable scenario for the machine: its DMAR as the platform, IR enabled on every unit. */
 export function scenarioSkeleton(table: DmarTable, dmarPath: string, name: string): string {
@@ -42,7 +43,11 @@ export function importDmar(file: string, opts: { json?: boolean; scenario?: stri
   if (opts.scenario !== undefined) {
     const out = resolve(opts.scenario);
     const rel = relative(dirname(out), resolve(file)) || file;
-    writeFileAtomic(out, scenarioSkeleton(table, rel, `platform from ${rel}`));
+    try {
+      writeFileAtomic(out, scenarioSkeleton(table, rel, `platform from ${rel}`));
+    } catch (e) {
+      throw new InputError(`cannot write scenario: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: opts.scenario, field: '--scenario' });
+    }
     return `wrote ${opts.scenario}\n`;
   }
   return opts.json ? JSON.stringify(dmarToJson(table), null, 2) + '\n' : formatDmarSummary(table);

@@ -22,7 +22,11 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
   const program = new Command('remapsim')
     .description('Bit-exact simulator of x86 MSI and Intel VT-d interrupt remapping')
     .exitOverride()
-    .configureOutput({ writeOut: out, writeErr: (s) => process.stderr.write(s) })
+    .configureOutput({
+      writeOut: out,
+      writeErr: (s) => process.stderr.write(s),
+      outputError: (s, write) => write(`remapsim: ${s.replace(/^error: /, '')}`),
+    })
     .showHelpAfterError(false);
 
   program

@@ -4,6 +4,13 @@
  * the draft and emits events. Hardware handlers are total: any input, however
  * malformed, yields a defined outcome event; an action naming something that does
  * not exist yields an `action-rejected` event instead of throwing.
+ *
+ * Device writes (the messages an action makes a function send) are not performed in
+ * the draft: a handler returns them and they are delivered after `produce`, in order,
+ * by the pure `deliverDeviceWrite`. An `msi-write` changes nothing but `step` before
+ * its delivery, so it skips immer altogether; this is the MSI read path, and immer's
+ * drafts cost tens of microseconds per remap there (BENCHMARKS.md). Either way the
+ * result is a new, deeply frozen state, as immer's auto-freeze would leave it.
  */
 import { produce, type Draft } from 'immer';
 import type { Action, ActionKind, ActionOf } from './actions.ts';
@@ -16,7 +23,7 @@ import { decodeIec } from '../vtd/invalidation.ts';
 import { iecInvalidate } from '../vtd/iec.ts';
 import { clearFaultRecord } from '../vtd/fault-recording.ts';
 import { releasePending, signal, type Message } from '../pci/msi-capability.ts';
-import { deliverDeviceWrite } from './device-write.ts';
+import { deliverDeviceWrite, copyState } from './device-write.ts';
 import { hexDigits } from '../bits/bits.ts';
 
 export interface TransitionResult {
@@ -26,7 +33,19 @@ export interface TransitionResult {
 
 type Emit = (event: DistributiveOmit<PlatformEvent, 'step'>) => void;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-type Handler<K extends ActionKind> = (draft: Draft<PlatformState>, action: ActionOf<K>, emit: Emit, before: PlatformState) => void;
+/** A write a function puts on the bus, delivered after the handler's draft is finalised. */
+interface DeviceWrite {
+  readonly fn: PciFunction;
+  readonly rid: number;
+  readonly address: bigint;
+  readonly data: number;
+}
+type Handler<K extends ActionKind> = (
+  draft: Draft<PlatformState>,
+  action: ActionOf<K>,
+  emit: Emit,
+  before: PlatformState,
+) => readonly DeviceWrite[] | void;
 
 function unitOrReject(state: PlatformState, iommu: number, emit: Emit): IommuUnit | undefined {
   const unit = state.iommus[iommu];
@@ -40,9 +59,44 @@ function deviceOrReject(state: PlatformState, key: string, emit: Emit): PciFunct
   return fn;
 }
 
-/** Send the messages a function released, in order, as device writes. */
-function sendAll(draft: Draft<PlatformState>, fn: PciFunction, messages: readonly Message[], emit: Emit): void {
-  for (const m of messages) deliverDeviceWrite(draft, fn, fn.rid, m.address, m.data, emit);
+/** The messages a function released, in order, as device writes. */
+function sendAll(fn: PciFunction, messages: readonly Message[]): DeviceWrite[] {
+  return messages.map((m) => ({ fn, rid: fn.rid, address: m.address, data: m.data }));
+}
+
+/**
+ * Freeze `value` and every plain object or array under it that is not frozen yet (what
+ * immer's auto-freeze does to a produced state): new objects are unfrozen, shared ones
+ * already frozen, so only the copied path is walked. Class instances (PhysicalMemory)
+ * are left alone, as immer leaves non-draftable values.
+ */
+/**
+ * Freeze a state built from `base` without immer, as immer's auto-freeze would leave
+ * it. A frozen `base` is one this module produced, hence frozen throughout, so only the
+ * fields that differ from it are walked (Object.isFrozen on every field costs more than
+ * the rest of an IEC-hit remap); an unfrozen one (fresh from buildPlatform) is walked
+ * whole, once.
+ */
+function freezeResult(next: PlatformState, base: PlatformState): void {
+  if (!Object.isFrozen(base)) return freezeNew(next);
+  for (const k in next) {
+    const v = next[k as keyof PlatformState];
+    if (v !== base[k as keyof PlatformState]) freezeNew(v);
+  }
+  Object.freeze(next);
+}
+
+function freezeNew(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  if (Array.isArray(value)) {
+    Object.freeze(value);
+    for (const v of value) freezeNew(v);
+    return;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return;
+  Object.freeze(value);
+  for (const k in value) freezeNew((value as Record<string, unknown>)[k]);
 }
 
 const handlers: { [K in ActionKind]: Handler<K> } = {
@@ -94,10 +148,8 @@ const handlers: { [K in ActionKind]: Handler<K> } = {
     emit({ kind: 'register-write', iommu: a.iommu, register: 'FRCD', value: BigInt(a.record), gsts: next.regs.gsts, changed: [], note: undefined });
   },
 
-  'msi-write'(draft, a, emit, before) {
-    const fn = deviceOrReject(before, a.device, emit);
-    if (!fn) return;
-    deliverDeviceWrite(draft, fn, a.rid ?? fn.rid, a.address, a.data >>> 0, emit);
+  'msi-write'(_draft, a, emit, before) {
+    return msiWrite(before, a, emit);
   },
 
   'program-msi'(draft, a, emit, before) {
@@ -116,7 +168,7 @@ const handlers: { [K in ActionKind]: Handler<K> } = {
     const released = releasePending({ ...fn, msi });
     draft.devices[a.device] = released.fn as Draft<PciFunction>;
     emit({ kind: 'msi-config', device: a.device, change: `MSI ${msi.enabled ? 'enabled' : 'disabled'} address ${hexDigits(msi.address, 8)} data ${hexDigits(msi.data, 4)} vectors ${1 << msi.mme} mask ${hexDigits(msi.mask, 8)}` });
-    sendAll(draft, released.fn, released.messages, emit);
+    return sendAll(released.fn, released.messages);
   },
 
   'program-msix'(draft, a, emit, before) {
@@ -132,7 +184,7 @@ const handlers: { [K in ActionKind]: Handler<K> } = {
     draft.devices[a.device] = released.fn as Draft<PciFunction>;
     const e = table[a.entry]!;
     emit({ kind: 'msi-config', device: a.device, change: `MSI-X entry ${a.entry} ← address ${hexDigits(e.address, 8)} data ${hexDigits(e.data, 8)} ${e.masked ? 'masked' : 'unmasked'}` });
-    sendAll(draft, released.fn, released.messages, emit);
+    return sendAll(released.fn, released.messages);
   },
 
   'msix-control'(draft, a, emit, before) {
@@ -143,7 +195,7 @@ const handlers: { [K in ActionKind]: Handler<K> } = {
     const released = releasePending({ ...fn, msix });
     draft.devices[a.device] = released.fn as Draft<PciFunction>;
     emit({ kind: 'msi-config', device: a.device, change: `MSI-X ${msix.enabled ? 'enabled' : 'disabled'}${msix.functionMask ? ', function masked' : ''}` });
-    sendAll(draft, released.fn, released.messages, emit);
+    return sendAll(released.fn, released.messages);
   },
 
   signal(draft, a, emit, before) {
@@ -153,7 +205,7 @@ const handlers: { [K in ActionKind]: Handler<K> } = {
     if (r.kind === 'dropped') return void emit({ kind: 'msi-dropped', device: a.device, vector: a.vector, why: r.why });
     draft.devices[a.device] = r.fn as Draft<PciFunction>;
     if (r.kind === 'pending') return void emit({ kind: 'msi-pending', device: a.device, capability: r.capability, vector: a.vector });
-    deliverDeviceWrite(draft, fn, fn.rid, r.message.address, r.message.data, emit);
+    return [{ fn, rid: fn.rid, address: r.message.address, data: r.message.data }];
   },
 
   'assign-device'(draft, a, emit, before) {
@@ -175,16 +227,46 @@ const handlers: { [K in ActionKind]: Handler<K> } = {
   },
 };
 
+function msiWrite(state: PlatformState, a: ActionOf<'msi-write'>, emit: Emit): DeviceWrite[] | undefined {
+  const fn = deviceOrReject(state, a.device, emit);
+  return fn && [{ fn, rid: a.rid ?? fn.rid, address: a.address, data: a.data >>> 0 }];
+}
+
+/**
+ * `emit` for a transition: `this` is the transition's event list and `step` is bound.
+ * A module-level function bound per call rather than a closure (tsx wraps every
+ * closure to keep its name, which was measurable on the MSI read path).
+ */
+function record(this: PlatformEvent[], step: number, e: DistributiveOmit<PlatformEvent, 'step'>): void {
+  // Every emitter passes a fresh object literal, so `step` is added to it in place:
+  // same keys in the same order as `{ ...e, step }`, without copying ~15 properties.
+  (e as { step?: number }).step = step;
+  this.push(e as PlatformEvent);
+}
+
 /** Apply one action. Never throws for a well-typed action. */
 export function applyAction(state: PlatformState, action: Action): TransitionResult {
   const events: PlatformEvent[] = [];
   const step = state.step;
-  const emit: Emit = (e) => events.push({ ...e, step } as PlatformEvent);
-  const handler = handlers[action.kind] as Handler<ActionKind>;
-  const next = produce(state, (draft) => {
-    handler(draft, action as never, emit, state);
-    draft.step = step + 1;
-  });
+  const emit: Emit = record.bind(events, step);
+  let writes = undefined as readonly DeviceWrite[] | void;
+  let next: PlatformState;
+  if (action.kind === 'msi-write') {
+    writes = msiWrite(state, action, emit);
+    const copy = copyState(state);
+    copy.step = step + 1;
+    next = copy;
+  } else {
+    const handler = handlers[action.kind] as Handler<ActionKind>;
+    next = produce(state, (draft) => {
+      writes = handler(draft, action as never, emit, state);
+      draft.step = step + 1;
+    });
+    if (!writes || writes.length === 0) return { state: next, events };
+  }
+  const unfrozen = next;
+  for (const w of writes ?? []) next = deliverDeviceWrite(next, w.fn, w.rid, w.address, w.data, emit);
+  freezeResult(next, action.kind === 'msi-write' ? state : unfrozen);
   return { state: next, events };
 }
 

@@ -19,7 +19,7 @@ import { encodeIec } from '../vtd/invalidation.ts';
 import { loadDmar } from '../vtd/dmar/load.ts';
 import { irEnableSequence } from '../platform/ir-enable.ts';
 import { unitsFromDmar } from './dmar-platform.ts';
-import type { ParsedScenario } from './parse.ts';
+import { fieldName, type ParsedScenario } from './parse.ts';
 import type * as S from './types.ts';
 
 export interface Expectation {
@@ -78,7 +78,7 @@ class Compiler {
 
   constructor(private readonly parsed: ParsedScenario) {}
 
-  private fail(message: string, path: (string | number)[], field = path.join('.')): never {
+  private fail(message: string, path: (string | number)[], field = fieldName(path)): never {
     const line = this.parsed.lineAt(path);
     throw new InputError(message, { file: this.parsed.file, ...(line === undefined ? {} : { line }), field });
   }
@@ -113,7 +113,13 @@ class Compiler {
     let units: UnitDescription[] = [];
     let hostAddressWidth = p.hostAddressWidth;
     if (p.dmar !== undefined) {
-      const table = loadDmar(resolve(dirname(this.parsed.file), p.dmar));
+      let table;
+      try {
+        table = loadDmar(resolve(dirname(this.parsed.file), p.dmar));
+      } catch (e) {
+        if (e instanceof InputError) this.fail(e.format(), ['platform', 'dmar']);
+        throw e;
+      }
       units = unitsFromDmar(table);
       hostAddressWidth ??= table.hostAddressWidth;
     }
@@ -252,7 +258,7 @@ class Compiler {
     const path = ['steps', index];
     const keys = STEP_KEYS.filter((k) => k in step);
     if (keys.length !== 1) {
-      this.fail(keys.length === 0 ? `a step needs one action (${STEP_KEYS.join(', ')})` : `a step has one action, found ${keys.join(' and ')}`, path, `steps[${index}]`);
+      this.fail(keys.length === 0 ? `a step needs one action (${STEP_KEYS.join(', ')})` : `a step has one action, found ${keys.join(' and ')}`, path);
     }
     const label = keys[0] as StepKey;
     const at = [...path, label];

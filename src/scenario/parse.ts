@@ -41,9 +41,9 @@ function normaliseIntegers(value: unknown): unknown {
   return value;
 }
 
-/** `steps/3/irte/vector` → `steps[3].irte.vector`. */
-function fieldName(path: readonly string[]): string {
-  return path.reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '');
+/** `['steps', 3, 'irte', 'vector']` → `steps[3].irte.vector`. */
+export function fieldName(path: readonly (string | number)[]): string {
+  return path.reduce<string>((acc, p) => (/^\d+$/.test(String(p)) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : String(p)), '');
 }
 
 /** Line (1-based) of the YAML node at `path`, or of the closest ancestor that exists. */
@@ -66,7 +66,9 @@ function describe(e: ErrorObject): { path: string[]; message: string } {
     case 'enum':
       return { path, message: `expected one of ${(p['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
     case 'anyOf':
-      return { path, message: 'expected an integer below 2^53 or a hex string like "0xfee00000"' };
+      return { path, message: 'expected an integer below 2^53 or a hex string like "0xfee00000" (at most 16 hex digits; 32 for a raw IRTE)' };
+    case 'oneOf':
+      return { path, message: 'expected { count: N } or { apicIds: [...] }' };
     default:
       return { path, message: e.message ?? 'invalid' };
   }
@@ -89,12 +91,15 @@ export function parseScenarioText(text: string, file: string): ParsedScenario {
   const doc = parseDocument(text, { lineCounter: lines, intAsBigInt: true, prettyErrors: false, uniqueKeys: true });
   const yamlError = doc.errors[0];
   if (yamlError) {
-    const line = yamlError.linePos?.[0]?.line;
+    const line = yamlError.linePos?.[0]?.line ?? lines.linePos(yamlError.pos[0]).line;
     throw new InputError(yamlError.message.split('\n')[0] ?? 'YAML syntax error', { file, ...(line === undefined ? {} : { line }) });
   }
   const data = normaliseIntegers(doc.toJS());
   const lineAt = (path: readonly (string | number)[]): number | undefined => lineOf(doc, lines, path);
-  const first = validate(data)[0];
+  const errors = validate(data);
+  // For an anyOf/oneOf, Ajv lists the failing branches before the combinator; the
+  // combinator's own message explains the accepted forms, so prefer it.
+  const first = errors.find((e) => (e.keyword === 'anyOf' || e.keyword === 'oneOf') && errors[0]?.instancePath.startsWith(e.instancePath)) ?? errors[0];
   if (first) {
     const { path, message } = describe(first);
     const line = lineAt(path.map((p) => (/^\d+$/.test(p) ? Number(p) : p)));

@@ -28,7 +28,7 @@
  */
 import type { IommuUnit, InterruptEntryCache, IecEntry } from '../platform/state.ts';
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
-import { decodeRemappableAddress, decodeRemappableData, irteIndexOf } from './remappable-msi.ts';
+import { irteIndexOf } from './remappable-msi.ts';
 import { decodeIrte, irteDestinationApicId, IRTE_BYTES, type PostedIrte, type RemappedIrte } from './irte.ts';
 import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS, decodeCap } from './registers.ts';
 import { IR_FAULT } from './fault-reasons.ts';
@@ -91,6 +91,51 @@ export function sourceIdMatches(svt: number, sq: number, sid: number, rid: numbe
   }
 }
 
+/**
+ * The latched IRTA as the pipeline uses it, decoded once per distinct value: the
+ * register changes only at SIRTP, while every interrupt request needs EIME, the table
+ * size and base. `lastReadable` (the highest index whose IRTE lies below 2^haw, -1 if
+ * none) depends on the host address width too and is filled in on first use.
+ */
+interface LatchedIrta {
+  readonly raw: bigint;
+  readonly base: bigint;
+  readonly eime: boolean;
+  readonly entries: number;
+  haw: number;
+  lastReadable: number;
+}
+
+/** One-entry memo: a run has one or a few units, each with one latched IRTA at a time. */
+let latchedMemo: LatchedIrta | undefined;
+
+function latchedIrta(raw: bigint): LatchedIrta {
+  const m = latchedMemo;
+  if (m !== undefined && m.raw === raw) return m;
+  const irta = decodeIrta(raw);
+  latchedMemo = { raw, base: irta.base, eime: irta.eime, entries: irtEntries(irta.size), haw: NaN, lastReadable: -1 };
+  return latchedMemo;
+}
+
+/**
+ * Highest IRTE index of the table whose 16 bytes lie below 2^haw: IRTE i is readable
+ * iff base + (i + 1) * 16 <= 2^haw. Indices are 16-bit, so the bound is capped at 65535.
+ */
+function lastReadableIndex(irta: LatchedIrta, hostAddressWidth: number): number {
+  if (irta.haw !== hostAddressWidth) {
+    const room = (1n << BigInt(hostAddressWidth)) - irta.base;
+    const fit = room / BigInt(IRTE_BYTES);
+    irta.lastReadable = room < BigInt(IRTE_BYTES) ? -1 : Number(fit > 65536n ? 65536n : fit) - 1;
+    irta.haw = hostAddressWidth;
+  }
+  return irta.lastReadable;
+}
+
+/** Address bits 31:0 as a number (what the remappable format defines; bits 63:32 are not used here). */
+function lowDword(address: bigint): number {
+  return address >= 0n && address <= 0xffff_ffffn ? Number(address) : Number(BigInt.asUintN(32, address));
+}
+
 const fault = (reason: number, irteIndex: number | undefined, fpd = false): RemapOutcome => ({
   kind: 'fault',
   reason,
@@ -113,29 +158,29 @@ export function remapInterrupt(
   const gsts = unit.regs.gsts;
   if ((gsts & (1 << GLOBAL_STATUS_BITS.IRES)) === 0) return { outcome: { kind: 'passthrough', why: 'ir-disabled' }, iec };
 
-  const irta = decodeIrta(unit.regs.irtaLatched);
-  const address = decodeRemappableAddress(request.address);
-  if (address.interruptFormat === 0) {
+  // The remappable-format fields (REMAPPABLE_ADDRESS_LAYOUT / REMAPPABLE_DATA_LAYOUT),
+  // decoded with number arithmetic on the low dword: this is the hot path.
+  const irta = latchedIrta(unit.regs.irtaLatched);
+  const low = lowDword(request.address);
+  if ((low & 0x10) === 0) {
     const cfis = (gsts & (1 << GLOBAL_STATUS_BITS.CFIS)) !== 0;
     if (irta.eime || !cfis) return { outcome: fault(IR_FAULT.COMPAT_BLOCKED, undefined), iec };
     return { outcome: { kind: 'passthrough', why: 'cfi' }, iec };
   }
 
-  const data = decodeRemappableData(request.data);
-  if (data.reserved !== 0) return { outcome: fault(IR_FAULT.RESERVED_REQUEST, undefined), iec };
+  if (request.data >>> 16 !== 0) return { outcome: fault(IR_FAULT.RESERVED_REQUEST, undefined), iec };
 
-  const index = irteIndexOf(address.handle, address.shv, request.data);
-  if (index >= irtEntries(irta.size)) return { outcome: fault(IR_FAULT.INDEX_OVER, index), iec };
-  const entryAddress = irta.base + BigInt(index * IRTE_BYTES);
-  if (entryAddress + BigInt(IRTE_BYTES) > 1n << BigInt(hostAddressWidth)) {
-    return { outcome: fault(IR_FAULT.IRTA_READ_ERROR, index), iec };
-  }
+  // handle[15] = address bit 2, handle[14:0] = bits 19:5; SHV = bit 3.
+  const handle = (((low >>> 2) & 1) << 15) | ((low >>> 5) & 0x7fff);
+  const index = irteIndexOf(handle, (low & 0x8) !== 0, request.data);
+  if (index >= irta.entries) return { outcome: fault(IR_FAULT.INDEX_OVER, index), iec };
+  if (index > lastReadableIndex(irta, hostAddressWidth)) return { outcome: fault(IR_FAULT.IRTA_READ_ERROR, index), iec };
 
   let entry: IecEntry | undefined = iecLookup(iec, index);
   const iecHit = entry !== undefined;
   let nextIec = iec;
   if (entry === undefined) {
-    const raw = memory.readLE(entryAddress, IRTE_BYTES);
+    const raw = memory.readLE(irta.base + BigInt(index * IRTE_BYTES), IRTE_BYTES);
     const decoded = decodeIrte(raw);
     entry = { raw, irte: decoded.irte, reserved: decoded.reserved };
     // Hardware caches only present entries; a not-present one is re-read next time.

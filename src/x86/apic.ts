@@ -48,7 +48,16 @@ export function acceptingCpus(
   deliveryMode: number,
   redirectionHint: boolean,
 ): number[] {
-  const set = cpus.filter((c) => accepts(mode, logical, destination >>> 0, c.apicId)).map((c) => c.index);
+  // A plain loop: this runs once per delivered interrupt (the MSI read path), and the
+  // filter/map form allocated two closures and an intermediate array per call.
+  const dest = destination >>> 0;
   const pickOne = deliveryMode === 1 || (redirectionHint && logical);
-  return pickOne && set.length > 1 ? set.slice(0, 1) : set;
+  const set: number[] = [];
+  for (let i = 0; i < cpus.length; i++) {
+    const c = cpus[i]!;
+    if (!accepts(mode, logical, dest, c.apicId)) continue;
+    set.push(c.index);
+    if (pickOne) break; // one APIC of the set: the lowest pCPU index, as before
+  }
+  return set;
 }
