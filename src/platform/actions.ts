@@ -5,7 +5,7 @@
  * `msi-write` and `signal` are a device's, and `program-*` are the device driver's
  * (guest software) writes to a function's configuration space or MSI-X table.
  */
-import type { Grant } from './state.ts';
+import type { Grant, VcpuRun } from './state.ts';
 
 export type Action =
   /** Software writes IRTA_REG (0xB8) of a remapping unit. */
@@ -54,7 +54,42 @@ export type Action =
   /** Hypervisor intent: record a grant. */
   | { readonly kind: 'grant'; readonly grant: Grant }
   /** Hypervisor intent: withdraw the grants of `requester` for `vector` (all its grants when omitted). */
-  | { readonly kind: 'revoke'; readonly requester: string; readonly vector?: number };
+  | { readonly kind: 'revoke'; readonly requester: string; readonly vector?: number }
+  // --- requests to the hypervisor, answered by its policy module (src/policy) ---
+  /** The scheduler runs `vcpu` on `pcpu` (VM entry; a migration when the pCPU changes). */
+  | { readonly kind: 'schedule'; readonly vcpu: number; readonly pcpu: number }
+  /** The scheduler preempts a running `vcpu`; it stays runnable. */
+  | { readonly kind: 'preempt'; readonly vcpu: number }
+  /** The running `vcpu` halts (HLT with interrupts enabled) and blocks. */
+  | { readonly kind: 'halt'; readonly vcpu: number }
+  /**
+   * The guest writes a (virtual) MSI-X entry of its assigned device: `vector` at the
+   * vCPU whose guest APIC ID is `destination`; the hypervisor traps it and sets up
+   * the physical interrupt (a posted IRTE when the policy posts).
+   */
+  | { readonly kind: 'guest-msi'; readonly device: string; readonly entry: number; readonly destination: number; readonly vector: number; readonly deliveryMode?: number }
+  /** An interrupt the hypervisor receives on `pcpu` (a notification outside guest mode). */
+  | { readonly kind: 'host-interrupt'; readonly pcpu: number; readonly vector: number }
+  // --- the guest's virtual APIC (hardware virtualisation) ---
+  /** The running guest acknowledges its highest-priority pending interrupt (vIRR → vISR). */
+  | { readonly kind: 'guest-ack'; readonly vcpu: number }
+  /** The guest writes EOI: the highest in-service vector is cleared. */
+  | { readonly kind: 'guest-eoi'; readonly vcpu: number }
+  // --- the hypervisor's primitive operations (what policies are made of) ---
+  /** Atomic update (locked cmpxchg) of a vCPU's PID control fields; omitted fields are kept. */
+  | { readonly kind: 'pid-write'; readonly vcpu: number; readonly on?: boolean; readonly sn?: boolean; readonly nv?: number; readonly ndst?: number }
+  /** Scheduler bookkeeping: the vCPU's state and pCPU. `running` is a VM entry on that pCPU. */
+  | { readonly kind: 'vcpu-set'; readonly vcpu: number; readonly run: VcpuRun; readonly pcpu: number }
+  /** Software PIR harvest before VM entry (KVM vmx_sync_pir_to_irr): if ON, clear it and move PIR into vIRR. */
+  | { readonly kind: 'sync-pir'; readonly vcpu: number; readonly pcpu: number }
+  /** Add `vcpu` to, or remove it from, `pcpu`'s blocked list. */
+  | { readonly kind: 'blocked-list'; readonly pcpu: number; readonly vcpu: number; readonly add: boolean }
+  /** Mark `vcpu`'s NDST as not yet updated (`stale`), or as updated. */
+  | { readonly kind: 'ndst-stale'; readonly vcpu: number; readonly stale: boolean }
+  /** The hypervisor takes IRTE `index` of unit `iommu` (its allocator moves past it). */
+  | { readonly kind: 'irte-allocated'; readonly iommu: number; readonly index: number }
+  /** A self-IPI of `vector` on `pcpu` (KVM sends the wakeup vector to itself if ON is already set when blocking). */
+  | { readonly kind: 'self-ipi'; readonly pcpu: number; readonly vector: number };
 
 export type ActionKind = Action['kind'];
 export type ActionOf<K extends ActionKind> = Extract<Action, { kind: K }>;

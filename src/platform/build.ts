@@ -7,7 +7,9 @@ import { PhysicalMemory } from '../memory/physical-memory.ts';
 import { decodeCap, capFaultRecordCount } from '../vtd/registers.ts';
 import { emptyIec, DEFAULT_IEC_CAPACITY } from '../vtd/iec.ts';
 import { emptyMsi, emptyMsix } from '../pci/msi-capability.ts';
-import type { ApicMode, Domain, DomainKind, DrhdScope, Grant, IommuUnit, PciFunction, PlatformState } from './state.ts';
+import type { ApicMode, Domain, DomainKind, DrhdScope, Grant, IommuUnit, PciFunction, PlatformState, Vcpu } from './state.ts';
+import { policyNamed, DEFAULT_POLICY } from '../policy/index.ts';
+import { encodePid, PID_BYTES } from '../vtd/pid.ts';
 
 /**
  * CAP_REG and ECAP_REG of a real server's interrupt-remapping unit, used when a
@@ -46,7 +48,12 @@ export interface DomainDescription {
   readonly kind: DomainKind;
   readonly cpus: readonly number[];
   readonly devices: readonly string[];
+  /** Guest x2APIC IDs of its vCPUs, by vCPU index (guests only). */
+  readonly vcpuApicIds?: readonly number[];
 }
+
+/** Where vCPUs' posted-interrupt descriptors are placed: 64 bytes each from this HPA. */
+export const DEFAULT_PID_BASE = 0x4000_0000n;
 
 export interface PlatformDescription {
   readonly hostAddressWidth: number;
@@ -58,6 +65,10 @@ export interface PlatformDescription {
   readonly devices: readonly DeviceDescription[];
   readonly domains: readonly DomainDescription[];
   readonly grants: readonly Grant[];
+  /** Hypervisor policy module name (default `kvm`). */
+  readonly policy?: string;
+  /** HPA of the first vCPU's PID (default {@link DEFAULT_PID_BASE}). */
+  readonly pidBase?: bigint;
 }
 
 function buildUnit(u: UnitDescription, index: number): IommuUnit {
@@ -95,7 +106,12 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
   const domains: Domain[] = p.domains.map((d, id) => ({ id, name: d.name, kind: d.kind, cpus: d.cpus }));
   const owners: Record<string, number> = {};
   p.domains.forEach((d, id) => d.devices.forEach((key) => (owners[key] = id)));
-  return {
+  const policy = policyNamed(p.policy ?? DEFAULT_POLICY);
+  const pidBase = p.pidBase ?? DEFAULT_PID_BASE;
+  const vcpus: Vcpu[] = p.domains.flatMap((d, domain) =>
+    (d.vcpuApicIds ?? []).map((apicId, index) => ({ domain, index, apicId, pcpu: d.cpus.length ? d.cpus[index % d.cpus.length]! : 0 })),
+  ).map((v, id) => ({ ...v, id, run: 'runnable', pda: pidBase + BigInt(id * PID_BYTES), virr: 0n, visr: 0n }));
+  const base = {
     step: 0,
     memory: PhysicalMemory.empty(),
     hostAddressWidth: p.hostAddressWidth,
@@ -104,6 +120,14 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
     iommus: p.iommus.map(buildUnit),
     devices: Object.fromEntries(p.devices.map((d) => [d.key, buildDevice(d)])),
     domains,
+    vcpus,
+    hypervisor: { policy: policy.name, postedVector: policy.postedVector, blockedLists: {}, nextIrte: {}, staleNdst: [] },
     intent: { owners, grants: p.grants },
   };
+  let memory = base.memory;
+  for (const v of vcpus) {
+    const c = policy.initialPid(v, base);
+    memory = memory.writeLE(v.pda, PID_BYTES, encodePid({ pir: 0n, on: c.on, sn: c.sn, nv: c.nv, ndst: c.ndst }));
+  }
+  return { ...base, memory };
 }

@@ -12,7 +12,7 @@
  * unfrozen for the caller to freeze.
  */
 import type { PlatformEvent } from './events.ts';
-import type { PlatformState, PciFunction, IommuUnit } from './state.ts';
+import type { PlatformState, PciFunction, IommuUnit, InterruptEntryCache } from './state.ts';
 import { unitFor } from './topology.ts';
 import { isInterruptAddress, decodeCompatibilityAddress, decodeMsiData, compatibilityDestination } from '../x86/msi.ts';
 import { acceptingCpus } from '../x86/apic.ts';
@@ -20,6 +20,7 @@ import { remapInterrupt } from '../vtd/interrupt-remapping.ts';
 import { recordInterruptFault } from '../vtd/fault-recording.ts';
 import { postInterrupt } from '../vtd/posting.ts';
 import { decodeIrta } from '../vtd/registers.ts';
+import { notifyPcpu, type RaisedInterrupt } from './notification.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 type Emit = (event: DistributiveOmit<PlatformEvent, 'step'>) => void;
@@ -37,10 +38,11 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  * A shallow copy of `s`, field by field in PlatformState's order (buildPlatform's).
  * Not `{ ...s }`: V8 copies a frozen object (every state is) by spread about 5× slower
  * than by an explicit literal, and this runs on every MSI remap. The type annotation
- * makes a new required PlatformState field a compile error here until it is copied.
+ * makes a new PlatformState field (optional ones too) a compile error here until it is
+ * copied.
  */
 export function copyState(s: PlatformState): Mutable<PlatformState> {
-  const copy: Mutable<PlatformState> = {
+  const copy: { -readonly [K in keyof PlatformState]-?: PlatformState[K] } = {
     step: s.step,
     memory: s.memory,
     hostAddressWidth: s.hostAddressWidth,
@@ -49,9 +51,60 @@ export function copyState(s: PlatformState): Mutable<PlatformState> {
     iommus: s.iommus,
     devices: s.devices,
     domains: s.domains,
+    vcpus: s.vcpus,
+    hypervisor: s.hypervisor,
     intent: s.intent,
   };
   return copy;
+}
+
+/** A shallow copy of `u` with its IEC replaced, field by field for the reason given at {@link copyState}. */
+function withIec(u: IommuUnit, iec: InterruptEntryCache): IommuUnit {
+  const copy: { -readonly [K in keyof IommuUnit]-?: IommuUnit[K] } = {
+    index: u.index,
+    name: u.name,
+    segment: u.segment,
+    registerBase: u.registerBase,
+    includePciAll: u.includePciAll,
+    scope: u.scope,
+    cap: u.cap,
+    ecap: u.ecap,
+    regs: u.regs,
+    frcd: u.frcd,
+    iec,
+  };
+  return copy;
+}
+
+/**
+ * Which unit handles `fn`: `unitFor`, remembered for the last function asked about.
+ * `unitFor` reads only the units' order, `index`, `segment`, `includePciAll` and
+ * `scope`, and the function's `segment`, `rid` and `upstream`; when none of these
+ * changed the answer is the same. (It filters frozen arrays with closures, which cost
+ * a quarter of an IEC-hit remap; IEC fills and faults replace units but keep their
+ * scope objects, so the memo survives them.)
+ */
+let routeMemo: { units: readonly IommuUnit[]; segment: number; rid: number; upstream: readonly number[]; iommu: number | undefined } | undefined;
+
+function sameRouting(a: readonly IommuUnit[], b: readonly IommuUnit[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.index !== y.index || x.segment !== y.segment || x.includePciAll !== y.includePciAll || x.scope !== y.scope) return false;
+  }
+  return true;
+}
+
+function unitOf(state: PlatformState, fn: PciFunction): number | undefined {
+  const m = routeMemo;
+  if (m !== undefined && m.segment === fn.segment && m.rid === fn.rid && m.upstream === fn.upstream && sameRouting(m.units, state.iommus)) {
+    return m.iommu;
+  }
+  const iommu = unitFor(state, fn.segment, fn.rid, fn.upstream);
+  routeMemo = { units: state.iommus, segment: fn.segment, rid: fn.rid, upstream: fn.upstream, iommu };
+  return iommu;
 }
 
 /** `state` with remapping unit `index` replaced by `unit`. */
@@ -75,6 +128,7 @@ export function deliverDeviceWrite(
   address: bigint,
   data: number,
   emit: Emit,
+  raised: RaisedInterrupt[] = [],
 ): PlatformState {
   const source = { device: fn.key, rid, address, data };
   if (!isInterruptAddress(address)) {
@@ -85,11 +139,11 @@ export function deliverDeviceWrite(
     return next;
   }
 
-  const iommu = unitFor(state, fn.segment, fn.rid, fn.upstream);
+  const iommu = unitOf(state, fn);
   if (iommu === undefined) return compatibility(state, source, undefined, emit);
   const unit = state.iommus[iommu]!;
   const { outcome, iec } = remapInterrupt(unit, state.memory, state.hostAddressWidth, { rid, address, data });
-  if (iec !== unit.iec) state = withUnit(state, iommu, { ...unit, iec });
+  if (iec !== unit.iec) state = withUnit(state, iommu, withIec(unit, iec));
 
   switch (outcome.kind) {
     case 'passthrough':
@@ -98,7 +152,11 @@ export function deliverDeviceWrite(
       const irte = outcome.irte;
       emit({
         kind: 'interrupt-delivered',
-        ...source,
+        // `...source` spelt out: a spread inside a literal is slow, and this is the hot path.
+        device: source.device,
+        rid: source.rid,
+        address: source.address,
+        data: source.data,
         path: 'remapped',
         iommu,
         irteIndex: outcome.irteIndex,
@@ -117,9 +175,10 @@ export function deliverDeviceWrite(
       const eime = decodeIrta(unit.regs.irtaLatched).eime;
       const posted = postInterrupt(state.memory, state.hostAddressWidth, outcome.irte, eime);
       if (posted.outcome.kind === 'fault') {
-        return recordFault(state, source, emit, { ...unit, iec }, iommu, { reason: posted.outcome.reason, irteIndex: outcome.irteIndex, qualified: true, fpd: outcome.irte.fpd });
+        return recordFault(state, source, emit, withIec(unit, iec), iommu, { reason: posted.outcome.reason, irteIndex: outcome.irteIndex, qualified: true, fpd: outcome.irte.fpd });
       }
       const n = posted.outcome.notification;
+      const targets = n === undefined ? [] : acceptingCpus(state.cpus, state.interrupts.apicMode, n.apicId, false, 0, false);
       emit({
         kind: 'interrupt-posted',
         ...source,
@@ -129,15 +188,16 @@ export function deliverDeviceWrite(
         pda: posted.outcome.pda,
         virtualVector: posted.outcome.virtualVector,
         urgent: outcome.irte.urgent,
-        notification: n === undefined ? undefined : { ...n, targets: acceptingCpus(state.cpus, state.interrupts.apicMode, n.apicId, false, 0, false) },
+        snSet: posted.outcome.snSet,
+        notification: n === undefined ? undefined : { ...n, targets },
         suppressed: posted.outcome.suppressed,
       });
-      const next = copyState(state);
-      next.memory = posted.memory;
+      let next: PlatformState = { ...copyState(state), memory: posted.memory };
+      for (const pcpu of targets) next = notifyPcpu(next, pcpu, n!.vector, emit, raised);
       return next;
     }
     case 'fault':
-      return recordFault(state, source, emit, { ...unit, iec }, iommu, outcome);
+      return recordFault(state, source, emit, withIec(unit, iec), iommu, outcome);
   }
 }
 

@@ -66,6 +66,8 @@ export interface InterruptPostedEvent {
   readonly pda: bigint;
   readonly virtualVector: number;
   readonly urgent: boolean;
+  /** PID.SN as the unit read it. */
+  readonly snSet: boolean;
   readonly notification: { readonly vector: number; readonly apicId: number; readonly targets: readonly number[] } | undefined;
   readonly suppressed: 'on-already-set' | 'sn-set' | undefined;
 }
@@ -144,6 +146,44 @@ export interface MsiConfigEvent {
   readonly change: string;
 }
 
+/** A CPU moved posted requests from a PID's PIR into a vCPU's virtual IRR. */
+export interface PirProcessedEvent {
+  readonly kind: 'pir-processed';
+  readonly step: number;
+  readonly vcpu: number;
+  readonly pcpu: number;
+  readonly vectors: readonly number[];
+  /** `notification`: the CPU, in guest mode, received the posted-interrupt vector; `vm-entry`: software harvest before entry. */
+  readonly by: 'notification' | 'vm-entry';
+}
+
+/** A vCPU changed scheduler state. */
+export interface VcpuStateEvent {
+  readonly kind: 'vcpu-state';
+  readonly step: number;
+  readonly vcpu: number;
+  readonly run: 'running' | 'runnable' | 'blocked';
+  readonly was: 'running' | 'runnable' | 'blocked';
+  readonly pcpu: number;
+}
+
+/** The guest acknowledged (`ack`) or ended (`eoi`) a virtual interrupt. */
+export interface GuestInterruptEvent {
+  readonly kind: 'guest-interrupt';
+  readonly step: number;
+  readonly vcpu: number;
+  readonly vector: number | undefined;
+  readonly what: 'ack' | 'eoi';
+}
+
+/** The hypervisor's policy answered a request; its primitive operations follow as events. */
+export interface HypervisorEvent {
+  readonly kind: 'hypervisor';
+  readonly step: number;
+  readonly policy: string;
+  readonly request: string;
+}
+
 export interface IntentEvent {
   readonly kind: 'intent';
   readonly step: number;
@@ -169,6 +209,10 @@ export type PlatformEvent =
   | MsiPendingEvent
   | MsiDroppedEvent
   | MsiConfigEvent
+  | PirProcessedEvent
+  | VcpuStateEvent
+  | GuestInterruptEvent
+  | HypervisorEvent
   | IntentEvent;
 
 export type EventKind = PlatformEvent['kind'];

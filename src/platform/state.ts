@@ -144,8 +144,48 @@ export interface Domain {
   readonly cpus: readonly number[];
 }
 
-/** Where a granted interrupt may land. */
-export type GrantTarget = { readonly kind: 'pcpu'; readonly apicId: number };
+/** Where a granted interrupt may land: a pCPU (host-handled) or a vCPU (posted). */
+export type GrantTarget = { readonly kind: 'pcpu'; readonly apicId: number } | { readonly kind: 'vcpu'; readonly vcpu: number };
+
+/** Scheduler state of a vCPU: in guest mode on its pCPU, preempted (runnable), or halted. */
+export type VcpuRun = 'running' | 'runnable' | 'blocked';
+
+/**
+ * A guest's virtual CPU. `running` means its pCPU is in VMX non-root mode for it, so a
+ * notification with the posted-interrupt vector is processed by the CPU (PIR → vIRR)
+ * without a VM exit (Intel SDM Vol. 3 §30.6 "Posted-Interrupt Processing").
+ */
+export interface Vcpu {
+  /** Position in `PlatformState.vcpus`. */
+  readonly id: number;
+  readonly domain: number;
+  /** Index within its domain (vCPU number). */
+  readonly index: number;
+  /** The guest's x2APIC ID for it. */
+  readonly apicId: number;
+  readonly run: VcpuRun;
+  /** pCPU it runs on (running) or last ran on. */
+  readonly pcpu: number;
+  /** Address of its posted-interrupt descriptor (64-byte aligned HPA). */
+  readonly pda: bigint;
+  /** Virtual APIC IRR and ISR, 256 bits each (bit n = vector n). */
+  readonly virr: bigint;
+  readonly visr: bigint;
+}
+
+/** The trusted hypervisor's own bookkeeping (what its policy module reads and writes). */
+export interface HypervisorState {
+  /** Name of the policy module (src/policy). */
+  readonly policy: string;
+  /** Posted-interrupt notification vector in every vCPU's VMCS: in guest mode the CPU processes it as posted. */
+  readonly postedVector: number;
+  /** Per-pCPU lists of blocked vCPUs to wake on the wakeup vector (KVM's wakeup_vcpus_on_cpu, Xen's pi_blocking list). */
+  readonly blockedLists: Readonly<Record<number, readonly number[]>>;
+  /** Next IRTE index the hypervisor allocates, per remapping unit. */
+  readonly nextIrte: Readonly<Record<number, number>>;
+  /** vCPUs whose NDST a policy has not updated yet (only broken policies defer it). */
+  readonly staleNdst: readonly number[];
+}
 
 /**
  * One grant of the hypervisor's intent: the device function `requester` may raise
@@ -188,5 +228,7 @@ export interface PlatformState {
   /** PCI functions by key. */
   readonly devices: Readonly<Record<string, PciFunction>>;
   readonly domains: readonly Domain[];
+  readonly vcpus: readonly Vcpu[];
+  readonly hypervisor: HypervisorState;
   readonly intent: HypervisorIntent;
 }

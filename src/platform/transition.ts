@@ -25,6 +25,12 @@ import { clearFaultRecord } from '../vtd/fault-recording.ts';
 import { releasePending, signal, type Message } from '../pci/msi-capability.ts';
 import { deliverDeviceWrite, copyState } from './device-write.ts';
 import { hexDigits } from '../bits/bits.ts';
+import { notifyPcpu, type RaisedInterrupt } from './notification.ts';
+import { processPir, highestVector } from '../x86/posted-processing.ts';
+import { updatePid } from '../vtd/pid-memory.ts';
+import { isPolicyRequest, type PolicyRequest } from '../policy/policy.ts';
+import { policyNamed } from '../policy/index.ts';
+import type { Vcpu } from './state.ts';
 
 export interface TransitionResult {
   readonly state: PlatformState;
@@ -45,7 +51,23 @@ type Handler<K extends ActionKind> = (
   action: ActionOf<K>,
   emit: Emit,
   before: PlatformState,
+  raised: RaisedInterrupt[],
 ) => readonly DeviceWrite[] | void;
+
+/** Primitive actions: everything but the requests a policy answers. */
+type PrimitiveKind = Exclude<ActionKind, PolicyRequest['kind']>;
+
+function vcpuOrReject(state: PlatformState, id: number, emit: Emit): Vcpu | undefined {
+  const v = state.vcpus[id];
+  if (v === undefined) emit({ kind: 'action-rejected', why: `no vCPU ${id} (the platform has ${state.vcpus.length})` });
+  return v;
+}
+
+/** Copy the fields a pure helper changed into the draft. */
+function assignState(draft: Draft<PlatformState>, next: PlatformState, before: PlatformState): void {
+  if (next.memory !== before.memory) draft.memory = next.memory;
+  if (next.vcpus !== before.vcpus) draft.vcpus = next.vcpus as Draft<Vcpu>[];
+}
 
 function unitOrReject(state: PlatformState, iommu: number, emit: Emit): IommuUnit | undefined {
   const unit = state.iommus[iommu];
@@ -65,12 +87,6 @@ function sendAll(fn: PciFunction, messages: readonly Message[]): DeviceWrite[] {
 }
 
 /**
- * Freeze `value` and every plain object or array under it that is not frozen yet (what
- * immer's auto-freeze does to a produced state): new objects are unfrozen, shared ones
- * already frozen, so only the copied path is walked. Class instances (PhysicalMemory)
- * are left alone, as immer leaves non-draftable values.
- */
-/**
  * Freeze a state built from `base` without immer, as immer's auto-freeze would leave
  * it. A frozen `base` is one this module produced, hence frozen throughout, so only the
  * fields that differ from it are walked (Object.isFrozen on every field costs more than
@@ -79,13 +95,43 @@ function sendAll(fn: PciFunction, messages: readonly Message[]): DeviceWrite[] {
  */
 function freezeResult(next: PlatformState, base: PlatformState): void {
   if (!Object.isFrozen(base)) return freezeNew(next);
+  // The root's own loop (rather than freezeDiff's) keeps these property loads seeing
+  // only state objects, so they stay fast; on an IEC hit nothing below the root is new.
+  Object.freeze(next);
   for (const k in next) {
     const v = next[k as keyof PlatformState];
-    if (v !== base[k as keyof PlatformState]) freezeNew(v);
+    const old = base[k as keyof PlatformState];
+    if (v !== old) freezeDiff(v, old);
   }
-  Object.freeze(next);
 }
 
+/**
+ * Freeze what `next` does not share with the frozen `base` at the same place: shared
+ * values are skipped by identity, changed plain objects and arrays are compared key by
+ * key with their old versions, and values with no old version are frozen whole.
+ */
+function freezeDiff(next: unknown, base: unknown): void {
+  if (next === base || typeof next !== 'object' || next === null || Object.isFrozen(next)) return;
+  if (typeof base !== 'object' || base === null || Array.isArray(next) !== Array.isArray(base)) return freezeNew(next);
+  if (Array.isArray(next)) {
+    const old = base as readonly unknown[];
+    Object.freeze(next);
+    for (let i = 0; i < next.length; i++) freezeDiff(next[i], old[i]);
+    return;
+  }
+  const proto: unknown = Object.getPrototypeOf(next);
+  if (proto !== Object.prototype && proto !== null) return;
+  const old = base as Record<string, unknown>;
+  Object.freeze(next);
+  for (const k in next) freezeDiff((next as Record<string, unknown>)[k], old[k]);
+}
+
+/**
+ * Freeze `value` and every plain object or array under it that is not frozen yet (what
+ * immer's auto-freeze does to a produced state): new objects are unfrozen, shared ones
+ * already frozen, so only the copied path is walked. Class instances (PhysicalMemory)
+ * are left alone, as immer leaves non-draftable values.
+ */
 function freezeNew(value: unknown): void {
   if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
   if (Array.isArray(value)) {
@@ -99,7 +145,9 @@ function freezeNew(value: unknown): void {
   for (const k in value) freezeNew((value as Record<string, unknown>)[k]);
 }
 
-const handlers: { [K in ActionKind]: Handler<K> } = {
+type VcpuKind = 'pid-write' | 'vcpu-set' | 'sync-pir' | 'blocked-list' | 'ndst-stale' | 'irte-allocated' | 'self-ipi' | 'guest-ack' | 'guest-eoi';
+
+const handlers: { [K in Exclude<PrimitiveKind, VcpuKind>]: Handler<K> } = {
   'write-irta'(draft, a, emit, before) {
     const unit = unitOrReject(before, a.iommu, emit);
     if (!unit) return;
@@ -218,7 +266,8 @@ const handlers: { [K in ActionKind]: Handler<K> } = {
 
   grant(draft, a, emit) {
     draft.intent.grants.push(a.grant as Draft<typeof a.grant>);
-    emit({ kind: 'intent', change: `grant ${a.grant.requester} vector 0x${a.grant.vector.toString(16)} → APIC ${a.grant.target.apicId}` });
+    const t = a.grant.target;
+    emit({ kind: 'intent', change: `grant ${a.grant.requester} vector 0x${a.grant.vector.toString(16)} → ${t.kind === 'pcpu' ? `APIC ${t.apicId}` : `vCPU ${t.vcpu}`}` });
   },
 
   revoke(draft, a, emit) {
@@ -227,28 +276,118 @@ const handlers: { [K in ActionKind]: Handler<K> } = {
   },
 };
 
+const vcpuHandlers: { [K in VcpuKind]: Handler<K> } = {
+  'pid-write'(draft, a, emit, before) {
+    const v = vcpuOrReject(before, a.vcpu, emit);
+    if (!v) return;
+    const r = updatePid(before.memory, v.pda, (p) => ({ ...p, on: a.on ?? p.on, sn: a.sn ?? p.sn, nv: a.nv ?? p.nv, ndst: a.ndst ?? p.ndst }));
+    draft.memory = r.memory;
+    const f = r.after;
+    emit({
+      kind: 'memory-write',
+      address: v.pda + 32n,
+      bytes: 8,
+      value: r.memory.readLE(v.pda + 32n, 8),
+      what: `PID of vCPU ${v.id}: ON=${f.on ? 1 : 0} SN=${f.sn ? 1 : 0} NV=0x${f.nv.toString(16)} NDST=0x${f.ndst.toString(16)}`,
+    });
+  },
+
+  'vcpu-set'(draft, a, emit, before) {
+    const v = vcpuOrReject(before, a.vcpu, emit);
+    if (!v) return;
+    if (before.cpus[a.pcpu] === undefined) return void emit({ kind: 'action-rejected', why: `no pCPU ${a.pcpu}` });
+    draft.vcpus[a.vcpu] = { ...v, run: a.run, pcpu: a.pcpu } as Draft<Vcpu>;
+    emit({ kind: 'vcpu-state', vcpu: a.vcpu, run: a.run, was: v.run, pcpu: a.pcpu });
+  },
+
+  'sync-pir'(draft, a, emit, before) {
+    const v = vcpuOrReject(before, a.vcpu, emit);
+    if (!v) return;
+    const r = processPir(before.memory, v, true);
+    if (r.vectors.length === 0 && r.memory === before.memory) return;
+    draft.memory = r.memory;
+    draft.vcpus[a.vcpu] = r.vcpu as Draft<Vcpu>;
+    emit({ kind: 'pir-processed', vcpu: v.id, pcpu: a.pcpu, vectors: r.vectors, by: 'vm-entry' });
+  },
+
+  'blocked-list'(draft, a, emit, before) {
+    const list = before.hypervisor.blockedLists[a.pcpu] ?? [];
+    const next = a.add ? (list.includes(a.vcpu) ? list : [...list, a.vcpu]) : list.filter((x) => x !== a.vcpu);
+    draft.hypervisor.blockedLists[a.pcpu] = next as number[];
+    emit({ kind: 'hypervisor', policy: before.hypervisor.policy, request: `blocked list of cpu${a.pcpu}: ${next.length ? next.map((x) => `vCPU ${x}`).join(', ') : 'empty'}` });
+  },
+
+  'ndst-stale'(draft, a) {
+    const list = draft.hypervisor.staleNdst;
+    draft.hypervisor.staleNdst = a.stale ? [...list.filter((x) => x !== a.vcpu), a.vcpu] : list.filter((x) => x !== a.vcpu);
+  },
+
+  'irte-allocated'(draft, a) {
+    draft.hypervisor.nextIrte[a.iommu] = Math.max(a.index + 1, draft.hypervisor.nextIrte[a.iommu] ?? 0);
+  },
+
+  'self-ipi'(draft, a, emit, before, raised) {
+    assignState(draft, notifyPcpu(before, a.pcpu, a.vector, emit, raised), before);
+  },
+
+  'guest-ack'(draft, a, emit, before) {
+    const v = vcpuOrReject(before, a.vcpu, emit);
+    if (!v) return;
+    const irr = highestVector(v.virr);
+    const isr = highestVector(v.visr);
+    // The virtual APIC delivers the highest IRR vector whose priority class beats the in-service one (SDM §10.8.3.1).
+    if (v.run !== 'running' || irr < 0 || irr >> 4 <= isr >> 4) return void emit({ kind: 'guest-interrupt', vcpu: v.id, vector: undefined, what: 'ack' });
+    const bit = 1n << BigInt(irr);
+    draft.vcpus[a.vcpu] = { ...v, virr: v.virr & ~bit, visr: v.visr | bit } as Draft<Vcpu>;
+    emit({ kind: 'guest-interrupt', vcpu: v.id, vector: irr, what: 'ack' });
+  },
+
+  'guest-eoi'(draft, a, emit, before) {
+    const v = vcpuOrReject(before, a.vcpu, emit);
+    if (!v) return;
+    const isr = highestVector(v.visr);
+    if (isr >= 0) draft.vcpus[a.vcpu] = { ...v, visr: v.visr & ~(1n << BigInt(isr)) } as Draft<Vcpu>;
+    emit({ kind: 'guest-interrupt', vcpu: v.id, vector: isr < 0 ? undefined : isr, what: 'eoi' });
+  },
+};
+
+function describeRequest(r: PolicyRequest): string {
+  switch (r.kind) {
+    case 'schedule':
+      return `schedule vCPU ${r.vcpu} on cpu${r.pcpu}`;
+    case 'preempt':
+      return `preempt vCPU ${r.vcpu}`;
+    case 'halt':
+      return `vCPU ${r.vcpu} halts`;
+    case 'guest-msi':
+      return `guest programs ${r.device} MSI-X entry ${r.entry}: vector 0x${r.vector.toString(16)} → guest APIC ${r.destination}`;
+    case 'host-interrupt':
+      return `interrupt 0x${r.vector.toString(16)} on cpu${r.pcpu} outside guest mode`;
+  }
+}
+
 function msiWrite(state: PlatformState, a: ActionOf<'msi-write'>, emit: Emit): DeviceWrite[] | undefined {
   const fn = deviceOrReject(state, a.device, emit);
   return fn && [{ fn, rid: a.rid ?? fn.rid, address: a.address, data: a.data >>> 0 }];
 }
 
 /**
- * `emit` for a transition: `this` is the transition's event list and `step` is bound.
- * A module-level function bound per call rather than a closure (tsx wraps every
- * closure to keep its name, which was measurable on the MSI read path).
+ * `emit` for a transition: appends to `events`, stamped with `step`. Returned as an
+ * anonymous arrow on purpose: under tsx a named function or `const f = () => …` gets
+ * its name re-defined at creation, which was measurable on the MSI read path (and
+ * defeats `Function.prototype.bind`'s fast path).
  */
-function record(this: PlatformEvent[], step: number, e: DistributiveOmit<PlatformEvent, 'step'>): void {
-  // Every emitter passes a fresh object literal, so `step` is added to it in place:
-  // same keys in the same order as `{ ...e, step }`, without copying ~15 properties.
-  (e as { step?: number }).step = step;
-  this.push(e as PlatformEvent);
+function emitterFor(events: PlatformEvent[], step: number): Emit {
+  return (e) => {
+    // Every emitter passes a fresh object literal, so `step` is added to it in place:
+    // same keys in the same order as `{ ...e, step }`, without copying ~15 properties.
+    (e as { step?: number }).step = step;
+    events.push(e as PlatformEvent);
+  };
 }
 
-/** Apply one action. Never throws for a well-typed action. */
-export function applyAction(state: PlatformState, action: Action): TransitionResult {
-  const events: PlatformEvent[] = [];
-  const step = state.step;
-  const emit: Emit = record.bind(events, step);
+/** Apply one primitive action at top-level step `step`; interrupts it raises to the hypervisor go to `raised`. */
+function applyPrimitive(state: PlatformState, action: Action & { kind: PrimitiveKind }, emit: Emit, step: number, raised: RaisedInterrupt[]): PlatformState {
   let writes = undefined as readonly DeviceWrite[] | void;
   let next: PlatformState;
   if (action.kind === 'msi-write') {
@@ -257,17 +396,57 @@ export function applyAction(state: PlatformState, action: Action): TransitionRes
     copy.step = step + 1;
     next = copy;
   } else {
-    const handler = handlers[action.kind] as Handler<ActionKind>;
+    const handler = (handlers as Record<string, Handler<ActionKind>>)[action.kind] ?? (vcpuHandlers as Record<string, Handler<ActionKind>>)[action.kind]!;
     next = produce(state, (draft) => {
-      writes = handler(draft, action as never, emit, state);
+      writes = handler(draft, action as never, emit, state, raised);
       draft.step = step + 1;
     });
-    if (!writes || writes.length === 0) return { state: next, events };
+    if (!writes || writes.length === 0) return next;
   }
   const unfrozen = next;
-  for (const w of writes ?? []) next = deliverDeviceWrite(next, w.fn, w.rid, w.address, w.data, emit);
+  for (const w of writes ?? []) next = deliverDeviceWrite(next, w.fn, w.rid, w.address, w.data, emit, raised);
   freezeResult(next, action.kind === 'msi-write' ? state : unfrozen);
-  return { state: next, events };
+  return next;
+}
+
+/**
+ * Apply one action. A request to the hypervisor is answered by its policy module
+ * (src/policy) with primitive actions, applied in order; interrupts raised to the
+ * hypervisor meanwhile (a notification outside guest mode) become `host-interrupt`
+ * requests handled after them. All of it is one step. Never throws for a well-typed
+ * action.
+ */
+export function applyAction(state: PlatformState, action: Action): TransitionResult {
+  const events: PlatformEvent[] = [];
+  const step = state.step;
+  const emit = emitterFor(events, step);
+  if (!isPolicyRequest(action)) {
+    const raised: RaisedInterrupt[] = [];
+    const next = applyPrimitive(state, action as Action & { kind: PrimitiveKind }, emit, step, raised);
+    if (raised.length === 0) return { state: next, events };
+    return { state: drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit, step), events };
+  }
+  return { state: drain(state, [action], emit, step), events };
+}
+
+/** Process `queue` (requests and primitives) to the end, as one step. */
+function drain(state: PlatformState, queue: Action[], emit: Emit, step: number): PlatformState {
+  let s = state;
+  // A policy that keeps raising interrupts would loop; the bound is far above any real chain.
+  for (let budget = 10_000; queue.length > 0 && budget > 0; budget--) {
+    const a = queue.shift()!;
+    if (isPolicyRequest(a)) {
+      const policy = policyNamed(s.hypervisor.policy);
+      emit({ kind: 'hypervisor', policy: policy.name, request: describeRequest(a) });
+      queue.unshift(...policy.respond(s, a));
+      continue;
+    }
+    const raised: RaisedInterrupt[] = [];
+    s = applyPrimitive(s, a as Action & { kind: PrimitiveKind }, emit, step, raised);
+    for (const r of raised) queue.push({ kind: 'host-interrupt', pcpu: r.pcpu, vector: r.vector });
+  }
+  if (s.step !== step + 1) s = produce(s, (d) => void (d.step = step + 1));
+  return s;
 }
 
 /** Apply actions in order, collecting every event. */

@@ -8,7 +8,7 @@
  * Read by properties only: the check takes an event and the hypervisor's intent as
  * recorded in the state, and changes nothing.
  */
-import type { InterruptDeliveredEvent, PlatformEvent } from '../platform/events.ts';
+import type { InterruptDeliveredEvent, InterruptPostedEvent, PlatformEvent } from '../platform/events.ts';
 import type { PlatformState } from '../platform/state.ts';
 import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
 
@@ -36,7 +36,7 @@ export function checkDelivery(state: PlatformState, e: InterruptDeliveredEvent):
   for (const cpu of e.targets) {
     const apicId = state.cpus[cpu]?.apicId;
     const covered = state.intent.grants.some(
-      (g) => g.requester === e.device && g.target.apicId === apicId && g.vector === e.vector && g.deliveryModes.includes(e.deliveryMode),
+      (g) => g.requester === e.device && g.target.kind === 'pcpu' && g.target.apicId === apicId && g.vector === e.vector && g.deliveryModes.includes(e.deliveryMode),
     );
     if (!covered) {
       out.push({
@@ -50,7 +50,28 @@ export function checkDelivery(state: PlatformState, e: InterruptDeliveredEvent):
   return out;
 }
 
+/**
+ * P1 violations of one posting: the descriptor written must be the PID of a vCPU of
+ * the domain that owns the device, and the grant (device, that vCPU, the virtual
+ * vector) must exist; the virtual vector must not be below 16.
+ */
+export function checkPosting(state: PlatformState, e: InterruptPostedEvent): Violation[] {
+  const v = (message: string): Violation => ({ property: 'P1', step: e.step, event: e, message });
+  const vcpu = state.vcpus.find((c) => c.pda === e.pda);
+  if (vcpu === undefined) return [v(`${e.device} posted vector ${hex(e.virtualVector)} into ${hex(Number(e.pda))}, which is no vCPU's posted-interrupt descriptor`)];
+  const owner = state.intent.owners[e.device];
+  const name = `${state.domains[vcpu.domain]?.name ?? vcpu.domain}.vcpu${vcpu.index}`;
+  const out: Violation[] = [];
+  if (owner !== vcpu.domain) {
+    out.push(v(`${e.device} (owned by ${owner === undefined ? 'nobody' : (state.domains[owner]?.name ?? owner)}) posted vector ${hex(e.virtualVector)} into ${name} of another domain`));
+  } else if (!state.intent.grants.some((g) => g.requester === e.device && g.target.kind === 'vcpu' && g.target.vcpu === vcpu.id && g.vector === e.virtualVector)) {
+    out.push(v(`${e.device} posted vector ${hex(e.virtualVector)} into ${name}: no grant covers it`));
+  }
+  if (e.virtualVector < 16) out.push(v(`${e.device} posted vector ${hex(e.virtualVector)} (< 16) into ${name}`));
+  return out;
+}
+
 /** P1 violations among `events`, judged against the intent in `state`. */
 export function checkInterruptIsolation(state: PlatformState, events: readonly PlatformEvent[]): Violation[] {
-  return events.flatMap((e) => (e.kind === 'interrupt-delivered' ? checkDelivery(state, e) : []));
+  return events.flatMap((e) => (e.kind === 'interrupt-delivered' ? checkDelivery(state, e) : e.kind === 'interrupt-posted' ? checkPosting(state, e) : []));
 }

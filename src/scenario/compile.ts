@@ -26,6 +26,9 @@ export interface Expectation {
   readonly delivered?: S.ExpectDelivered;
   readonly fault?: S.ExpectFault;
   readonly posted?: { readonly virtualVector?: number; readonly notified?: boolean };
+  readonly acked?: number;
+  readonly woken?: true;
+  readonly processed?: number;
   readonly pending?: true;
   readonly dropped?: true;
   readonly dma?: true;
@@ -54,6 +57,7 @@ export interface CompiledScenario {
 const STEP_KEYS = [
   'set-irta', 'gcmd', 'enable-ir', 'disable-ir', 'irte', 'clear-irte', 'invalidate-iec', 'msi', 'program-msi',
   'program-msix', 'msix-control', 'signal', 'assign', 'grant', 'revoke', 'write-memory', 'clear-fault',
+  'schedule', 'preempt', 'halt', 'guest-ack', 'guest-eoi', 'guest-msi',
 ] as const;
 type StepKey = (typeof STEP_KEYS)[number];
 
@@ -71,6 +75,9 @@ function deliveryMode(name: DeliveryModeName | undefined): number {
 class Compiler {
   private readonly devices = new Map<string, DeviceDescription>();
   private readonly domains = new Map<string, number>();
+  /** First vCPU id of each domain, and its vCPU count. */
+  private readonly vcpuRanges = new Map<string, { first: number; count: number }>();
+  private cpuCount = 0;
   /** Per unit: persistent GCMD bits software has set, and the EIME it last programmed. */
   private readonly gcmd = new Map<number, number>();
   private readonly eime = new Map<number, boolean>();
@@ -134,6 +141,8 @@ class Compiler {
     this.unitCount = units.length;
 
     const apicIds = 'count' in p.cpus ? Array.from({ length: p.cpus.count }, (_, i) => i) : p.cpus.apicIds;
+    this.cpuCount = apicIds.length;
+    let nextVcpu = 0;
     (data.devices ?? []).forEach((d, i) => {
       const { key, rid, segment } = this.key(d.bdf, ['devices', i, 'bdf']);
       if (this.devices.has(key)) this.fail(`device ${key} is declared twice`, ['devices', i, 'bdf']);
@@ -153,11 +162,15 @@ class Compiler {
       (d.cpus ?? []).forEach((c, j) => {
         if (c >= apicIds.length) this.fail(`no pCPU ${c}: the platform has ${apicIds.length}`, ['domains', i, 'cpus', j]);
       });
+      const vcpuApicIds = d.vcpus === undefined ? [] : typeof d.vcpus === 'number' ? Array.from({ length: d.vcpus }, (_, k) => k) : d.vcpus;
+      this.vcpuRanges.set(d.name, { first: nextVcpu, count: vcpuApicIds.length });
+      nextVcpu += vcpuApicIds.length;
       return {
         name: d.name,
         kind: d.kind ?? (i === 0 ? 'host' : 'guest'),
         cpus: d.cpus ?? [],
         devices: (d.devices ?? []).map((b, j) => this.device(b, ['domains', i, 'devices', j])),
+        vcpuApicIds,
       };
     });
     const grants = (data.grants ?? []).map((g, i) => this.grant(g, ['grants', i]));
@@ -170,7 +183,17 @@ class Compiler {
       devices: [...this.devices.values()],
       domains,
       grants,
+      ...(p.policy === undefined ? {} : { policy: p.policy }),
+      ...(p.pidBase === undefined ? {} : { pidBase: u64(p.pidBase) }),
     };
+  }
+
+  /** Global vCPU id of `ref`. */
+  private vcpu(ref: S.VcpuRef, path: (string | number)[]): number {
+    const range = this.vcpuRanges.get(ref.vm);
+    if (range === undefined) this.fail(`no domain ${ref.vm}`, [...path, 'vm']);
+    if (ref.vcpu >= range.count) this.fail(`${ref.vm} has ${range.count} vCPU(s)`, [...path, 'vcpu']);
+    return range.first + ref.vcpu;
   }
 
   private unit(u: S.Unit, i: number): UnitDescription {
@@ -194,9 +217,12 @@ class Compiler {
   }
 
   private grant(g: S.GrantSpec, path: (string | number)[]): Grant {
+    const byVcpu = g.vm !== undefined || g.vcpu !== undefined;
+    if (byVcpu === (g.apicId !== undefined)) this.fail('a grant names either apicId or vm and vcpu', path);
+    if (byVcpu && (g.vm === undefined || g.vcpu === undefined)) this.fail('a posted grant needs both vm and vcpu', path);
     return {
       requester: this.device(g.device, [...path, 'device']),
-      target: { kind: 'pcpu', apicId: g.apicId },
+      target: byVcpu ? { kind: 'vcpu', vcpu: this.vcpu({ vm: g.vm!, vcpu: g.vcpu! }, path) } : { kind: 'pcpu', apicId: g.apicId! },
       vector: g.vector,
       deliveryModes: (g.deliveryModes ?? ['fixed', 'lowest-priority']).map((m) => deliveryMode(m)),
     };
@@ -378,6 +404,30 @@ class Compiler {
       case 'clear-fault': {
         const s = step['clear-fault']!;
         return [{ kind: 'clear-fault', iommu: this.iommu(s.iommu, [...at, 'iommu']), record: s.record }];
+      }
+      case 'schedule': {
+        const s = step.schedule!;
+        if (s.pcpu >= this.cpuCount) this.fail(`no pCPU ${s.pcpu}: the platform has ${this.cpuCount}`, [...at, 'pcpu']);
+        return [{ kind: 'schedule', vcpu: this.vcpu(s, at), pcpu: s.pcpu }];
+      }
+      case 'preempt':
+        return [{ kind: 'preempt', vcpu: this.vcpu(step.preempt!, at) }];
+      case 'halt':
+        return [{ kind: 'halt', vcpu: this.vcpu(step.halt!, at) }];
+      case 'guest-ack':
+        return [{ kind: 'guest-ack', vcpu: this.vcpu(step['guest-ack']!, at) }];
+      case 'guest-eoi':
+        return [{ kind: 'guest-eoi', vcpu: this.vcpu(step['guest-eoi']!, at) }];
+      case 'guest-msi': {
+        const s = step['guest-msi']!;
+        return [{
+          kind: 'guest-msi',
+          device: this.device(s.device, [...at, 'device']),
+          entry: s.entry,
+          destination: s.destination,
+          vector: s.vector,
+          ...(s.deliveryMode === undefined ? {} : { deliveryMode: deliveryMode(s.deliveryMode) }),
+        }];
       }
     }
   }

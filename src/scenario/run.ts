@@ -8,6 +8,7 @@ import { applyAction } from '../platform/transition.ts';
 import type { PlatformEvent } from '../platform/events.ts';
 import type { PlatformState } from '../platform/state.ts';
 import { checkInterruptIsolation, type Violation } from '../properties/p1-interrupt-isolation.ts';
+import { checkNoLostInterrupt, type P3Violation } from '../properties/p3-no-lost-interrupt.ts';
 import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
 import type { CompiledScenario, CompiledStep, Expectation } from './compile.ts';
 
@@ -24,11 +25,13 @@ export interface RunResult {
   readonly final: PlatformState;
   readonly steps: readonly StepResult[];
   readonly violations: readonly Violation[];
-  /** No P1 violation and every expectation held. */
+  /** P3 violations (only when the platform has vCPUs). */
+  readonly lost: readonly P3Violation[];
+  /** No P1 or P3 violation and every expectation held. */
   readonly ok: boolean;
 }
 
-const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-delivered', 'interrupt-fault', 'interrupt-posted', 'msi-pending', 'msi-dropped', 'dma-write']);
+const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-delivered', 'interrupt-fault', 'interrupt-posted', 'guest-interrupt', 'vcpu-state', 'pir-processed', 'msi-pending', 'msi-dropped', 'dma-write']);
 
 /** Why `events` do not meet `expect` (empty if they do). */
 export function checkExpectation(expect: Expectation, events: readonly PlatformEvent[]): string[] {
@@ -69,6 +72,15 @@ export function checkExpectation(expect: Expectation, events: readonly PlatformE
     );
     if (!match) failures.push(`expected a posting ${JSON.stringify(want)}, got ${describe(outcomes) || seen}`);
   }
+  if (expect.acked !== undefined && !outcomes.some((e) => e.kind === 'guest-interrupt' && e.what === 'ack' && e.vector === expect.acked)) {
+    failures.push(`expected the guest to acknowledge vector 0x${expect.acked.toString(16)}, got ${describe(outcomes) || seen}`);
+  }
+  if (expect.woken && !outcomes.some((e) => e.kind === 'vcpu-state' && e.was === 'blocked' && e.run === 'runnable')) {
+    failures.push(`expected a blocked vCPU to be woken, got ${describe(outcomes) || seen}`);
+  }
+  if (expect.processed !== undefined && !outcomes.some((e) => e.kind === 'pir-processed' && e.vectors.includes(expect.processed!))) {
+    failures.push(`expected PIR → vIRR of vector 0x${expect.processed.toString(16)}, got ${describe(outcomes) || seen}`);
+  }
   const simple: [keyof Expectation, PlatformEvent['kind']][] = [
     ['pending', 'msi-pending'],
     ['dropped', 'msi-dropped'],
@@ -77,7 +89,7 @@ export function checkExpectation(expect: Expectation, events: readonly PlatformE
   for (const [key, kind] of simple) {
     if (expect[key] && !outcomes.some((e) => e.kind === kind)) failures.push(`expected ${kind}, got ${seen}`);
   }
-  if (expect.nothing && outcomes.length > 0) failures.push(`expected no outcome, got ${seen}`);
+  if (expect.nothing && outcomes.some((e) => e.kind !== 'vcpu-state')) failures.push(`expected no outcome, got ${seen}`);
   return failures;
 }
 
@@ -88,7 +100,9 @@ function describe(outcomes: readonly PlatformEvent[]): string {
         ? `delivery of vector 0x${e.vector.toString(16)} to ${e.destination} (${e.path})`
         : e.kind === 'interrupt-fault'
           ? `fault 0x${e.reason.toString(16)}`
-          : e.kind,
+          : e.kind === 'interrupt-posted'
+            ? `posting of vector 0x${e.virtualVector.toString(16)}${e.notification ? ' with notification' : ''}`
+            : e.kind,
     )
     .join(', ');
 }
@@ -98,6 +112,7 @@ export function runScenario(scenario: CompiledScenario): RunResult {
   let state = initial;
   const steps: StepResult[] = [];
   const violations: Violation[] = [];
+  const lost: P3Violation[] = [];
   for (const step of scenario.steps) {
     const events: PlatformEvent[] = [];
     for (const action of step.actions) {
@@ -105,9 +120,10 @@ export function runScenario(scenario: CompiledScenario): RunResult {
       state = r.state;
       events.push(...r.events);
       violations.push(...checkInterruptIsolation(state, r.events));
+      if (state.vcpus.length > 0) lost.push(...checkNoLostInterrupt(state, r.events));
     }
     steps.push({ step, events, failures: step.expect ? checkExpectation(step.expect, events) : [] });
   }
-  const ok = violations.length === 0 && steps.every((s) => s.failures.length === 0);
-  return { scenario, initial, final: state, steps, violations, ok };
+  const ok = violations.length === 0 && lost.length === 0 && steps.every((s) => s.failures.length === 0);
+  return { scenario, initial, final: state, steps, violations, lost, ok };
 }

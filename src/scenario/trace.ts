@@ -45,6 +45,12 @@ export function describeIrte(raw: bigint): string {
   return parts.join(' ');
 }
 
+/** `vm1.vcpu0` */
+export function vcpuName(state: PlatformState, id: number): string {
+  const v = state.vcpus[id];
+  return v === undefined ? `vCPU ${id}` : `${state.domains[v.domain]?.name ?? v.domain}.vcpu${v.index}`;
+}
+
 function unitName(state: PlatformState, iommu: number | undefined): string {
   return iommu === undefined ? 'no IOMMU' : (state.iommus[iommu]?.name ?? `unit ${iommu}`);
 }
@@ -96,6 +102,14 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
       return `${e.device} ${e.change}`;
     case 'intent':
       return `intent: ${e.change}`;
+    case 'pir-processed':
+      return `${vcpuName(state, e.vcpu)} on cpu${e.pcpu}: PIR → vIRR ${e.vectors.length ? e.vectors.map(h).join(',') : '(empty)'} (${e.by === 'notification' ? 'notification in guest mode, no VM exit' : 'harvest before VM entry'})`;
+    case 'vcpu-state':
+      return `${vcpuName(state, e.vcpu)} ${e.was} → ${e.run} on cpu${e.pcpu}`;
+    case 'guest-interrupt':
+      return `${vcpuName(state, e.vcpu)} guest ${e.what === 'ack' ? 'acknowledges' : 'EOIs'} ${e.vector === undefined ? 'nothing' : `vector ${h(e.vector)}`}`;
+    case 'hypervisor':
+      return `hypervisor (${e.policy}): ${e.request}`;
     case 'action-rejected':
       return `rejected: ${e.why}`;
   }
@@ -125,11 +139,16 @@ export function formatTrace(r: RunResult): string {
   const failedExpectations = r.steps.filter((s) => s.failures.length > 0).length;
   for (const v of r.violations) lines.push(`VIOLATION P1 at action ${v.step}: ${v.message}`);
   if (failedExpectations > 0) lines.push(`${failedExpectations} expectation(s) failed`);
+  for (const v of r.lost) lines.push(`VIOLATION P3 at action ${v.step}: ${v.message}`);
+  const postings = r.steps.reduce((n, s) => n + s.events.filter((e) => e.kind === 'interrupt-posted').length, 0);
   lines.push(
     r.violations.length === 0
-      ? `P1 interrupt isolation: HELD (${deliveries} deliveries, ${blocked} blocked)`
-      : `P1 interrupt isolation: VIOLATED (${r.violations.length} violation(s) in ${deliveries} deliveries)`,
+      ? `P1 interrupt isolation: HELD (${deliveries} deliveries, ${postings ? `${postings} postings, ` : ''}${blocked} blocked)`
+      : `P1 interrupt isolation: VIOLATED (${r.violations.length} violation(s) in ${deliveries} deliveries${postings ? ` and ${postings} postings` : ''})`,
   );
+  if (r.final.vcpus.length > 0) {
+    lines.push(r.lost.length === 0 ? `P3 no lost interrupt: HELD (${r.final.vcpus.length} vCPUs, policy ${r.final.hypervisor.policy})` : `P3 no lost interrupt: VIOLATED (${r.lost.length} violation(s), policy ${r.final.hypervisor.policy})`);
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -140,6 +159,7 @@ export function formatJsonTrace(r: RunResult): string {
     for (const e of s.events) out.push(JSON.stringify(toJsonValue({ ...e, scenarioStep: s.step.index })));
     for (const f of s.failures) out.push(JSON.stringify({ kind: 'expectation-failed', scenarioStep: s.step.index, line: s.step.line, message: f }));
   }
+  if (r.final.vcpus.length > 0) out.push(JSON.stringify({ kind: 'verdict', property: 'P3', held: r.lost.length === 0, violations: r.lost.map((v) => ({ step: v.step, message: v.message })) }));
   out.push(JSON.stringify(toJsonValue({ kind: 'verdict', property: 'P1', held: r.violations.length === 0, violations: r.violations.map((v) => ({ step: v.step, message: v.message })) })));
   return out.join('\n') + '\n';
 }

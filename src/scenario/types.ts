@@ -32,6 +32,8 @@ export interface Platform {
   extendedDestinationId?: boolean;
   cpus: { count: number } | { apicIds: number[] };
   iommus?: Unit[];
+  policy?: string;
+  pidBase?: U64;
   unitDefaults?: { cap?: U64; ecap?: U64; iecCapacity?: number };
 }
 
@@ -48,12 +50,20 @@ export interface DomainSpec {
   kind?: 'host' | 'guest';
   cpus?: number[];
   devices?: string[];
+  vcpus?: number | number[];
+}
+
+export interface VcpuRef {
+  vm: string;
+  vcpu: number;
 }
 
 export interface GrantSpec {
   device: string;
   vector: number;
-  apicId: number;
+  apicId?: number;
+  vm?: string;
+  vcpu?: number;
   deliveryModes?: DeliveryModeName[];
 }
 
@@ -97,7 +107,13 @@ export interface ExpectFault {
 
 export interface Step {
   note?: string;
-  expect?: { delivered?: ExpectDelivered; fault?: ExpectFault; posted?: { virtualVector?: number; notified?: boolean }; pending?: true; dropped?: true; dma?: true; nothing?: true };
+  expect?: {
+    delivered?: ExpectDelivered;
+    fault?: ExpectFault;
+    posted?: { virtualVector?: number; notified?: boolean };
+    acked?: number;
+    woken?: true;
+    processed?: number; pending?: true; dropped?: true; dma?: true; nothing?: true };
   'set-irta'?: { iommu: number; base: U64; eime?: boolean; entries: number };
   gcmd?: { iommu: number; bits: ('TE' | 'SRTP' | 'SFL' | 'EAFL' | 'WBF' | 'QIE' | 'IRE' | 'SIRTP' | 'CFI')[] };
   'enable-ir'?: { iommu: number; base: U64; eime?: boolean; entries: number; cfi?: boolean };
@@ -115,6 +131,12 @@ export interface Step {
   revoke?: { device: string; vector?: number };
   'write-memory'?: { address: U64; bytes: number; value: U64 };
   'clear-fault'?: { iommu: number; record: number };
+  schedule?: VcpuRef & { pcpu: number };
+  preempt?: VcpuRef;
+  halt?: VcpuRef;
+  'guest-ack'?: VcpuRef;
+  'guest-eoi'?: VcpuRef;
+  'guest-msi'?: { device: string; entry: number; destination: number; vector: number; deliveryMode?: DeliveryModeName };
 }
 
 export interface Scenario {

@@ -28,7 +28,13 @@ export function iecFill(iec: InterruptEntryCache, index: number, entry: IecEntry
     if (oldest !== undefined) delete entries[oldest];
     order = rest;
   }
-  return { capacity: iec.capacity, entries, order };
+  // Frozen here, as the platform's state is (DESIGN.md §2): the cache is built on the
+  // MSI read path, outside immer, and freezing it whole at creation is cheaper than
+  // having the transition walk its entries afterwards.
+  Object.freeze(entry.irte);
+  Object.freeze(entry);
+  Object.freeze(order);
+  return Object.freeze({ capacity: iec.capacity, entries: Object.freeze(entries), order });
 }
 
 /**

@@ -23,6 +23,8 @@ export type PostingOutcome =
       readonly kind: 'posted';
       readonly pda: bigint;
       readonly virtualVector: number;
+      /** PID.SN as read. */
+      readonly snSet: boolean;
       /** The notification the unit sent, if any. */
       readonly notification: { readonly vector: number; readonly apicId: number } | undefined;
       /** Why no notification was sent, if none was. */
@@ -53,6 +55,7 @@ export function postInterrupt(
       kind: 'posted',
       pda: irte.pda,
       virtualVector: irte.virtualVector,
+      snSet: pid.sn,
       notification: notify ? { vector: pid.nv, apicId: apicIdFromNdst(pid.ndst, eime) } : undefined,
       suppressed: notify ? undefined : pid.on ? 'on-already-set' : 'sn-set',
     },

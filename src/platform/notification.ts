@@ -1,0 +1,39 @@
+/**
+ * An interrupt arriving at a pCPU's local APIC that the model must follow further:
+ * a posted-interrupt notification (or a self-IPI). If a vCPU runs on that pCPU in
+ * guest mode and the vector is the VMCS notification vector, the CPU processes the
+ * running vCPU's own PID (SDM §30.6) — which is why a notification sent to a stale
+ * NDST is lost for the vCPU that was meant. Otherwise the hypervisor takes the
+ * interrupt; the caller hands it to the policy as a `host-interrupt` request.
+ */
+import type { PlatformEvent } from './events.ts';
+import type { PlatformState, Vcpu } from './state.ts';
+import { processPir } from '../x86/posted-processing.ts';
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+type Emit = (event: DistributiveOmit<PlatformEvent, 'step'>) => void;
+
+/** Interrupts raised to the hypervisor during a transition, handled after it. */
+export interface RaisedInterrupt {
+  readonly pcpu: number;
+  readonly vector: number;
+}
+
+/** `state` with vCPU `vcpu` replaced. */
+export function withVcpu(state: PlatformState, vcpu: Vcpu): PlatformState {
+  const vcpus = state.vcpus.slice();
+  vcpus[vcpu.id] = vcpu;
+  return { ...state, vcpus };
+}
+
+/** Deliver `vector` to `pcpu` (see the module comment). Returns the new state. */
+export function notifyPcpu(state: PlatformState, pcpu: number, vector: number, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
+  const running = state.vcpus.find((v) => v.run === 'running' && v.pcpu === pcpu);
+  if (running !== undefined && vector === state.hypervisor.postedVector) {
+    const r = processPir(state.memory, running, false);
+    emit({ kind: 'pir-processed', vcpu: running.id, pcpu, vectors: r.vectors, by: 'notification' });
+    return { ...withVcpu(state, r.vcpu), memory: r.memory };
+  }
+  raised.push({ pcpu, vector });
+  return state;
+}

@@ -1,0 +1,76 @@
+/**
+ * Operations several policies share: reading a vCPU's PID, the NDST encoding of a
+ * pCPU, and trapping a guest's MSI-X write into a posted IRTE (what Linux's VFIO +
+ * KVM irqfd bypass do in `vmx_pi_update_irte` / `intel_ir_set_vcpu_affinity`, and Xen
+ * in `pi_update_irte`).
+ */
+import type { Action, ActionOf } from '../platform/actions.ts';
+import type { PlatformState, Vcpu } from '../platform/state.ts';
+import { unitFor } from '../platform/topology.ts';
+import { readPid } from '../vtd/pid-memory.ts';
+import { ndstForApicId, type PostedInterruptDescriptor } from '../vtd/pid.ts';
+import { encodeIrte } from '../vtd/irte.ts';
+import { encodeIec } from '../vtd/invalidation.ts';
+import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
+
+export function pidOf(state: PlatformState, vcpu: Vcpu): PostedInterruptDescriptor {
+  return readPid(state.memory, vcpu.pda).pid;
+}
+
+/** NDST naming `pcpu`, in the format of the platform's APIC mode. */
+export function ndstOf(state: PlatformState, pcpu: number): number {
+  return ndstForApicId(state.cpus[pcpu]?.apicId ?? 0, state.interrupts.apicMode === 'x2apic');
+}
+
+/** The vCPU running on `pcpu`, if any. */
+export function runningOn(state: PlatformState, pcpu: number): Vcpu | undefined {
+  return state.vcpus.find((v) => v.run === 'running' && v.pcpu === pcpu);
+}
+
+/** Delivery modes a posted IRTE can carry: one destination, fixed or lowest priority (KVM `kvm_irq_is_postable`). */
+const POSTABLE = new Set([0, 1]);
+
+/**
+ * Answer a guest's MSI-X write with a posted IRTE: allocate an index on the device's
+ * unit, write the entry (PDA = target vCPU's PID, VV = guest vector, SVT=1/SQ=0,
+ * SID = the device), invalidate that IEC entry, record the grant, and program the
+ * physical MSI-X entry with the remappable handle.
+ * @param findVcpu how the policy resolves the guest's destination APIC ID
+ */
+export function postedMsiSetup(
+  state: PlatformState,
+  req: ActionOf<'guest-msi'>,
+  findVcpu: (state: PlatformState, owner: number | undefined, apicId: number) => Vcpu | undefined,
+): Action[] {
+  const fn = state.devices[req.device];
+  if (fn === undefined || !POSTABLE.has(req.deliveryMode ?? 0)) return [];
+  const vcpu = findVcpu(state, state.intent.owners[req.device], req.destination);
+  const iommu = unitFor(state, fn.segment, fn.rid, fn.upstream);
+  if (vcpu === undefined || iommu === undefined) return [];
+  const index = state.hypervisor.nextIrte[iommu] ?? 0;
+  const irte = encodeIrte({
+    mode: 'posted',
+    present: true,
+    fpd: false,
+    avail: 0,
+    urgent: false,
+    virtualVector: req.vector,
+    pda: vcpu.pda,
+    sid: fn.rid,
+    sq: 0,
+    svt: 1,
+  });
+  const msi = composeRemappableMsi({ handle: index, shv: true, subhandle: 0 });
+  return [
+    { kind: 'irte-allocated', iommu, index },
+    { kind: 'write-irte', iommu, index, value: irte },
+    { kind: 'invalidate-iec', iommu, descriptor: encodeIec({ granularity: 'index', indexMask: 0, interruptIndex: index }) },
+    { kind: 'grant', grant: { requester: req.device, target: { kind: 'vcpu', vcpu: vcpu.id }, vector: req.vector, deliveryModes: [0, 1] } },
+    { kind: 'program-msix', device: req.device, entry: req.entry, address: msi.address, data: msi.data, masked: false },
+  ];
+}
+
+/** The correct lookup: the vCPU of the device's owning domain with that guest APIC ID. */
+export function vcpuOfOwner(state: PlatformState, owner: number | undefined, apicId: number): Vcpu | undefined {
+  return state.vcpus.find((v) => v.domain === owner && v.apicId === apicId);
+}

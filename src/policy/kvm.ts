@@ -1,0 +1,132 @@
+/**
+ * A KVM-like posted-interrupt policy, after Linux `arch/x86/kvm/vmx/posted_intr.c`
+ * (`vmx_vcpu_pi_load`, `vmx_vcpu_pi_put`, `pi_enable_wakeup_handler`,
+ * `pi_wakeup_handler`) and `vmx.c` (`vmx_sync_pir_to_irr`, `__vmx_vcpu_reset`):
+ *
+ * - created: NV = POSTED_INTR_VECTOR (0xf2), SN = 1;
+ * - load on a pCPU: leave the blocked list, NDST = that pCPU, NV = 0xf2, SN = 0 in one
+ *   cmpxchg, then set ON if PIR is not empty ("the IOMMU only sets PIR while SN is
+ *   set"), harvest PIR if ON before VM entry, enter the guest;
+ * - preempted: SN = 1 (the IOMMU keeps posting to PIR, without notifications);
+ * - halt: not if a virtual interrupt is pending; else join the pCPU's wakeup list,
+ *   NV = POSTED_INTR_WAKEUP_VECTOR (0xf1), block; if ON is already set, self-IPI 0xf1;
+ * - wakeup vector: wake every listed vCPU whose ON is set (they leave the list at load);
+ * - posted vector outside guest mode: nothing (ON stays set; the next entry harvests).
+ *
+ * `makeKvmPolicy` also builds the broken variants that reproduce real bug classes.
+ */
+import type { Action } from '../platform/actions.ts';
+import type { PlatformState, Vcpu } from '../platform/state.ts';
+import type { HypervisorPolicy, PolicyRequest } from './policy.ts';
+import { ndstOf, pidOf, postedMsiSetup, runningOn, vcpuOfOwner } from './common.ts';
+
+/** Linux arch/x86/include/asm/irq_vectors.h */
+export const POSTED_INTR_VECTOR = 0xf2;
+export const POSTED_INTR_WAKEUP_VECTOR = 0xf1;
+
+export interface KvmBugs {
+  /** Clear SN on load without setting ON for a non-empty PIR: requests posted while preempted are stranded. */
+  readonly snWithoutOn?: boolean;
+  /** On migration, enter the guest first and update NDST only at the next put: notifications go to the old pCPU. */
+  readonly ndstAfterMove?: boolean;
+  /** Resolve the guest's destination APIC ID among all VMs' vCPUs: the PDA may name another VM's vCPU. */
+  readonly pdaAnyVm?: boolean;
+  /** Switch NV to the wakeup vector on halt but never join the wakeup list: nobody wakes the vCPU. */
+  readonly noWakeupList?: boolean;
+}
+
+function preemptActions(state: PlatformState, v: Vcpu, bugs: KvmBugs): Action[] {
+  const out: Action[] = [{ kind: 'pid-write', vcpu: v.id, sn: true }, { kind: 'vcpu-set', vcpu: v.id, run: 'runnable', pcpu: v.pcpu }];
+  if (bugs.ndstAfterMove && state.hypervisor.staleNdst.includes(v.id)) {
+    out.unshift({ kind: 'pid-write', vcpu: v.id, ndst: ndstOf(state, v.pcpu) }, { kind: 'ndst-stale', vcpu: v.id, stale: false });
+  }
+  return out;
+}
+
+export function makeKvmPolicy(name: string, summary: string, source: string, bugs: KvmBugs = {}): HypervisorPolicy {
+  const broken = Object.values(bugs).some(Boolean);
+  const respond = (state: PlatformState, r: PolicyRequest): Action[] => {
+    switch (r.kind) {
+      case 'schedule': {
+        const v = state.vcpus[r.vcpu];
+        if (v === undefined || v.run === 'blocked' || (v.run === 'running' && v.pcpu === r.pcpu) || state.cpus[r.pcpu] === undefined) return [];
+        const out: Action[] = [];
+        const other = runningOn(state, r.pcpu);
+        if (other !== undefined) out.push(...preemptActions(state, other, bugs));
+        if (v.run === 'running') out.push(...preemptActions(state, v, bugs));
+        const listed = Object.entries(state.hypervisor.blockedLists).find(([, ids]) => ids.includes(v.id));
+        if (listed) out.push({ kind: 'blocked-list', pcpu: Number(listed[0]), vcpu: v.id, add: false });
+        const moving = v.pcpu !== r.pcpu;
+        const deferNdst = bugs.ndstAfterMove && moving;
+        out.push(deferNdst ? { kind: 'pid-write', vcpu: v.id, nv: POSTED_INTR_VECTOR, sn: false } : { kind: 'pid-write', vcpu: v.id, ndst: ndstOf(state, r.pcpu), nv: POSTED_INTR_VECTOR, sn: false });
+        if (deferNdst) out.push({ kind: 'ndst-stale', vcpu: v.id, stale: true });
+        if (!bugs.snWithoutOn && pidOf(state, v).pir !== 0n) out.push({ kind: 'pid-write', vcpu: v.id, on: true });
+        out.push({ kind: 'sync-pir', vcpu: v.id, pcpu: r.pcpu }, { kind: 'vcpu-set', vcpu: v.id, run: 'running', pcpu: r.pcpu });
+        return out;
+      }
+      case 'preempt': {
+        const v = state.vcpus[r.vcpu];
+        return v?.run === 'running' ? preemptActions(state, v, bugs) : [];
+      }
+      case 'halt': {
+        const v = state.vcpus[r.vcpu];
+        if (v?.run !== 'running' || v.virr !== 0n) return [];
+        const out: Action[] = [];
+        if (bugs.ndstAfterMove && state.hypervisor.staleNdst.includes(v.id)) {
+          out.push({ kind: 'pid-write', vcpu: v.id, ndst: ndstOf(state, v.pcpu) }, { kind: 'ndst-stale', vcpu: v.id, stale: false });
+        }
+        if (!bugs.noWakeupList) out.push({ kind: 'blocked-list', pcpu: v.pcpu, vcpu: v.id, add: true });
+        out.push({ kind: 'pid-write', vcpu: v.id, nv: POSTED_INTR_WAKEUP_VECTOR }, { kind: 'vcpu-set', vcpu: v.id, run: 'blocked', pcpu: v.pcpu });
+        if (pidOf(state, v).on) out.push({ kind: 'self-ipi', pcpu: v.pcpu, vector: POSTED_INTR_WAKEUP_VECTOR });
+        return out;
+      }
+      case 'host-interrupt': {
+        if (r.vector !== POSTED_INTR_WAKEUP_VECTOR) return [];
+        return (state.hypervisor.blockedLists[r.pcpu] ?? [])
+          .map((id) => state.vcpus[id]!)
+          .filter((v) => v.run === 'blocked' && pidOf(state, v).on)
+          .map((v): Action => ({ kind: 'vcpu-set', vcpu: v.id, run: 'runnable', pcpu: v.pcpu }));
+      }
+      case 'guest-msi':
+        return postedMsiSetup(state, r, bugs.pdaAnyVm ? (s, _owner, apicId) => s.vcpus.find((v) => v.apicId === apicId) : vcpuOfOwner);
+    }
+  };
+  return {
+    name,
+    summary,
+    source,
+    broken,
+    postedVector: POSTED_INTR_VECTOR,
+    wakeupVector: POSTED_INTR_WAKEUP_VECTOR,
+    initialPid: (v, state) => ({ on: false, sn: true, nv: POSTED_INTR_VECTOR, ndst: ndstOf(state, v.pcpu) }),
+    respond,
+  };
+}
+
+const LINUX = 'Linux arch/x86/kvm/vmx/posted_intr.c (vmx_vcpu_pi_load, vmx_vcpu_pi_put, pi_enable_wakeup_handler, pi_wakeup_handler)';
+
+export const kvm = makeKvmPolicy('kvm', 'KVM-like VT-d posted interrupts: SN while preempted, wakeup vector and per-pCPU list while blocked, NDST on load, ON recomputed when SN is cleared', LINUX);
+export const kvmBrokenSnWithoutOn = makeKvmPolicy(
+  'kvm-broken-sn-without-on',
+  'clears SN on load without recomputing ON: requests posted while preempted stay in PIR (lost until another interrupt)',
+  `${LINUX}; the "pi_set_on if PIR not empty" step left out`,
+  { snWithoutOn: true },
+);
+export const kvmBrokenNdstAfterMove = makeKvmPolicy(
+  'kvm-broken-ndst-after-move',
+  'updates NDST after, not before, the vCPU moves to another pCPU: notifications reach the old pCPU',
+  `${LINUX}; NDST written late`,
+  { ndstAfterMove: true },
+);
+export const kvmBrokenPdaAnyVm = makeKvmPolicy(
+  'kvm-broken-pda-any-vm',
+  "resolves the guest's destination APIC ID among every VM's vCPUs: the posted IRTE's PDA can name another VM's vCPU",
+  `${LINUX}; the vCPU lookup not scoped to the device's VM`,
+  { pdaAnyVm: true },
+);
+export const kvmBrokenNoWakeupList = makeKvmPolicy(
+  'kvm-broken-no-wakeup-list',
+  'switches NV to the wakeup vector on halt but never adds the vCPU to the wakeup list: a blocked vCPU with a posted interrupt is never woken',
+  `${LINUX}; the list_add in pi_enable_wakeup_handler left out`,
+  { noWakeupList: true },
+);

@@ -1,0 +1,89 @@
+/**
+ * A Xen-like posted-interrupt policy, after xen/arch/x86/hvm/vmx/vmx.c
+ * (`vmx_pi_switch_from`, `vmx_pi_switch_to`, `vmx_vcpu_block`, `vmx_pi_unblock_vcpu`,
+ * `pi_wakeup_interrupt`, `vmx_pi_do_resume`, `vmx_sync_pir_to_irr`). Differences from
+ * the KVM-like policy that show in a trace:
+ *
+ * - on schedule, NDST and SN are written by two separate atomic stores (NDST first,
+ *   `write_atomic(&pi_desc->ndst, …)` then `pi_clear_sn`), and NV is restored to the
+ *   posted vector by `vmx_pi_do_resume`;
+ * - a vCPU does not block when ON is already set (`local_events_need_delivery`), so no
+ *   self-IPI is needed;
+ * - the wakeup handler removes each woken vCPU from the per-pCPU blocking list itself.
+ *
+ * Xen allocates `posted_intr_vector` and `pi_wakeup_vector` at boot with
+ * `alloc_direct_apic_vector`; their numbers depend on the boot, so the model fixes them
+ * at 0xf3 and 0xf4. After clearing SN the model sets ON when PIR is not empty, as
+ * correctness requires (the kvm-broken-sn-without-on variant shows what happens
+ * otherwise).
+ */
+import type { Action } from '../platform/actions.ts';
+import type { PlatformState } from '../platform/state.ts';
+import type { HypervisorPolicy, PolicyRequest } from './policy.ts';
+import { ndstOf, pidOf, postedMsiSetup, runningOn, vcpuOfOwner } from './common.ts';
+
+export const XEN_POSTED_INTR_VECTOR = 0xf3;
+export const XEN_PI_WAKEUP_VECTOR = 0xf4;
+
+function switchFrom(vcpu: number, pcpu: number): Action[] {
+  return [{ kind: 'pid-write', vcpu, sn: true }, { kind: 'vcpu-set', vcpu, run: 'runnable', pcpu }];
+}
+
+function respond(state: PlatformState, r: PolicyRequest): Action[] {
+  switch (r.kind) {
+    case 'schedule': {
+      const v = state.vcpus[r.vcpu];
+      if (v === undefined || v.run === 'blocked' || (v.run === 'running' && v.pcpu === r.pcpu) || state.cpus[r.pcpu] === undefined) return [];
+      const out: Action[] = [];
+      const other = runningOn(state, r.pcpu);
+      if (other !== undefined) out.push(...switchFrom(other.id, other.pcpu));
+      if (v.run === 'running') out.push(...switchFrom(v.id, v.pcpu));
+      const listed = Object.entries(state.hypervisor.blockedLists).find(([, ids]) => ids.includes(v.id));
+      if (listed) out.push({ kind: 'blocked-list', pcpu: Number(listed[0]), vcpu: v.id, add: false });
+      out.push(
+        { kind: 'pid-write', vcpu: v.id, ndst: ndstOf(state, r.pcpu) },
+        { kind: 'pid-write', vcpu: v.id, nv: XEN_POSTED_INTR_VECTOR },
+        { kind: 'pid-write', vcpu: v.id, sn: false },
+      );
+      if (pidOf(state, v).pir !== 0n) out.push({ kind: 'pid-write', vcpu: v.id, on: true });
+      out.push({ kind: 'sync-pir', vcpu: v.id, pcpu: r.pcpu }, { kind: 'vcpu-set', vcpu: v.id, run: 'running', pcpu: r.pcpu });
+      return out;
+    }
+    case 'preempt': {
+      const v = state.vcpus[r.vcpu];
+      return v?.run === 'running' ? switchFrom(v.id, v.pcpu) : [];
+    }
+    case 'halt': {
+      const v = state.vcpus[r.vcpu];
+      if (v?.run !== 'running' || v.virr !== 0n || pidOf(state, v).on) return [];
+      return [
+        { kind: 'blocked-list', pcpu: v.pcpu, vcpu: v.id, add: true },
+        { kind: 'pid-write', vcpu: v.id, nv: XEN_PI_WAKEUP_VECTOR },
+        { kind: 'vcpu-set', vcpu: v.id, run: 'blocked', pcpu: v.pcpu },
+      ];
+    }
+    case 'host-interrupt': {
+      if (r.vector !== XEN_PI_WAKEUP_VECTOR) return [];
+      return (state.hypervisor.blockedLists[r.pcpu] ?? [])
+        .map((id) => state.vcpus[id]!)
+        .filter((v) => pidOf(state, v).on)
+        .flatMap((v): Action[] => [
+          { kind: 'blocked-list', pcpu: r.pcpu, vcpu: v.id, add: false },
+          { kind: 'vcpu-set', vcpu: v.id, run: 'runnable', pcpu: v.pcpu },
+        ]);
+    }
+    case 'guest-msi':
+      return postedMsiSetup(state, r, vcpuOfOwner);
+  }
+}
+
+export const xen: HypervisorPolicy = {
+  name: 'xen',
+  summary: 'Xen-like VT-d posted interrupts: SN on switch-from, NDST then SN on switch-to, per-pCPU blocking list with the wakeup vector',
+  source: 'xen/arch/x86/hvm/vmx/vmx.c (vmx_pi_switch_from, vmx_pi_switch_to, vmx_vcpu_block, pi_wakeup_interrupt, vmx_pi_do_resume)',
+  broken: false,
+  postedVector: XEN_POSTED_INTR_VECTOR,
+  wakeupVector: XEN_PI_WAKEUP_VECTOR,
+  initialPid: (v, state) => ({ on: false, sn: true, nv: XEN_POSTED_INTR_VECTOR, ndst: ndstOf(state, v.pcpu) }),
+  respond,
+};

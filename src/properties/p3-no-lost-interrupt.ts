@@ -1,0 +1,60 @@
+/**
+ * P3 No lost interrupt (DESIGN.md §3): every interrupt the IOMMU accepts for a posted
+ * IRTE is eventually visible to its vCPU, and the vCPU is notified, or woken if it was
+ * blocked, as soon as it can run. Checked as invariants after every action, reading
+ * the PIDs in memory and the vCPUs' state:
+ *
+ * - a running vCPU has an empty PIR: anything posted to it while it runs must have
+ *   been notified and processed into its virtual IRR (a PIR bit left behind was posted
+ *   without a notification that reached it: ON stuck, SN not cleared, or NDST naming
+ *   another pCPU);
+ * - a blocked vCPU has an empty PIR: a pending posted interrupt must wake it;
+ * - a preempted (runnable) vCPU may hold PIR bits (SN suppresses notifications); they
+ *   are checked again when it runs;
+ * and, on each posting event, the unit sent no notification while SN was set unless the
+ * IRTE was urgent (VT-d §9.12).
+ */
+import type { PlatformEvent } from '../platform/events.ts';
+import type { PlatformState } from '../platform/state.ts';
+import { readPid } from '../vtd/pid-memory.ts';
+import { pirVectors } from '../vtd/pid.ts';
+
+export interface P3Violation {
+  readonly property: 'P3';
+  readonly step: number;
+  readonly message: string;
+  readonly vcpu: number | undefined;
+}
+
+function vcpuName(state: PlatformState, id: number): string {
+  const v = state.vcpus[id];
+  return v === undefined ? `vCPU ${id}` : `${state.domains[v.domain]?.name ?? `domain ${v.domain}`}.vcpu${v.index}`;
+}
+
+/** P3 violations in `state` after an action (and in that action's `events`). */
+export function checkNoLostInterrupt(state: PlatformState, events: readonly PlatformEvent[]): P3Violation[] {
+  const step = state.step - 1;
+  const out: P3Violation[] = [];
+  for (const e of events) {
+    if (e.kind === 'interrupt-posted' && e.notification !== undefined && e.snSet && !e.urgent) {
+      out.push({ property: 'P3', step: e.step, vcpu: undefined, message: `PID ${'0x' + e.pda.toString(16)}: notification sent while SN was set and the IRTE is not urgent` });
+    }
+  }
+  for (const v of state.vcpus) {
+    if (v.run === 'runnable') continue;
+    const { pid } = readPid(state.memory, v.pda);
+    if (pid.pir === 0n) continue;
+    const vectors = pirVectors(pid.pir).map((n) => `0x${n.toString(16)}`).join(',');
+    const fields = `ON=${pid.on ? 1 : 0} SN=${pid.sn ? 1 : 0} NV=0x${pid.nv.toString(16)} NDST=0x${pid.ndst.toString(16)}`;
+    out.push({
+      property: 'P3',
+      step,
+      vcpu: v.id,
+      message:
+        v.run === 'blocked'
+          ? `${vcpuName(state, v.id)} is blocked on cpu${v.pcpu} with posted vector(s) ${vectors} pending in PIR and was not woken (${fields})`
+          : `${vcpuName(state, v.id)} runs on cpu${v.pcpu} but posted vector(s) ${vectors} sit in PIR unprocessed (${fields})`,
+    });
+  }
+  return out;
+}

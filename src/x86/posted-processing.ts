@@ -1,0 +1,36 @@
+/**
+ * Posted-interrupt processing by a CPU (Intel SDM Vol. 3 §30.6): when a logical
+ * processor in VMX non-root mode receives an interrupt whose vector is the VMCS's
+ * posted-interrupt notification vector, it clears ON in the vCPU's descriptor,
+ * ORs PIR into the virtual APIC's IRR and clears PIR — no VM exit. Software does the
+ * same before VM entry when ON is set (KVM `vmx_sync_pir_to_irr`, Xen likewise).
+ */
+import type { PhysicalMemory } from '../memory/physical-memory.ts';
+import type { Vcpu } from '../platform/state.ts';
+import { updatePid } from '../vtd/pid-memory.ts';
+import { pirVectors } from '../vtd/pid.ts';
+
+/** Move `vcpu`'s PIR into its vIRR and clear ON. `onlyIfOn`: do nothing unless ON is set (the software harvest). */
+export function processPir(
+  memory: PhysicalMemory,
+  vcpu: Vcpu,
+  onlyIfOn: boolean,
+): { memory: PhysicalMemory; vcpu: Vcpu; vectors: number[] } {
+  let pir = 0n;
+  let skipped = false;
+  const r = updatePid(memory, vcpu.pda, (pid) => {
+    if (onlyIfOn && !pid.on) {
+      skipped = true;
+      return pid;
+    }
+    pir = pid.pir;
+    return { ...pid, on: false, pir: 0n };
+  });
+  if (skipped) return { memory, vcpu, vectors: [] };
+  return { memory: r.memory, vcpu: { ...vcpu, virr: vcpu.virr | pir }, vectors: pirVectors(pir) };
+}
+
+/** Highest set bit of a 256-bit value, or -1. */
+export function highestVector(bits: bigint): number {
+  return bits === 0n ? -1 : bits.toString(2).length - 1;
+}
