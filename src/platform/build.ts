@@ -10,6 +10,7 @@ import { emptyMsi, emptyMsix } from '../pci/msi-capability.ts';
 import type { ApicMode, Domain, DomainKind, DrhdScope, Grant, IommuUnit, PciFunction, PlatformState, Vcpu } from './state.ts';
 import { policyNamed, DEFAULT_POLICY } from '../policy/index.ts';
 import { encodePid, PID_BYTES } from '../vtd/pid.ts';
+import { vcpuTable } from './vcpu-table.ts';
 
 /**
  * CAP_REG and ECAP_REG of a real server's interrupt-remapping unit, used when a
@@ -108,7 +109,7 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
   p.domains.forEach((d, id) => d.devices.forEach((key) => (owners[key] = id)));
   const policy = policyNamed(p.policy ?? DEFAULT_POLICY);
   const pidBase = p.pidBase ?? DEFAULT_PID_BASE;
-  const vcpus: Vcpu[] = p.domains.flatMap((d, domain) =>
+  const vcpuArray: Vcpu[] = p.domains.flatMap((d, domain) =>
     (d.vcpuApicIds ?? []).map((apicId, index) => ({ domain, index, apicId, pcpu: d.cpus.length ? d.cpus[index % d.cpus.length]! : 0 })),
   ).map((v, id) => ({ ...v, id, run: 'runnable', pda: pidBase + BigInt(id * PID_BYTES), virr: 0n, visr: 0n }));
   const base = {
@@ -120,12 +121,12 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
     iommus: p.iommus.map(buildUnit),
     devices: Object.fromEntries(p.devices.map((d) => [d.key, buildDevice(d)])),
     domains,
-    vcpus,
+    vcpus: vcpuTable(vcpuArray),
     hypervisor: { policy: policy.name, postedVector: policy.postedVector, blockedLists: {}, nextIrte: {}, staleNdst: [] },
     intent: { owners, grants: p.grants },
   };
   let memory = base.memory;
-  for (const v of vcpus) {
+  for (const v of vcpuArray) {
     const c = policy.initialPid(v, base);
     memory = memory.writeLE(v.pda, PID_BYTES, encodePid({ pir: 0n, on: c.on, sn: c.sn, nv: c.nv, ndst: c.ndst }));
   }

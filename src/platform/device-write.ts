@@ -192,7 +192,9 @@ export function deliverDeviceWrite(
         notification: n === undefined ? undefined : { ...n, targets },
         suppressed: posted.outcome.suppressed,
       });
-      let next: PlatformState = { ...copyState(state), memory: posted.memory };
+      const copy = copyState(state);
+      copy.memory = posted.memory;
+      let next: PlatformState = copy;
       for (const pcpu of targets) next = notifyPcpu(next, pcpu, n!.vector, emit, raised);
       return next;
     }

@@ -7,7 +7,9 @@
  * interrupt; the caller hands it to the policy as a `host-interrupt` request.
  */
 import type { PlatformEvent } from './events.ts';
-import type { PlatformState, Vcpu } from './state.ts';
+import type { PlatformState } from './state.ts';
+import { runningVcpu, withVcpu } from './vcpu-table.ts';
+import { copyState } from './device-write.ts';
 import { processPir } from '../x86/posted-processing.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -19,20 +21,18 @@ export interface RaisedInterrupt {
   readonly vector: number;
 }
 
-/** `state` with vCPU `vcpu` replaced. */
-export function withVcpu(state: PlatformState, vcpu: Vcpu): PlatformState {
-  const vcpus = state.vcpus.slice();
-  vcpus[vcpu.id] = vcpu;
-  return { ...state, vcpus };
-}
 
 /** Deliver `vector` to `pcpu` (see the module comment). Returns the new state. */
 export function notifyPcpu(state: PlatformState, pcpu: number, vector: number, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
-  const running = state.vcpus.find((v) => v.run === 'running' && v.pcpu === pcpu);
+  const running = runningVcpu(state.vcpus, pcpu);
   if (running !== undefined && vector === state.hypervisor.postedVector) {
     const r = processPir(state.memory, running, false);
     emit({ kind: 'pir-processed', vcpu: running.id, pcpu, vectors: r.vectors, by: 'notification' });
-    return { ...withVcpu(state, r.vcpu), memory: r.memory };
+    // copyState keeps every state object the same shape (see copyState).
+    const next = copyState(state);
+    next.vcpus = withVcpu(state.vcpus, r.vcpu);
+    next.memory = r.memory;
+    return next;
   }
   raised.push({ pcpu, vector });
   return state;

@@ -10,6 +10,7 @@
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import type { RequesterId } from '../pci/bdf.ts';
 import type { Irte } from '../vtd/irte.ts';
+import type { VcpuTable } from './vcpu-table.ts';
 
 export type ApicMode = 'xapic' | 'x2apic';
 
@@ -156,7 +157,7 @@ export type VcpuRun = 'running' | 'runnable' | 'blocked';
  * without a VM exit (Intel SDM Vol. 3 §30.6 "Posted-Interrupt Processing").
  */
 export interface Vcpu {
-  /** Position in `PlatformState.vcpus`. */
+  /** Its id: position in the vCPU table. */
   readonly id: number;
   readonly domain: number;
   /** Index within its domain (vCPU number). */
@@ -228,7 +229,8 @@ export interface PlatformState {
   /** PCI functions by key. */
   readonly devices: Readonly<Record<string, PciFunction>>;
   readonly domains: readonly Domain[];
-  readonly vcpus: readonly Vcpu[];
+  /** Every guest's vCPUs, in pages (src/platform/vcpu-table.ts). */
+  readonly vcpus: VcpuTable;
   readonly hypervisor: HypervisorState;
   readonly intent: HypervisorIntent;
 }

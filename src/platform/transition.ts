@@ -31,6 +31,7 @@ import { updatePid } from '../vtd/pid-memory.ts';
 import { isPolicyRequest, type PolicyRequest } from '../policy/policy.ts';
 import { policyNamed } from '../policy/index.ts';
 import type { Vcpu } from './state.ts';
+import { vcpuAt, withVcpu, type VcpuTable } from './vcpu-table.ts';
 
 export interface TransitionResult {
   readonly state: PlatformState;
@@ -58,15 +59,15 @@ type Handler<K extends ActionKind> = (
 type PrimitiveKind = Exclude<ActionKind, PolicyRequest['kind']>;
 
 function vcpuOrReject(state: PlatformState, id: number, emit: Emit): Vcpu | undefined {
-  const v = state.vcpus[id];
-  if (v === undefined) emit({ kind: 'action-rejected', why: `no vCPU ${id} (the platform has ${state.vcpus.length})` });
+  const v = vcpuAt(state.vcpus, id);
+  if (v === undefined) emit({ kind: 'action-rejected', why: `no vCPU ${id} (the platform has ${state.vcpus.count})` });
   return v;
 }
 
 /** Copy the fields a pure helper changed into the draft. */
 function assignState(draft: Draft<PlatformState>, next: PlatformState, before: PlatformState): void {
   if (next.memory !== before.memory) draft.memory = next.memory;
-  if (next.vcpus !== before.vcpus) draft.vcpus = next.vcpus as Draft<Vcpu>[];
+  if (next.vcpus !== before.vcpus) draft.vcpus = next.vcpus as Draft<VcpuTable>;
 }
 
 function unitOrReject(state: PlatformState, iommu: number, emit: Emit): IommuUnit | undefined {
@@ -296,7 +297,7 @@ const vcpuHandlers: { [K in VcpuKind]: Handler<K> } = {
     const v = vcpuOrReject(before, a.vcpu, emit);
     if (!v) return;
     if (before.cpus[a.pcpu] === undefined) return void emit({ kind: 'action-rejected', why: `no pCPU ${a.pcpu}` });
-    draft.vcpus[a.vcpu] = { ...v, run: a.run, pcpu: a.pcpu } as Draft<Vcpu>;
+    draft.vcpus = withVcpu(before.vcpus, { ...v, run: a.run, pcpu: a.pcpu }) as Draft<VcpuTable>;
     emit({ kind: 'vcpu-state', vcpu: a.vcpu, run: a.run, was: v.run, pcpu: a.pcpu });
   },
 
@@ -306,7 +307,7 @@ const vcpuHandlers: { [K in VcpuKind]: Handler<K> } = {
     const r = processPir(before.memory, v, true);
     if (r.vectors.length === 0 && r.memory === before.memory) return;
     draft.memory = r.memory;
-    draft.vcpus[a.vcpu] = r.vcpu as Draft<Vcpu>;
+    draft.vcpus = withVcpu(before.vcpus, r.vcpu) as Draft<VcpuTable>;
     emit({ kind: 'pir-processed', vcpu: v.id, pcpu: a.pcpu, vectors: r.vectors, by: 'vm-entry' });
   },
 
@@ -338,7 +339,7 @@ const vcpuHandlers: { [K in VcpuKind]: Handler<K> } = {
     // The virtual APIC delivers the highest IRR vector whose priority class beats the in-service one (SDM §10.8.3.1).
     if (v.run !== 'running' || irr < 0 || irr >> 4 <= isr >> 4) return void emit({ kind: 'guest-interrupt', vcpu: v.id, vector: undefined, what: 'ack' });
     const bit = 1n << BigInt(irr);
-    draft.vcpus[a.vcpu] = { ...v, virr: v.virr & ~bit, visr: v.visr | bit } as Draft<Vcpu>;
+    draft.vcpus = withVcpu(before.vcpus, { ...v, virr: v.virr & ~bit, visr: v.visr | bit }) as Draft<VcpuTable>;
     emit({ kind: 'guest-interrupt', vcpu: v.id, vector: irr, what: 'ack' });
   },
 
@@ -346,7 +347,7 @@ const vcpuHandlers: { [K in VcpuKind]: Handler<K> } = {
     const v = vcpuOrReject(before, a.vcpu, emit);
     if (!v) return;
     const isr = highestVector(v.visr);
-    if (isr >= 0) draft.vcpus[a.vcpu] = { ...v, visr: v.visr & ~(1n << BigInt(isr)) } as Draft<Vcpu>;
+    if (isr >= 0) draft.vcpus = withVcpu(before.vcpus, { ...v, visr: v.visr & ~(1n << BigInt(isr)) }) as Draft<VcpuTable>;
     emit({ kind: 'guest-interrupt', vcpu: v.id, vector: isr < 0 ? undefined : isr, what: 'eoi' });
   },
 };

@@ -7,6 +7,7 @@
 import type { Action, ActionOf } from '../platform/actions.ts';
 import type { PlatformState, Vcpu } from '../platform/state.ts';
 import { unitFor } from '../platform/topology.ts';
+import { runningVcpu, vcpuList } from '../platform/vcpu-table.ts';
 import { readPid } from '../vtd/pid-memory.ts';
 import { ndstForApicId, type PostedInterruptDescriptor } from '../vtd/pid.ts';
 import { encodeIrte } from '../vtd/irte.ts';
@@ -24,7 +25,7 @@ export function ndstOf(state: PlatformState, pcpu: number): number {
 
 /** The vCPU running on `pcpu`, if any. */
 export function runningOn(state: PlatformState, pcpu: number): Vcpu | undefined {
-  return state.vcpus.find((v) => v.run === 'running' && v.pcpu === pcpu);
+  return runningVcpu(state.vcpus, pcpu);
 }
 
 /** Delivery modes a posted IRTE can carry: one destination, fixed or lowest priority (KVM `kvm_irq_is_postable`). */
@@ -72,5 +73,5 @@ export function postedMsiSetup(
 
 /** The correct lookup: the vCPU of the device's owning domain with that guest APIC ID. */
 export function vcpuOfOwner(state: PlatformState, owner: number | undefined, apicId: number): Vcpu | undefined {
-  return state.vcpus.find((v) => v.domain === owner && v.apicId === apicId);
+  return vcpuList(state.vcpus).find((v) => v.domain === owner && v.apicId === apicId);
 }

@@ -18,6 +18,7 @@
 import type { Action } from '../platform/actions.ts';
 import type { PlatformState, Vcpu } from '../platform/state.ts';
 import type { HypervisorPolicy, PolicyRequest } from './policy.ts';
+import { vcpuAt, vcpuList } from '../platform/vcpu-table.ts';
 import { ndstOf, pidOf, postedMsiSetup, runningOn, vcpuOfOwner } from './common.ts';
 
 /** Linux arch/x86/include/asm/irq_vectors.h */
@@ -48,7 +49,7 @@ export function makeKvmPolicy(name: string, summary: string, source: string, bug
   const respond = (state: PlatformState, r: PolicyRequest): Action[] => {
     switch (r.kind) {
       case 'schedule': {
-        const v = state.vcpus[r.vcpu];
+        const v = vcpuAt(state.vcpus, r.vcpu);
         if (v === undefined || v.run === 'blocked' || (v.run === 'running' && v.pcpu === r.pcpu) || state.cpus[r.pcpu] === undefined) return [];
         const out: Action[] = [];
         const other = runningOn(state, r.pcpu);
@@ -65,11 +66,11 @@ export function makeKvmPolicy(name: string, summary: string, source: string, bug
         return out;
       }
       case 'preempt': {
-        const v = state.vcpus[r.vcpu];
+        const v = vcpuAt(state.vcpus, r.vcpu);
         return v?.run === 'running' ? preemptActions(state, v, bugs) : [];
       }
       case 'halt': {
-        const v = state.vcpus[r.vcpu];
+        const v = vcpuAt(state.vcpus, r.vcpu);
         if (v?.run !== 'running' || v.virr !== 0n) return [];
         const out: Action[] = [];
         if (bugs.ndstAfterMove && state.hypervisor.staleNdst.includes(v.id)) {
@@ -83,12 +84,12 @@ export function makeKvmPolicy(name: string, summary: string, source: string, bug
       case 'host-interrupt': {
         if (r.vector !== POSTED_INTR_WAKEUP_VECTOR) return [];
         return (state.hypervisor.blockedLists[r.pcpu] ?? [])
-          .map((id) => state.vcpus[id]!)
+          .map((id) => vcpuAt(state.vcpus, id)!)
           .filter((v) => v.run === 'blocked' && pidOf(state, v).on)
           .map((v): Action => ({ kind: 'vcpu-set', vcpu: v.id, run: 'runnable', pcpu: v.pcpu }));
       }
       case 'guest-msi':
-        return postedMsiSetup(state, r, bugs.pdaAnyVm ? (s, _owner, apicId) => s.vcpus.find((v) => v.apicId === apicId) : vcpuOfOwner);
+        return postedMsiSetup(state, r, bugs.pdaAnyVm ? (s, _owner, apicId) => vcpuList(s.vcpus).find((v) => v.apicId === apicId) : vcpuOfOwner);
     }
   };
   return {

@@ -20,6 +20,7 @@
 import type { Action } from '../platform/actions.ts';
 import type { PlatformState } from '../platform/state.ts';
 import type { HypervisorPolicy, PolicyRequest } from './policy.ts';
+import { vcpuAt, vcpuList } from '../platform/vcpu-table.ts';
 import { ndstOf, pidOf, postedMsiSetup, runningOn, vcpuOfOwner } from './common.ts';
 
 export const XEN_POSTED_INTR_VECTOR = 0xf3;
@@ -32,7 +33,7 @@ function switchFrom(vcpu: number, pcpu: number): Action[] {
 function respond(state: PlatformState, r: PolicyRequest): Action[] {
   switch (r.kind) {
     case 'schedule': {
-      const v = state.vcpus[r.vcpu];
+      const v = vcpuAt(state.vcpus, r.vcpu);
       if (v === undefined || v.run === 'blocked' || (v.run === 'running' && v.pcpu === r.pcpu) || state.cpus[r.pcpu] === undefined) return [];
       const out: Action[] = [];
       const other = runningOn(state, r.pcpu);
@@ -50,11 +51,11 @@ function respond(state: PlatformState, r: PolicyRequest): Action[] {
       return out;
     }
     case 'preempt': {
-      const v = state.vcpus[r.vcpu];
+      const v = vcpuAt(state.vcpus, r.vcpu);
       return v?.run === 'running' ? switchFrom(v.id, v.pcpu) : [];
     }
     case 'halt': {
-      const v = state.vcpus[r.vcpu];
+      const v = vcpuAt(state.vcpus, r.vcpu);
       if (v?.run !== 'running' || v.virr !== 0n || pidOf(state, v).on) return [];
       return [
         { kind: 'blocked-list', pcpu: v.pcpu, vcpu: v.id, add: true },
@@ -65,7 +66,7 @@ function respond(state: PlatformState, r: PolicyRequest): Action[] {
     case 'host-interrupt': {
       if (r.vector !== XEN_PI_WAKEUP_VECTOR) return [];
       return (state.hypervisor.blockedLists[r.pcpu] ?? [])
-        .map((id) => state.vcpus[id]!)
+        .map((id) => vcpuAt(state.vcpus, id)!)
         .filter((v) => pidOf(state, v).on)
         .flatMap((v): Action[] => [
           { kind: 'blocked-list', pcpu: r.pcpu, vcpu: v.id, add: false },

@@ -11,6 +11,7 @@
 import type { InterruptDeliveredEvent, InterruptPostedEvent, PlatformEvent } from '../platform/events.ts';
 import type { PlatformState } from '../platform/state.ts';
 import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
+import { vcpuList } from '../platform/vcpu-table.ts';
 
 export interface Violation {
   readonly property: 'P1';
@@ -57,7 +58,7 @@ export function checkDelivery(state: PlatformState, e: InterruptDeliveredEvent):
  */
 export function checkPosting(state: PlatformState, e: InterruptPostedEvent): Violation[] {
   const v = (message: string): Violation => ({ property: 'P1', step: e.step, event: e, message });
-  const vcpu = state.vcpus.find((c) => c.pda === e.pda);
+  const vcpu = vcpuList(state.vcpus).find((c) => c.pda === e.pda);
   if (vcpu === undefined) return [v(`${e.device} posted vector ${hex(e.virtualVector)} into ${hex(Number(e.pda))}, which is no vCPU's posted-interrupt descriptor`)];
   const owner = state.intent.owners[e.device];
   const name = `${state.domains[vcpu.domain]?.name ?? vcpu.domain}.vcpu${vcpu.index}`;

@@ -18,6 +18,7 @@ import type { PlatformEvent } from '../platform/events.ts';
 import type { PlatformState } from '../platform/state.ts';
 import { readPid } from '../vtd/pid-memory.ts';
 import { pirVectors } from '../vtd/pid.ts';
+import { vcpuAt, vcpuList } from '../platform/vcpu-table.ts';
 
 export interface P3Violation {
   readonly property: 'P3';
@@ -27,7 +28,7 @@ export interface P3Violation {
 }
 
 function vcpuName(state: PlatformState, id: number): string {
-  const v = state.vcpus[id];
+  const v = vcpuAt(state.vcpus, id);
   return v === undefined ? `vCPU ${id}` : `${state.domains[v.domain]?.name ?? `domain ${v.domain}`}.vcpu${v.index}`;
 }
 
@@ -40,7 +41,7 @@ export function checkNoLostInterrupt(state: PlatformState, events: readonly Plat
       out.push({ property: 'P3', step: e.step, vcpu: undefined, message: `PID ${'0x' + e.pda.toString(16)}: notification sent while SN was set and the IRTE is not urgent` });
     }
   }
-  for (const v of state.vcpus) {
+  for (const v of vcpuList(state.vcpus)) {
     if (v.run === 'runnable') continue;
     const { pid } = readPid(state.memory, v.pda);
     if (pid.pir === 0n) continue;

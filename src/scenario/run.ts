@@ -120,7 +120,7 @@ export function runScenario(scenario: CompiledScenario): RunResult {
       state = r.state;
       events.push(...r.events);
       violations.push(...checkInterruptIsolation(state, r.events));
-      if (state.vcpus.length > 0) lost.push(...checkNoLostInterrupt(state, r.events));
+      if (state.vcpus.count > 0) lost.push(...checkNoLostInterrupt(state, r.events));
     }
     steps.push({ step, events, failures: step.expect ? checkExpectation(step.expect, events) : [] });
   }

@@ -12,6 +12,7 @@ import { decodeIrta, irtEntries } from '../vtd/registers.ts';
 import { faultReason } from '../vtd/fault-reasons.ts';
 import { formatBdf } from '../pci/bdf.ts';
 import { hexDigits } from '../bits/bits.ts';
+import { vcpuAt } from '../platform/vcpu-table.ts';
 import type { RunResult } from './run.ts';
 
 const h = (v: number | bigint): string => `0x${v.toString(16)}`;
@@ -47,7 +48,7 @@ export function describeIrte(raw: bigint): string {
 
 /** `vm1.vcpu0` */
 export function vcpuName(state: PlatformState, id: number): string {
-  const v = state.vcpus[id];
+  const v = vcpuAt(state.vcpus, id);
   return v === undefined ? `vCPU ${id}` : `${state.domains[v.domain]?.name ?? v.domain}.vcpu${v.index}`;
 }
 
@@ -146,8 +147,8 @@ export function formatTrace(r: RunResult): string {
       ? `P1 interrupt isolation: HELD (${deliveries} deliveries, ${postings ? `${postings} postings, ` : ''}${blocked} blocked)`
       : `P1 interrupt isolation: VIOLATED (${r.violations.length} violation(s) in ${deliveries} deliveries${postings ? ` and ${postings} postings` : ''})`,
   );
-  if (r.final.vcpus.length > 0) {
-    lines.push(r.lost.length === 0 ? `P3 no lost interrupt: HELD (${r.final.vcpus.length} vCPUs, policy ${r.final.hypervisor.policy})` : `P3 no lost interrupt: VIOLATED (${r.lost.length} violation(s), policy ${r.final.hypervisor.policy})`);
+  if (r.final.vcpus.count > 0) {
+    lines.push(r.lost.length === 0 ? `P3 no lost interrupt: HELD (${r.final.vcpus.count} vCPUs, policy ${r.final.hypervisor.policy})` : `P3 no lost interrupt: VIOLATED (${r.lost.length} violation(s), policy ${r.final.hypervisor.policy})`);
   }
   return lines.join('\n') + '\n';
 }
@@ -159,7 +160,7 @@ export function formatJsonTrace(r: RunResult): string {
     for (const e of s.events) out.push(JSON.stringify(toJsonValue({ ...e, scenarioStep: s.step.index })));
     for (const f of s.failures) out.push(JSON.stringify({ kind: 'expectation-failed', scenarioStep: s.step.index, line: s.step.line, message: f }));
   }
-  if (r.final.vcpus.length > 0) out.push(JSON.stringify({ kind: 'verdict', property: 'P3', held: r.lost.length === 0, violations: r.lost.map((v) => ({ step: v.step, message: v.message })) }));
+  if (r.final.vcpus.count > 0) out.push(JSON.stringify({ kind: 'verdict', property: 'P3', held: r.lost.length === 0, violations: r.lost.map((v) => ({ step: v.step, message: v.message })) }));
   out.push(JSON.stringify(toJsonValue({ kind: 'verdict', property: 'P1', held: r.violations.length === 0, violations: r.violations.map((v) => ({ step: v.step, message: v.message })) })));
   return out.join('\n') + '\n';
 }

@@ -30,7 +30,7 @@ import type { IommuUnit, InterruptEntryCache, IecEntry } from '../platform/state
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import { irteIndexOf } from './remappable-msi.ts';
 import { decodeIrte, irteDestinationApicId, IRTE_BYTES, type PostedIrte, type RemappedIrte } from './irte.ts';
-import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS, decodeCap } from './registers.ts';
+import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS, CAP_LAYOUT } from './registers.ts';
 import { IR_FAULT } from './fault-reasons.ts';
 import { iecFill, iecLookup } from './iec.ts';
 
@@ -39,6 +39,13 @@ const SQ_MASKS = [0xffff, 0xfffb, 0xfff9, 0xfff8] as const;
 
 /** Delivery-mode encodings the spec reserves. */
 const RESERVED_DELIVERY_MODES: ReadonlySet<number> = new Set([3, 6]);
+
+const CAP_PI_BIT = BigInt(CAP_LAYOUT.spec.fields.PI.lo);
+
+/** CAP.PI, without decoding the whole register on the posting path. */
+function capHasPostedInterrupts(cap: bigint): boolean {
+  return ((cap >> CAP_PI_BIT) & 1n) === 1n;
+}
 
 export interface InterruptRequest {
   readonly rid: number;
@@ -196,7 +203,7 @@ export function remapInterrupt(
     apicId = dst.apicId;
     reserved ||= dst.dstReserved !== 0 || RESERVED_DELIVERY_MODES.has(irte.deliveryMode);
   } else {
-    reserved ||= !decodeCap(unit.cap).PI;
+    reserved ||= !capHasPostedInterrupts(unit.cap);
   }
   if (reserved) return { outcome: fault(IR_FAULT.IRTE_RESERVED, index, irte.fpd), iec: nextIec };
 

@@ -5,7 +5,7 @@
  * ON atomically; the model's writes are whole-descriptor, which is at least that).
  */
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
-import { decodePid, encodePid, PID_BYTES, type PostedInterruptDescriptor } from './pid.ts';
+import { decodePid, encodePid, PID_BYTES, PID_LAYOUT, type PostedInterruptDescriptor } from './pid.ts';
 
 /** The descriptor at `pda` (64-byte aligned HPA) and its reserved bits. */
 export function readPid(memory: PhysicalMemory, pda: bigint): { pid: PostedInterruptDescriptor; reserved: bigint } {
@@ -21,4 +21,52 @@ export function updatePid(
   const { pid, reserved } = readPid(memory, pda);
   const after = update(pid);
   return { memory: memory.writeLE(pda, PID_BYTES, encodePid(after, reserved)), before: pid, after };
+}
+
+// Word-level access to the fields the IOMMU and the CPU update on every posting: the
+// PIR dwords and the control dword holding ON, SN and NV (positions from PID_LAYOUT).
+const PID_WORDS = PID_BYTES / 4;
+const PIR_WORDS = 256 / 32;
+const f = PID_LAYOUT.spec.fields;
+const CONTROL_WORD = f.ON.lo >> 5;
+const NDST_WORD = f.NDST.lo >> 5;
+const ON_BIT = 1 << (f.ON.lo & 31);
+const SN_BIT = 1 << (f.SN.lo & 31);
+const NV_SHIFT = f.NV.lo & 31;
+/** Reserved bits of the control dword (271:258 and 287:280), which the IOMMU checks (fault 0x28). */
+const CONTROL_RESERVED = (PID_LAYOUT.spec.reserved ?? [])
+  .filter((r) => r.lo >> 5 === CONTROL_WORD && r.hi >> 5 === CONTROL_WORD)
+  .reduce((m, r) => m | (((2 ** (r.hi - r.lo + 1) - 1) << (r.lo & 31)) >>> 0), 0) >>> 0;
+
+/** The control fields of the PID at `pda`, read word-wise. */
+export function readPidControl(memory: PhysicalMemory, pda: bigint): { on: boolean; sn: boolean; nv: number; ndst: number; reservedSet: boolean } {
+  const w = memory.readWords(pda + BigInt(CONTROL_WORD * 4), NDST_WORD - CONTROL_WORD + 1);
+  const c = w[0]!;
+  return { on: (c & ON_BIT) !== 0, sn: (c & SN_BIT) !== 0, nv: (c >>> NV_SHIFT) & 0xff, ndst: w[NDST_WORD - CONTROL_WORD]! >>> 0, reservedSet: (c & CONTROL_RESERVED) !== 0 };
+}
+
+/** Set PIR bit `vector` and, if `setOn`, ON — one atomic update of the descriptor at `pda`. */
+export function postToPid(memory: PhysicalMemory, pda: bigint, vector: number, setOn: boolean): PhysicalMemory {
+  return memory.modifyWords(pda, PID_WORDS, (w, first) => {
+    w[first + (vector >> 5)] = (w[first + (vector >> 5)]! | (1 << (vector & 31))) >>> 0;
+    if (setOn) w[first + CONTROL_WORD] = (w[first + CONTROL_WORD]! | ON_BIT) >>> 0;
+  });
+}
+
+/**
+ * Take PIR and clear it and ON — one atomic update (SDM §30.6; KVM `pi_test_and_clear_on` +
+ * `pi_harvest_pir`). With `onlyIfOn`, nothing happens unless ON is set. Returns the PIR taken (256 bits).
+ */
+export function takePir(memory: PhysicalMemory, pda: bigint, onlyIfOn: boolean): { memory: PhysicalMemory; pir: bigint } {
+  const control = memory.readWords(pda + BigInt(CONTROL_WORD * 4), 1)[0]!;
+  if (onlyIfOn && (control & ON_BIT) === 0) return { memory, pir: 0n };
+  let pir = 0n;
+  const next = memory.modifyWords(pda, PID_WORDS, (w, first) => {
+    for (let i = PIR_WORDS - 1; i >= 0; i--) {
+      pir = (pir << 32n) | BigInt(w[first + i]!);
+      w[first + i] = 0;
+    }
+    w[first + CONTROL_WORD] = (w[first + CONTROL_WORD]! & ~ON_BIT) >>> 0;
+  });
+  return { memory: next, pir };
 }

@@ -12,11 +12,9 @@
  */
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import type { PostedIrte } from './irte.ts';
-import { decodePid, encodePid, PID_BYTES, withPirBit, apicIdFromNdst } from './pid.ts';
+import { PID_BYTES, apicIdFromNdst } from './pid.ts';
+import { postToPid, readPidControl } from './pid-memory.ts';
 import { IR_FAULT } from './fault-reasons.ts';
-
-/** Reserved control bits of the PID that the IOMMU checks: 271:258 and 287:280. */
-const CHECKED_RESERVED = (((1n << 14n) - 1n) << 258n) | (0xffn << 280n);
 
 export type PostingOutcome =
   | {
@@ -42,13 +40,11 @@ export function postInterrupt(
   if (irte.pda + BigInt(PID_BYTES) > 1n << BigInt(hostAddressWidth)) {
     return { memory, outcome: { kind: 'fault', reason: IR_FAULT.PID_READ_ERROR } };
   }
-  const raw = memory.readLE(irte.pda, PID_BYTES);
-  const { pid, reserved } = decodePid(raw);
-  if ((reserved & CHECKED_RESERVED) !== 0n) return { memory, outcome: { kind: 'fault', reason: IR_FAULT.PID_RESERVED } };
+  const pid = readPidControl(memory, irte.pda);
+  if (pid.reservedSet) return { memory, outcome: { kind: 'fault', reason: IR_FAULT.PID_RESERVED } };
 
   const notify = !pid.on && (irte.urgent || !pid.sn);
-  const next = { ...pid, pir: withPirBit(pid.pir, irte.virtualVector), on: pid.on || notify };
-  const written = memory.writeLE(irte.pda, PID_BYTES, encodePid(next, reserved));
+  const written = postToPid(memory, irte.pda, irte.virtualVector, notify);
   return {
     memory: written,
     outcome: {

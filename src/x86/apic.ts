@@ -51,6 +51,12 @@ export function acceptingCpus(
   // A plain loop: this runs once per delivered interrupt (the MSI read path), and the
   // filter/map form allocated two closures and an intermediate array per call.
   const dest = destination >>> 0;
+  // Physical, not broadcast: at most one APIC has the ID. Platforms usually number pCPUs
+  // by APIC ID, so try that slot before scanning (notifications take this path).
+  if (!logical && dest !== (mode === 'xapic' ? XAPIC_BROADCAST : X2APIC_BROADCAST)) {
+    const guess = cpus[dest];
+    if (guess !== undefined && guess.apicId === dest) return [guess.index];
+  }
   const pickOne = deliveryMode === 1 || (redirectionHint && logical);
   const set: number[] = [];
   for (let i = 0; i < cpus.length; i++) {

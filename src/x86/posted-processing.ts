@@ -7,7 +7,7 @@
  */
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import type { Vcpu } from '../platform/state.ts';
-import { updatePid } from '../vtd/pid-memory.ts';
+import { takePir } from '../vtd/pid-memory.ts';
 import { pirVectors } from '../vtd/pid.ts';
 
 /** Move `vcpu`'s PIR into its vIRR and clear ON. `onlyIfOn`: do nothing unless ON is set (the software harvest). */
@@ -16,18 +16,9 @@ export function processPir(
   vcpu: Vcpu,
   onlyIfOn: boolean,
 ): { memory: PhysicalMemory; vcpu: Vcpu; vectors: number[] } {
-  let pir = 0n;
-  let skipped = false;
-  const r = updatePid(memory, vcpu.pda, (pid) => {
-    if (onlyIfOn && !pid.on) {
-      skipped = true;
-      return pid;
-    }
-    pir = pid.pir;
-    return { ...pid, on: false, pir: 0n };
-  });
-  if (skipped) return { memory, vcpu, vectors: [] };
-  return { memory: r.memory, vcpu: { ...vcpu, virr: vcpu.virr | pir }, vectors: pirVectors(pir) };
+  const r = takePir(memory, vcpu.pda, onlyIfOn);
+  if (r.memory === memory) return { memory, vcpu, vectors: [] };
+  return { memory: r.memory, vcpu: { ...vcpu, virr: vcpu.virr | r.pir }, vectors: pirVectors(r.pir) };
 }
 
 /** Highest set bit of a 256-bit value, or -1. */

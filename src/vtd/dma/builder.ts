@@ -343,12 +343,8 @@ export function buildNested(
   const slRoot = host.allocate();
   const slMappings: Mapping[] = [
     ...pairs.map((p) => ({ iova: p.gpa, hpa: p.hpa, size: 4096, read: true, write: true })),
-    ...opts.mappings.map((m) => {
-      const s: Mapping = { iova: m.gpa, hpa: m.hpa, size: m.size, read: true, write: true };
-      // Rights are enforced by the first stage; the second stage grants read/write (and execute).
-      s.execute = true;
-      return s;
-    }),
+    // Rights are the first stage's to enforce; the second stage grants everything.
+    ...opts.mappings.map((m): Mapping => ({ iova: m.gpa, hpa: m.hpa, size: m.size, read: true, write: true, execute: true })),
     ...(opts.extraSecondStage ?? []),
   ];
   build(host, slRoot, opts.secondStageLevels, secondStageFormat(false), slMappings, max);
