@@ -17,6 +17,7 @@ export interface BrokenVariant {
   readonly property: 'P1' | 'P3';
 }
 
+/** Every broken variant of src/policy/kvm.ts with the property its bug breaks. */
 export const BROKEN_VARIANTS: readonly BrokenVariant[] = [
   { policy: 'kvm-broken-sn-without-on', property: 'P3' },
   { policy: 'kvm-broken-ndst-after-move', property: 'P3' },

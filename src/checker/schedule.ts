@@ -8,8 +8,13 @@
  * Everything a step names is chosen by position among what the base scenario
  * declares (the n-th vCPU of all guests, the n-th pCPU, the n-th programmed MSI-X
  * entry), so a shrunk step names the first things: vm1's vCPU 0, cpu0, the first
- * entry. Because the steps are scenario steps, a failing run is a scenario file as it
- * stands (src/scenario/write.ts) and replays with `remapsim run`, no fast-check needed.
+ * entry. A run has a focus vCPU that about half of its steps are about, and a signal
+ * usually raises an entry the guest aimed at the step's vCPU: without that, a vCPU is
+ * rarely scheduled, halted and signalled in one run, and wakeups are rarely reached
+ * (see `coverageOf`, which the tests use to check what the runs reach).
+ *
+ * Because the steps are scenario steps, a failing run is a scenario file as it stands
+ * (src/scenario/write.ts) and replays with `remapsim run`, no fast-check needed.
  */
 import fc from 'fast-check';
 import { parseScenarioText, type ParsedScenario } from '../scenario/parse.ts';
@@ -294,7 +299,7 @@ export interface Finding {
 
 /** What one run of base + generated steps gave. */
 export interface ScheduleRun {
-  /** P1 and P3 violations, in the order the runner found them (all P1 first, then all P3). */
+  /** P1 and P3 violations by step, earliest first (P1 before P3 within a step). */
   readonly findings: readonly Finding[];
   /** Expectations of the base's steps that failed (generated steps have none). */
   readonly failures: readonly string[];
@@ -330,7 +335,9 @@ export function runWithSteps(base: BaseScenario, steps: readonly object[]): Sche
     const step = stepOf(action);
     return { property, step, generated: step >= baseCount ? step - baseCount : -1, message };
   };
-  const findings = [...result.violations.map((v) => finding('P1', v.step, v.message)), ...result.lost.map((v) => finding('P3', v.step, v.message))];
+  const findings = [...result.violations.map((v) => finding('P1', v.step, v.message)), ...result.lost.map((v) => finding('P3', v.step, v.message))].sort(
+    (a, b) => a.step - b.step,
+  );
   const failures = result.steps.flatMap((s) => s.failures.map((f) => `step ${s.step.index}: ${f}`));
   return { findings, failures, result, baseSteps: baseCount };
 }

@@ -34,9 +34,10 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
     .description('run a scenario and print its trace, ending with the P1 verdict')
     .argument('<scenario>', 'scenario YAML file')
     .option('--json', 'JSON lines, one object per event')
-    .action((file: string, o: { json?: boolean }) => {
+    .option('--walks', 'print every structure each DMA translation walk reads (level, table, entry)')
+    .action((file: string, o: { json?: boolean; walks?: boolean }) => {
       const r = loadAndRun(file);
-      out(o.json ? formatJsonTrace(r) : formatTrace(r));
+      out(o.json ? formatJsonTrace(r) : formatTrace(r, { walks: o.walks ?? false }));
       setCode(r.ok ? EXIT.ok : EXIT.failed);
     });
 

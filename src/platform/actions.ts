@@ -18,6 +18,35 @@ export type Action =
   | { readonly kind: 'write-irte'; readonly iommu: number; readonly index: number; readonly value: bigint }
   /** Software submits an IEC invalidation descriptor (type 4, 128 bits) and waits for it. */
   | { readonly kind: 'invalidate-iec'; readonly iommu: number; readonly descriptor: bigint }
+  /** Software writes RTADDR_REG (0x20): root table address and translation table mode (TTM). */
+  | { readonly kind: 'write-rtaddr'; readonly iommu: number; readonly value: bigint }
+  /** Software submits a DMA-cache invalidation descriptor (context-cache 1, IOTLB 2, PASID-IOTLB 6, PASID-cache 7). */
+  | { readonly kind: 'invalidate-dma'; readonly iommu: number; readonly descriptor: bigint }
+  /** Software submits an invalidation-wait descriptor (type 5) and waits: with SW, STDATA is written to STADDR. */
+  | { readonly kind: 'invalidation-wait'; readonly iommu: number; readonly descriptor: bigint }
+  /** The hypervisor allocates a root table for unit `iommu` and writes RTADDR (legacy or scalable mode). */
+  | { readonly kind: 'dma-root'; readonly iommu: number; readonly scalable: boolean }
+  /**
+   * The hypervisor builds `device`'s translation: page tables for `mappings` in the mode
+   * asked, the context (and PASID) entries, and records the mappings as the domain's DMA intent.
+   */
+  | {
+      readonly kind: 'map-dma';
+      readonly iommu: number;
+      readonly device: string;
+      readonly did: number;
+      readonly mode: 'legacy' | 'legacy-pass-through' | 'second-stage' | 'first-stage' | 'nested' | 'pass-through';
+      /** Second-stage levels (3/4/5), or first-stage levels in first-stage mode. */
+      readonly levels: number;
+      /** First-stage levels (4/5) in nested mode. */
+      readonly firstStageLevels?: number;
+      readonly pasid?: number;
+      readonly mappings: readonly { readonly iova: bigint; readonly hpa: bigint; readonly gpa?: bigint; readonly size: bigint; readonly read: boolean; readonly write: boolean; readonly structures?: boolean }[];
+    }
+  /** The hypervisor clears the leaf entries mapping [iova, iova + size) of `device` and drops them from its intent. */
+  | { readonly kind: 'unmap-dma'; readonly iommu: number; readonly device: string; readonly iova: bigint; readonly size: bigint; readonly pasid?: number }
+  /** A device DMA read or write of `size` bytes (1..64, within a 4 KiB page) at bus address `address`. */
+  | { readonly kind: 'dma'; readonly device: string; readonly rid?: number; readonly pasid?: number; readonly address: bigint; readonly size: number; readonly write: boolean; readonly value?: bigint }
   /** Software clears fault record `record` (writes 1 to its F bit, RW1C) and FSTS.PPF/PFO as needed. */
   | { readonly kind: 'clear-fault'; readonly iommu: number; readonly record: number }
   /**

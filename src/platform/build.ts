@@ -6,8 +6,9 @@
 import { PhysicalMemory } from '../memory/physical-memory.ts';
 import { decodeCap, capFaultRecordCount } from '../vtd/registers.ts';
 import { emptyIec, DEFAULT_IEC_CAPACITY } from '../vtd/iec.ts';
+import { emptyDmaCaches } from '../vtd/dma/caches.ts';
 import { emptyMsi, emptyMsix } from '../pci/msi-capability.ts';
-import type { ApicMode, Domain, DomainKind, DrhdScope, Grant, IommuUnit, PciFunction, PlatformState, Vcpu } from './state.ts';
+import type { ApicMode, DmaGrant, Domain, DomainKind, DrhdScope, Grant, IommuUnit, PciFunction, PlatformState, Vcpu } from './state.ts';
 import { policyNamed, DEFAULT_POLICY } from '../policy/index.ts';
 import { encodePid, PID_BYTES } from '../vtd/pid.ts';
 import { vcpuTable } from './vcpu-table.ts';
@@ -56,6 +57,9 @@ export interface DomainDescription {
 /** Where vCPUs' posted-interrupt descriptors are placed: 64 bytes each from this HPA. */
 export const DEFAULT_PID_BASE = 0x4000_0000n;
 
+/** Where the hypervisor allocates DMA-remapping structures by default: 64 MiB from 1.5 GiB. */
+export const DEFAULT_TABLE_ARENA = { start: 0x6000_0000n, end: 0x6400_0000n } as const;
+
 export interface PlatformDescription {
   readonly hostAddressWidth: number;
   readonly apicMode: ApicMode;
@@ -70,6 +74,10 @@ export interface PlatformDescription {
   readonly policy?: string;
   /** HPA of the first vCPU's PID (default {@link DEFAULT_PID_BASE}). */
   readonly pidBase?: bigint;
+  /** Region for DMA-remapping structures (default {@link DEFAULT_TABLE_ARENA}). */
+  readonly tableArena?: { readonly start: bigint; readonly end: bigint };
+  /** Domain index → DMA mappings the hypervisor means it to have from the start. */
+  readonly dma?: Readonly<Record<number, readonly DmaGrant[]>>;
 }
 
 function buildUnit(u: UnitDescription, index: number): IommuUnit {
@@ -84,9 +92,10 @@ function buildUnit(u: UnitDescription, index: number): IommuUnit {
     scope: u.scope,
     cap,
     ecap: u.ecap ?? DEFAULT_ECAP,
-    regs: { irta: 0n, irtaLatched: 0n, gcmd: 0, gsts: 0, fsts: 0, fectl: 0 },
+    regs: { irta: 0n, irtaLatched: 0n, rtaddr: 0n, rtaddrLatched: 0n, gcmd: 0, gsts: 0, fsts: 0, fectl: 0 },
     frcd: Array.from({ length: records }, () => 0n),
     iec: emptyIec(u.iecCapacity ?? DEFAULT_IEC_CAPACITY),
+    dma: emptyDmaCaches(),
   };
 }
 
@@ -122,8 +131,15 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
     devices: Object.fromEntries(p.devices.map((d) => [d.key, buildDevice(d)])),
     domains,
     vcpus: vcpuTable(vcpuArray),
-    hypervisor: { policy: policy.name, postedVector: policy.postedVector, blockedLists: {}, nextIrte: {}, staleNdst: [] },
-    intent: { owners, grants: p.grants },
+    hypervisor: {
+      policy: policy.name,
+      postedVector: policy.postedVector,
+      blockedLists: {},
+      nextIrte: {},
+      staleNdst: [],
+      tableArena: { start: (p.tableArena ?? DEFAULT_TABLE_ARENA).start, next: (p.tableArena ?? DEFAULT_TABLE_ARENA).start, end: (p.tableArena ?? DEFAULT_TABLE_ARENA).end },
+    },
+    intent: { owners, grants: p.grants, dma: p.dma ?? {} },
   };
   let memory = base.memory;
   for (const v of vcpuArray) {

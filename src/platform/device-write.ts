@@ -1,7 +1,7 @@
 /**
  * A device's DWORD write on the bus, from the point where it leaves the function to
- * its outcome (DESIGN.md §1): outside the interrupt window it reaches memory (DMA
- * translation is not modelled yet, so untranslated); inside 0xFEEx_xxxx it is an
+ * its outcome (DESIGN.md §1): outside the interrupt window it is DMA (src/platform/
+ * dma-access.ts: translated when the unit translates); inside 0xFEEx_xxxx it is an
  * interrupt request that goes to the remapping unit covering the device, and ends
  * delivered to local APICs or blocked with a fault. Exactly one outcome event.
  *
@@ -21,6 +21,7 @@ import { recordInterruptFault } from '../vtd/fault-recording.ts';
 import { postInterrupt } from '../vtd/posting.ts';
 import { decodeIrta } from '../vtd/registers.ts';
 import { notifyPcpu, type RaisedInterrupt } from './notification.ts';
+import { deviceDma } from './dma-access.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 type Emit = (event: DistributiveOmit<PlatformEvent, 'step'>) => void;
@@ -72,6 +73,7 @@ function withIec(u: IommuUnit, iec: InterruptEntryCache): IommuUnit {
     regs: u.regs,
     frcd: u.frcd,
     iec,
+    dma: u.dma,
   };
   return copy;
 }
@@ -131,13 +133,8 @@ export function deliverDeviceWrite(
   raised: RaisedInterrupt[] = [],
 ): PlatformState {
   const source = { device: fn.key, rid, address, data };
-  if (!isInterruptAddress(address)) {
-    const memory = state.memory.writeLE(address, 4, BigInt(data >>> 0));
-    emit({ kind: 'dma-write', ...source });
-    const next = copyState(state);
-    next.memory = memory;
-    return next;
-  }
+  // Outside the interrupt window a dword write is ordinary DMA: translated when the unit translates.
+  if (!isInterruptAddress(address)) return deviceDma(state, { fn, rid, address, size: 4, write: true, value: BigInt(data >>> 0) }, emit, raised);
 
   const iommu = unitOf(state, fn);
   if (iommu === undefined) return compatibility(state, source, undefined, emit);

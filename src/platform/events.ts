@@ -3,6 +3,8 @@
  * of events of a run. Properties read events and state, nothing else.
  */
 
+import type { MemoryReference } from '../vtd/dma/walk.ts';
+
 export type InterruptPath = 'compatibility' | 'remapped';
 
 /** A message the local APICs accepted: the outcome of an interrupt request that got through. */
@@ -72,14 +74,45 @@ export interface InterruptPostedEvent {
   readonly suppressed: 'on-already-set' | 'sn-set' | undefined;
 }
 
-/** A device dword write outside the interrupt window: it reached memory untranslated. */
-export interface DmaWriteEvent {
-  readonly kind: 'dma-write';
+/**
+ * A device DMA read or write that reached memory: `hpa` where it landed, how it was
+ * translated, and (on a walk) every structure the walk read.
+ */
+export interface DmaAccessEvent {
+  readonly kind: 'dma-access';
   readonly step: number;
   readonly device: string;
   readonly rid: number;
-  readonly address: bigint;
-  readonly data: number;
+  readonly pasid: number | undefined;
+  readonly iova: bigint;
+  readonly size: number;
+  readonly write: boolean;
+  readonly hpa: bigint;
+  readonly translation: 'untranslated' | 'iotlb-hit' | 'walk';
+  /** Translation type (legacy-second-stage, first-stage, second-stage, nested, pass-through …) when translated. */
+  readonly type: string | undefined;
+  readonly references: readonly MemoryReference[];
+  /** The bytes written, or the bytes read. */
+  readonly value: bigint;
+  readonly iommu: number | undefined;
+}
+
+/** A device DMA request the remapping unit blocked (VT-d DMA fault reasons 0x01–0x0D, 0x30–0x91). */
+export interface DmaFaultEvent {
+  readonly kind: 'dma-fault';
+  readonly step: number;
+  readonly device: string;
+  readonly rid: number;
+  readonly pasid: number | undefined;
+  readonly iova: bigint;
+  readonly size: number;
+  readonly write: boolean;
+  readonly iommu: number | undefined;
+  readonly reason: number;
+  /** The model's name for the condition (e.g. `ss-not-present`, `no-write`). */
+  readonly condition: string;
+  readonly frcd: number | undefined;
+  readonly references: readonly MemoryReference[];
 }
 
 /** A store by trusted software into simulated memory. */
@@ -97,7 +130,7 @@ export interface RegisterWriteEvent {
   readonly kind: 'register-write';
   readonly step: number;
   readonly iommu: number;
-  readonly register: 'IRTA' | 'GCMD' | 'FRCD';
+  readonly register: 'IRTA' | 'GCMD' | 'FRCD' | 'RTADDR';
   readonly value: bigint;
   /** GSTS after the write. */
   readonly gsts: number;
@@ -202,7 +235,8 @@ export type PlatformEvent =
   | InterruptDeliveredEvent
   | InterruptFaultEvent
   | InterruptPostedEvent
-  | DmaWriteEvent
+  | DmaAccessEvent
+  | DmaFaultEvent
   | MemoryWriteEvent
   | RegisterWriteEvent
   | IecInvalidateEvent

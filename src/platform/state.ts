@@ -11,6 +11,7 @@ import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import type { RequesterId } from '../pci/bdf.ts';
 import type { Irte } from '../vtd/irte.ts';
 import type { VcpuTable } from './vcpu-table.ts';
+import type { DmaCaches } from '../vtd/dma/caches.ts';
 
 export type ApicMode = 'xapic' | 'x2apic';
 
@@ -60,6 +61,10 @@ export interface IrRegisters {
   readonly irta: bigint;
   /** The IRTA value latched by the last SIRTP; the hardware uses only this one. */
   readonly irtaLatched: bigint;
+  /** RTADDR_REG (0x20) as software last wrote it. */
+  readonly rtaddr: bigint;
+  /** The RTADDR value latched by the last SRTP; DMA translation uses only this one. */
+  readonly rtaddrLatched: bigint;
   /** Persistent GCMD bits as software last wrote them (GCMD itself is write-only). */
   readonly gcmd: number;
   /** GSTS_REG (0x1C). */
@@ -87,6 +92,8 @@ export interface IommuUnit {
   /** Fault recording registers FRCD0..FRCD(NFR): raw 128-bit values. */
   readonly frcd: readonly bigint[];
   readonly iec: InterruptEntryCache;
+  /** DMA-remapping caches: context, PASID, IOTLB and paging-structure caches (src/vtd/dma/caches.ts). */
+  readonly dma: DmaCaches;
 }
 
 /** MSI capability state of a PCI function (PCI Local Bus Spec §6.8.1; sheet §12.1). */
@@ -186,6 +193,22 @@ export interface HypervisorState {
   readonly nextIrte: Readonly<Record<number, number>>;
   /** vCPUs whose NDST a policy has not updated yet (only broken policies defer it). */
   readonly staleNdst: readonly number[];
+  /**
+   * Where the hypervisor allocates DMA-remapping structures (root, context, PASID tables,
+   * page tables): 4 KiB pages from `next` up to `end`, starting at `start`.
+   */
+  readonly tableArena: { readonly start: bigint; readonly next: bigint; readonly end: bigint };
+}
+
+/** A DMA mapping the hypervisor means a domain to have: `size` bytes at IOVA `iova` → HPA `hpa`. */
+export interface DmaGrant {
+  readonly iova: bigint;
+  readonly hpa: bigint;
+  readonly size: bigint;
+  readonly read: boolean;
+  readonly write: boolean;
+  /** The hypervisor maps IOMMU structures here on purpose (P2 then allows the access). */
+  readonly structures: boolean;
 }
 
 /**
@@ -205,6 +228,8 @@ export interface HypervisorIntent {
   /** Device key → owning domain id. */
   readonly owners: Readonly<Record<string, number>>;
   readonly grants: readonly Grant[];
+  /** Domain id → the DMA mappings the hypervisor means it to have (P2). */
+  readonly dma: Readonly<Record<number, readonly DmaGrant[]>>;
 }
 
 /** Platform-wide interrupt addressing facts that are not per-unit. */

@@ -31,6 +31,8 @@ import { updatePid } from '../vtd/pid-memory.ts';
 import { isPolicyRequest, type PolicyRequest } from '../policy/policy.ts';
 import { policyNamed } from '../policy/index.ts';
 import type { Vcpu } from './state.ts';
+import { dmaHandlers } from './dma-handlers.ts';
+import { deviceDma } from './dma-access.ts';
 import { vcpuAt, withVcpu, type VcpuTable } from './vcpu-table.ts';
 
 export interface TransitionResult {
@@ -38,16 +40,16 @@ export interface TransitionResult {
   readonly events: readonly PlatformEvent[];
 }
 
-type Emit = (event: DistributiveOmit<PlatformEvent, 'step'>) => void;
+export type Emit = (event: DistributiveOmit<PlatformEvent, 'step'>) => void;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A write a function puts on the bus, delivered after the handler's draft is finalised. */
-interface DeviceWrite {
+export interface DeviceWrite {
   readonly fn: PciFunction;
   readonly rid: number;
   readonly address: bigint;
   readonly data: number;
 }
-type Handler<K extends ActionKind> = (
+export type Handler<K extends ActionKind> = (
   draft: Draft<PlatformState>,
   action: ActionOf<K>,
   emit: Emit,
@@ -70,13 +72,13 @@ function assignState(draft: Draft<PlatformState>, next: PlatformState, before: P
   if (next.vcpus !== before.vcpus) draft.vcpus = next.vcpus as Draft<VcpuTable>;
 }
 
-function unitOrReject(state: PlatformState, iommu: number, emit: Emit): IommuUnit | undefined {
+export function unitOrReject(state: PlatformState, iommu: number, emit: Emit): IommuUnit | undefined {
   const unit = state.iommus[iommu];
   if (unit === undefined) emit({ kind: 'action-rejected', why: `no remapping unit ${iommu} (the platform has ${state.iommus.length})` });
   return unit;
 }
 
-function deviceOrReject(state: PlatformState, key: string, emit: Emit): PciFunction | undefined {
+export function deviceOrReject(state: PlatformState, key: string, emit: Emit): PciFunction | undefined {
   const fn = state.devices[key];
   if (fn === undefined) emit({ kind: 'action-rejected', why: `no PCI function ${key}` });
   return fn;
@@ -146,9 +148,10 @@ function freezeNew(value: unknown): void {
   for (const k in value) freezeNew((value as Record<string, unknown>)[k]);
 }
 
+type DmaKind = 'write-rtaddr' | 'invalidate-dma' | 'invalidation-wait' | 'dma-root' | 'map-dma' | 'unmap-dma' | 'dma';
 type VcpuKind = 'pid-write' | 'vcpu-set' | 'sync-pir' | 'blocked-list' | 'ndst-stale' | 'irte-allocated' | 'self-ipi' | 'guest-ack' | 'guest-eoi';
 
-const handlers: { [K in Exclude<PrimitiveKind, VcpuKind>]: Handler<K> } = {
+const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind>]: Handler<K> } = {
   'write-irta'(draft, a, emit, before) {
     const unit = unitOrReject(before, a.iommu, emit);
     if (!unit) return;
@@ -391,13 +394,30 @@ function emitterFor(events: PlatformEvent[], step: number): Emit {
 function applyPrimitive(state: PlatformState, action: Action & { kind: PrimitiveKind }, emit: Emit, step: number, raised: RaisedInterrupt[]): PlatformState {
   let writes = undefined as readonly DeviceWrite[] | void;
   let next: PlatformState;
+  if (action.kind === 'dma') {
+    const fn = deviceOrReject(state, action.device, emit);
+    const copy = copyState(state);
+    copy.step = step + 1;
+    if (!fn) return copy;
+    const next = deviceDma(
+      copy,
+      { fn, rid: action.rid ?? fn.rid, ...(action.pasid === undefined ? {} : { pasid: action.pasid }), address: action.address, size: action.size, write: action.write, value: action.value ?? 0n },
+      emit,
+      raised,
+    );
+    freezeResult(next, state);
+    return next;
+  }
   if (action.kind === 'msi-write') {
     writes = msiWrite(state, action, emit);
     const copy = copyState(state);
     copy.step = step + 1;
     next = copy;
   } else {
-    const handler = (handlers as Record<string, Handler<ActionKind>>)[action.kind] ?? (vcpuHandlers as Record<string, Handler<ActionKind>>)[action.kind]!;
+    const handler =
+      (handlers as Record<string, Handler<ActionKind>>)[action.kind] ??
+      (vcpuHandlers as Record<string, Handler<ActionKind>>)[action.kind] ??
+      (dmaHandlers as Record<string, Handler<ActionKind>>)[action.kind]!;
     next = produce(state, (draft) => {
       writes = handler(draft, action as never, emit, state, raised);
       draft.step = step + 1;

@@ -15,7 +15,11 @@ import { InputError } from '../io/input-error.ts';
 import { DELIVERY_MODE_NAMES, type DeliveryModeName } from '../x86/msi.ts';
 import { encodeIrte, irteDestinationField, type Irte } from '../vtd/irte.ts';
 import { encodeIrta, irtaSizeForEntries, GLOBAL_COMMAND_BITS } from '../vtd/registers.ts';
-import { encodeIec } from '../vtd/invalidation.ts';
+import { encodeIec, encodeWait } from '../vtd/invalidation.ts';
+import { encodeDmaInvalidation } from '../vtd/dma/invalidation-dma.ts';
+
+/** An invalidation-wait descriptor with no status write and no interrupt: software just waits for completion. */
+const WAIT = encodeWait({ interruptFlag: false, statusWrite: false, fence: true, pageRequestDrain: false, statusData: 0, statusAddress: 0n });
 import { loadDmar } from '../vtd/dmar/load.ts';
 import { irEnableSequence } from '../platform/ir-enable.ts';
 import { unitsFromDmar } from './dmar-platform.ts';
@@ -29,6 +33,8 @@ export interface Expectation {
   readonly acked?: number;
   readonly woken?: true;
   readonly processed?: number;
+  readonly dmaAccess?: { readonly hpa?: number | string; readonly translation?: 'untranslated' | 'iotlb-hit' | 'walk'; readonly references?: number };
+  readonly dmaFault?: { readonly reason: number };
   readonly pending?: true;
   readonly dropped?: true;
   readonly dma?: true;
@@ -57,7 +63,7 @@ export interface CompiledScenario {
 const STEP_KEYS = [
   'set-irta', 'gcmd', 'enable-ir', 'disable-ir', 'irte', 'clear-irte', 'invalidate-iec', 'msi', 'program-msi',
   'program-msix', 'msix-control', 'signal', 'assign', 'grant', 'revoke', 'write-memory', 'clear-fault',
-  'schedule', 'preempt', 'halt', 'guest-ack', 'guest-eoi', 'guest-msi',
+  'schedule', 'preempt', 'halt', 'guest-ack', 'guest-eoi', 'guest-msi', 'enable-dma', 'map-dma', 'unmap-dma', 'dma',
 ] as const;
 type StepKey = (typeof STEP_KEYS)[number];
 
@@ -418,6 +424,77 @@ class Compiler {
         return [{ kind: 'guest-ack', vcpu: this.vcpu(step['guest-ack']!, at) }];
       case 'guest-eoi':
         return [{ kind: 'guest-eoi', vcpu: this.vcpu(step['guest-eoi']!, at) }];
+      case 'enable-dma': {
+        const s = step['enable-dma']!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        const persistent = this.gcmd.get(iommu) ?? 0;
+        const TE = 1 << GLOBAL_COMMAND_BITS.TE;
+        return [
+          { kind: 'dma-root', iommu, scalable: s.scalable ?? false },
+          this.gcmdWrite(iommu, persistent, 1 << GLOBAL_COMMAND_BITS.SRTP),
+          { kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'context-cache', granularity: 'global', did: 0, sid: 0, functionMask: 0 }) },
+          ...(s.scalable ? [{ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'pasid-cache', granularity: 'global', did: 0, pasid: 0 }) } as const] : []),
+          { kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'iotlb', granularity: 'global', drainWrites: true, drainReads: true, did: 0, addressMask: 0, invalidationHint: false, address: 0n }) },
+          { kind: 'invalidation-wait', iommu, descriptor: WAIT },
+          this.gcmdWrite(iommu, (persistent | TE) >>> 0),
+        ];
+      }
+      case 'map-dma': {
+        const s = step['map-dma']!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        const device = this.device(s.device, [...at, 'device']);
+        const rid = this.key(s.device, [...at, 'device']).rid;
+        const levels = s.levels ?? 4;
+        if (s.mode === 'first-stage' && levels === 3) this.fail('a first stage has 4 or 5 levels', [...at, 'levels']);
+        const mappings = s.mappings.map((m) => ({
+          iova: u64(m.iova),
+          hpa: u64(m.hpa),
+          ...(m.gpa === undefined ? {} : { gpa: u64(m.gpa) }),
+          size: u64(m.size),
+          read: m.read ?? true,
+          write: m.write ?? true,
+          ...(m.structures === undefined ? {} : { structures: m.structures }),
+        }));
+        const scalable = !s.mode.startsWith('legacy');
+        return [
+          { kind: 'map-dma', iommu, device, did: s.did, mode: s.mode, levels, ...(s.firstStageLevels === undefined ? {} : { firstStageLevels: s.firstStageLevels }), ...(s.pasid === undefined ? {} : { pasid: s.pasid }), mappings },
+          { kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'context-cache', granularity: 'device', did: s.did, sid: rid, functionMask: 0 }) },
+          ...(scalable ? [{ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'pasid-cache', granularity: 'domain', did: s.did, pasid: 0 }) } as const] : []),
+          { kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'iotlb', granularity: 'domain', drainWrites: true, drainReads: true, did: s.did, addressMask: 0, invalidationHint: false, address: 0n }) },
+          { kind: 'invalidation-wait', iommu, descriptor: WAIT },
+        ];
+      }
+      case 'unmap-dma': {
+        const s = step['unmap-dma']!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        const device = this.device(s.device, [...at, 'device']);
+        const iova = u64(s.iova);
+        const size = u64(s.size);
+        if ((iova & 0xfffn) !== 0n || size <= 0n || (size & 0xfffn) !== 0n) this.fail('iova and size must be 4 KiB aligned and size positive', [...at, 'size']);
+        const out: Action[] = [{ kind: 'unmap-dma', iommu, device, iova, size, ...(s.pasid === undefined ? {} : { pasid: s.pasid }) }];
+        if (s.invalidate ?? true) {
+          // The smallest naturally aligned 2^AM-page block covering the range (VT-d page-selective invalidation).
+          let am = 0;
+          while (((iova >> 12n) >> BigInt(am)) !== (((iova + size - 1n) >> 12n) >> BigInt(am))) am++;
+          const base = (iova >> BigInt(12 + am)) << BigInt(12 + am);
+          out.push(
+            { kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'iotlb', granularity: 'page', drainWrites: true, drainReads: true, did: s.did, addressMask: am, invalidationHint: false, address: base }) },
+            { kind: 'invalidation-wait', iommu, descriptor: WAIT },
+          );
+        }
+        return out;
+      }
+      case 'dma': {
+        const s = step.dma!;
+        const device = this.device(s.device, [...at, 'device']);
+        const rid = s.rid === undefined ? undefined : this.key(s.rid, [...at, 'rid']).rid;
+        const size = s.size ?? 4;
+        const address = u64(s.address);
+        if ((address & 0xfffn) + BigInt(size) > 0x1000n) this.fail('a DMA access must stay within one 4 KiB page', [...at, 'size']);
+        const value = s.value === undefined ? 0n : u64(s.value);
+        if (value >> BigInt(8 * size) !== 0n) this.fail(`value does not fit in ${size} bytes`, [...at, 'value']);
+        return [{ kind: 'dma', device, ...(rid === undefined ? {} : { rid }), ...(s.pasid === undefined ? {} : { pasid: s.pasid }), address, size, write: s.write ?? true, value }];
+      }
       case 'guest-msi': {
         const s = step['guest-msi']!;
         return [{

@@ -9,7 +9,10 @@ import type { PlatformEvent } from '../platform/events.ts';
 import type { PlatformState } from '../platform/state.ts';
 import { checkInterruptIsolation, type Violation } from '../properties/p1-interrupt-isolation.ts';
 import { checkNoLostInterrupt, type P3Violation } from '../properties/p3-no-lost-interrupt.ts';
+import { checkDmaIsolation, type P2Violation } from '../properties/p2-dma-isolation.ts';
+import { checkCoherence, type P4Violation } from '../properties/p4-coherence.ts';
 import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
+import { pagingReferenceCount } from '../vtd/dma/walk.ts';
 import type { CompiledScenario, CompiledStep, Expectation } from './compile.ts';
 
 export interface StepResult {
@@ -27,11 +30,14 @@ export interface RunResult {
   readonly violations: readonly Violation[];
   /** P3 violations (only when the platform has vCPUs). */
   readonly lost: readonly P3Violation[];
+  /** P2 and P4 violations (DMA accesses). */
+  readonly dmaIsolation: readonly P2Violation[];
+  readonly coherence: readonly P4Violation[];
   /** No P1 or P3 violation and every expectation held. */
   readonly ok: boolean;
 }
 
-const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-delivered', 'interrupt-fault', 'interrupt-posted', 'guest-interrupt', 'vcpu-state', 'pir-processed', 'msi-pending', 'msi-dropped', 'dma-write']);
+const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-delivered', 'interrupt-fault', 'interrupt-posted', 'guest-interrupt', 'vcpu-state', 'pir-processed', 'msi-pending', 'msi-dropped', 'dma-access', 'dma-fault']);
 
 /** Why `events` do not meet `expect` (empty if they do). */
 export function checkExpectation(expect: Expectation, events: readonly PlatformEvent[]): string[] {
@@ -81,10 +87,24 @@ export function checkExpectation(expect: Expectation, events: readonly PlatformE
   if (expect.processed !== undefined && !outcomes.some((e) => e.kind === 'pir-processed' && e.vectors.includes(expect.processed!))) {
     failures.push(`expected PIR → vIRR of vector 0x${expect.processed.toString(16)}, got ${describe(outcomes) || seen}`);
   }
+  if (expect.dmaAccess) {
+    const want = expect.dmaAccess;
+    const match = outcomes.some(
+      (e) =>
+        e.kind === 'dma-access' &&
+        (want.hpa === undefined || e.hpa === BigInt(want.hpa)) &&
+        (want.translation === undefined || e.translation === want.translation) &&
+        (want.references === undefined || pagingReferenceCount(e.references) === want.references),
+    );
+    if (!match) failures.push(`expected a DMA access ${JSON.stringify(want)}, got ${describe(outcomes) || seen}`);
+  }
+  if (expect.dmaFault && !outcomes.some((e) => e.kind === 'dma-fault' && e.reason === expect.dmaFault!.reason)) {
+    failures.push(`expected DMA fault 0x${expect.dmaFault.reason.toString(16)}, got ${describe(outcomes) || seen}`);
+  }
   const simple: [keyof Expectation, PlatformEvent['kind']][] = [
     ['pending', 'msi-pending'],
     ['dropped', 'msi-dropped'],
-    ['dma', 'dma-write'],
+    ['dma', 'dma-access'],
   ];
   for (const [key, kind] of simple) {
     if (expect[key] && !outcomes.some((e) => e.kind === kind)) failures.push(`expected ${kind}, got ${seen}`);
@@ -100,7 +120,11 @@ function describe(outcomes: readonly PlatformEvent[]): string {
         ? `delivery of vector 0x${e.vector.toString(16)} to ${e.destination} (${e.path})`
         : e.kind === 'interrupt-fault'
           ? `fault 0x${e.reason.toString(16)}`
-          : e.kind === 'interrupt-posted'
+          : e.kind === 'dma-access'
+            ? `DMA to HPA 0x${e.hpa.toString(16)} (${e.translation}${e.translation === 'walk' ? `, ${pagingReferenceCount(e.references)} paging reads` : ''})`
+            : e.kind === 'dma-fault'
+              ? `DMA fault 0x${e.reason.toString(16)} (${e.condition})`
+              : e.kind === 'interrupt-posted'
             ? `posting of vector 0x${e.virtualVector.toString(16)}${e.notification ? ' with notification' : ''}`
             : e.kind,
     )
@@ -113,6 +137,8 @@ export function runScenario(scenario: CompiledScenario): RunResult {
   const steps: StepResult[] = [];
   const violations: Violation[] = [];
   const lost: P3Violation[] = [];
+  const dmaIsolation: P2Violation[] = [];
+  const coherence: P4Violation[] = [];
   for (const step of scenario.steps) {
     const events: PlatformEvent[] = [];
     for (const action of step.actions) {
@@ -121,9 +147,11 @@ export function runScenario(scenario: CompiledScenario): RunResult {
       events.push(...r.events);
       violations.push(...checkInterruptIsolation(state, r.events));
       if (state.vcpus.count > 0) lost.push(...checkNoLostInterrupt(state, r.events));
+      dmaIsolation.push(...checkDmaIsolation(state, r.events));
+      coherence.push(...checkCoherence(state, r.events));
     }
     steps.push({ step, events, failures: step.expect ? checkExpectation(step.expect, events) : [] });
   }
-  const ok = violations.length === 0 && lost.length === 0 && steps.every((s) => s.failures.length === 0);
-  return { scenario, initial, final: state, steps, violations, lost, ok };
+  const ok = violations.length === 0 && lost.length === 0 && dmaIsolation.length === 0 && coherence.length === 0 && steps.every((s) => s.failures.length === 0);
+  return { scenario, initial, final: state, steps, violations, lost, dmaIsolation, coherence, ok };
 }

@@ -13,6 +13,16 @@ import { faultReason } from '../vtd/fault-reasons.ts';
 import { formatBdf } from '../pci/bdf.ts';
 import { hexDigits } from '../bits/bits.ts';
 import { vcpuAt } from '../platform/vcpu-table.ts';
+import { pagingReferenceCount, type MemoryReference } from '../vtd/dma/walk.ts';
+import { RTADDR, frameAddress } from '../vtd/dma/structures.ts';
+
+/** One line per structure a DMA walk read: stage, level, table, index, entry (for `run --walks`). */
+export function formatWalk(refs: readonly MemoryReference[]): string[] {
+  return refs.map(
+    (r) =>
+      `      ${r.stage.padEnd(9)} ${r.level ? `L${r.level}` : '  '} table ${hexDigits(r.tableAddress, 12)} [${String(r.index).padStart(3)}] @${hexDigits(r.entryAddress, 12)} = ${hexDigits(r.entry, r.stage === 'root' || r.stage === 'context' || r.stage === 'pasid' ? 32 : 16)}${r.entryGpa === undefined ? '' : ` (GPA ${hexDigits(r.entryGpa, 12)})`}`,
+  );
+}
 import type { RunResult } from './run.ts';
 
 const h = (v: number | bigint): string => `0x${v.toString(16)}`;
@@ -76,8 +86,16 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
       const note = n === undefined ? `no notification (${e.suppressed === 'sn-set' ? 'SN set' : 'ON already set'})` : `notification vector ${h(n.vector)} → APIC ${h(n.apicId)} (${n.targets.map((c) => `cpu${c}`).join(',') || 'no CPU accepts it'})`;
       return `${e.device} MSI ${formatMsiAddress(e.address)}/${hexDigits(e.data, 8)} → posted by ${unitName(state, e.iommu)} IRTE ${h(e.irteIndex)} (IEC ${e.iecHit ? 'hit' : 'miss'}): PIR bit ${h(e.virtualVector)} set in PID ${h(e.pda)}${e.urgent ? ' (URG)' : ''}, ${note}`;
     }
-    case 'dma-write':
-      return `${e.device} DMA write ${hexDigits(e.address, 16)} ← ${hexDigits(e.data, 8)} (outside the interrupt window: reaches memory)`;
+    case 'dma-access': {
+      const how = e.translation === 'untranslated' ? 'untranslated (no DMA remapping)' : e.translation === 'iotlb-hit' ? `${e.type} IOTLB hit` : `${e.type} walk, ${pagingReferenceCount(e.references)} paging-structure reads (${e.references.length} in all)`;
+      const pasid = e.pasid === undefined ? '' : ` PASID ${h(e.pasid)}`;
+      return `${e.device}${pasid} DMA ${e.write ? 'write' : 'read'} ${e.size} B IOVA ${hexDigits(e.iova, 16)} → HPA ${hexDigits(e.hpa, 16)} (${how}) ${e.write ? '←' : '→'} ${hexDigits(e.value, e.size * 2)}`;
+    }
+    case 'dma-fault': {
+      const reason = faultReason(e.reason);
+      const recorded = e.frcd === undefined ? 'not recorded' : `recorded in FRCD${e.frcd}`;
+      return `${e.device} DMA ${e.write ? 'write' : 'read'} IOVA ${hexDigits(e.iova, 16)} → BLOCKED by ${unitName(state, e.iommu)}: fault ${h(e.reason)} ${reason?.description ?? e.condition} (${e.condition}), ${recorded}`;
+    }
     case 'memory-write': {
       const value = hexDigits(e.value, e.bytes * 2);
       const detail = e.bytes === 16 && e.what?.startsWith('IRTE') ? `  ${e.what}: ${describeIrte(e.value)}` : e.what ? `  ${e.what}` : '';
@@ -91,6 +109,10 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
         return `${unit} IRTA ← ${hexDigits(e.value, 16)} (base ${h(i.base)}, EIME=${i.eime ? 1 : 0}, S=${i.size}: ${irtEntries(i.size)} entries)${note}`;
       }
       if (e.register === 'FRCD') return `${unit} FRCD${e.value} F cleared${note}`;
+      if (e.register === 'RTADDR') {
+        const r = RTADDR.decode(e.value);
+        return `${unit} RTADDR ← ${hexDigits(e.value, 16)} (root table ${h(frameAddress(r.RTA))}, TTM=${r.TTM}: ${['legacy', 'scalable', 'reserved', 'abort-DMA'][r.TTM]} mode)${note}`;
+      }
       return `${unit} GCMD ← ${hexDigits(e.value, 8)}  GSTS ${hexDigits(e.gsts, 8)}${e.changed.length ? ` [${e.changed.join(' ')}]` : ''}${note}`;
     }
     case 'iec-invalidate':
@@ -124,14 +146,17 @@ export function toJsonValue(value: unknown): unknown {
   return value;
 }
 
-/** The human trace of a run, ending with the P1 verdict line. */
-export function formatTrace(r: RunResult): string {
+/** The human trace of a run, ending with the verdict lines. `walks`: print every DMA walk step. */
+export function formatTrace(r: RunResult, options: { walks?: boolean } = {}): string {
   const lines: string[] = [`scenario: ${r.scenario.name}`];
   if (r.scenario.description) lines.push(...r.scenario.description.trim().split('\n').map((l) => `  ${l}`));
   let state = r.initial;
   for (const s of r.steps) {
     lines.push(`#${s.step.index} ${s.step.label}${s.step.note ? ` — ${s.step.note}` : ''}${s.step.line === undefined ? '' : `  (line ${s.step.line})`}`);
-    for (const e of s.events) lines.push(`    ${formatEvent(e, state)}`);
+    for (const e of s.events) {
+      lines.push(`    ${formatEvent(e, state)}`);
+      if (options.walks && (e.kind === 'dma-access' || e.kind === 'dma-fault')) lines.push(...formatWalk(e.references));
+    }
     if (s.step.expect) lines.push(s.failures.length === 0 ? '    expect: ok' : `    EXPECTATION FAILED: ${s.failures.join('; ')}`);
     state = r.final; // names (units, devices) do not change during a run
   }
@@ -141,6 +166,14 @@ export function formatTrace(r: RunResult): string {
   for (const v of r.violations) lines.push(`VIOLATION P1 at action ${v.step}: ${v.message}`);
   if (failedExpectations > 0) lines.push(`${failedExpectations} expectation(s) failed`);
   for (const v of r.lost) lines.push(`VIOLATION P3 at action ${v.step}: ${v.message}`);
+  for (const v of r.dmaIsolation) lines.push(`VIOLATION P2 at action ${v.step}: ${v.message}`);
+  for (const v of r.coherence) lines.push(`VIOLATION P4 at action ${v.step}: ${v.message}`);
+  const dmaAccesses = r.steps.reduce((n, s) => n + s.events.filter((e) => e.kind === 'dma-access').length, 0);
+  const dmaFaults = r.steps.reduce((n, s) => n + s.events.filter((e) => e.kind === 'dma-fault').length, 0);
+  if (dmaAccesses + dmaFaults > 0) {
+    lines.push(r.dmaIsolation.length === 0 ? `P2 DMA isolation: HELD (${dmaAccesses} accesses, ${dmaFaults} blocked)` : `P2 DMA isolation: VIOLATED (${r.dmaIsolation.length} violation(s))`);
+    lines.push(r.coherence.length === 0 ? 'P4 coherence: HELD (no stale translation used)' : `P4 coherence: VIOLATED (${r.coherence.length} stale use(s))`);
+  }
   const postings = r.steps.reduce((n, s) => n + s.events.filter((e) => e.kind === 'interrupt-posted').length, 0);
   lines.push(
     r.violations.length === 0
@@ -159,6 +192,11 @@ export function formatJsonTrace(r: RunResult): string {
   for (const s of r.steps) {
     for (const e of s.events) out.push(JSON.stringify(toJsonValue({ ...e, scenarioStep: s.step.index })));
     for (const f of s.failures) out.push(JSON.stringify({ kind: 'expectation-failed', scenarioStep: s.step.index, line: s.step.line, message: f }));
+  }
+  const dma = r.steps.some((s) => s.events.some((e) => e.kind === 'dma-access' || e.kind === 'dma-fault'));
+  if (dma) {
+    out.push(JSON.stringify({ kind: 'verdict', property: 'P2', held: r.dmaIsolation.length === 0, violations: r.dmaIsolation.map((v) => ({ step: v.step, message: v.message })) }));
+    out.push(JSON.stringify({ kind: 'verdict', property: 'P4', held: r.coherence.length === 0, violations: r.coherence.map((v) => ({ step: v.step, message: v.message })) }));
   }
   if (r.final.vcpus.count > 0) out.push(JSON.stringify({ kind: 'verdict', property: 'P3', held: r.lost.length === 0, violations: r.lost.map((v) => ({ step: v.step, message: v.message })) }));
   out.push(JSON.stringify(toJsonValue({ kind: 'verdict', property: 'P1', held: r.violations.length === 0, violations: r.violations.map((v) => ({ step: v.step, message: v.message })) })));

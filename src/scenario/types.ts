@@ -113,7 +113,9 @@ export interface Step {
     posted?: { virtualVector?: number; notified?: boolean };
     acked?: number;
     woken?: true;
-    processed?: number; pending?: true; dropped?: true; dma?: true; nothing?: true };
+    processed?: number;
+    dmaAccess?: { hpa?: U64; translation?: 'untranslated' | 'iotlb-hit' | 'walk'; references?: number };
+    dmaFault?: { reason: number }; pending?: true; dropped?: true; dma?: true; nothing?: true };
   'set-irta'?: { iommu: number; base: U64; eime?: boolean; entries: number };
   gcmd?: { iommu: number; bits: ('TE' | 'SRTP' | 'SFL' | 'EAFL' | 'WBF' | 'QIE' | 'IRE' | 'SIRTP' | 'CFI')[] };
   'enable-ir'?: { iommu: number; base: U64; eime?: boolean; entries: number; cfi?: boolean };
@@ -136,6 +138,19 @@ export interface Step {
   halt?: VcpuRef;
   'guest-ack'?: VcpuRef;
   'guest-eoi'?: VcpuRef;
+  'enable-dma'?: { iommu: number; scalable?: boolean };
+  'map-dma'?: {
+    iommu: number;
+    device: string;
+    did: number;
+    mode: 'legacy' | 'legacy-pass-through' | 'second-stage' | 'first-stage' | 'nested' | 'pass-through';
+    levels?: number;
+    firstStageLevels?: number;
+    pasid?: number;
+    mappings: { iova: U64; hpa: U64; gpa?: U64; size: U64; read?: boolean; write?: boolean; structures?: boolean }[];
+  };
+  'unmap-dma'?: { iommu: number; device: string; did: number; iova: U64; size: U64; pasid?: number; invalidate?: boolean };
+  dma?: { device: string; rid?: string; pasid?: number; address: U64; size?: number; write?: boolean; value?: U64 };
   'guest-msi'?: { device: string; entry: number; destination: number; vector: number; deliveryMode?: DeliveryModeName };
 }
 

@@ -43,3 +43,38 @@ export function clearFaultRecord(unit: IommuUnit, record: number): IommuUnit {
   const fsts = decodeFsts(unit.regs.fsts);
   return { ...unit, frcd, regs: { ...unit.regs, fsts: encodeFsts({ ...fsts, PPF: anyPending }) } };
 }
+
+/**
+ * Record a DMA-remapping fault (VT-d §7.2.1): FI = the faulting page address, SID, FR,
+ * T = 1 for a read (0 for a write), PP/PV when the request carried a PASID. Same
+ * recording rules as {@link recordInterruptFault}.
+ */
+export function recordDmaFault(
+  unit: IommuUnit,
+  fault: { reason: number; sid: number; address: bigint; read: boolean; pasid?: number },
+): { unit: IommuUnit; record: number | undefined } {
+  const fsts = decodeFsts(unit.regs.fsts);
+  const fri = fsts.FRI % unit.frcd.length;
+  if ((unit.frcd[fri]! & F_BIT) !== 0n) {
+    return { unit: { ...unit, regs: { ...unit.regs, fsts: encodeFsts({ ...fsts, PFO: true }) } }, record: undefined };
+  }
+  const frcd = unit.frcd.slice();
+  frcd[fri] = encodeFaultRecord({
+    fault: true,
+    readOrAtomic: fault.read,
+    addressType: 0,
+    pasidValue: fault.pasid ?? 0,
+    faultReason: fault.reason,
+    pasidPresent: fault.pasid !== undefined,
+    execute: false,
+    privileged: false,
+    sourceId: fault.sid,
+    faultInfo: fault.address & ~0xfffn & ((1n << 64n) - 1n),
+  });
+  const regs = {
+    ...unit.regs,
+    fsts: encodeFsts({ ...fsts, PPF: true, FRI: (fri + 1) % frcd.length }),
+    fectl: encodeFectl({ ...decodeFectl(unit.regs.fectl), IP: true }),
+  };
+  return { unit: { ...unit, frcd, regs }, record: fri };
+}

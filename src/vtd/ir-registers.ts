@@ -76,6 +76,7 @@ export function writeGcmd(unit: IommuUnit, value: number): RegisterWriteResult {
       continue;
     }
     gsts |= bit(GLOBAL_STATUS_BITS[status]);
+    if (cmd === 'SRTP') regs = { ...regs, rtaddrLatched: regs.rtaddr };
     if (cmd === 'SIRTP') {
       let latched = regs.irta;
       const irta = decodeIrta(latched);
@@ -96,6 +97,11 @@ export function writeGcmd(unit: IommuUnit, value: number): RegisterWriteResult {
     changed: gstsChanges(unit.regs.gsts, gsts),
     note: notes.length > 0 ? notes.join('; ') : undefined,
   };
+}
+
+/** Apply a 64-bit write to RTADDR_REG (takes effect at the next SRTP). */
+export function writeRtaddr(unit: IommuUnit, value: bigint): RegisterWriteResult {
+  return { unit: { ...unit, regs: { ...unit.regs, rtaddr: value } }, changed: [], note: undefined };
 }
 
 /** Apply a 64-bit write to IRTA_REG (takes effect at the next SIRTP). */

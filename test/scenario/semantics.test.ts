@@ -8,7 +8,7 @@ const tmp = tempDir('semantics');
 afterAll(() => tmp.cleanup());
 
 type Event = Record<string, unknown>;
-const OUTCOMES = new Set(['interrupt-delivered', 'interrupt-fault', 'msi-pending', 'msi-dropped', 'dma-write']);
+const OUTCOMES = new Set(['interrupt-delivered', 'interrupt-fault', 'msi-pending', 'msi-dropped', 'dma-access', 'dma-fault']);
 
 interface Spec {
   readonly apicMode?: 'xapic' | 'x2apic';
@@ -445,10 +445,11 @@ describe('writes outside the interrupt window', () => {
     ['0xfedffffc', '0xfedffffc'],
     ['0xfef00000', '0xfef00000'],
     ['"0x1fee00000"', '0x1fee00000'],
-  ])('a device write to %s is a dma-write, not an interrupt, even with IR on', async (address, hex) => {
+  ])('a device write to %s is DMA (untranslated with TE off), not an interrupt, even with IR on', async (address, hex) => {
     const r = await run({ steps: [ENABLE(true), `msi: { device: "00:03.0", address: ${address}, data: 0xdeadbeef }`] });
-    expect(r.code).toBe(0);
-    expect(r.outcome(1)).toEqual({ kind: 'dma-write', device: '00:03.0', rid: 0x18, address: hex, data: 0xdeadbeef, step: expect.any(Number), scenarioStep: 1 });
+    // With DMA remapping off the guest's device reaches host memory unchecked: P2 is violated (exit 1).
+    expect(r.code).toBe(1);
+    expect(r.outcome(1)).toMatchObject({ kind: 'dma-access', device: '00:03.0', rid: 0x18, iova: hex, hpa: hex, size: 4, write: true, translation: 'untranslated', value: '0xdeadbeef', scenarioStep: 1 });
   });
 
   it('the window edges 0xfee00000 and 0xfeeffffc are interrupts', async () => {

@@ -1,4 +1,4 @@
-/** Every shipped scenario runs with its expectations met and P1/P3 held (exit 0); counterexample-*.yaml files are meant to fail and have their own test. */
+/** Every shipped scenario runs with its expectations met and P1/P3 held (exit 0); counterexample-*.yaml and insecure-*.yaml files are meant to fail and have their own tests. */
 import { describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { runScenario } from '../../src/scenario/run.ts';
 
 function scenarios(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? scenarios(join(dir, e.name)) : e.name.endsWith('.yaml') && !e.name.startsWith('counterexample-') ? [join(dir, e.name)] : [],
+    e.isDirectory() ? scenarios(join(dir, e.name)) : e.name.endsWith('.yaml') && !e.name.startsWith('counterexample-') && !e.name.startsWith('insecure-') ? [join(dir, e.name)] : [],
   );
 }
 
@@ -19,6 +19,9 @@ describe('shipped scenarios', () => {
       const failures = r.steps.flatMap((s) => s.failures.map((f) => `step ${s.step.index}: ${f}`));
       expect(failures).toEqual([]);
       expect(r.violations).toEqual([]);
+      expect(r.lost).toEqual([]);
+      expect(r.dmaIsolation).toEqual([]);
+      expect(r.coherence).toEqual([]);
       expect(r.ok).toBe(true);
     });
   }

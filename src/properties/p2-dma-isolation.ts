@@ -1,0 +1,67 @@
+/**
+ * P2 DMA isolation (DESIGN.md §3): every memory access by a device lands in host
+ * memory that its domain's DMA intent maps (the mappings the hypervisor built for the
+ * domain, with the right permission), and never on the IOMMU's own structures — the
+ * IRTs, the posted-interrupt descriptors, the root/context/PASID tables and page tables
+ * (the hypervisor's table arena) — unless the hypervisor mapped them there on purpose
+ * (`structures: true`). A host device with no DMA intent may reach any memory but the
+ * IOMMU structures (the host's identity mapping).
+ */
+import type { DmaAccessEvent, PlatformEvent } from '../platform/events.ts';
+import type { PlatformState } from '../platform/state.ts';
+import { vcpuList } from '../platform/vcpu-table.ts';
+import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
+import { IRTE_BYTES } from '../vtd/irte.ts';
+import { PID_BYTES } from '../vtd/pid.ts';
+
+export interface P2Violation {
+  readonly property: 'P2';
+  readonly step: number;
+  readonly message: string;
+}
+
+interface Region {
+  readonly start: bigint;
+  readonly end: bigint;
+  readonly what: string;
+}
+
+/** Every IOMMU structure's host-physical range. */
+export function iommuStructures(state: PlatformState): Region[] {
+  const out: Region[] = [];
+  for (const u of state.iommus) {
+    if ((u.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRTPS)) === 0) continue;
+    const irta = decodeIrta(u.regs.irtaLatched);
+    out.push({ start: irta.base, end: irta.base + BigInt(irtEntries(irta.size) * IRTE_BYTES), what: `the IRT of ${u.name}` });
+  }
+  for (const v of vcpuList(state.vcpus)) out.push({ start: v.pda, end: v.pda + BigInt(PID_BYTES), what: `the PID of vCPU ${v.id}` });
+  const arena = state.hypervisor.tableArena;
+  if (arena.next > arena.start) out.push({ start: arena.start, end: arena.next, what: 'the DMA-remapping tables' });
+  return out;
+}
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+/** P2 violations of one access. */
+export function checkDmaAccess(state: PlatformState, e: DmaAccessEvent): P2Violation[] {
+  const end = e.hpa + BigInt(e.size);
+  const domainId = state.intent.owners[e.device];
+  const domain = domainId === undefined ? undefined : state.domains[domainId];
+  const grants = domainId === undefined ? [] : (state.intent.dma[domainId] ?? []);
+  const covering = grants.find((g) => g.hpa <= e.hpa && end <= g.hpa + g.size && (e.write ? g.write : g.read));
+  const out: P2Violation[] = [];
+  const v = (message: string): P2Violation => ({ property: 'P2', step: e.step, message });
+  const hostIdentity = domain?.kind === 'host' && grants.length === 0;
+  if (covering === undefined && !hostIdentity) {
+    out.push(v(`${e.device} (${domain?.name ?? 'no domain'}) ${e.write ? 'wrote' : 'read'} HPA ${hex(e.hpa)}+${e.size} (IOVA ${hex(e.iova)}, ${e.translation}), which its domain's mappings do not cover`));
+  }
+  if (covering?.structures) return out;
+  for (const r of iommuStructures(state)) {
+    if (e.hpa < r.end && end > r.start) out.push(v(`${e.device} ${e.write ? 'wrote' : 'read'} HPA ${hex(e.hpa)}+${e.size}: ${r.what} (${hex(r.start)}–${hex(r.end - 1n)})`));
+  }
+  return out;
+}
+
+export function checkDmaIsolation(state: PlatformState, events: readonly PlatformEvent[]): P2Violation[] {
+  return events.flatMap((e) => (e.kind === 'dma-access' ? checkDmaAccess(state, e) : []));
+}
