@@ -1,0 +1,229 @@
+/**
+ * Delivery, simulated from the host's side: once the guest's message names a vCPU, the
+ * hypervisor sets up the physical interrupt of the assigned device and the device fires.
+ *
+ * - `posted`: the guest's trapped MSI-X write is the policy request `guest-msi`; the KVM-like
+ *   policy answers with a posted IRTE (IM=1, PDA = the vCPU's PID), an IEC invalidation and
+ *   the physical MSI-X entry (src/policy/common.ts `postedMsiSetup`). Reached when the unit
+ *   posts into that vCPU's PID and the notification is processed in guest mode.
+ * - `remapped`: the hypervisor's primitive operations for a host IRTE (IM=0) to the pCPU the
+ *   vCPU runs on, physical, fixed. Reached when the `interrupt-delivered` targets are that
+ *   pCPU; the hypervisor then takes a VM exit and injects (injection itself is software the
+ *   platform does not model).
+ * - `direct` (HYPOTHETICAL, seed 000): the hardware would look up (source-id, APIC ID) in a
+ *   per-VM vCPU table and post. Modelled by reduction to what exists: one posted IRTE per vCPU
+ *   written once when the VM is created (not per MSI), and the guest's message reduced to the
+ *   handle of its vCPU's entry. Reached as for `posted`.
+ *
+ * Costs are counted from the events and from the memory references the simulation makes
+ * (src/explorer/memory-counter.ts).
+ */
+import type { PlatformState } from '../platform/state.ts';
+import type { Action } from '../platform/actions.ts';
+import type { PlatformEvent } from '../platform/events.ts';
+import { applyAction } from '../platform/transition.ts';
+import { runningVcpu, vcpuAt } from '../platform/vcpu-table.ts';
+import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
+import { encodeIrte, IRTE_BYTES } from '../vtd/irte.ts';
+import { encodeIec } from '../vtd/invalidation.ts';
+import { PID_BYTES } from '../vtd/pid.ts';
+import { DEVICE, DEVICE_RID, GUEST_VECTOR, HOST_VECTOR, IRT_BASE, PID_BASE, hostPlatform } from './platforms.ts';
+import { ReferenceCounter, withCounting, withoutCounting, type ReferenceTally } from './memory-counter.ts';
+import type { Delivery } from './schemes.ts';
+
+/** What one interrupt cost, counted by the simulation. */
+export interface InterruptCost {
+  /** IRTE reads by the remapping unit (an IEC miss). */
+  readonly irteReads: number;
+  /** Posted-interrupt descriptor reads and writes, by the unit and by the CPU processing PIR. */
+  readonly pidReads: number;
+  readonly pidWrites: number;
+  /** Notification events the unit sent. */
+  readonly notifications: number;
+  /** VM exits: interrupts that reached a pCPU in guest mode other than as a processed posted notification. */
+  readonly vmExits: number;
+}
+
+/** Host-side work to set up one MSI, counted from the events of the setup actions. */
+export interface HostSetup {
+  /** Host IRTE stores. */
+  readonly irteWrites: number;
+  /** Host IEC invalidations. */
+  readonly invalidations: number;
+  /** Requests the hypervisor handled (a trapped guest write turned into a policy request). */
+  readonly hypervisorRequests: number;
+}
+
+export interface HostOutcome {
+  readonly vcpu: number;
+  readonly reached: boolean;
+  readonly why: string | undefined;
+  readonly setup: HostSetup;
+  /** The interrupt right after setup: its IRTE was just invalidated, so it misses the IEC. */
+  readonly firstInterrupt: InterruptCost;
+  /** The message the device sends for this vCPU's interrupt. */
+  readonly message: { readonly address: bigint; readonly data: number };
+}
+
+export interface HostLayerResult {
+  readonly delivery: Delivery;
+  readonly outcomes: readonly (HostOutcome | undefined)[];
+  /** The host after every setup (for steady-state measurements). */
+  readonly state: PlatformState;
+  /** Per-VM setup (the direct scheme's table): IRTE writes and invalidations, not per MSI. */
+  readonly perVm: HostSetup;
+}
+
+const NO_SETUP: HostSetup = { irteWrites: 0, invalidations: 0, hypervisorRequests: 0 };
+
+function regionsFor(vcpus: number, irtes: number): ReferenceCounter {
+  return new ReferenceCounter([
+    { name: 'irt', first: IRT_BASE, end: IRT_BASE + BigInt(irtes * IRTE_BYTES) },
+    { name: 'pid', first: PID_BASE, end: PID_BASE + BigInt(vcpus * PID_BYTES) },
+  ]);
+}
+
+function hostSetupOf(events: readonly PlatformEvent[]): HostSetup {
+  return {
+    irteWrites: events.filter((e) => e.kind === 'memory-write' && e.what?.startsWith('IRTE') === true).length,
+    invalidations: events.filter((e) => e.kind === 'iec-invalidate').length,
+    hypervisorRequests: events.filter((e) => e.kind === 'hypervisor').length,
+  };
+}
+
+/** Apply `a` to `state` counting memory references; returns the state (uncounted) and the cost. */
+export function measuredInterrupt(state: PlatformState, a: Action, counter: ReferenceCounter): { state: PlatformState; events: readonly PlatformEvent[]; cost: InterruptCost } {
+  counter.reset();
+  const r = applyAction(withCounting(state, counter), a);
+  const tally: ReferenceTally = counter.reset();
+  let vmExits = 0;
+  for (const e of r.events) {
+    if (e.kind === 'interrupt-delivered') for (const p of e.targets) if (runningVcpu(state.vcpus, p) !== undefined) vmExits++;
+    // A notification the CPU could not process in guest mode goes to the hypervisor: an exit if a vCPU was running there.
+    if (e.kind === 'interrupt-posted' && e.notification !== undefined) {
+      for (const p of e.notification.targets) {
+        const running = runningVcpu(state.vcpus, p);
+        if (running !== undefined && !r.events.some((x) => x.kind === 'pir-processed' && x.pcpu === p && x.by === 'notification')) vmExits++;
+      }
+    }
+  }
+  return {
+    state: withoutCounting(r.state),
+    events: r.events,
+    cost: {
+      irteReads: tally.irt?.reads ?? 0,
+      pidReads: tally.pid?.reads ?? 0,
+      pidWrites: tally.pid?.writes ?? 0,
+      notifications: r.events.filter((e) => e.kind === 'interrupt-posted' && e.notification !== undefined).length,
+      vmExits,
+    },
+  };
+}
+
+function verify(state: PlatformState, delivery: Delivery, vcpu: number, events: readonly PlatformEvent[]): string | undefined {
+  const v = vcpuAt(state.vcpus, vcpu)!;
+  const fault = events.find((e) => e.kind === 'interrupt-fault');
+  if (fault?.kind === 'interrupt-fault') return `host remapping fault 0x${fault.reason.toString(16)}`;
+  if (delivery === 'remapped') {
+    const d = events.find((e) => e.kind === 'interrupt-delivered');
+    if (d?.kind !== 'interrupt-delivered') return 'no host delivery';
+    if (d.targets.length !== 1 || d.targets[0] !== v.pcpu) return `host interrupt reached pCPUs [${d.targets.join(', ')}], not pCPU ${v.pcpu}`;
+    if (runningVcpu(state.vcpus, v.pcpu)?.id !== vcpu) return `pCPU ${v.pcpu} does not run vCPU ${vcpu}`;
+    return undefined;
+  }
+  const p = events.find((e) => e.kind === 'interrupt-posted');
+  if (p?.kind !== 'interrupt-posted') return 'nothing posted';
+  if (p.pda !== v.pda) return `posted into PID 0x${p.pda.toString(16)}, not vCPU ${vcpu}'s`;
+  const processed = events.some((e) => e.kind === 'pir-processed' && e.vcpu === vcpu && e.vectors.includes(GUEST_VECTOR));
+  return processed ? undefined : `vector 0x${GUEST_VECTOR.toString(16)} not processed into vCPU ${vcpu}'s vIRR`;
+}
+
+/**
+ * Set up and fire one interrupt for every vCPU in `vcpus` (indices into `guestApicIds`) on one
+ * host platform, in order. Outcomes are indexed by vCPU; vCPUs not listed are undefined.
+ */
+export function simulateHostLayer(delivery: Delivery, guestApicIds: readonly number[], vcpus: readonly number[]): HostLayerResult {
+  const n = guestApicIds.length;
+  // One IRTE per vCPU; the posted policy allocates from index 0 upwards.
+  const irtes = Math.max(n, 2);
+  let state = hostPlatform({ guestApicIds, posted: delivery !== 'remapped', irtes });
+  const counter = regionsFor(n, irtes);
+  let perVm = NO_SETUP;
+  if (delivery === 'direct') {
+    const events: PlatformEvent[] = [];
+    for (let v = 0; v < n; v++) {
+      const pda = vcpuAt(state.vcpus, v)!.pda;
+      const value = encodeIrte({ mode: 'posted', present: true, fpd: false, avail: 0, urgent: false, virtualVector: GUEST_VECTOR, pda, sid: DEVICE_RID, sq: 0, svt: 1 });
+      const r = applyAction(state, { kind: 'write-irte', iommu: 0, index: v, value });
+      state = r.state;
+      events.push(...r.events);
+    }
+    const r = applyAction(state, { kind: 'invalidate-iec', iommu: 0, descriptor: encodeIec({ granularity: 'global', indexMask: 0, interruptIndex: 0 }) });
+    state = r.state;
+    events.push(...r.events);
+    perVm = hostSetupOf(events);
+  }
+  const outcomes: (HostOutcome | undefined)[] = new Array<HostOutcome | undefined>(n).fill(undefined);
+  let nextIndex = 0;
+  for (const vcpu of vcpus) {
+    const setupActions: Action[] = [];
+    if (delivery === 'posted') {
+      setupActions.push({ kind: 'guest-msi', device: DEVICE, entry: 0, destination: guestApicIds[vcpu]!, vector: GUEST_VECTOR });
+    } else if (delivery === 'remapped') {
+      const index = nextIndex++;
+      const pcpuApicId = state.cpus[vcpuAt(state.vcpus, vcpu)!.pcpu]!.apicId;
+      const value = encodeIrte({ mode: 'remapped', present: true, fpd: false, avail: 0, destinationModeLogical: false, redirectionHint: false, triggerLevel: false, deliveryMode: 0, vector: HOST_VECTOR, destination: pcpuApicId, sid: DEVICE_RID, sq: 0, svt: 1 });
+      const msi = composeRemappableMsi({ handle: index });
+      setupActions.push(
+        { kind: 'irte-allocated', iommu: 0, index },
+        { kind: 'write-irte', iommu: 0, index, value },
+        { kind: 'invalidate-iec', iommu: 0, descriptor: encodeIec({ granularity: 'index', indexMask: 0, interruptIndex: index }) },
+        { kind: 'program-msix', device: DEVICE, entry: 0, address: msi.address, data: msi.data, masked: false },
+      );
+    } else {
+      const msi = composeRemappableMsi({ handle: vcpu });
+      setupActions.push({ kind: 'program-msix', device: DEVICE, entry: 0, address: msi.address, data: msi.data, masked: false });
+    }
+    const setupEvents: PlatformEvent[] = [];
+    for (const a of setupActions) {
+      const r = applyAction(state, a);
+      state = r.state;
+      setupEvents.push(...r.events);
+    }
+    const entry = state.devices[DEVICE]!.msix!.table[0]!;
+    const fired = measuredInterrupt(state, { kind: 'signal', device: DEVICE, vector: 0 }, counter);
+    const why = verify(state, delivery, vcpu, fired.events);
+    state = fired.state;
+    outcomes[vcpu] = { vcpu, reached: why === undefined, why, setup: hostSetupOf(setupEvents), firstInterrupt: fired.cost, message: { address: entry.address, data: entry.data } };
+  }
+  return { delivery, outcomes, state, perVm };
+}
+
+/**
+ * Steady-state cost per interrupt when the device interrupts the vCPUs `vcpus` round robin:
+ * one round to warm the IEC, then the mean over a second round. The IEC is the model's
+ * (src/vtd/iec.ts: FIFO, 64 entries — not an architectural size), so the mean rises by one
+ * IRTE read once the working set exceeds it.
+ */
+export function steadyStateCost(host: HostLayerResult, vcpus: readonly number[]): InterruptCost | undefined {
+  const messages = vcpus.map((v) => host.outcomes[v]).filter((o): o is HostOutcome => o?.reached === true).map((o) => o.message);
+  if (messages.length === 0) return undefined;
+  const n = host.state.vcpus.count;
+  const counter = regionsFor(n, Math.max(n, 2));
+  let state = host.state;
+  const total = { irteReads: 0, pidReads: 0, pidWrites: 0, notifications: 0, vmExits: 0 };
+  for (let round = 0; round < 2; round++) {
+    for (const m of messages) {
+      const r = measuredInterrupt(state, { kind: 'msi-write', device: DEVICE, address: m.address, data: m.data }, counter);
+      state = r.state;
+      if (round === 0) continue;
+      total.irteReads += r.cost.irteReads;
+      total.pidReads += r.cost.pidReads;
+      total.pidWrites += r.cost.pidWrites;
+      total.notifications += r.cost.notifications;
+      total.vmExits += r.cost.vmExits;
+    }
+  }
+  const k = messages.length;
+  return { irteReads: total.irteReads / k, pidReads: total.pidReads / k, pidWrites: total.pidWrites / k, notifications: total.notifications / k, vmExits: total.vmExits / k };
+}
