@@ -74,45 +74,40 @@ export interface InterruptPostedEvent {
   readonly suppressed: 'on-already-set' | 'sn-set' | undefined;
 }
 
+/** The request fields every DMA outcome event carries. */
+interface DmaRequestFields {
+  readonly step: number;
+  readonly device: string;
+  readonly rid: number;
+  readonly pasid: number | undefined;
+  readonly iova: bigint;
+  readonly size: number;
+  readonly write: boolean;
+  readonly iommu: number | undefined;
+  readonly references: readonly MemoryReference[];
+}
+
 /**
  * A device DMA read or write that reached memory: `hpa` where it landed, how it was
  * translated, and (on a walk) every structure the walk read.
  */
-export interface DmaAccessEvent {
+export interface DmaAccessEvent extends DmaRequestFields {
   readonly kind: 'dma-access';
-  readonly step: number;
-  readonly device: string;
-  readonly rid: number;
-  readonly pasid: number | undefined;
-  readonly iova: bigint;
-  readonly size: number;
-  readonly write: boolean;
   readonly hpa: bigint;
   readonly translation: 'untranslated' | 'iotlb-hit' | 'walk';
   /** Translation type (legacy-second-stage, first-stage, second-stage, nested, pass-through …) when translated. */
   readonly type: string | undefined;
-  readonly references: readonly MemoryReference[];
   /** The bytes written, or the bytes read. */
   readonly value: bigint;
-  readonly iommu: number | undefined;
 }
 
 /** A device DMA request the remapping unit blocked (VT-d DMA fault reasons 0x01–0x0D, 0x30–0x91). */
-export interface DmaFaultEvent {
+export interface DmaFaultEvent extends DmaRequestFields {
   readonly kind: 'dma-fault';
-  readonly step: number;
-  readonly device: string;
-  readonly rid: number;
-  readonly pasid: number | undefined;
-  readonly iova: bigint;
-  readonly size: number;
-  readonly write: boolean;
-  readonly iommu: number | undefined;
   readonly reason: number;
   /** The model's name for the condition (e.g. `ss-not-present`, `no-write`). */
   readonly condition: string;
   readonly frcd: number | undefined;
-  readonly references: readonly MemoryReference[];
 }
 
 /** A store by trusted software into simulated memory. */

@@ -7,7 +7,7 @@
 import type { Action, ActionOf } from '../platform/actions.ts';
 import type { PlatformState, Vcpu } from '../platform/state.ts';
 import { unitFor } from '../platform/topology.ts';
-import { runningVcpu, vcpuList } from '../platform/vcpu-table.ts';
+import { runningVcpu, vcpuAt, vcpuList } from '../platform/vcpu-table.ts';
 import { readPid } from '../vtd/pid-memory.ts';
 import { ndstForApicId, type PostedInterruptDescriptor } from '../vtd/pid.ts';
 import { encodeIrte } from '../vtd/irte.ts';
@@ -74,4 +74,27 @@ export function postedMsiSetup(
 /** The correct lookup: the vCPU of the device's owning domain with that guest APIC ID. */
 export function vcpuOfOwner(state: PlatformState, owner: number | undefined, apicId: number): Vcpu | undefined {
   return vcpuList(state.vcpus).find((v) => v.domain === owner && v.apicId === apicId);
+}
+
+/**
+ * What every policy does first when scheduling `vcpu` on `pcpu`: nothing if the request
+ * cannot be served (no such vCPU or pCPU, the vCPU is blocked, or already runs there);
+ * otherwise deschedule whatever runs on `pcpu`, deschedule the vCPU from its old pCPU, and
+ * take it off any blocked list. `deschedule` is the policy's own put.
+ */
+export function schedulePrologue(
+  state: PlatformState,
+  vcpu: number,
+  pcpu: number,
+  deschedule: (v: Vcpu) => Action[],
+): { vcpu: Vcpu; actions: Action[] } | undefined {
+  const v = vcpuAt(state.vcpus, vcpu);
+  if (v === undefined || v.run === 'blocked' || (v.run === 'running' && v.pcpu === pcpu) || state.cpus[pcpu] === undefined) return undefined;
+  const actions: Action[] = [];
+  const other = runningOn(state, pcpu);
+  if (other !== undefined) actions.push(...deschedule(other));
+  if (v.run === 'running') actions.push(...deschedule(v));
+  const listed = Object.entries(state.hypervisor.blockedLists).find(([, ids]) => ids.includes(v.id));
+  if (listed) actions.push({ kind: 'blocked-list', pcpu: Number(listed[0]), vcpu: v.id, add: false });
+  return { vcpu: v, actions };
 }

@@ -19,7 +19,7 @@ import type { Action } from '../platform/actions.ts';
 import type { PlatformState, Vcpu } from '../platform/state.ts';
 import type { HypervisorPolicy, PolicyRequest } from './policy.ts';
 import { vcpuAt, vcpuList } from '../platform/vcpu-table.ts';
-import { ndstOf, pidOf, postedMsiSetup, runningOn, vcpuOfOwner } from './common.ts';
+import { ndstOf, pidOf, postedMsiSetup, schedulePrologue, vcpuOfOwner } from './common.ts';
 
 /** Linux arch/x86/include/asm/irq_vectors.h */
 export const POSTED_INTR_VECTOR = 0xf2;
@@ -49,14 +49,9 @@ export function makeKvmPolicy(name: string, summary: string, source: string, bug
   const respond = (state: PlatformState, r: PolicyRequest): Action[] => {
     switch (r.kind) {
       case 'schedule': {
-        const v = vcpuAt(state.vcpus, r.vcpu);
-        if (v === undefined || v.run === 'blocked' || (v.run === 'running' && v.pcpu === r.pcpu) || state.cpus[r.pcpu] === undefined) return [];
-        const out: Action[] = [];
-        const other = runningOn(state, r.pcpu);
-        if (other !== undefined) out.push(...preemptActions(state, other, bugs));
-        if (v.run === 'running') out.push(...preemptActions(state, v, bugs));
-        const listed = Object.entries(state.hypervisor.blockedLists).find(([, ids]) => ids.includes(v.id));
-        if (listed) out.push({ kind: 'blocked-list', pcpu: Number(listed[0]), vcpu: v.id, add: false });
+        const start = schedulePrologue(state, r.vcpu, r.pcpu, (x) => preemptActions(state, x, bugs));
+        if (start === undefined) return [];
+        const { vcpu: v, actions: out } = start;
         const moving = v.pcpu !== r.pcpu;
         const deferNdst = bugs.ndstAfterMove && moving;
         out.push(deferNdst ? { kind: 'pid-write', vcpu: v.id, nv: POSTED_INTR_VECTOR, sn: false } : { kind: 'pid-write', vcpu: v.id, ndst: ndstOf(state, r.pcpu), nv: POSTED_INTR_VECTOR, sn: false });

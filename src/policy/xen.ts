@@ -20,8 +20,8 @@
 import type { Action } from '../platform/actions.ts';
 import type { PlatformState } from '../platform/state.ts';
 import type { HypervisorPolicy, PolicyRequest } from './policy.ts';
-import { vcpuAt, vcpuList } from '../platform/vcpu-table.ts';
-import { ndstOf, pidOf, postedMsiSetup, runningOn, vcpuOfOwner } from './common.ts';
+import { vcpuAt } from '../platform/vcpu-table.ts';
+import { ndstOf, pidOf, postedMsiSetup, schedulePrologue, vcpuOfOwner } from './common.ts';
 
 export const XEN_POSTED_INTR_VECTOR = 0xf3;
 export const XEN_PI_WAKEUP_VECTOR = 0xf4;
@@ -33,14 +33,9 @@ function switchFrom(vcpu: number, pcpu: number): Action[] {
 function respond(state: PlatformState, r: PolicyRequest): Action[] {
   switch (r.kind) {
     case 'schedule': {
-      const v = vcpuAt(state.vcpus, r.vcpu);
-      if (v === undefined || v.run === 'blocked' || (v.run === 'running' && v.pcpu === r.pcpu) || state.cpus[r.pcpu] === undefined) return [];
-      const out: Action[] = [];
-      const other = runningOn(state, r.pcpu);
-      if (other !== undefined) out.push(...switchFrom(other.id, other.pcpu));
-      if (v.run === 'running') out.push(...switchFrom(v.id, v.pcpu));
-      const listed = Object.entries(state.hypervisor.blockedLists).find(([, ids]) => ids.includes(v.id));
-      if (listed) out.push({ kind: 'blocked-list', pcpu: Number(listed[0]), vcpu: v.id, add: false });
+      const start = schedulePrologue(state, r.vcpu, r.pcpu, (x) => switchFrom(x.id, x.pcpu));
+      if (start === undefined) return [];
+      const { vcpu: v, actions: out } = start;
       out.push(
         { kind: 'pid-write', vcpu: v.id, ndst: ndstOf(state, r.pcpu) },
         { kind: 'pid-write', vcpu: v.id, nv: XEN_POSTED_INTR_VECTOR },

@@ -9,29 +9,37 @@
  * FECTL.IM masks it).
  */
 import type { IommuUnit } from '../platform/state.ts';
-import { decodeFaultRecord, encodeFaultRecord, interruptFaultRecord } from './fault-record.ts';
+import { decodeFaultRecord, encodeFaultRecord, interruptFaultRecord, type FaultRecord } from './fault-record.ts';
 import { decodeFsts, encodeFsts, decodeFectl, encodeFectl } from './registers.ts';
 
 const F_BIT = 1n << 127n;
 
-/** Record an interrupt-remapping fault. `record` is the FRCD index written, or undefined when lost (PFO). */
-export function recordInterruptFault(
-  unit: IommuUnit,
-  fault: { reason: number; sid: number; index: number },
-): { unit: IommuUnit; record: number | undefined } {
+/**
+ * Write `record` at FSTS.FRI, or set FSTS.PFO when that record is still pending.
+ * Returns the unit after and the FRCD index written (undefined when the fault was lost).
+ */
+function record(unit: IommuUnit, faultRecord: FaultRecord): { unit: IommuUnit; record: number | undefined } {
   const fsts = decodeFsts(unit.regs.fsts);
   const fri = fsts.FRI % unit.frcd.length;
   if ((unit.frcd[fri]! & F_BIT) !== 0n) {
     return { unit: { ...unit, regs: { ...unit.regs, fsts: encodeFsts({ ...fsts, PFO: true }) } }, record: undefined };
   }
   const frcd = unit.frcd.slice();
-  frcd[fri] = encodeFaultRecord(interruptFaultRecord({ reason: fault.reason, sourceId: fault.sid, index: fault.index }));
+  frcd[fri] = encodeFaultRecord(faultRecord);
   const regs = {
     ...unit.regs,
     fsts: encodeFsts({ ...fsts, PPF: true, FRI: (fri + 1) % frcd.length }),
     fectl: encodeFectl({ ...decodeFectl(unit.regs.fectl), IP: true }),
   };
   return { unit: { ...unit, frcd, regs }, record: fri };
+}
+
+/** Record an interrupt-remapping fault. `record` is the FRCD index written, or undefined when lost (PFO). */
+export function recordInterruptFault(
+  unit: IommuUnit,
+  fault: { reason: number; sid: number; index: number },
+): { unit: IommuUnit; record: number | undefined } {
+  return record(unit, interruptFaultRecord({ reason: fault.reason, sourceId: fault.sid, index: fault.index }));
 }
 
 /** Software writes 1 to F of record `record` (RW1C); PPF follows whether any F remains set. */
@@ -46,20 +54,13 @@ export function clearFaultRecord(unit: IommuUnit, record: number): IommuUnit {
 
 /**
  * Record a DMA-remapping fault (VT-d §7.2.1): FI = the faulting page address, SID, FR,
- * T = 1 for a read (0 for a write), PP/PV when the request carried a PASID. Same
- * recording rules as {@link recordInterruptFault}.
+ * T = 1 for a read (0 for a write), PP/PV when the request carried a PASID.
  */
 export function recordDmaFault(
   unit: IommuUnit,
   fault: { reason: number; sid: number; address: bigint; read: boolean; pasid?: number },
 ): { unit: IommuUnit; record: number | undefined } {
-  const fsts = decodeFsts(unit.regs.fsts);
-  const fri = fsts.FRI % unit.frcd.length;
-  if ((unit.frcd[fri]! & F_BIT) !== 0n) {
-    return { unit: { ...unit, regs: { ...unit.regs, fsts: encodeFsts({ ...fsts, PFO: true }) } }, record: undefined };
-  }
-  const frcd = unit.frcd.slice();
-  frcd[fri] = encodeFaultRecord({
+  return record(unit, {
     fault: true,
     readOrAtomic: fault.read,
     addressType: 0,
@@ -71,10 +72,4 @@ export function recordDmaFault(
     sourceId: fault.sid,
     faultInfo: fault.address & ~0xfffn & ((1n << 64n) - 1n),
   });
-  const regs = {
-    ...unit.regs,
-    fsts: encodeFsts({ ...fsts, PPF: true, FRI: (fri + 1) % frcd.length }),
-    fectl: encodeFectl({ ...decodeFectl(unit.regs.fectl), IP: true }),
-  };
-  return { unit: { ...unit, frcd, regs }, record: fri };
 }
