@@ -68,7 +68,9 @@ function withUnit(state: PlatformState, unit: IommuUnit): PlatformState {
 }
 
 /** Perform one device DMA access. Returns the state after it. */
-export function deviceDma(state: PlatformState, a: DmaAccess, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
+export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
+  // The device puts `size` bytes on the bus: anything above them is not part of the write.
+  const a = { ...access, value: access.value & ((1n << BigInt(8 * access.size)) - 1n) };
   const source = { device: a.fn.key, rid: a.rid, pasid: a.pasid, iova: a.address, size: a.size, write: a.write };
   if (a.write && isInterruptAddress(a.address)) return deliverDeviceWrite(state, a.fn, a.rid, a.address, Number(a.value & 0xffff_ffffn), emit, raised);
 

@@ -169,7 +169,11 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind>]: Handler<K> 
   },
 
   'write-memory'(draft, a, emit, before) {
-    draft.memory = before.memory.writeLE(a.address, a.bytes, a.value);
+    try {
+      draft.memory = before.memory.writeLE(a.address, a.bytes, a.value);
+    } catch (e) {
+      return void emit({ kind: 'action-rejected', why: (e as Error).message });
+    }
     emit({ kind: 'memory-write', address: a.address, bytes: a.bytes, value: a.value, what: undefined });
   },
 
@@ -399,6 +403,11 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
     const copy = copyState(state);
     copy.step = step + 1;
     if (!fn) return copy;
+    // A request the bus cannot carry: the size must be 1..64 bytes within one 4 KiB page.
+    if (!(action.size >= 1 && action.size <= 64) || (action.address & 0xfffn) + BigInt(action.size) > 0x1000n || action.address < 0n || action.address >> 64n !== 0n) {
+      emit({ kind: 'action-rejected', why: `DMA of ${action.size} bytes at 0x${action.address.toString(16)}: 1..64 bytes within one 4 KiB page of a 64-bit address` });
+      return copy;
+    }
     const next = deviceDma(
       copy,
       { fn, rid: action.rid ?? fn.rid, ...(action.pasid === undefined ? {} : { pasid: action.pasid }), address: action.address, size: action.size, write: action.write, value: action.value ?? 0n },
