@@ -11,6 +11,7 @@
  * RangeError; a driver that truncates would send the low bits, so that message is
  * simulated and where it lands is reported (sheet §1.3–§1.4).
  */
+import { xapicClusterLogicalId } from '../x86/apic.ts';
 import type { PlatformState } from '../platform/state.ts';
 import type { Action } from '../platform/actions.ts';
 import type { PlatformEvent } from '../platform/events.ts';
@@ -31,6 +32,7 @@ export type ReasonCode =
   | 'remapping-fault'
   | 'host-path';
 
+/** A reason code and the sentence that explains it for one vCPU. */
 export interface Unreachable {
   readonly code: ReasonCode;
   /** One sentence naming the message and where it went. */
@@ -47,6 +49,7 @@ export interface GuestSetup {
   readonly invalidations: number;
 }
 
+/** What the guest-side simulation found for one vCPU (vCPU i is pCPU i of the guest's platform). */
 export interface GuestOutcome {
   readonly vcpu: number;
   readonly apicId: number;
@@ -59,6 +62,7 @@ export interface GuestOutcome {
   readonly setup: GuestSetup;
 }
 
+/** Every vCPU's outcome for one scheme, by vCPU index. */
 export interface GuestLayerResult {
   readonly scheme: SchemeId;
   readonly outcomes: readonly GuestOutcome[];
@@ -138,12 +142,14 @@ function judge(vcpu: number, apicIds: readonly number[], scheme: SchemeId, msg: 
   if (reached) return { ...base, destination: delivered.destination, targets, reached, why: undefined };
   const bits = schemeInfo(scheme).destinationBits;
   let why: Unreachable;
-  if (scheme === 'xapic-logical-flat') {
+  if (scheme === 'xapic-logical-cluster') {
+    why = { code: 'no-logical-id', detail: `cluster logical IDs (cluster = APIC ID / 4, member = APIC ID mod 4) exist only for APIC IDs 0..59; destination ${hex(delivered.destination)} ${describeTargets(targets, apicIds)}` };
+  } else if (scheme === 'xapic-logical-flat') {
     why = { code: 'no-logical-id', detail: `flat logical IDs (LDR = 1 << APIC ID) exist only for APIC IDs 0..7; destination mask ${hex(delivered.destination)} ${describeTargets(targets, apicIds)}` };
   } else if (msg.truncatedTo !== undefined) {
     why = { code: 'truncated-destination', detail: `APIC ID ${apicId} does not fit the ${bits}-bit destination; truncated to ${hex(msg.truncatedTo)} it ${describeTargets(targets, apicIds)}` };
   } else if (delivered.destination === 0xff && delivered.destinationMode === 'physical') {
-    why = { code: 'broadcast-collision', detail: `destination 0xFF is the xAPIC broadcast: ${describeTargets(targets, apicIds)}, not APIC ID ${apicId}` };
+    why = { code: 'broadcast-collision', detail: `destination 0xFF is the xAPIC broadcast: accepted by ${targets.length} vCPUs (APIC IDs up to 0xFE), not by APIC ID ${apicId} alone` };
   } else {
     why = { code: 'host-path', detail: `destination ${hex(delivered.destination)} ${describeTargets(targets, apicIds)}` };
   }
@@ -169,9 +175,10 @@ export function simulateGuestLayer(scheme: SchemeId, apicIds: readonly number[])
   const viommu = scheme === 'viommu-ir' || scheme === 'viommu-ir-dma';
   const base = guestPlatform({
     apicIds,
-    apicMode: scheme === 'xapic-physical' || scheme === 'xapic-logical-flat' ? 'xapic' : 'x2apic',
+    apicMode: scheme === 'xapic-physical' || scheme === 'xapic-logical-flat' || scheme === 'xapic-logical-cluster' ? 'xapic' : 'x2apic',
     extendedDestinationId: scheme === 'ext-dest-id',
     viommu,
+    ...(scheme === 'xapic-logical-cluster' ? { xapicLogicalModel: 'cluster' as const } : {}),
   });
   const outcomes: GuestOutcome[] = [];
   for (let vcpu = 0; vcpu < apicIds.length; vcpu++) {
@@ -186,6 +193,10 @@ export function simulateGuestLayer(scheme: SchemeId, apicIds: readonly number[])
         { kind: 'invalidate-iec', iommu: 0, descriptor: encodeIec({ granularity: 'index', indexMask: 0, interruptIndex: vcpu }) },
       );
       msg = { ...composeRemappableMsi({ handle: vcpu }), truncatedTo: undefined };
+    } else if (scheme === 'xapic-logical-cluster') {
+      // No cluster ID exists for APIC IDs above 59: the guest has no destination to write.
+      const ldr = xapicClusterLogicalId(apicId) ?? 0;
+      msg = { ...composeCompatibilityMsi({ destination: ldr, vector: GUEST_VECTOR, destinationModeLogical: true }), truncatedTo: undefined };
     } else if (scheme === 'xapic-logical-flat') {
       // The one-hot LDR bit of APIC IDs above 7 falls outside the 8-bit destination.
       const mask = apicId < 8 ? 1 << apicId : 0;

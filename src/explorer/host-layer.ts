@@ -4,8 +4,11 @@
  *
  * - `posted`: the guest's trapped MSI-X write is the policy request `guest-msi`; the KVM-like
  *   policy answers with a posted IRTE (IM=1, PDA = the vCPU's PID), an IEC invalidation and
- *   the physical MSI-X entry (src/policy/common.ts `postedMsiSetup`). Reached when the unit
- *   posts into that vCPU's PID and the notification is processed in guest mode.
+ *   the physical MSI-X entry (src/policy/common.ts `postedMsiSetup`). The explorer calls that
+ *   same function with an indexed vCPU lookup equal to the policy's `vcpuOfOwner` (which
+ *   lists every vCPU per request: quadratic at 4,096 vCPUs) and applies its actions;
+ *   test/explorer/host-layer.test.ts checks the result equals applying `guest-msi`. Reached
+ *   when the unit posts into that vCPU's PID and the notification is processed in guest mode.
  * - `remapped`: the hypervisor's primitive operations for a host IRTE (IM=0) to the pCPU the
  *   vCPU runs on, physical, fixed. Reached when the `interrupt-delivered` targets are that
  *   pCPU; the hypervisor then takes a VM exit and injects (injection itself is software the
@@ -27,6 +30,9 @@ import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
 import { encodeIrte, IRTE_BYTES } from '../vtd/irte.ts';
 import { encodeIec } from '../vtd/invalidation.ts';
 import { PID_BYTES } from '../vtd/pid.ts';
+import { postedMsiSetup } from '../policy/common.ts';
+import { vcpuList } from '../platform/vcpu-table.ts';
+import type { Vcpu } from '../platform/state.ts';
 import { DEVICE, DEVICE_RID, GUEST_VECTOR, HOST_VECTOR, IRT_BASE, PID_BASE, hostPlatform } from './platforms.ts';
 import { ReferenceCounter, withCounting, withoutCounting, type ReferenceTally } from './memory-counter.ts';
 import type { Delivery } from './schemes.ts';
@@ -54,6 +60,7 @@ export interface HostSetup {
   readonly hypervisorRequests: number;
 }
 
+/** What the host-side simulation found for one vCPU: reached or why not, and what it cost. */
 export interface HostOutcome {
   readonly vcpu: number;
   readonly reached: boolean;
@@ -65,6 +72,7 @@ export interface HostOutcome {
   readonly message: { readonly address: bigint; readonly data: number };
 }
 
+/** One host-side run: per-vCPU outcomes and the host state after every setup. */
 export interface HostLayerResult {
   readonly delivery: Delivery;
   readonly outcomes: readonly (HostOutcome | undefined)[];
@@ -139,14 +147,32 @@ function verify(state: PlatformState, delivery: Delivery, vcpu: number, events: 
 }
 
 /**
+ * The policy's vCPU lookup (`vcpuOfOwner`: the vCPU of the device's owning domain with that
+ * guest APIC ID) through a map built once; vCPU identities do not change while MSIs are set up.
+ */
+export function indexedVcpuLookup(state: PlatformState): (s: PlatformState, owner: number | undefined, apicId: number) => Vcpu | undefined {
+  const byKey = new Map<string, number>();
+  for (const v of vcpuList(state.vcpus)) if (!byKey.has(`${v.domain}/${v.apicId}`)) byKey.set(`${v.domain}/${v.apicId}`, v.id);
+  return (s, owner, apicId) => {
+    const id = byKey.get(`${String(owner)}/${apicId}`);
+    return id === undefined ? undefined : vcpuAt(s.vcpus, id);
+  };
+}
+
+/** The host platform for `delivery` before any MSI is set up: one IRTE per vCPU (the posted policy allocates from index 0 upwards). */
+export function hostBase(delivery: Delivery, guestApicIds: readonly number[]): PlatformState {
+  return hostPlatform({ guestApicIds, posted: delivery !== 'remapped', irtes: Math.max(guestApicIds.length, 2) });
+}
+
+/**
  * Set up and fire one interrupt for every vCPU in `vcpus` (indices into `guestApicIds`) on one
  * host platform, in order. Outcomes are indexed by vCPU; vCPUs not listed are undefined.
+ * `base` is {@link hostBase} (pass it to reuse one build: states are immutable).
  */
-export function simulateHostLayer(delivery: Delivery, guestApicIds: readonly number[], vcpus: readonly number[]): HostLayerResult {
+export function simulateHostLayer(delivery: Delivery, guestApicIds: readonly number[], vcpus: readonly number[], base: PlatformState = hostBase(delivery, guestApicIds)): HostLayerResult {
   const n = guestApicIds.length;
-  // One IRTE per vCPU; the posted policy allocates from index 0 upwards.
   const irtes = Math.max(n, 2);
-  let state = hostPlatform({ guestApicIds, posted: delivery !== 'remapped', irtes });
+  let state = base;
   const counter = regionsFor(n, irtes);
   let perVm = NO_SETUP;
   if (delivery === 'direct') {
@@ -165,10 +191,13 @@ export function simulateHostLayer(delivery: Delivery, guestApicIds: readonly num
   }
   const outcomes: (HostOutcome | undefined)[] = new Array<HostOutcome | undefined>(n).fill(undefined);
   let nextIndex = 0;
+  const find = delivery === 'posted' ? indexedVcpuLookup(state) : undefined;
   for (const vcpu of vcpus) {
     const setupActions: Action[] = [];
-    if (delivery === 'posted') {
-      setupActions.push({ kind: 'guest-msi', device: DEVICE, entry: 0, destination: guestApicIds[vcpu]!, vector: GUEST_VECTOR });
+    let requests = 0;
+    if (find !== undefined) {
+      requests = 1;
+      setupActions.push(...postedMsiSetup(state, { kind: 'guest-msi', device: DEVICE, entry: 0, destination: guestApicIds[vcpu]!, vector: GUEST_VECTOR }, find));
     } else if (delivery === 'remapped') {
       const index = nextIndex++;
       const pcpuApicId = state.cpus[vcpuAt(state.vcpus, vcpu)!.pcpu]!.apicId;
@@ -194,7 +223,7 @@ export function simulateHostLayer(delivery: Delivery, guestApicIds: readonly num
     const fired = measuredInterrupt(state, { kind: 'signal', device: DEVICE, vector: 0 }, counter);
     const why = verify(state, delivery, vcpu, fired.events);
     state = fired.state;
-    outcomes[vcpu] = { vcpu, reached: why === undefined, why, setup: hostSetupOf(setupEvents), firstInterrupt: fired.cost, message: { address: entry.address, data: entry.data } };
+    outcomes[vcpu] = { vcpu, reached: why === undefined, why, setup: { ...hostSetupOf(setupEvents), hypervisorRequests: requests }, firstInterrupt: fired.cost, message: { address: entry.address, data: entry.data } };
   }
   return { delivery, outcomes, state, perVm };
 }

@@ -16,6 +16,7 @@ import { produce } from 'immer';
 
 /** The assigned device (a VF at 01:00.0) as both the guest and the host see it. */
 export const DEVICE = '01:00.0';
+/** Its requester ID (bus 1, device 0, function 0). */
 export const DEVICE_RID = 0x0100;
 /** Vector the guest driver asks for (any fixed-delivery vector works; 0x41 as in specs/examples). */
 export const GUEST_VECTOR = 0x41;
@@ -47,11 +48,12 @@ function run(state: PlatformState, actions: readonly Action[]): PlatformState {
  * device with one MSI-X entry enabled, and for `viommu` a VT-d unit with IR enabled (EIME=1)
  * by Linux's sequence, its IRT sized for one IRTE per vCPU.
  */
-export function guestPlatform(o: { apicIds: readonly number[]; apicMode: ApicMode; extendedDestinationId: boolean; viommu: boolean }): PlatformState {
+export function guestPlatform(o: { apicIds: readonly number[]; apicMode: ApicMode; extendedDestinationId: boolean; viommu: boolean; xapicLogicalModel?: 'flat' | 'cluster' }): PlatformState {
   const description: PlatformDescription = {
     hostAddressWidth: 46,
     apicMode: o.apicMode,
     extendedDestinationId: o.extendedDestinationId,
+    ...(o.xapicLogicalModel === undefined ? {} : { xapicLogicalModel: o.xapicLogicalModel }),
     apicIds: o.apicIds,
     iommus: o.viommu ? [{ segment: 0, registerBase: 0xfed9_0000n, includePciAll: true, cap: DEFAULT_CAP, ecap: DEFAULT_ECAP, scope: NO_SCOPE }] : [],
     devices: [{ segment: 0, rid: DEVICE_RID, key: DEVICE, name: 'assigned VF (guest view)', upstream: [], msix: { tableSize: 1 } }],

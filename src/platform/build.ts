@@ -64,6 +64,8 @@ export interface PlatformDescription {
   readonly hostAddressWidth: number;
   readonly apicMode: ApicMode;
   readonly extendedDestinationId: boolean;
+  /** xAPIC logical destination model (DFR); default flat. */
+  readonly xapicLogicalModel?: 'flat' | 'cluster';
   /** APIC ID of each pCPU, by pCPU index. */
   readonly apicIds: readonly number[];
   readonly iommus: readonly UnitDescription[];
@@ -125,7 +127,7 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
     step: 0,
     memory: PhysicalMemory.empty(),
     hostAddressWidth: p.hostAddressWidth,
-    interrupts: { apicMode: p.apicMode, extendedDestinationId: p.extendedDestinationId },
+    interrupts: { apicMode: p.apicMode, extendedDestinationId: p.extendedDestinationId, ...(p.xapicLogicalModel === undefined ? {} : { xapicLogicalModel: p.xapicLogicalModel }) },
     cpus: p.apicIds.map((apicId, index) => ({ index, apicId })),
     iommus: p.iommus.map(buildUnit),
     devices: Object.fromEntries(p.devices.map((d) => [d.key, buildDevice(d)])),

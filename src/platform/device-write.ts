@@ -164,7 +164,7 @@ export function deliverDeviceWrite(
         deliveryMode: irte.deliveryMode,
         triggerMode: irte.triggerLevel ? 'level' : 'edge',
         redirectionHint: irte.redirectionHint,
-        targets: acceptingCpus(state.cpus, state.interrupts.apicMode, outcome.apicId, irte.destinationModeLogical, irte.deliveryMode, irte.redirectionHint),
+        targets: acceptingCpus(state.cpus, state.interrupts.apicMode, outcome.apicId, irte.destinationModeLogical, irte.deliveryMode, irte.redirectionHint, state.interrupts.xapicLogicalModel),
       });
       return state;
     }
@@ -222,7 +222,7 @@ function compatibility(state: PlatformState, source: Source, iommu: number | und
     deliveryMode: d.deliveryMode,
     triggerMode: d.triggerLevel ? 'level' : 'edge',
     redirectionHint: a.redirectionHint,
-    targets: acceptingCpus(state.cpus, state.interrupts.apicMode, destination, a.destinationModeLogical, d.deliveryMode, a.redirectionHint),
+    targets: acceptingCpus(state.cpus, state.interrupts.apicMode, destination, a.destinationModeLogical, d.deliveryMode, a.redirectionHint, state.interrupts.xapicLogicalModel),
   });
   return state;
 }

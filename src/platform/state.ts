@@ -240,6 +240,11 @@ export interface InterruptPlatform {
    * 11:5 (the virtual "extended destination ID", Linux apic.c). Never on bare metal.
    */
   readonly extendedDestinationId: boolean;
+  /**
+   * xAPIC logical destination model (the DFR register): `flat` (8-bit bitmask, one bit per
+   * APIC) or `cluster` (4-bit cluster ID, 4-bit member mask). Absent means flat.
+   */
+  readonly xapicLogicalModel?: 'flat' | 'cluster';
 }
 
 export interface PlatformState {

@@ -4,8 +4,12 @@
  *
  * - Physical mode: the APIC whose ID equals the destination; 0xFF (xAPIC) or
  *   0xFFFF_FFFF (x2APIC) is broadcast.
- * - Logical mode, xAPIC: flat model, LDR = 1 << APIC ID for IDs 0..7 (Linux's flat
- *   logical setup); a destination is a bitmask, 0xFF broadcast.
+ * - Logical mode, xAPIC, flat model (DFR = 1111b): LDR = 1 << APIC ID for IDs 0..7
+ *   (Linux's flat logical setup); a destination is a bitmask, 0xFF broadcast.
+ * - Logical mode, xAPIC, cluster model (DFR = 0000b, SDM §10.6.2.2): a destination is a
+ *   cluster ID (bits 7:4, 0xF = every cluster) and a member mask (bits 3:0). The OS
+ *   assigns LDRs; the model assigns cluster = APIC ID / 4 and member = APIC ID mod 4,
+ *   the flat-cluster layout without cluster managers, so IDs 0..59 are addressable.
  * - Logical mode, x2APIC: LDR = cluster (ID >> 4) in bits 31:16 and one-hot member
  *   (1 << (ID & 0xF)) in bits 15:0; a destination selects members of one cluster.
  * - Lowest-priority delivery (DLM 001), and a set redirection hint in logical mode,
@@ -17,16 +21,28 @@ import type { ApicMode, Pcpu } from '../platform/state.ts';
 export const XAPIC_BROADCAST = 0xff;
 export const X2APIC_BROADCAST = 0xffff_ffff;
 
+/** xAPIC cluster-model logical destination for an APIC ID (see the module comment), or undefined above 59. */
+export function xapicClusterLogicalId(apicId: number): number | undefined {
+  return apicId >> 2 < XAPIC_ALL_CLUSTERS ? ((apicId >> 2) << 4) | (1 << (apicId & 3)) : undefined;
+}
+
 /** x2APIC logical destination register for an x2APIC ID. */
 export function x2apicLogicalId(apicId: number): number {
   return (((apicId >>> 4) << 16) | (1 << (apicId & 0xf))) >>> 0;
 }
 
-function accepts(mode: ApicMode, logical: boolean, destination: number, apicId: number): boolean {
+/** Highest cluster ID of the xAPIC cluster model: 0xF addresses every cluster. */
+const XAPIC_ALL_CLUSTERS = 0xf;
+
+function accepts(mode: ApicMode, logical: boolean, destination: number, apicId: number, cluster: boolean): boolean {
   if (mode === 'xapic') {
     if (destination === XAPIC_BROADCAST) return apicId <= 0xfe;
     if (!logical) return apicId === destination;
-    return apicId < 8 && (destination & (1 << apicId)) !== 0;
+    if (!cluster) return apicId < 8 && (destination & (1 << apicId)) !== 0;
+    const id = apicId >> 2;
+    if (id >= XAPIC_ALL_CLUSTERS) return false;
+    const target = destination >> 4;
+    return (target === id || target === XAPIC_ALL_CLUSTERS) && (destination & (1 << (apicId & 3))) !== 0;
   }
   if (destination === X2APIC_BROADCAST) return true;
   if (!logical) return apicId === destination;
@@ -47,6 +63,7 @@ export function acceptingCpus(
   logical: boolean,
   deliveryMode: number,
   redirectionHint: boolean,
+  xapicModel: 'flat' | 'cluster' = 'flat',
 ): number[] {
   // A plain loop: this runs once per delivered interrupt (the MSI read path), and the
   // filter/map form allocated two closures and an intermediate array per call.
@@ -61,7 +78,7 @@ export function acceptingCpus(
   const set: number[] = [];
   for (let i = 0; i < cpus.length; i++) {
     const c = cpus[i]!;
-    if (!accepts(mode, logical, dest, c.apicId)) continue;
+    if (!accepts(mode, logical, dest, c.apicId, xapicModel === 'cluster')) continue;
     set.push(c.index);
     if (pickOne) break; // one APIC of the set: the lowest pCPU index, as before
   }

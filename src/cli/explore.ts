@@ -1,0 +1,97 @@
+/**
+ * `remapsim explore`: which interrupt addressing schemes reach which vCPUs of a VM, verified
+ * by simulation, with their cost (issue #6; src/explorer/). Bad arguments are InputErrors
+ * (exit 2, one line).
+ */
+import type { Command } from 'commander';
+import { InputError } from '../io/input-error.ts';
+import { writeFileAtomic } from '../io/atomic-write.ts';
+import { explore, parseSweep, sweepPoints } from '../explorer/explore.ts';
+import { formatJson, formatReport } from '../explorer/format.ts';
+import { sweepSvg } from '../explorer/svg.ts';
+import { loadGuestSupport } from '../explorer/guest-support.ts';
+import { formatTopology, parseApicIdList, parseTopology, topologyApicIds, vcpuCount, MAX_VCPUS } from '../explorer/topology.ts';
+import { SCHEME_IDS, type SchemeId } from '../explorer/schemes.ts';
+
+interface ExploreFlags {
+  topology?: string;
+  apicIds?: string;
+  guest: string;
+  json?: boolean;
+  svg?: string;
+  sweep?: string;
+  schemes?: string;
+}
+
+/** The sweep the flags ask for: `--sweep A..B`, or 1..4096 implied by `--svg`. */
+function sweepRange(o: ExploreFlags): { lo: number; hi: number } | undefined {
+  if (o.sweep !== undefined) return parseSweep(o.sweep);
+  return o.svg === undefined ? undefined : { lo: 1, hi: 4096 };
+}
+
+function parseSchemes(text: string): SchemeId[] {
+  const ids = text.split(',').map((s) => s.trim());
+  for (const id of ids) {
+    if (!(SCHEME_IDS as readonly string[]).includes(id)) throw new InputError(`unknown scheme '${id}' (one of ${SCHEME_IDS.join(', ')})`, { field: '--schemes' });
+  }
+  return ids as SchemeId[];
+}
+
+/** Run `explore` with parsed flags; returns the text to print. */
+export function runExplore(o: ExploreFlags): string {
+  if ((o.topology === undefined) === (o.apicIds === undefined)) throw new InputError('give exactly one of --topology and --apic-ids', { field: '--topology' });
+  const guestSupport = loadGuestSupport();
+  const range = sweepRange(o);
+  let apicIds: number[];
+  let vm: string;
+  let sweepIds: number[] | undefined;
+  if (o.topology !== undefined) {
+    const t = parseTopology(o.topology);
+    apicIds = topologyApicIds(t);
+    vm = `${formatTopology(t)} (${vcpuCount(t)} vCPUs)`;
+    // The sweep's VMs are prefixes of one shape, so the largest is built by adding sockets (same per-socket IDs).
+    if (range !== undefined) sweepIds = topologyApicIds(t, range.hi);
+  } else {
+    apicIds = parseApicIdList(o.apicIds!);
+    vm = `explicit APIC ID list (${apicIds.length} vCPUs)`;
+    if (range !== undefined) {
+      if (range.hi > apicIds.length) throw new InputError(`the sweep goes to ${range.hi} vCPUs but the list has ${apicIds.length}`, { field: '--sweep' });
+      sweepIds = apicIds;
+    }
+  }
+  if (apicIds.length > MAX_VCPUS) throw new InputError(`more than ${MAX_VCPUS} vCPUs`, { field: '--topology' });
+  const result = explore({
+    apicIds,
+    vm,
+    guest: o.guest,
+    guestSupport,
+    ...(o.schemes === undefined ? {} : { schemes: parseSchemes(o.schemes) }),
+    ...(range === undefined || sweepIds === undefined ? {} : { sweep: { apicIds: sweepIds, points: sweepPoints(range.lo, range.hi) } }),
+  });
+  if (o.svg !== undefined) {
+    try {
+      writeFileAtomic(o.svg, sweepSvg(result.sweep!, `remapsim explore: ${vm}, guest ${result.guestName}`));
+    } catch (e) {
+      throw new InputError(`cannot write: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { file: o.svg, field: '--svg' });
+    }
+  }
+  return o.json ? formatJson(result) : formatReport(result) + (o.svg === undefined ? '' : `Plot written to ${o.svg}.\n`);
+}
+
+/** Add the `explore` command to `program`. */
+export function registerExplore(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
+  program
+    .command('explore')
+    .description('which interrupt addressing schemes reach which vCPUs (>255 vCPUs), verified by simulation, with their cost')
+    .option('--topology <shape>', 'VM CPU topology, e.g. 2s:64c:2t or 2s:2d:32c:2t (sockets, dies, cores, threads)')
+    .option('--apic-ids <list>', 'explicit vCPU APIC IDs, e.g. 0-127,256-383')
+    .option('--guest <name>', 'guest OS for the support column (see data/guest-support.yaml)', 'linux')
+    .option('--sweep <A..B>', 'also sweep VM sizes A..B vCPUs (the first n vCPUs of the shape)')
+    .option('--svg <file>', 'draw reachable vCPUs and cost per interrupt against VM size (implies --sweep 1..4096)')
+    .option('--schemes <ids>', `comma-separated subset of: ${SCHEME_IDS.join(', ')}`)
+    .option('--json', 'print the result as JSON')
+    .action((o: ExploreFlags) => {
+      out(runExplore(o));
+      setCode(0);
+    });
+}

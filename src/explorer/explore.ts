@@ -1,0 +1,290 @@
+/**
+ * The >255-vCPU addressing explorer (issue #6): for a VM's vCPU APIC IDs, every addressing
+ * scheme (src/explorer/schemes.ts) × every delivery it allows, simulated vCPU by vCPU from the
+ * guest's side (can its message name the vCPU? src/explorer/guest-layer.ts) and then from the
+ * host's (does the physical interrupt reach that vCPU? src/explorer/host-layer.ts), with the
+ * costs the simulation counts; optionally a sweep of the same over VM sizes.
+ *
+ * A vCPU counts as reachable only when both simulations reached it.
+ */
+import { simulateGuestLayer, type GuestLayerResult, type ReasonCode } from './guest-layer.ts';
+import { simulateHostLayer, steadyStateCost, type HostLayerResult, type HostSetup, type InterruptCost } from './host-layer.ts';
+import { nestedWalkCost, secondStageWalkCost, type DmaWalkCost } from './dma-cost.ts';
+import { supportFor, type GuestSupportRow, type GuestSupportTable } from './guest-support.ts';
+import { SCHEME_IDS, schemeInfo, type Delivery, type SchemeId } from './schemes.ts';
+import { InputError } from '../io/input-error.ts';
+import { MAX_VCPUS } from './topology.ts';
+
+/** Unreachable vCPUs of one row grouped by reason, with a few examples. */
+export interface ReasonSummary {
+  readonly code: ReasonCode;
+  readonly count: number;
+  readonly examples: readonly { readonly vcpu: number; readonly apicId: number; readonly detail: string }[];
+}
+
+/** Setup of one MSI, counted from the simulated actions and events (means over reached vCPUs). */
+export interface MsiSetupCost {
+  /** Guest writes the hypervisor traps (MSI-X entry dwords when it traps the table, vIOMMU invalidation-queue tail writes): each a VM exit. */
+  readonly trappedWrites: number;
+  /** IRTEs the guest wrote in its vIOMMU's table (guest RAM). */
+  readonly guestIrteWrites: number;
+  /** IRTEs the host wrote. */
+  readonly hostIrteWrites: number;
+  /** IEC invalidations, guest (vIOMMU) and host. */
+  readonly invalidations: number;
+  /** Requests the host policy answered. */
+  readonly hypervisorRequests: number;
+  /** Hypercalls: none of the simulated paths makes one (a Xen PV-IRQ guest would; not modelled). */
+  readonly hypercalls: number;
+}
+
+/** One scheme × delivery for the VM. */
+export interface RowResult {
+  readonly scheme: SchemeId;
+  readonly label: string;
+  readonly title: string;
+  readonly delivery: Delivery;
+  readonly hypothetical: boolean;
+  readonly simulated: boolean;
+  readonly vcpus: number;
+  readonly reachable: number;
+  readonly maxApicId: number;
+  readonly maxReachableApicId: number | undefined;
+  readonly unreachable: readonly ReasonSummary[];
+  /** The first interrupt after each setup (an IEC miss), mean over reached vCPUs. */
+  readonly perInterrupt: InterruptCost | undefined;
+  readonly perMsi: MsiSetupCost | undefined;
+  /** Once per VM (the hypothetical scheme's vCPU table). */
+  readonly perVm: HostSetup;
+  /** One DMA on an IOTLB miss: the host second stage, or nested when the guest gets DMA remapping. */
+  readonly dma: DmaWalkCost;
+  readonly guest: GuestSupportRow;
+}
+
+/** One scheme × delivery across the sweep's VM sizes. */
+export interface SweepSeries {
+  readonly scheme: SchemeId;
+  readonly delivery: Delivery;
+  readonly label: string;
+  readonly hypothetical: boolean;
+  readonly simulated: boolean;
+  /** Reachable vCPUs at each point. */
+  readonly reachable: readonly number[];
+  /** Steady-state cost per interrupt at each point (round robin over the reachable vCPUs); undefined when none is reachable. */
+  readonly cost: readonly (InterruptCost | undefined)[];
+}
+
+/** The sweep: VM sizes and one series per scheme × delivery. */
+export interface SweepResult {
+  /** VM sizes (vCPUs), ascending. */
+  readonly points: readonly number[];
+  readonly series: readonly SweepSeries[];
+}
+
+/** Everything `remapsim explore` reports (its JSON form is this object). */
+export interface ExploreResult {
+  readonly vm: string;
+  readonly apicIds: readonly number[];
+  readonly guest: string;
+  readonly guestName: string;
+  readonly rows: readonly RowResult[];
+  readonly sweep: SweepResult | undefined;
+  readonly elapsedMs: number;
+}
+
+/** Input of {@link explore}. */
+export interface ExploreOptions {
+  /** The VM's vCPU APIC IDs, by vCPU index. */
+  readonly apicIds: readonly number[];
+  /** How the VM was given (topology or list), for the report. */
+  readonly vm: string;
+  readonly guest: string;
+  readonly guestSupport: GuestSupportTable;
+  readonly schemes?: readonly SchemeId[];
+  /** Sweep: the APIC IDs of the largest VM (smaller VMs are its first n vCPUs) and the sizes to report. */
+  readonly sweep?: { readonly apicIds: readonly number[]; readonly points: readonly number[] };
+}
+
+/**
+ * Sizes reported for a sweep lo..hi: lo, hi and every power of two between (the plot's
+ * x axis is logarithmic).
+ * @throws InputError (field `--sweep`) when lo < 1, hi < lo, or hi > MAX_VCPUS.
+ */
+export function sweepPoints(lo: number, hi: number): number[] {
+  if (!Number.isSafeInteger(lo) || !Number.isSafeInteger(hi) || lo < 1 || hi < lo || hi > MAX_VCPUS) {
+    throw new InputError(`expected 1 <= A <= B <= ${MAX_VCPUS} in A..B`, { field: '--sweep' });
+  }
+  const set = new Set<number>([lo, hi]);
+  for (let p = 1; p <= hi; p *= 2) if (p >= lo) set.add(p);
+  return [...set].sort((a, b) => a - b);
+}
+
+/** Parse `A..B`. @throws InputError (field `--sweep`). */
+export function parseSweep(text: string): { lo: number; hi: number } {
+  const m = /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(text);
+  if (m === null) throw new InputError(`'${text}' is not A..B (e.g. 1..4096)`, { field: '--sweep' });
+  const lo = Number(m[1]);
+  const hi = Number(m[2]);
+  sweepPoints(lo, hi);
+  return { lo, hi };
+}
+
+/**
+ * Simulations are pure functions of their inputs, so one explore call remembers them by
+ * input. The host side does not depend on the scheme — it asks whether the hypervisor can
+ * deliver to each vCPU by a given delivery — so it runs once per (delivery, VM) for every
+ * vCPU, and a scheme reaches the vCPUs it can name that the host side reaches. A sweep whose
+ * largest VM is the VM itself reuses its runs.
+ */
+class Runs {
+  private readonly guest = new Map<string, GuestLayerResult>();
+  private readonly hosts = new Map<string, HostLayerResult>();
+  private readonly costs = new Map<string, InterruptCost | undefined>();
+
+  guestLayer(scheme: SchemeId, ids: readonly number[], idsKey: string): GuestLayerResult {
+    // The vIOMMU's interrupt path is the same with or without DMA remapping exposed.
+    const same = scheme === 'viommu-ir-dma' ? 'viommu-ir' : scheme;
+    const key = `${same}|${idsKey}`;
+    let r = this.guest.get(key);
+    if (r === undefined) this.guest.set(key, (r = simulateGuestLayer(same, ids)));
+    return r;
+  }
+
+  hostLayer(delivery: Delivery, ids: readonly number[], idsKey: string): HostLayerResult {
+    const key = `${delivery}|${idsKey}`;
+    let r = this.hosts.get(key);
+    if (r === undefined) this.hosts.set(key, (r = simulateHostLayer(delivery, ids, ids.map((_, i) => i))));
+    return r;
+  }
+
+  steadyState(host: HostLayerResult, hostKey: string, vcpus: readonly number[]): InterruptCost | undefined {
+    const key = `${hostKey}|${vcpus.join(',')}`;
+    if (!this.costs.has(key)) this.costs.set(key, steadyStateCost(host, vcpus));
+    return this.costs.get(key);
+  }
+}
+
+function mean<T extends object>(items: readonly T[]): { [K in keyof T]: number } | undefined {
+  if (items.length === 0) return undefined;
+  const out: Record<string, number> = {};
+  for (const it of items) for (const [k, v] of Object.entries(it)) out[k] = (out[k] ?? 0) + (v as number);
+  for (const k of Object.keys(out)) out[k] = out[k]! / items.length;
+  return out as { [K in keyof T]: number };
+}
+
+interface Combined {
+  readonly reached: readonly boolean[];
+  readonly guest: GuestLayerResult;
+  readonly host: HostLayerResult;
+  readonly hostKey: string;
+}
+
+function combine(runs: Runs, scheme: SchemeId, delivery: Delivery, ids: readonly number[], idsKey: string): Combined {
+  const guest = runs.guestLayer(scheme, ids, idsKey);
+  const host = runs.hostLayer(delivery, ids, idsKey);
+  const reached = guest.outcomes.map((o) => o.reached && host.outcomes[o.vcpu]?.reached === true);
+  return { reached, guest, host, hostKey: `${delivery}|${idsKey}` };
+}
+
+function rowOf(c: Combined, scheme: SchemeId, delivery: Delivery, ids: readonly number[], dma: { host: DmaWalkCost; nested: DmaWalkCost }, guest: GuestSupportRow): RowResult {
+  const info = schemeInfo(scheme);
+  const reasons = new Map<ReasonCode, { count: number; examples: { vcpu: number; apicId: number; detail: string }[] }>();
+  const note = (code: ReasonCode, vcpu: number, detail: string): void => {
+    const r = reasons.get(code) ?? { count: 0, examples: [] };
+    r.count++;
+    if (r.examples.length < 3) r.examples.push({ vcpu, apicId: ids[vcpu]!, detail });
+    reasons.set(code, r);
+  };
+  let maxReachable: number | undefined;
+  const firsts: InterruptCost[] = [];
+  const setups: MsiSetupCost[] = [];
+  for (let v = 0; v < ids.length; v++) {
+    const g = c.guest.outcomes[v]!;
+    const h = c.host.outcomes[v];
+    if (!g.reached) {
+      note(g.why?.code ?? 'host-path', v, g.why?.detail ?? 'not reached');
+      continue;
+    }
+    if (h === undefined || !h.reached) {
+      note('host-path', v, h?.why ?? 'no host-side run');
+      continue;
+    }
+    maxReachable = Math.max(maxReachable ?? 0, ids[v]!);
+    firsts.push(h.firstInterrupt);
+    setups.push({
+      trappedWrites: (info.trapsMsix ? g.setup.msixDwords : 0) + g.setup.invalidations,
+      guestIrteWrites: g.setup.irteWrites,
+      hostIrteWrites: h.setup.irteWrites,
+      invalidations: g.setup.invalidations + h.setup.invalidations,
+      hypervisorRequests: h.setup.hypervisorRequests,
+      hypercalls: 0,
+    });
+  }
+  return {
+    scheme,
+    label: info.label,
+    title: info.title,
+    delivery,
+    hypothetical: info.hypothetical,
+    simulated: info.simulated,
+    vcpus: ids.length,
+    reachable: firsts.length,
+    maxApicId: ids.reduce((m, x) => Math.max(m, x), 0),
+    maxReachableApicId: maxReachable,
+    unreachable: [...reasons].map(([code, r]) => ({ code, count: r.count, examples: r.examples })),
+    perInterrupt: mean(firsts),
+    perMsi: mean(setups),
+    perVm: c.host.perVm,
+    dma: info.exposesDmaRemapping ? dma.nested : dma.host,
+    guest,
+  };
+}
+
+/** Run the explorer. Pure apart from the clock it reads for `elapsedMs`. */
+export function explore(o: ExploreOptions): ExploreResult {
+  const started = performance.now();
+  const guestName = o.guestSupport.guests[o.guest];
+  if (guestName === undefined) {
+    throw new InputError(`unknown guest '${o.guest}' (one of ${Object.keys(o.guestSupport.guests).join(', ')})`, { field: '--guest' });
+  }
+  const schemes = o.schemes ?? SCHEME_IDS;
+  const runs = new Runs();
+  const dma = { host: secondStageWalkCost(), nested: nestedWalkCost() };
+  const idsKey = o.apicIds.join(',');
+  const rows: RowResult[] = [];
+  for (const scheme of schemes) {
+    for (const delivery of schemeInfo(scheme).deliveries) {
+      const c = combine(runs, scheme, delivery, o.apicIds, idsKey);
+      rows.push(rowOf(c, scheme, delivery, o.apicIds, dma, supportFor(o.guestSupport, o.guest, scheme)));
+    }
+  }
+  let sweep: SweepResult | undefined;
+  if (o.sweep !== undefined) {
+    const ids = o.sweep.apicIds;
+    const points = o.sweep.points;
+    const largest = points[points.length - 1] ?? 0;
+    if (ids.length < largest) throw new InputError(`the sweep needs ${largest} vCPUs but the VM has ${ids.length}`, { field: '--sweep' });
+    const machine = ids.slice(0, largest);
+    const key = machine.join(',');
+    const series: SweepSeries[] = [];
+    for (const scheme of schemes) {
+      const info = schemeInfo(scheme);
+      for (const delivery of info.deliveries) {
+        const c = combine(runs, scheme, delivery, machine, key);
+        // A vCPU's reachability does not depend on the vCPUs after it (tests check this against
+        // separate runs), so VM size n reaches the reached vCPUs among the first n.
+        const reachable: number[] = [];
+        const cost: (InterruptCost | undefined)[] = [];
+        for (const n of points) {
+          const reached: number[] = [];
+          for (let v = 0; v < n; v++) if (c.reached[v]) reached.push(v);
+          reachable.push(reached.length);
+          cost.push(runs.steadyState(c.host, c.hostKey, reached));
+        }
+        series.push({ scheme, delivery, label: info.label, hypothetical: info.hypothetical, simulated: info.simulated, reachable, cost });
+      }
+    }
+    sweep = { points, series };
+  }
+  return { vm: o.vm, apicIds: o.apicIds, guest: o.guest, guestName, rows, sweep, elapsedMs: performance.now() - started };
+}

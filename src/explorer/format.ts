@@ -1,0 +1,129 @@
+/**
+ * The explorer's terminal report (a cli-table3 comparison table, then why vCPUs were
+ * unreachable and where the guest-support rows come from) and its JSON form.
+ */
+import Table from 'cli-table3';
+import type { ExploreResult, RowResult, SweepResult } from './explore.ts';
+import { schemeInfo } from './schemes.ts';
+
+const dash = '—';
+
+/** A count as printed: integers plain, fractions with up to two decimals. */
+export function num(v: number | undefined): string {
+  if (v === undefined) return dash;
+  return Number.isInteger(v) ? String(v) : v.toFixed(2).replace(/0+$/, '').replace(/\.$/, '');
+}
+
+/** Column headers, each with its unit (two lines each, to keep the table narrow). */
+export const TABLE_HEAD = [
+  'scheme',
+  'delivery',
+  'reachable\n(vCPUs)',
+  'max reached\n(APIC ID)',
+  'IRTE reads\n(/intr)',
+  'PID r+w\n(/intr)',
+  'notifs\n(/intr)',
+  'VM exits\n(/intr)',
+  'traps\n(/MSI)',
+  'IRTE wr\n(/MSI)',
+  'inval\n(/MSI)',
+  'DMA refs\n(/IOTLB miss)',
+] as const;
+
+function rowCells(r: RowResult): string[] {
+  const i = r.perInterrupt;
+  const m = r.perMsi;
+  return [
+    r.simulated ? r.label : `${r.label}\n(not simulated)`,
+    r.delivery,
+    `${r.reachable}/${r.vcpus}`,
+    r.maxReachableApicId === undefined ? dash : String(r.maxReachableApicId),
+    num(i?.irteReads),
+    i === undefined ? dash : `${num(i.pidReads)}+${num(i.pidWrites)}`,
+    num(i?.notifications),
+    num(i?.vmExits),
+    num(m?.trappedWrites),
+    m === undefined ? dash : num(m.guestIrteWrites + m.hostIrteWrites),
+    num(m?.invalidations),
+    String(r.dma.pagingReferences),
+  ];
+}
+
+/** The comparison table, one row per scheme × delivery, plus the guest-support column. */
+export function formatTable(result: ExploreResult): string {
+  const table = new Table({
+    head: [...TABLE_HEAD, `${result.guest}\nsupport`],
+    style: { head: [], border: [], compact: true },
+  });
+  for (const r of result.rows) table.push([...rowCells(r), r.guest.support]);
+  return table.toString();
+}
+
+/** Unreachable vCPUs by scheme and reason; rows of one scheme with the same reasons print once. */
+export function formatUnreachable(result: ExploreResult): string[] {
+  const lines: string[] = [];
+  const seen = new Map<string, string[]>();
+  for (const r of result.rows) {
+    if (r.unreachable.length === 0) continue;
+    const key = `${r.scheme}|${JSON.stringify(r.unreachable)}`;
+    const deliveries = seen.get(key);
+    if (deliveries !== undefined) {
+      deliveries.push(r.delivery);
+      continue;
+    }
+    seen.set(key, [r.delivery]);
+  }
+  for (const [key, deliveries] of seen) {
+    const row = result.rows.find((r) => `${r.scheme}|${JSON.stringify(r.unreachable)}` === key)!;
+    const total = row.unreachable.reduce((a, u) => a + u.count, 0);
+    lines.push(`${row.label} (${deliveries.join(', ')}): ${total} of ${row.vcpus} unreachable`);
+    for (const u of row.unreachable) {
+      const ex = u.examples[0]!;
+      const more = u.count > 1 ? `; e.g. vCPU ${ex.vcpu}, APIC ID ${ex.apicId}` : `: vCPU ${ex.vcpu}, APIC ID ${ex.apicId}`;
+      lines.push(`  ${u.count} × ${u.code}${more} — ${ex.detail}`);
+    }
+  }
+  return lines;
+}
+
+/** Guest-support rows for the chosen guest, with their sources. */
+export function formatGuestSupport(result: ExploreResult): string[] {
+  const lines: string[] = [];
+  const done = new Set<string>();
+  for (const r of result.rows) {
+    if (done.has(r.scheme)) continue;
+    done.add(r.scheme);
+    const g = r.guest;
+    const sources = g.sources.length === 0 ? '' : ` [${g.sources.join('; ')}]`;
+    lines.push(`  ${schemeInfo(r.scheme).label}: ${g.support}${g.support === 'unknown' && g.sources.length === 0 ? '' : ` (${g.confidence})`} — ${g.note}${sources}`);
+  }
+  return lines;
+}
+
+/** The sweep as a small table: reachable vCPUs per VM size. */
+export function formatSweep(sweep: SweepResult): string {
+  const table = new Table({ head: ['scheme', 'delivery', ...sweep.points.map(String)], style: { head: [], border: [], compact: true } });
+  for (const s of sweep.series) table.push([s.label, s.delivery, ...s.reachable.map(String)]);
+  return table.toString();
+}
+
+/** The whole text report. */
+export function formatReport(result: ExploreResult): string {
+  const out: string[] = [];
+  const ids = result.apicIds;
+  out.push(`VM ${result.vm}: APIC IDs ${ids.reduce((a, b) => Math.min(a, b), Infinity)}..${ids.reduce((a, b) => Math.max(a, b), 0)}; guest ${result.guestName}`);
+  out.push(formatTable(result));
+  out.push('Per interrupt: the first interrupt after each MSI setup (its IRTE was just invalidated: an IEC miss), counted by the simulation;');
+  out.push('per MSI: guest and host setup of one MSI; DMA: one cold IOTLB-miss walk. Accounting: docs/explorer.md.');
+  const unreachable = formatUnreachable(result);
+  if (unreachable.length > 0) out.push('', 'Unreachable vCPUs:', ...unreachable.map((l) => `  ${l}`));
+  out.push('', `Guest support (${result.guestName}, data/guest-support.yaml):`, ...formatGuestSupport(result));
+  if (result.sweep !== undefined) out.push('', 'Sweep: reachable vCPUs (count) by VM size (vCPUs; the first n vCPUs of the VM shape):', formatSweep(result.sweep));
+  out.push('', `Simulated in ${(result.elapsedMs / 1000).toFixed(2)} s.`);
+  return `${out.join('\n')}\n`;
+}
+
+/** The result as JSON (one document). */
+export function formatJson(result: ExploreResult): string {
+  return `${JSON.stringify({ ...result, elapsedMs: Math.round(result.elapsedMs) }, null, 2)}\n`;
+}
