@@ -11,6 +11,8 @@ import { formatJsonTrace, formatTrace } from '../scenario/trace.ts';
 import { formatIrtDump } from '../scenario/dump.ts';
 import { importDmar } from './import-dmar.ts';
 import { decodeLspci, decodeMsiPair } from './decode.ts';
+import { registerCheck } from './check.ts';
+import { registerExplore } from './explore.ts';
 
 export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;
 
@@ -74,6 +76,10 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
     .argument('<data>')
     .option('--json', 'JSON')
     .action((address: string, data: string, o: { json?: boolean }) => out(decodeMsiPair(address, data, o.json ?? false)));
+
+  registerExplore(program, out, setCode);
+
+  registerCheck(program, out, setCode);
 
   return program;
 }

@@ -58,6 +58,8 @@ export interface CompiledScenario {
   readonly description: string | undefined;
   readonly platform: PlatformDescription;
   readonly steps: readonly CompiledStep[];
+  /** The `check:` section as written (its guests checked to be guest domains); absent when the scenario has none. */
+  readonly check?: S.CheckSpec;
 }
 
 const STEP_KEYS = [
@@ -118,7 +120,18 @@ class Compiler {
     const data = this.parsed.data as S.Scenario;
     const platform = this.platform(data);
     const steps = (data.steps ?? []).map((step, i) => this.step(step, i));
-    return { file: this.parsed.file, name: data.name, description: data.description, platform, steps };
+    if (data.check !== undefined) this.checkSection(data, platform);
+    return { file: this.parsed.file, name: data.name, description: data.description, platform, steps, ...(data.check === undefined ? {} : { check: data.check }) };
+  }
+
+  /** The `check:` section's names must be guest domains of the scenario. */
+  private checkSection(data: S.Scenario, platform: PlatformDescription): void {
+    (data.check?.adversary?.guests ?? []).forEach((name, i) => {
+      const d = platform.domains.find((x) => x.name === name);
+      const path = ['check', 'adversary', 'guests', i];
+      if (d === undefined) this.fail(`no domain ${name}`, path);
+      if (d.kind !== 'guest') this.fail(`${name} is the ${d.kind}, not a guest: only guests are adversaries`, path);
+    });
   }
 
   private platform(data: S.Scenario): PlatformDescription {

@@ -162,4 +162,24 @@ export interface Scenario {
   domains?: DomainSpec[];
   grants?: GrantSpec[];
   steps: Step[];
+  /** What `remapsim check` does with the scenario (src/checker/check.ts); `run` ignores it. */
+  check?: CheckSpec;
+}
+
+/** Guest-software actions an adversary may take (`check.adversary.software`). */
+export type AdversarySoftware = 'program-msix' | 'program-msi' | 'msix-control' | 'guest-msi' | 'halt' | 'guest-ack' | 'guest-eoi' | 'schedule' | 'preempt';
+/** Device actions an adversary may take (`check.adversary.devices`). */
+export type AdversaryDevice = 'dma' | 'msi' | 'signal';
+export type PropertyName = 'P1' | 'P2' | 'P3' | 'P4' | 'P5';
+
+/** The `check:` section: threat model, properties and budget (docs/checking.md). */
+export interface CheckSpec {
+  adversary?: {
+    guests?: string[];
+    software?: AdversarySoftware[];
+    devices?: AdversaryDevice[];
+    requesterIds?: 'own' | 'any';
+  };
+  properties?: PropertyName[];
+  budget?: { runs?: number; steps?: number; seconds?: number; seed?: number };
 }

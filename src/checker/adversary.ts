@@ -1,0 +1,366 @@
+/**
+ * The adversary of `remapsim check` (issue #5): the threat model read from a scenario's
+ * `check:` section, the pools its random actions draw from, and the fast-check
+ * arbitraries of those actions as *scenario steps* (the YAML step format), so that a
+ * counterexample is a scenario file as it stands.
+ *
+ * How the generators are built to find bugs:
+ *
+ * - every field of an action is a number that is *resolved* against the pools: a small
+ *   value (below {@link HOT}) is a position in a pool of "hot" values taken from the
+ *   scenario — the IRTE handles it programmed, the requester IDs of its devices, the
+ *   vectors it granted, the APIC IDs of its CPUs and vCPUs, the IOVAs it mapped and
+ *   the addresses of the IOMMU's own structures — and a large one (about one draw in
+ *   sixteen) is a raw full-range value. Shrinking a field goes toward 0, the first
+ *   pool entry, so a shrunk step names the first handle, device or vector;
+ * - each run draws its own action weights (swarm testing: some runs are all DMA, some
+ *   never signal), so rare combinations are reached without tuning.
+ */
+import fc from 'fast-check';
+import type { CompiledScenario } from '../scenario/compile.ts';
+import type { RunResult } from '../scenario/run.ts';
+import type * as S from '../scenario/types.ts';
+import type { PlatformState } from '../platform/state.ts';
+import { vcpuList } from '../platform/vcpu-table.ts';
+import { formatBdf } from '../pci/bdf.ts';
+import { decodeIrte } from '../vtd/irte.ts';
+import { decodeIrta, GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
+import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
+import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
+import { policyNamed } from '../policy/index.ts';
+
+/** Every action kind an adversary (or the scheduler) can take, in the order a shrunk kind choice prefers. */
+export const ACTION_KINDS = ['msi', 'dma', 'signal', 'program-msix', 'program-msi', 'msix-control', 'guest-msi', 'halt', 'guest-ack', 'guest-eoi', 'schedule', 'preempt'] as const;
+/** One of {@link ACTION_KINDS}. */
+export type ActionKind = (typeof ACTION_KINDS)[number];
+
+/** Properties `remapsim check` judges. */
+export const PROPERTY_NAMES: readonly S.PropertyName[] = ['P1', 'P2', 'P3', 'P4', 'P5'];
+
+/** The budget of a check, every field filled in. */
+export interface Budget {
+  readonly runs: number;
+  readonly steps: number;
+  readonly seconds: number;
+  readonly seed: number;
+}
+
+/** Defaults of the `check.budget` fields. */
+export const DEFAULT_BUDGET: Budget = { runs: 1000, steps: 50, seconds: 60, seed: 1 };
+
+/** The threat model with defaults applied (see docs/checking.md). */
+export interface ThreatModel {
+  /** Malicious guest domains, by name. */
+  readonly guests: readonly string[];
+  /** Action kinds the adversary (and scheduler) may take; only those the platform supports. */
+  readonly kinds: readonly ActionKind[];
+  /** `any`: a device's write may carry another requester ID. */
+  readonly requesterIds: 'own' | 'any';
+  readonly properties: readonly S.PropertyName[];
+  readonly budget: Budget;
+}
+
+/** What the adversary's steps choose from, read from the scenario and the state its own steps leave. */
+export interface AttackPools {
+  /** Devices owned by malicious guests (canonical BDF keys), with their MSI-X table size and MSI vector count. */
+  readonly devices: readonly { readonly bdf: string; readonly msix: number; readonly msi: number }[];
+  /** vCPUs of the malicious guests (halt, ack, EOI). */
+  readonly ownVcpus: readonly S.VcpuRef[];
+  /** Every guest vCPU (scheduler decisions). */
+  readonly vcpus: readonly S.VcpuRef[];
+  readonly pcpus: number;
+  /** IRTE indices the scenario wrote (hot handles). */
+  readonly handles: readonly number[];
+  /** Requester IDs of every function and bridge in the scenario (as BDF strings). */
+  readonly rids: readonly string[];
+  /** Granted vectors, IRTE vectors, the policy's notification vectors. */
+  readonly vectors: readonly number[];
+  /** APIC IDs of the pCPUs and the guests' vCPUs. */
+  readonly apicIds: readonly number[];
+  /** Guest APIC IDs of vCPUs (guest-msi destinations). */
+  readonly vcpuApicIds: readonly number[];
+  /** Mapped IOVAs (and GPAs), then the IOMMU structures' addresses (IRTs, PIDs, table arena), then the interrupt window. */
+  readonly dmaAddresses: readonly number[];
+}
+
+/**
+ * The threat model of a scenario: its `check:` section with defaults — every guest is
+ * malicious; software may do every kind the platform supports (guest-msi, halt, ack,
+ * EOI, schedule and preempt only with vCPUs; program-msi/-msix only for devices with
+ * that capability); devices may send any MSI and signal, and DMA when the scenario
+ * sets up DMA remapping (a platform without it gives no DMA isolation to check);
+ * requester IDs are the devices' own; all of P1–P5; budget {@link DEFAULT_BUDGET}.
+ * `overrides` (command-line options) replace budget fields.
+ * @throws Error when the adversary has no action it can take (no malicious guest device nor vCPU).
+ */
+export function threatModel(compiled: CompiledScenario, data: S.Scenario, pools: AttackPools, overrides: Partial<Budget> = {}): ThreatModel {
+  const check = data.check ?? {};
+  const adversary = check.adversary ?? {};
+  const guests = adversary.guests ?? compiled.platform.domains.filter((d) => d.kind === 'guest').map((d) => d.name);
+  const hasDma = (data.steps ?? []).some((s) => s['enable-dma'] !== undefined || s['map-dma'] !== undefined);
+  const hasVcpus = pools.vcpus.length > 0;
+  const software: readonly S.AdversarySoftware[] = adversary.software ?? ['program-msix', 'program-msi', 'msix-control', 'guest-msi', 'halt', 'guest-ack', 'guest-eoi', 'schedule', 'preempt'];
+  const devices: readonly S.AdversaryDevice[] = adversary.devices ?? (hasDma ? ['msi', 'signal', 'dma'] : ['msi', 'signal']);
+  const anyDevice = pools.devices.length > 0;
+  const supported = (k: ActionKind): boolean => {
+    switch (k) {
+      case 'msi':
+      case 'dma':
+      case 'signal':
+        return anyDevice;
+      case 'program-msix':
+      case 'msix-control':
+        return pools.devices.some((d) => d.msix > 0);
+      case 'program-msi':
+        return pools.devices.some((d) => d.msi > 0);
+      case 'guest-msi':
+        return hasVcpus && pools.devices.some((d) => d.msix > 0);
+      case 'halt':
+      case 'guest-ack':
+      case 'guest-eoi':
+        return pools.ownVcpus.length > 0;
+      case 'schedule':
+      case 'preempt':
+        return hasVcpus;
+    }
+  };
+  const wanted = new Set<string>([...software, ...devices]);
+  const kinds = ACTION_KINDS.filter((k) => wanted.has(k) && supported(k));
+  if (kinds.length === 0) throw new Error(`the adversary (${guests.join(', ') || 'no guest'}) has no action it can take on this platform: no device or vCPU of a malicious guest`);
+  const b = check.budget ?? {};
+  const budget: Budget = {
+    runs: overrides.runs ?? b.runs ?? DEFAULT_BUDGET.runs,
+    steps: overrides.steps ?? b.steps ?? DEFAULT_BUDGET.steps,
+    seconds: overrides.seconds ?? b.seconds ?? DEFAULT_BUDGET.seconds,
+    seed: overrides.seed ?? b.seed ?? DEFAULT_BUDGET.seed,
+  };
+  return { guests, kinds, requesterIds: adversary.requesterIds ?? 'own', properties: check.properties ?? PROPERTY_NAMES, budget };
+}
+
+const unique = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
+
+/**
+ * The pools of a scenario, read from its compiled form and the run of its own steps
+ * (the state the adversary starts from). `guests` are the malicious guests' names
+ * (undefined: every guest).
+ */
+export function attackPools(compiled: CompiledScenario, base: RunResult, guests: readonly string[] | undefined): AttackPools {
+  const state: PlatformState = base.final;
+  const p = compiled.platform;
+  const bad = new Set(guests ?? p.domains.filter((d) => d.kind === 'guest').map((d) => d.name));
+  const badIds = new Set(state.domains.filter((d) => bad.has(d.name)).map((d) => d.id));
+  const devices = Object.values(state.devices)
+    .filter((fn) => badIds.has(state.intent.owners[fn.key] ?? -1))
+    .map((fn) => ({ bdf: fn.key, msix: fn.msix?.table.length ?? 0, msi: fn.msi === undefined ? 0 : 1 << fn.msi.mmc }));
+  const vcpus = vcpuList(state.vcpus).map((v) => ({ vm: state.domains[v.domain]!.name, vcpu: v.index }));
+  const ownVcpus = vcpus.filter((v) => bad.has(v.vm));
+  const handles: number[] = [];
+  const vectors: number[] = [];
+  for (const s of base.steps) {
+    for (const e of s.events) {
+      if (e.kind !== 'memory-write' || e.bytes !== 16 || e.what === undefined) continue;
+      const m = /^IRTE (\d+) of/.exec(e.what);
+      if (m === null) continue;
+      handles.push(Number(m[1]));
+      const irte = decodeIrte(e.value).irte;
+      vectors.push(irte.mode === 'remapped' ? irte.vector : irte.virtualVector);
+    }
+  }
+  for (const g of state.intent.grants) vectors.push(g.vector);
+  for (const g of p.grants) vectors.push(g.vector);
+  for (const s of compiled.steps) for (const a of s.actions) if (a.kind === 'guest-msi') vectors.push(a.vector);
+  const policy = policyNamed(state.hypervisor.policy);
+  if (vcpus.length > 0) vectors.push(policy.postedVector, policy.wakeupVector);
+  vectors.push(0x20);
+  const rids = unique(Object.values(state.devices).flatMap((fn) => [fn.rid, ...fn.upstream])).map((rid) => formatBdf(rid));
+  const list = vcpuList(state.vcpus);
+  const apicIds = unique([...state.cpus.map((c) => c.apicId), ...list.map((v) => v.apicId)]);
+  const vcpuApicIds = unique(list.map((v) => v.apicId));
+  const addresses: bigint[] = [];
+  for (const s of compiled.steps) {
+    for (const a of s.actions) {
+      if (a.kind === 'map-dma') for (const m of a.mappings) addresses.push(m.iova, ...(m.gpa === undefined ? [] : [m.gpa]));
+      if (a.kind === 'unmap-dma') addresses.push(a.iova);
+    }
+  }
+  for (const u of state.iommus) if ((u.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRTPS)) !== 0) addresses.push(decodeIrta(u.regs.irtaLatched).base);
+  for (const v of list) addresses.push(v.pda);
+  addresses.push(state.hypervisor.tableArena.start, 0xfee0_0000n);
+  const dmaAddresses = unique(addresses.filter((a) => a <= BigInt(Number.MAX_SAFE_INTEGER)).map(Number));
+  return { devices, ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, vectors: unique(vectors), apicIds, vcpuApicIds, dmaAddresses };
+}
+
+/** Field values below HOT are positions in a pool; values from HOT up are raw. */
+export const HOT = 32;
+
+/** One field of a choice: usually a small pool position, one time in 16 a raw 32-bit value. */
+const field: fc.Arbitrary<number> = fc.oneof({ arbitrary: fc.nat({ max: HOT - 1 }), weight: 15 }, { arbitrary: fc.integer({ min: HOT, max: 0xffff_ffff }), weight: 1 });
+
+/** An action before it is resolved: a kind roll and six fields, all numbers (see the module comment). */
+export interface Choice {
+  readonly kind: number;
+  readonly a: number;
+  readonly b: number;
+  readonly c: number;
+  readonly d: number;
+  readonly e: number;
+  readonly f: number;
+}
+
+/** A run before resolution: the run's action weights (swarm testing) and its choices. */
+export interface RunChoice {
+  /** One weight (0..4) per kind of the threat model; all 0 means all equal. */
+  readonly weights: readonly number[];
+  readonly choices: readonly Choice[];
+}
+
+/** A generated step: a scenario step object (specs/scenario.schema.json `step`). */
+export type AttackStep = Readonly<Record<string, unknown>>;
+
+/** The scenario-step key of `step` (its action). */
+export function stepKind(step: AttackStep): string {
+  return Object.keys(step).find((k) => k !== 'note' && k !== 'expect') ?? '?';
+}
+
+/** `v` as a pool position when small, else `raw(v)`. */
+function pick<T>(pool: readonly T[], v: number, raw: (v: number) => T): T {
+  return v < HOT && pool.length > 0 ? pool[v % pool.length]! : raw(v);
+}
+
+const hex = (v: number): string => `0x${v.toString(16)}`;
+
+/** A 64-bit step value as the hex string the schema accepts (`"0xfee00018"`), readable in a counterexample. */
+const u64 = (v: number): string => hex(v);
+
+/** The kind chosen by roll `roll` among `kinds` under `weights`. */
+function kindOf(kinds: readonly ActionKind[], weights: readonly number[], roll: number): ActionKind {
+  const w = weights.some((x) => x > 0) ? weights : kinds.map(() => 1);
+  const total = w.reduce((s, x) => s + x, 0);
+  let r = roll % total;
+  for (let i = 0; i < kinds.length; i++) {
+    r -= w[i] ?? 0;
+    if (r < 0) return kinds[i]!;
+  }
+  return kinds[kinds.length - 1]!;
+}
+
+/** An MSI address/data pair chosen by fields x (format), y (handle or destination), z (data or vector), w (delivery mode / reserved bits). */
+function message(pools: AttackPools, x: number, y: number, z: number, w: number): { address: number; data: number } {
+  const format = x < HOT ? x % 8 : 7;
+  if (format < 5) {
+    const handle = pick(pools.handles, y, (v) => v & 0xffff);
+    const shv = format !== 4;
+    const m = composeRemappableMsi({ handle, shv });
+    // SHV: the data is the sub-handle (usually 0); a raw z sets reserved bits 31:16 too.
+    const data = shv ? (z < HOT ? 0 : z >>> 0) : 0;
+    return { address: Number(m.address), data: data >>> 0 };
+  }
+  if (format < 7) {
+    const dest = pick(pools.apicIds, y, (v) => v) & 0xff;
+    const vector = pick(pools.vectors, z, (v) => v) & 0xff;
+    const mode = w < HOT ? 0 : (w >>> 8) & 7;
+    return { address: 0xfee0_0000 + dest * 0x1000 + (format === 6 ? 4 : 0), data: vector | (mode << 8) };
+  }
+  return { address: 0xfee0_0000 + (y & 0xffffc), data: z >>> 0 };
+}
+
+/** The requester ID a device write carries: its own (field 0), or with `any` another from the pool or a raw one. */
+function rid(pools: AttackPools, threat: ThreatModel, f: number): { rid?: string } {
+  if (threat.requesterIds !== 'any' || f === 0) return {};
+  return { rid: f < HOT ? pools.rids[(f - 1) % pools.rids.length]! : formatBdf(f & 0xffff) };
+}
+
+/**
+ * The scenario step `c` names under `weights`. Every name it uses exists in the
+ * scenario, so the step compiles; an action the platform refuses (an entry past the
+ * table) is still a valid step and shows as `rejected` in the trace.
+ */
+export function resolveChoice(pools: AttackPools, threat: ThreatModel, weights: readonly number[], c: Choice): AttackStep {
+  const kind = kindOf(threat.kinds, weights, c.kind);
+  const dev = (filter: (d: AttackPools['devices'][number]) => boolean) => {
+    const ds = pools.devices.filter(filter);
+    return ds[c.a % ds.length]!;
+  };
+  switch (kind) {
+    case 'msi': {
+      const d = dev(() => true);
+      const m = message(pools, c.b, c.c, c.d, c.e);
+      return { msi: { device: d.bdf, ...rid(pools, threat, c.f), address: u64(m.address), data: m.data } };
+    }
+    case 'dma': {
+      const d = dev(() => true);
+      const sizes = [4, 8, 16, 1];
+      const size = sizes[c.d % sizes.length]!;
+      let address = pick(pools.dmaAddresses, c.b, (v) => v * 0x1000) + (c.c < HOT ? (c.c % 16) * 16 : c.c & 0xfff);
+      if ((address % 0x1000) + size > 0x1000) address = address - (address % 0x1000) + 0x1000 - size;
+      const write = c.e % 2 === 0;
+      const value = size >= 4 ? c.e >>> 0 : c.e & 0xff;
+      return { dma: { device: d.bdf, ...rid(pools, threat, c.f), address: u64(address), size, write, ...(write ? { value: hex(value) } : {}) } };
+    }
+    case 'signal': {
+      const d = dev(() => true);
+      const n = Math.max(d.msix, d.msi, 1);
+      return { signal: { device: d.bdf, vector: c.b < HOT ? c.b % n : c.b % 2048 } };
+    }
+    case 'program-msix': {
+      const d = dev((x) => x.msix > 0);
+      const m = message(pools, c.c, c.d, c.e, c.f);
+      return { 'program-msix': { device: d.bdf, entry: c.b % d.msix, address: u64(m.address), data: m.data, masked: c.f % 8 === 7 } };
+    }
+    case 'program-msi': {
+      const d = dev((x) => x.msi > 0);
+      const m = message(pools, c.c, c.d, c.e, c.f);
+      return { 'program-msi': { device: d.bdf, enable: c.b % 4 !== 3, address: u64(m.address), data: m.data & 0xffff } };
+    }
+    case 'msix-control': {
+      const d = dev((x) => x.msix > 0);
+      return { 'msix-control': { device: d.bdf, enable: c.b % 4 !== 3, functionMask: c.c % 4 === 3 } };
+    }
+    case 'guest-msi': {
+      const d = dev((x) => x.msix > 0);
+      const mode = c.e < HOT ? undefined : DELIVERY_MODE_NAMES[(c.e >>> 8) & 7];
+      return {
+        'guest-msi': {
+          device: d.bdf,
+          entry: c.b % d.msix,
+          destination: pick(pools.vcpuApicIds, c.c, (v) => v >>> 0),
+          vector: pick(pools.vectors, c.d, (v) => v) & 0xff,
+          ...(mode === undefined ? {} : { deliveryMode: mode }),
+        },
+      };
+    }
+    case 'halt':
+    case 'guest-ack':
+    case 'guest-eoi': {
+      const v = pools.ownVcpus[c.a % pools.ownVcpus.length]!;
+      return { [kind]: { vm: v.vm, vcpu: v.vcpu } };
+    }
+    case 'schedule': {
+      const v = pools.vcpus[c.a % pools.vcpus.length]!;
+      return { schedule: { vm: v.vm, vcpu: v.vcpu, pcpu: c.b % pools.pcpus } };
+    }
+    case 'preempt': {
+      const v = pools.vcpus[c.a % pools.vcpus.length]!;
+      return { preempt: { vm: v.vm, vcpu: v.vcpu } };
+    }
+  }
+}
+
+/** Arbitrary of one {@link Choice}. */
+export const choiceArbitrary: fc.Arbitrary<Choice> = fc.record({ kind: fc.nat({ max: 0xffff }), a: field, b: field, c: field, d: field, e: field, f: field });
+
+/**
+ * Arbitrary of one run: swarm weights and 1..`threat.budget.steps` choices. Shrinks
+ * by dropping choices, then each field toward the first pool entry.
+ */
+export function runChoiceArbitrary(threat: ThreatModel, maxSteps = threat.budget.steps): fc.Arbitrary<RunChoice> {
+  return fc.record({
+    weights: fc.array(fc.nat({ max: 4 }), { minLength: threat.kinds.length, maxLength: threat.kinds.length }),
+    choices: fc.array(choiceArbitrary, { minLength: 1, maxLength: maxSteps, size: 'max' }),
+  });
+}
+
+/** The scenario steps of run `r`. */
+export function resolveRun(pools: AttackPools, threat: ThreatModel, r: RunChoice): AttackStep[] {
+  return r.choices.map((c) => resolveChoice(pools, threat, r.weights, c));
+}

@@ -1,0 +1,39 @@
+/**
+ * The attack catalog (specs/attacks/, docs/checking.md): for each attack, an insecure
+ * scenario in which `remapsim check` must find a counterexample to `property`, and its
+ * secure twin in which every checked property must hold. Shared by the catalog tests
+ * (test/attacks/catalog.test.ts) and the documentation's table.
+ */
+import { fileURLToPath } from 'node:url';
+
+/** One attack of the catalog. */
+export interface CatalogEntry {
+  /** File stem: specs/attacks/<id>-insecure.yaml and <id>-secure.yaml. */
+  readonly id: string;
+  readonly attack: string;
+  /** Where the attack comes from (CVE, advisory, paper, spec section). */
+  readonly source: string;
+  /** The property the insecure scenario's counterexample violates (first reported). */
+  readonly property: 'P1' | 'P2' | 'P3' | 'P4';
+  /** What the secure twin does that blocks the attack. */
+  readonly blockedBy: string;
+}
+
+/** Every attack of the catalog, in the order of docs/checking.md. */
+export const CATALOG: readonly CatalogEntry[] = [
+  { id: 'msi-injection-ir-off', attack: 'MSI injection by a passed-through device with interrupt remapping off', source: 'CVE-2011-1898; Wojtczuk & Rutkowska, "Following the White Rabbit" (2011)', property: 'P1', blockedBy: 'IR on with IRTEs validated by source ID; compatibility format blocked (fault 0x25, EIME=1)' },
+  { id: 'cfi-compat-bypass', attack: 'compatibility-format bypass with IR on and CFI set (EIME=0)', source: 'VT-d spec §5.1.2.1, GCMD.CFI; Linux irq_remapping.c "vulnerable to IRQ injection" warning', property: 'P1', blockedBy: 'CFI=0: fault 0x25' },
+  { id: 'svt-none', attack: "another device's IRTE handle used without source-ID validation (SVT=0)", source: 'VT-d spec §9.10 (SVT/SQ/SID); Wojtczuk & Rutkowska (2011)', property: 'P1', blockedBy: 'SVT=1, SQ=0, SID = the device: fault 0x26' },
+  { id: 'svt-bus-range', attack: 'bus-range source-ID check (SVT=2) covering a device of another domain', source: 'VT-d spec §9.10 (SVT=2)', property: 'P1', blockedBy: 'SVT=1 per function (or a range holding one domain only): fault 0x26' },
+  { id: 'foreign-device-irte', attack: 'an IRTE set up for a device the requesting domain does not own', source: 'XSA-237 (x86: multiple MSI mapping issues)', property: 'P1', blockedBy: "ownership check: the IRTE names the domain's own device, fault 0x26" },
+  { id: 'pda-any-vm', attack: "a posted IRTE whose PDA names another VM's vCPU", source: 'policy kvm-broken-pda-any-vm (src/policy/kvm.ts) vs kvm; Linux posted_intr.c', property: 'P1', blockedBy: "the vCPU lookup scoped to the device owner's VM" },
+  { id: 'stale-iec', attack: 'an IRTE changed for reassignment without IEC invalidation (stale entry)', source: "XSA-442 (CVE-2023-34326), its interrupt analogue; VT-d §6.5.2.7", property: 'P1', blockedBy: 'index-selective IEC invalidation (and wait) after the rewrite' },
+  { id: 'deferred-iotlb', attack: 'deferred IOTLB invalidation after unmap', source: 'Markuze, Morrison, Tsafrir, ASPLOS 2016', property: 'P2', blockedBy: 'strict invalidation: IOTLB page invalidated and waited for at unmap' },
+  { id: 'irt-mapped', attack: "a second stage that maps the IRT into a guest's DMA space", source: 'VT-d §3.14; DESIGN.md P2', property: 'P2', blockedBy: "page tables mapping the guest's memory only" },
+  { id: 'pid-mapped', attack: "a second stage that maps a PI descriptor into a guest's DMA space", source: 'VT-d §9.11–9.12; DESIGN.md P2', property: 'P2', blockedBy: "page tables mapping the guest's memory only" },
+];
+
+/** Absolute path of an entry's insecure or secure scenario. */
+export function catalogFile(entry: CatalogEntry, which: 'insecure' | 'secure'): string {
+  return fileURLToPath(new URL(`../../specs/attacks/${entry.id}-${which}.yaml`, import.meta.url));
+}

@@ -1,0 +1,602 @@
+/**
+ * `remapsim check` (issue #5): model-based testing of a scenario with fast-check. The
+ * scenario's own steps run first (configuration and benign workload); then each random
+ * run appends adversary steps (src/checker/adversary.ts) and applies them to the state
+ * the scenario's steps left, judging the chosen properties after every action, as
+ * `remapsim run` does (src/scenario/run.ts).
+ *
+ * Runs are split in chunks of {@link CHUNK_RUNS}, each a `fc.check` from its own seed
+ * derived from the budget's seed and the chunk's index; chunks run in order, in this
+ * thread or on worker threads (src/checker/pool.ts). The reported counterexample is the
+ * one of the lowest failing chunk, found after every lower chunk has completed, so it
+ * does not depend on the number of workers or on scheduling (P5).
+ *
+ * A found counterexample is cut after its first violating step, shrunk further by
+ * dropping steps one at a time, and written as a scenario (the base's text with the
+ * steps appended) that `remapsim run` replays with no fast-check involved.
+ */
+import fc from 'fast-check';
+import { parseScenarioText, type ParsedScenario } from '../scenario/parse.ts';
+import { compileScenario, type CompiledScenario, type CompiledStep } from '../scenario/compile.ts';
+import { runScenario, type RunResult } from '../scenario/run.ts';
+import { formatTrace, formatEvent, describeIrte, formatWalk } from '../scenario/trace.ts';
+import { scenarioWithSteps, formatSteps } from '../scenario/write.ts';
+import { applyAction } from '../platform/transition.ts';
+import type { PlatformState } from '../platform/state.ts';
+import type { PlatformEvent } from '../platform/events.ts';
+import { checkInterruptIsolation } from '../properties/p1-interrupt-isolation.ts';
+import { checkDmaIsolation } from '../properties/p2-dma-isolation.ts';
+import { checkNoLostInterrupt } from '../properties/p3-no-lost-interrupt.ts';
+import { checkCoherence } from '../properties/p4-coherence.ts';
+import { decodeIrta } from '../vtd/registers.ts';
+import { IRTE_BYTES } from '../vtd/irte.ts';
+import { readPid } from '../vtd/pid-memory.ts';
+import { vcpuList } from '../platform/vcpu-table.ts';
+import { faultReason } from '../vtd/fault-reasons.ts';
+import { InputError } from '../io/input-error.ts';
+import type * as S from '../scenario/types.ts';
+import { attackPools, resolveRun, runChoiceArbitrary, threatModel, type AttackPools, type AttackStep, type Budget, type ThreatModel } from './adversary.ts';
+
+/** Runs per chunk: the unit of work of a worker and of the deterministic merge. */
+export const CHUNK_RUNS = 50;
+
+/** A property that a run can violate (P5 is judged on the counterexample, not per run). */
+export type RunProperty = 'P1' | 'P2' | 'P3' | 'P4';
+
+/** A scenario ready to be checked: its text, compiled form, the state after its own steps, the threat model and pools. */
+export interface PreparedCheck {
+  readonly file: string;
+  readonly text: string;
+  readonly parsed: ParsedScenario;
+  readonly data: S.Scenario;
+  readonly compiled: CompiledScenario;
+  /** The run of the scenario's own steps. */
+  readonly base: RunResult;
+  readonly threat: ThreatModel;
+  readonly pools: AttackPools;
+  /** Parsed skeleton (platform, devices, domains; no steps) used to compile generated steps without reloading a DMAR table. */
+  readonly skeleton: S.Scenario;
+}
+
+/** Properties judged per run, among those the threat model names. */
+function runProperties(threat: ThreatModel): Set<RunProperty> {
+  return new Set(threat.properties.filter((p): p is RunProperty => p !== 'P5'));
+}
+
+/**
+ * Parse, compile and run the scenario's own steps and read its threat model.
+ * @param overrides command-line budget fields
+ * @throws InputError for a scenario that is not valid, or whose own steps already fail an
+ *   expectation; Error when the adversary can take no action.
+ */
+export function prepareCheck(text: string, file: string, overrides: Partial<Budget> = {}): PreparedCheck {
+  const parsed = parseScenarioText(text, file);
+  const data = parsed.data as S.Scenario;
+  const compiled = compileScenario(parsed);
+  const base = runScenario(compiled);
+  const failed = base.steps.find((s) => s.failures.length > 0);
+  if (failed !== undefined) {
+    throw new InputError(`the scenario's own step ${failed.step.index} fails its expectation: ${failed.failures.join('; ')}`, { file, ...(failed.step.line === undefined ? {} : { line: failed.step.line }) });
+  }
+  const pools = attackPools(compiled, base, data.check?.adversary?.guests);
+  let threat: ThreatModel;
+  try {
+    threat = threatModel(compiled, data, pools, overrides);
+  } catch (e) {
+    throw new InputError((e as Error).message, { file, field: 'check.adversary' });
+  }
+  const units = compiled.platform.iommus.length;
+  const skeleton: S.Scenario = {
+    name: data.name,
+    platform: { cpus: data.platform.cpus, iommus: Array.from({ length: units }, () => ({ registerBase: 0 })) },
+    ...(data.devices === undefined ? {} : { devices: data.devices }),
+    ...(data.domains === undefined ? {} : { domains: data.domains }),
+    steps: [],
+  };
+  return { file, text, parsed, data, compiled, base, threat, pools, skeleton };
+}
+
+/**
+ * Compile generated steps with the scenario compiler itself (so a replay compiles them
+ * to the same actions), against the skeleton of the scenario.
+ * @throws InputError when a step names something the scenario lacks (never for resolved steps).
+ */
+export function compileSteps(p: PreparedCheck, steps: readonly AttackStep[]): readonly CompiledStep[] {
+  return compileScenario({ file: p.file, data: { ...p.skeleton, steps }, lineAt: () => undefined }).steps;
+}
+
+/** Counts over runs: what the adversary did and what came of it (fc.statistics-style). */
+export interface Coverage {
+  /** Runs counted (shrinking runs are not). */
+  runs: number;
+  steps: number;
+  /** Generated steps by kind. */
+  actions: Record<string, number>;
+  /** Interrupt and DMA fault reasons that fired, by hex code. */
+  faults: Record<string, number>;
+  deliveries: number;
+  postings: number;
+  dmaAccesses: number;
+  dmaFaults: number;
+  rejected: number;
+}
+
+/** An empty {@link Coverage}. */
+export function emptyCoverage(): Coverage {
+  return { runs: 0, steps: 0, actions: {}, faults: {}, deliveries: 0, postings: 0, dmaAccesses: 0, dmaFaults: 0, rejected: 0 };
+}
+
+/** Add `b` into `a`. */
+export function addCoverage(a: Coverage, b: Coverage): void {
+  a.runs += b.runs;
+  a.steps += b.steps;
+  for (const [k, v] of Object.entries(b.actions)) a.actions[k] = (a.actions[k] ?? 0) + v;
+  for (const [k, v] of Object.entries(b.faults)) a.faults[k] = (a.faults[k] ?? 0) + v;
+  a.deliveries += b.deliveries;
+  a.postings += b.postings;
+  a.dmaAccesses += b.dmaAccesses;
+  a.dmaFaults += b.dmaFaults;
+  a.rejected += b.rejected;
+}
+
+/** The first property violated by a run. */
+export interface RunViolation {
+  readonly property: RunProperty;
+  /** Index among the generated steps. */
+  readonly generated: number;
+  readonly message: string;
+  /** Other properties the same action violated. */
+  readonly also: readonly { readonly property: RunProperty; readonly message: string }[];
+}
+
+/** Violations of `props` after one action, one per property, in the order P1, P2, P3, P4. */
+function judge(props: Set<RunProperty>, state: PlatformState, events: readonly PlatformEvent[]): { property: RunProperty; message: string }[] {
+  const out: { property: RunProperty; message: string }[] = [];
+  const add = (property: RunProperty, v: { message: string } | undefined): void => void (v && out.push({ property, message: v.message }));
+  if (props.has('P1')) add('P1', checkInterruptIsolation(state, events)[0]);
+  if (props.has('P2')) add('P2', checkDmaIsolation(state, events)[0]);
+  if (props.has('P3') && state.vcpus.count > 0) add('P3', checkNoLostInterrupt(state, events)[0]);
+  if (props.has('P4')) add('P4', checkCoherence(state, events)[0]);
+  return out;
+}
+
+/**
+ * Apply generated `steps` to the state the scenario's own steps left, judging the
+ * threat model's properties after every action; stop at the first violation.
+ * `coverage`, when given, gets the run's counts.
+ */
+export function runSteps(p: PreparedCheck, steps: readonly AttackStep[], coverage?: Coverage): RunViolation | undefined {
+  const compiled = compileSteps(p, steps);
+  const props = runProperties(p.threat);
+  let state = p.base.final;
+  if (coverage) coverage.runs++;
+  for (let i = 0; i < compiled.length; i++) {
+    const step = compiled[i]!;
+    if (coverage) {
+      coverage.steps++;
+      coverage.actions[step.label] = (coverage.actions[step.label] ?? 0) + 1;
+    }
+    for (const action of step.actions) {
+      const r = applyAction(state, action);
+      state = r.state;
+      if (coverage) {
+        for (const e of r.events) {
+          if (e.kind === 'interrupt-delivered') coverage.deliveries++;
+          else if (e.kind === 'interrupt-posted') coverage.postings++;
+          else if (e.kind === 'dma-access') coverage.dmaAccesses++;
+          else if (e.kind === 'action-rejected') coverage.rejected++;
+          else if (e.kind === 'interrupt-fault' || e.kind === 'dma-fault') {
+            if (e.kind === 'dma-fault') coverage.dmaFaults++;
+            const k = `0x${e.reason.toString(16).padStart(2, '0')}`;
+            coverage.faults[k] = (coverage.faults[k] ?? 0) + 1;
+          }
+        }
+      }
+      const v = judge(props, state, r.events);
+      if (v.length > 0) return { ...v[0]!, generated: i, also: v.slice(1) };
+    }
+  }
+  return undefined;
+}
+
+/** A chunk of runs: its index, the fast-check seed derived for it, and how many runs. */
+export interface Chunk {
+  readonly index: number;
+  readonly seed: number;
+  readonly runs: number;
+}
+
+/** The seed of chunk `index` under budget seed `seed` (a 32-bit mix, so neighbouring chunks are unrelated). */
+export function chunkSeed(seed: number, index: number): number {
+  let h = (seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** The chunks of a budget, in order. */
+export function chunksOf(budget: Budget): Chunk[] {
+  const n = Math.ceil(budget.runs / CHUNK_RUNS);
+  return Array.from({ length: n }, (_, i) => ({ index: i, seed: chunkSeed(budget.seed, i), runs: Math.min(CHUNK_RUNS, budget.runs - i * CHUNK_RUNS) }));
+}
+
+/** What a chunk gave: plain data (it crosses from a worker thread). */
+export interface ChunkResult {
+  readonly index: number;
+  readonly seed: number;
+  /** Runs made before the failure (including it), or all of them. */
+  readonly runs: number;
+  readonly failed: boolean;
+  /** fast-check's path to the shrunk counterexample (replays it with `seed`). */
+  readonly path: string | undefined;
+  /** The shrunk counterexample's steps. */
+  readonly steps: readonly AttackStep[] | undefined;
+  readonly shrinks: number;
+  /** An exception a run threw (a model bug), with its message. */
+  readonly error: string | undefined;
+  readonly coverage: Coverage;
+  readonly ms: number;
+}
+
+/**
+ * Run one chunk: `fc.check` of "no property violated" over random runs from the chunk's
+ * seed, shrinking a failure. With `path`, replays exactly that case.
+ */
+export function searchChunk(p: PreparedCheck, chunk: Chunk, path?: string): ChunkResult {
+  const start = performance.now();
+  const coverage = emptyCoverage();
+  let failedOnce = false;
+  const arb = runChoiceArbitrary(p.threat).map((r) => resolveRun(p.pools, p.threat, r));
+  const property = fc.property(arb, (steps) => {
+    const v = runSteps(p, steps, failedOnce ? undefined : coverage);
+    if (v !== undefined) failedOnce = true;
+    return v === undefined;
+  });
+  const d = fc.check(property, { seed: chunk.seed, numRuns: chunk.runs, ...(path === undefined ? {} : { path }) });
+  const error = d.failed && d.errorInstance !== null && !(d.errorInstance instanceof Error && /Property failed by returning false/.test(d.errorInstance.message)) ? String((d.errorInstance as Error).message ?? d.errorInstance) : undefined;
+  return {
+    index: chunk.index,
+    seed: chunk.seed,
+    runs: d.numRuns,
+    failed: d.failed,
+    path: d.counterexamplePath ?? undefined,
+    steps: d.counterexample?.[0],
+    shrinks: d.numShrinks,
+    error,
+    coverage,
+    ms: performance.now() - start,
+  };
+}
+
+/**
+ * The steps cut after the first violating one, then shrunk by dropping single steps
+ * while the same property is still violated (deterministic; a handful of steps after
+ * fast-check's shrinking).
+ */
+export function minimise(p: PreparedCheck, steps: readonly AttackStep[]): { steps: AttackStep[]; violation: RunViolation } | undefined {
+  let v = runSteps(p, steps);
+  if (v === undefined) return undefined;
+  let cur = steps.slice(0, v.generated + 1);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (let i = 0; i < cur.length && cur.length > 1; i++) {
+      const next = [...cur.slice(0, i), ...cur.slice(i + 1)];
+      const w = runSteps(p, next);
+      if (w !== undefined && w.property === v.property) {
+        cur = next.slice(0, w.generated + 1);
+        v = w;
+        changed = true;
+        i--;
+      }
+    }
+  }
+  return { steps: cur, violation: v };
+}
+
+/** A found counterexample, minimised, written out and replayed. */
+export interface Counterexample {
+  readonly property: RunProperty;
+  readonly message: string;
+  /** Other properties the failing action violated. */
+  readonly also: readonly { readonly property: RunProperty; readonly message: string }[];
+  /** Global index of the failing run (chunk × CHUNK_RUNS + run within the chunk, from 0). */
+  readonly run: number;
+  readonly chunk: number;
+  readonly chunkSeed: number;
+  readonly path: string | undefined;
+  readonly shrinks: number;
+  /** fast-check's shrunk steps, then the minimised ones. */
+  readonly shrunk: readonly AttackStep[];
+  readonly steps: readonly AttackStep[];
+  /** Index in the scenario's steps of the violating step. */
+  readonly step: number;
+  /** The replayable scenario text. */
+  readonly scenario: string;
+  /** The replay's trace lines of the failing step. */
+  readonly trace: readonly string[];
+  /** The state that matters at the failing step: IRTE, IEC entry, PID, translation. */
+  readonly state: readonly string[];
+  /** The replay (through parse, compile and run, as `remapsim run` does) shows the same property violated. */
+  readonly replayed: boolean;
+  /** P5: two replays gave byte-identical traces. */
+  readonly deterministic: boolean;
+  /** Bytes of the replay's trace. */
+  readonly traceBytes: number;
+}
+
+/** The verdict line's property name in `remapsim run` output for a run property. */
+function violationsOf(r: RunResult, property: RunProperty): readonly { step: number; message: string }[] {
+  return property === 'P1' ? r.violations : property === 'P2' ? r.dmaIsolation : property === 'P3' ? r.lost : r.coherence;
+}
+
+/** The trace lines of scenario step `index` in `trace` (formatTrace output): its header and events. */
+function stepLines(trace: string, index: number): string[] {
+  const lines = trace.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`#${index} `));
+  if (start < 0) return [];
+  const out = [lines[start]!];
+  for (let i = start + 1; i < lines.length && lines[i]!.startsWith('    '); i++) out.push(lines[i]!);
+  return out;
+}
+
+/** What state a violating event used: the IRTE in memory and in the IEC, the PID, the DMA translation. */
+export function stateThatMatters(r: RunResult, step: number): string[] {
+  const s = r.steps[step];
+  if (s === undefined) return [];
+  const state = r.final;
+  const out: string[] = [];
+  for (const e of s.events) {
+    if ((e.kind === 'interrupt-delivered' || e.kind === 'interrupt-fault' || e.kind === 'interrupt-posted') && e.iommu !== undefined && e.irteIndex !== undefined) {
+      const unit = state.iommus[e.iommu]!;
+      const base = decodeIrta(unit.regs.irtaLatched).base;
+      const raw = state.memory.readLE(base + BigInt(e.irteIndex * IRTE_BYTES), IRTE_BYTES);
+      out.push(`IRTE 0x${e.irteIndex.toString(16)} of ${unit.name} in memory: ${describeIrte(raw)}`);
+      const cached = unit.iec.entries[e.irteIndex];
+      if (cached !== undefined && cached.raw !== raw) out.push(`IRTE 0x${e.irteIndex.toString(16)} of ${unit.name} in the IEC (stale): ${describeIrte(cached.raw)}`);
+    }
+    if (e.kind === 'interrupt-delivered') {
+      const owner = state.intent.owners[e.device];
+      out.push(`${e.device} belongs to ${owner === undefined ? 'no domain' : state.domains[owner]!.name}; its grants: ${state.intent.grants.filter((g) => g.requester === e.device).map((g) => `0x${g.vector.toString(16)}→${g.target.kind === 'pcpu' ? `APIC ${g.target.apicId}` : `vCPU ${g.target.vcpu}`}`).join(', ') || 'none'}`);
+    }
+    if (e.kind === 'interrupt-posted') {
+      const v = vcpuList(state.vcpus).find((x) => x.pda === e.pda);
+      const { pid } = readPid(state.memory, e.pda);
+      out.push(`PID 0x${e.pda.toString(16)} (${v === undefined ? 'no vCPU' : `${state.domains[v.domain]!.name}.vcpu${v.index}`}): ON=${pid.on ? 1 : 0} SN=${pid.sn ? 1 : 0} NV=0x${pid.nv.toString(16)} NDST=0x${pid.ndst.toString(16)}`);
+    }
+    if (e.kind === 'dma-access') {
+      const owner = state.intent.owners[e.device];
+      const maps = owner === undefined ? [] : (state.intent.dma[owner] ?? []);
+      out.push(`${formatEvent(e, state)}`);
+      out.push(`${e.device}'s domain maps: ${maps.map((m) => `HPA 0x${m.hpa.toString(16)}+0x${m.size.toString(16)}${m.structures ? ' (structures, on purpose)' : ''}`).join(', ') || 'nothing'}`);
+      out.push(...formatWalk(e.references).map((l) => l.trim()));
+    }
+  }
+  return out;
+}
+
+/**
+ * Minimise `found`'s steps, write them after the base's steps as a scenario, replay it
+ * twice through parse/compile/run (the `remapsim run` path) and compare the traces (P5).
+ * @throws Error when the counterexample no longer fails (a model that is not deterministic).
+ */
+export function buildCounterexample(p: PreparedCheck, found: ChunkResult): Counterexample {
+  const shrunk = found.steps ?? [];
+  const m = minimise(p, shrunk);
+  if (m === undefined) throw new Error(`the counterexample of chunk ${found.index} (seed ${found.seed}, path ${found.path}) does not fail when re-run`);
+  const baseSteps = p.base.steps.length;
+  const step = baseSteps + m.violation.generated;
+  const note = [
+    `Counterexample found by remapsim check: violates ${m.violation.property}.`,
+    `Search seed ${p.threat.budget.seed}; run ${found.index * CHUNK_RUNS + found.runs - 1} (chunk ${found.index}, fast-check seed ${found.seed}, path ${found.path ?? '(none)'}), ${found.shrinks} shrink(s).`,
+    `${m.violation.property} at step ${step} (adversary step ${m.violation.generated}): ${m.violation.message}`,
+    '',
+    `Replay: remapsim run <this file>  (exits 1 with VIOLATION ${m.violation.property})`,
+  ].join('\n');
+  const scenario = scenarioWithSteps(p.text, m.steps, note, { name: `${p.data.name}-counterexample`, stepsComment: `adversary steps found by remapsim check (seed ${p.threat.budget.seed})` });
+  const replay = () => runScenario(compileScenario(parseScenarioText(scenario, p.file)));
+  const r1 = replay();
+  const t1 = formatTrace(r1);
+  const t2 = formatTrace(replay());
+  const replayed = violationsOf(r1, m.violation.property).length > 0;
+  return {
+    property: m.violation.property,
+    message: m.violation.message,
+    also: m.violation.also,
+    run: found.index * CHUNK_RUNS + found.runs - 1,
+    chunk: found.index,
+    chunkSeed: found.seed,
+    path: found.path,
+    shrinks: found.shrinks,
+    shrunk,
+    steps: m.steps,
+    step,
+    scenario,
+    trace: stepLines(t1, step),
+    state: stateThatMatters(r1, step),
+    replayed,
+    deterministic: t1 === t2,
+    traceBytes: Buffer.byteLength(t1),
+  };
+}
+
+/** Runs a chunk somewhere (this thread or a worker pool); resolves to its result. */
+export type ChunkRunner = (chunk: Chunk) => Promise<ChunkResult>;
+
+/** Options of {@link runCheck}. */
+export interface CheckOptions {
+  /** Run chunks here, or elsewhere (src/checker/pool.ts). Default: in this thread. */
+  readonly runChunk?: ChunkRunner;
+  /** Chunks in flight at once (default 1; the pool's thread count when using workers). */
+  readonly concurrency?: number;
+  /** Called after each chunk completes, with the runs done so far. */
+  readonly onProgress?: (runsDone: number, runsTotal: number, elapsedMs: number) => void;
+  /** Aborting stops dispatching chunks; those in flight complete and the result reports what was found. */
+  readonly signal?: AbortSignal;
+  /** Clock (tests). */
+  readonly now?: () => number;
+}
+
+/** The outcome of a check. */
+export interface CheckResult {
+  readonly prepared: PreparedCheck;
+  /** Runs made (chunks completed in order up to the failure or the stop). */
+  readonly runs: number;
+  readonly coverage: Coverage;
+  readonly counterexample: Counterexample | undefined;
+  /** A run threw: a bug in the model, reported with the chunk's seed and path. */
+  readonly error: { readonly message: string; readonly chunk: number; readonly seed: number; readonly path: string | undefined } | undefined;
+  /** Why the search stopped early: the time limit or an interrupt (undefined: budget done or counterexample found). */
+  readonly stopped: 'time' | 'interrupted' | undefined;
+  /** Violations of checked properties by the scenario's own steps (then no search is made). */
+  readonly baseViolations: readonly string[];
+  /** When no counterexample: P5 on run 0 (its replay traces byte-identical twice). */
+  readonly deterministic: boolean;
+  readonly ms: number;
+}
+
+/** Violations of the checked properties in the run of the scenario's own steps, as `VIOLATION` lines. */
+export function baseViolationsOf(p: PreparedCheck): string[] {
+  const props = runProperties(p.threat);
+  return (['P1', 'P2', 'P3', 'P4'] as const).filter((x) => props.has(x)).flatMap((x) => violationsOf(p.base, x).map((v) => `VIOLATION ${x} at action ${v.step}: ${v.message}`));
+}
+
+/**
+ * Check `p`: chunks in order (up to `concurrency` in flight), stop at the first failing
+ * chunk once every lower chunk is done, at the time limit, or when `signal` aborts.
+ * Deterministic: the result does not depend on concurrency or timing, except for how far
+ * a time limit or an interrupt let it go.
+ */
+export async function runCheck(p: PreparedCheck, options: CheckOptions = {}): Promise<CheckResult> {
+  const now = options.now ?? (() => performance.now());
+  const start = now();
+  const baseViolations = baseViolationsOf(p);
+  if (baseViolations.length > 0) {
+    return { prepared: p, runs: 0, coverage: emptyCoverage(), counterexample: undefined, error: undefined, stopped: undefined, baseViolations, deterministic: true, ms: now() - start };
+  }
+  const run = options.runChunk ?? ((c: Chunk) => Promise.resolve(searchChunk(p, c)));
+  const chunks = chunksOf(p.threat.budget);
+  const deadline = start + p.threat.budget.seconds * 1000;
+  const results = new Map<number, ChunkResult>();
+  const inFlight = new Map<number, Promise<void>>();
+  let next = 0;
+  let stopped: CheckResult['stopped'];
+  let lowestFail = Infinity;
+  let runsDone = 0;
+  const concurrency = Math.max(1, options.concurrency ?? 1);
+  while (true) {
+    while (next < chunks.length && next < lowestFail && inFlight.size < concurrency && stopped === undefined) {
+      if (options.signal?.aborted) stopped = 'interrupted';
+      else if (now() > deadline) stopped = 'time';
+      else {
+        const c = chunks[next++]!;
+        inFlight.set(
+          c.index,
+          run(c).then((r) => {
+            results.set(c.index, r);
+            inFlight.delete(c.index);
+            runsDone += r.runs;
+            if (r.failed) lowestFail = Math.min(lowestFail, c.index);
+            options.onProgress?.(runsDone, p.threat.budget.runs, now() - start);
+          }),
+        );
+      }
+    }
+    if (inFlight.size === 0) break;
+    await Promise.race(inFlight.values());
+  }
+  // Chunks in order up to the first gap or the first failure.
+  const coverage = emptyCoverage();
+  let runs = 0;
+  let failed: ChunkResult | undefined;
+  for (const c of chunks) {
+    const r = results.get(c.index);
+    if (r === undefined) break;
+    addCoverage(coverage, r.coverage);
+    runs += r.runs;
+    if (r.failed) {
+      failed = r;
+      break;
+    }
+  }
+  let counterexample: Counterexample | undefined;
+  let error: CheckResult['error'];
+  if (failed?.error !== undefined) error = { message: failed.error, chunk: failed.index, seed: failed.seed, path: failed.path };
+  else if (failed !== undefined) counterexample = buildCounterexample(p, failed);
+  let deterministic = counterexample?.deterministic ?? true;
+  if (counterexample === undefined && p.threat.properties.includes('P5')) {
+    const first = fc.sample(runChoiceArbitrary(p.threat).map((r) => resolveRun(p.pools, p.threat, r)), { seed: chunks[0]!.seed, numRuns: 1 })[0] ?? [];
+    const text = scenarioWithSteps(p.text, first, 'P5 probe');
+    const t = () => formatTrace(runScenario(compileScenario(parseScenarioText(text, p.file))));
+    deterministic = t() === t();
+  }
+  return { prepared: p, runs, coverage, counterexample, error, stopped: failed === undefined ? stopped : undefined, baseViolations, deterministic, ms: now() - start };
+}
+
+const pct = (n: number, total: number): string => `${total === 0 ? 0 : ((100 * n) / total).toFixed(1)}%`;
+
+/** The coverage section of the report: actions by share, fault reasons, outcomes. */
+export function formatCoverage(c: Coverage): string[] {
+  const actions = Object.entries(c.actions)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([k, v]) => `${k} ${pct(v, c.steps)}`)
+    .join(', ');
+  const faults = Object.entries(c.faults)
+    .sort((a, b) => a[0].localeCompare(b[0]))
+    .map(([k, v]) => `${k} ${faultReason(Number(k))?.description ?? ''} ×${v}`.replace('  ', ' '));
+  return [
+    `coverage: ${c.runs} runs, ${c.steps} adversary steps`,
+    `  actions: ${actions || 'none'}`,
+    `  outcomes: ${c.deliveries} deliveries, ${c.postings} postings, ${c.dmaAccesses} DMA accesses, ${c.dmaFaults} DMA faults, ${c.rejected} rejected`,
+    faults.length === 0 ? '  faults: none' : '  faults:',
+    ...faults.map((f) => `    ${f}`),
+  ];
+}
+
+/** The human report of a check (stdout of `remapsim check`). `written`: where the counterexample file went. */
+export function formatCheckReport(r: CheckResult, written: string | undefined): string {
+  const p = r.prepared;
+  const t = p.threat;
+  const lines: string[] = [
+    `check: ${p.data.name} (${p.file})`,
+    `  adversary: ${t.guests.join(', ') || 'none'}; actions: ${t.kinds.join(', ')}; requester IDs: ${t.requesterIds}`,
+    `  properties: ${t.properties.join(' ')}; budget: ${t.budget.runs} runs × ≤${t.budget.steps} steps, ${t.budget.seconds} s, seed ${t.budget.seed}`,
+    `  scenario's own steps: ${p.base.steps.length}, then the adversary's`,
+  ];
+  const secs = (r.ms / 1000).toFixed(2);
+  if (r.baseViolations.length > 0) {
+    lines.push("the scenario's own steps already violate a checked property (no search made; `remapsim run` shows the trace):", ...r.baseViolations);
+  } else if (r.error !== undefined) {
+    lines.push(`ERROR: a run threw (a bug in the model): ${r.error.message}`, `  chunk ${r.error.chunk}, fast-check seed ${r.error.seed}, path ${r.error.path ?? '(none)'}`);
+  } else if (r.counterexample !== undefined) {
+    const c = r.counterexample;
+    lines.push(
+      `COUNTEREXAMPLE ${c.property} found in run ${c.run} after ${r.runs} runs (${secs} s)`,
+      `  seed ${t.budget.seed}: chunk ${c.chunk}, fast-check seed ${c.chunkSeed}, path ${c.path ?? '(none)'}; ${c.shrinks} shrinks, ${c.shrunk.length} → ${c.steps.length} adversary step(s)`,
+      `VIOLATION ${c.property} at step ${c.step} (adversary step ${c.step - p.base.steps.length}): ${c.message}`,
+      ...c.also.map((a) => `VIOLATION ${a.property} at the same step: ${a.message}`),
+      '  failing step and its events:',
+      ...c.trace.map((l) => `  ${l}`),
+      '  state that matters:',
+      ...(c.state.length === 0 ? ['    (no interrupt or DMA event at that step)'] : c.state.map((l) => `    ${l}`)),
+      '  adversary steps (appended to the scenario):',
+      ...formatSteps(c.steps).trimEnd().split('\n').map((l) => `    ${l}`),
+      written === undefined ? '  (not written)' : `  written to ${written}; replay: remapsim run ${written}`,
+      c.replayed ? `  replay: VIOLATION ${c.property} reproduced without fast-check` : `  replay: DID NOT REPRODUCE ${c.property} (a bug: please report)`,
+    );
+  } else {
+    const why = r.stopped === 'time' ? ` (time limit of ${t.budget.seconds} s reached)` : r.stopped === 'interrupted' ? ' (interrupted)' : '';
+    lines.push(`HELD: ${t.properties.filter((x) => x !== 'P5').join(' ')} over ${r.runs} runs${why} in ${secs} s`);
+  }
+  if (t.properties.includes('P5')) {
+    lines.push(r.deterministic ? `P5 determinism: HELD (${r.counterexample ? 'the counterexample' : 'run 0'} replayed twice, byte-identical traces)` : 'P5 determinism: VIOLATED (two replays gave different traces)');
+  }
+  lines.push(...formatCoverage(r.coverage));
+  return lines.join('\n') + '\n';
+}
+
+/** Exit status of a check: 1 a counterexample (or P5 broken, or a model error), 130 interrupted with nothing found, else 0. */
+export function checkExitCode(r: CheckResult): number {
+  if (r.counterexample !== undefined || r.error !== undefined || r.baseViolations.length > 0 || !r.deterministic) return 1;
+  return r.stopped === 'interrupted' ? 130 : 0;
+}
+

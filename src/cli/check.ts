@@ -1,0 +1,139 @@
+/**
+ * `remapsim check SCENARIO`: search for a counterexample to the scenario's properties
+ * under its threat model (src/checker/check.ts, docs/checking.md). Exit status 0 when
+ * the properties held over the budget, 1 with a counterexample (written as a scenario
+ * that `remapsim run` replays), 2 bad input, 130 interrupted (Ctrl-C) with nothing found.
+ */
+import { readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { InputError } from '../io/input-error.ts';
+import { writeFileAtomic } from '../io/atomic-write.ts';
+import { CHUNK_RUNS, checkExitCode, formatCheckReport, prepareCheck, runCheck, searchChunk, type Chunk, type CheckResult } from '../checker/check.ts';
+import { defaultThreads, startPool, type CheckPool } from '../checker/pool.ts';
+import type { Budget } from '../checker/adversary.ts';
+
+/** Options of {@link checkCommand} (the command line's). */
+export interface CheckCommandOptions {
+  readonly out?: string;
+  readonly runs?: number;
+  readonly steps?: number;
+  readonly seconds?: number;
+  readonly seed?: number;
+  /** Worker threads (default: every core; 1 runs in this thread). */
+  readonly workers?: number;
+  /** Write no counterexample file. */
+  readonly write?: boolean;
+}
+
+/** Where the counterexample of `file` goes by default: NAME.counterexample.yaml beside it. */
+export function defaultCounterexamplePath(file: string): string {
+  return join(dirname(file), `${basename(file).replace(/\.ya?ml$/i, '')}.counterexample.yaml`);
+}
+
+/**
+ * Budgets (runs × steps per run) below which a check stays in this thread: starting
+ * worker threads (each loads the model through tsx) costs a second or two, more than
+ * they save on a small budget.
+ */
+const INLINE_WORK = 100_000;
+
+/**
+ * Check the scenario `file`: prepare it, search (on worker threads when the budget is
+ * large enough and more than one worker is allowed), write the counterexample, and
+ * return the report and the exit status. Progress goes to stderr when it is a terminal;
+ * Ctrl-C stops the search and the report says what was found.
+ * @throws InputError for an unreadable or invalid scenario, or a bad option.
+ */
+export async function checkCommand(file: string, o: CheckCommandOptions): Promise<{ code: number; report: string; result: CheckResult; written: string | undefined }> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError(`cannot read scenario: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
+  }
+  const overrides: Partial<Budget> = {
+    ...(o.runs === undefined ? {} : { runs: o.runs }),
+    ...(o.steps === undefined ? {} : { steps: o.steps }),
+    ...(o.seconds === undefined ? {} : { seconds: o.seconds }),
+    ...(o.seed === undefined ? {} : { seed: o.seed }),
+  };
+  const prepared = prepareCheck(text, file, overrides);
+  const workers = o.workers ?? defaultThreads();
+  let pool: CheckPool | undefined;
+  if (workers > 1 && prepared.threat.budget.runs > CHUNK_RUNS && prepared.threat.budget.runs * prepared.threat.budget.steps >= INLINE_WORK) pool = startPool(text, file, overrides, workers);
+  const abort = new AbortController();
+  const onSigint = (): void => abort.abort();
+  process.once('SIGINT', onSigint);
+  const tty = process.stderr.isTTY === true;
+  const inline = async (c: Chunk) => {
+    await new Promise((r) => setImmediate(r)); // let Ctrl-C and progress through between chunks
+    return searchChunk(prepared, c);
+  };
+  let result: CheckResult;
+  try {
+    result = await runCheck(prepared, {
+      runChunk: pool?.runChunk ?? inline,
+      concurrency: pool === undefined ? 1 : pool.threads * 2,
+      signal: abort.signal,
+      ...(tty
+        ? {
+            onProgress: (done: number, total: number, ms: number) => {
+              const pct = Math.floor((100 * done) / total);
+              const bar = '#'.repeat(Math.floor(pct / 5)).padEnd(20, '.');
+              process.stderr.write(`\rcheck [${bar}] ${done}/${total} runs ${(ms / 1000).toFixed(1)} s${pool ? ` (${pool.threads} workers)` : ''}  `);
+            },
+          }
+        : {}),
+    });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    if (tty) process.stderr.write('\r\x1b[K');
+    await pool?.close();
+  }
+  let written: string | undefined;
+  if (result.counterexample !== undefined && o.write !== false) {
+    written = o.out ?? defaultCounterexamplePath(file);
+    try {
+      writeFileAtomic(written, result.counterexample.scenario);
+    } catch (e) {
+      throw new InputError(`cannot write the counterexample: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: written });
+    }
+  }
+  return { code: checkExitCode(result), report: formatCheckReport(result, written), result, written };
+}
+
+function positiveInt(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < (name === 'seed' ? 0 : 1) || n > 0xffff_ffff) throw new InvalidArgumentError(`${name} must be ${name === 'seed' ? 'a 32-bit unsigned' : 'a positive'} integer`);
+    return n;
+  };
+}
+
+function positiveNumber(v: string): number {
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('must be a positive number of seconds');
+  return n;
+}
+
+/** Register `check` on the `remapsim` program. `out` gets the report; `setCode` the exit status. */
+export function registerCheck(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
+  program
+    .command('check')
+    .description("search for a counterexample to the scenario's properties under its threat model (its check: section)")
+    .argument('<scenario>', 'scenario YAML file')
+    .option('--out <file>', 'where to write the counterexample scenario (default NAME.counterexample.yaml beside the input)')
+    .option('--no-write', 'write no counterexample file')
+    .option('--runs <n>', 'random runs (overrides check.budget.runs)', positiveInt('runs'))
+    .option('--steps <n>', 'most adversary steps per run (overrides check.budget.steps)', positiveInt('steps'))
+    .option('--seconds <s>', 'time limit (overrides check.budget.seconds)', positiveNumber)
+    .option('--seed <n>', 'search seed (overrides check.budget.seed)', positiveInt('seed'))
+    .option('--workers <n>', `worker threads (default: every core, ${defaultThreads()} here; 1 = this thread)`, positiveInt('workers'))
+    .action(async (file: string, o: CheckCommandOptions) => {
+      const r = await checkCommand(file, o);
+      out(r.report);
+      setCode(r.code);
+    });
+}

@@ -1,0 +1,58 @@
+/**
+ * The attack catalog (specs/attacks/, src/checker/catalog.ts) in CI, with the fixed seeds
+ * of each scenario's `check.budget`: every insecure scenario's counterexample is found
+ * by search within its budget (each well within 10 s), shrinks to a handful of steps,
+ * and replays with `remapsim run` (no fast-check) to the same violation; every secure
+ * twin holds. Checks run in this thread (`workers: 1`): the result is the same with
+ * workers (test/checker/check.test.ts).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CATALOG, catalogFile } from '../../src/checker/catalog.ts';
+import { checkCommand } from '../../src/cli/check.ts';
+import { cli, repo, tempDir } from '../cli/cli-harness.ts';
+
+const tmp = tempDir('catalog');
+afterAll(() => tmp.cleanup());
+
+describe('the attack catalog', () => {
+  it('lists every scenario of specs/attacks/ and nothing else', () => {
+    const files = readdirSync(repo('specs/attacks')).filter((f) => f.endsWith('.yaml') && !f.endsWith('.counterexample.yaml')).sort();
+    const listed = CATALOG.flatMap((e) => [`${e.id}-insecure.yaml`, `${e.id}-secure.yaml`]).sort();
+    expect(files).toEqual(listed);
+  });
+
+  for (const entry of CATALOG) {
+    describe(entry.id, () => {
+      it(`insecure: a ${entry.property} counterexample is found, shrunk and replayed`, async () => {
+        const out = join(tmp.dir, `${entry.id}.counterexample.yaml`);
+        const start = performance.now();
+        const r = await checkCommand(catalogFile(entry, 'insecure'), { out, workers: 1 });
+        const ms = performance.now() - start;
+        expect(r.code, r.report).toBe(1);
+        const c = r.result.counterexample!;
+        expect(c.property).toBe(entry.property);
+        expect(ms).toBeLessThan(10_000);
+        expect(c.steps.length).toBeGreaterThanOrEqual(1);
+        expect(c.steps.length).toBeLessThanOrEqual(4);
+        expect(c.replayed).toBe(true);
+        expect(c.deterministic).toBe(true);
+        expect(r.report).toMatch(new RegExp(`^VIOLATION ${entry.property} at step ${c.step} `, 'm'));
+        expect(r.written).toBe(out);
+        // The written file replays through the CLI, with no fast-check involved.
+        const replay = await cli(['run', out]);
+        expect(replay.code).toBe(1);
+        expect(replay.out).toMatch(new RegExp(`^VIOLATION ${entry.property} `, 'm'));
+      });
+
+      it('secure twin: every checked property holds', async () => {
+        const r = await checkCommand(catalogFile(entry, 'secure'), { workers: 1, write: false });
+        expect(r.code, r.report).toBe(0);
+        expect(r.result.counterexample).toBeUndefined();
+        expect(r.result.runs).toBe(r.result.prepared.threat.budget.runs);
+        expect(r.report).toMatch(/^HELD: /m);
+      });
+    });
+  }
+});
