@@ -44,8 +44,22 @@ export interface DmaAccess {
 /** Fault reason for a read of the interrupt address range: no read permission, per translation mode. */
 const INTERRUPT_READ_FAULT = { legacy: 0x06, scalable: 0x86 } as const;
 
-/** The walk's capabilities from the unit's CAP/ECAP and the platform's host address width. */
+/** The last {@link dmaCapabilities} result and its inputs (CAP and ECAP do not change, decoding them is most of an IOTLB hit). */
+let lastCapabilities: { cap: bigint; ecap: bigint; haw: number; result: Readonly<DmaCapabilities> } | undefined;
+
+/**
+ * The walk's capabilities from the unit's CAP/ECAP and the platform's host address width.
+ * The result is frozen and may be shared between calls with the same CAP, ECAP and width.
+ */
 export function dmaCapabilities(unit: IommuUnit, hostAddressWidth: number): DmaCapabilities {
+  const last = lastCapabilities;
+  if (last !== undefined && last.cap === unit.cap && last.ecap === unit.ecap && last.haw === hostAddressWidth) return last.result;
+  const result = Object.freeze(decodeCapabilities(unit, hostAddressWidth));
+  lastCapabilities = { cap: unit.cap, ecap: unit.ecap, haw: hostAddressWidth, result };
+  return result;
+}
+
+function decodeCapabilities(unit: IommuUnit, hostAddressWidth: number): DmaCapabilities {
   const cap = decodeCap(unit.cap);
   const ecap = decodeEcap(unit.ecap);
   return {

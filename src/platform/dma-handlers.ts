@@ -70,6 +70,20 @@ function buildTranslation(state: PlatformState, unit: IommuUnit, a: MapDma, rid:
   return { memory: p.memory, arena: p.allocator };
 }
 
+/**
+ * What is left of grant `g` once [start, end) (IOVA bytes) is unmapped: the grant itself when
+ * it does not overlap, else its parts below `start` and from `end` on (each with its HPA
+ * shifted by the same offset), so that unmapping one page of a larger mapping keeps the rest.
+ */
+function trimGrant(g: DmaGrant, start: bigint, end: bigint): DmaGrant[] {
+  const gEnd = g.iova + g.size;
+  if (gEnd <= start || g.iova >= end) return [g];
+  const out: DmaGrant[] = [];
+  if (g.iova < start) out.push({ ...g, size: start - g.iova });
+  if (gEnd > end) out.push({ ...g, iova: end, hpa: g.hpa + (end - g.iova), size: gEnd - end });
+  return out;
+}
+
 export const dmaHandlers: {
   [K in 'write-rtaddr' | 'invalidate-dma' | 'invalidation-wait' | 'dma-root' | 'map-dma' | 'unmap-dma']: Handler<K>;
 } = {
@@ -161,7 +175,7 @@ export const dmaHandlers: {
     const domain = before.intent.owners[a.device];
     if (domain !== undefined) {
       const end = a.iova + a.size;
-      draft.intent.dma[domain] = (before.intent.dma[domain] ?? []).filter((g) => g.iova + g.size <= a.iova || g.iova >= end) as Draft<DmaGrant>[];
+      draft.intent.dma[domain] = (before.intent.dma[domain] ?? []).flatMap((g) => trimGrant(g, a.iova, end)) as Draft<DmaGrant>[];
     }
     emit({ kind: 'hypervisor', policy: before.hypervisor.policy, request: `${unit.name}: unmap ${a.device} 0x${a.iova.toString(16)}+0x${a.size.toString(16)}: ${cleared.length} leaf entr${cleared.length === 1 ? 'y' : 'ies'} cleared` });
   },

@@ -89,6 +89,8 @@ class Compiler {
   /** Per unit: persistent GCMD bits software has set, and the EIME it last programmed. */
   private readonly gcmd = new Map<number, number>();
   private readonly eime = new Map<number, boolean>();
+  /** Units put in scalable mode by `enable-dma`. */
+  private readonly scalable = new Set<number>();
   private unitCount = 0;
 
   constructor(private readonly parsed: ParsedScenario) {}
@@ -440,6 +442,8 @@ class Compiler {
       case 'enable-dma': {
         const s = step['enable-dma']!;
         const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        if (s.scalable) this.scalable.add(iommu);
+        else this.scalable.delete(iommu);
         const persistent = this.gcmd.get(iommu) ?? 0;
         const TE = 1 << GLOBAL_COMMAND_BITS.TE;
         return [
@@ -490,10 +494,13 @@ class Compiler {
           let am = 0;
           while (((iova >> 12n) >> BigInt(am)) !== (((iova + size - 1n) >> 12n) >> BigInt(am))) am++;
           const base = (iova >> BigInt(12 + am)) << BigInt(12 + am);
-          out.push(
-            { kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'iotlb', granularity: 'page', drainWrites: true, drainReads: true, did: s.did, addressMask: am, invalidationHint: false, address: base }) },
-            { kind: 'invalidation-wait', iommu, descriptor: WAIT },
-          );
+          out.push({ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'iotlb', granularity: 'page', drainWrites: true, drainReads: true, did: s.did, addressMask: am, invalidationHint: false, address: base }) });
+          // A type-2 IOTLB invalidation does not reach first-stage (PASID-tagged) entries (VT-d
+          // §6.5.2.4): in scalable mode also flush by PASID, as Linux `qi_flush_piotlb` does.
+          if (this.scalable.has(iommu)) {
+            out.push({ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'pasid-iotlb', granularity: 'page', did: s.did, pasid: s.pasid ?? 0, addressMask: am, invalidationHint: false, address: base }) });
+          }
+          out.push({ kind: 'invalidation-wait', iommu, descriptor: WAIT });
         }
         return out;
       }

@@ -132,6 +132,11 @@ export type CacheLookup =
     }
   | { hit: false; missed: 'context' | 'pasid' | 'iotlb' | 'permission' | 'dirty' };
 
+/** Bits hi:lo of `raw` as a number (fields of at most 32 bits). */
+function field(raw: bigint, spec: { readonly hi: number; readonly lo: number }): number {
+  return Number((raw >> BigInt(spec.lo)) & ((1n << BigInt(spec.hi - spec.lo + 1)) - 1n));
+}
+
 function requestNeeds(r: DmaRequest): { read: boolean; write: boolean; execute: boolean } {
   const execute = r.execute ?? false;
   return { read: r.read || (!r.write && !execute), write: r.write, execute };
@@ -150,22 +155,26 @@ export function lookupDma(caches: DmaCaches, request: DmaRequest): CacheLookup {
   let did: number;
   let pasid: number | undefined;
   let privileged = false;
+  // Fields read straight from the raw entries (bit positions of LEGACY_CONTEXT_ENTRY,
+  // SCALABLE_CONTEXT_ENTRY and PASID_ENTRY): the generic decode is most of a hit's cost.
   if (ctx.mode === 'legacy') {
     if (request.pasid !== undefined) return { hit: false, missed: 'permission' };
-    const c = LEGACY_CONTEXT_ENTRY.decode(ctx.entry);
-    if (c.TT === CONTEXT_TT.PASS_THROUGH) return passThrough(request, 'legacy-pass-through', c.DID);
-    did = c.DID;
+    const tt = field(ctx.entry, LEGACY_CONTEXT_ENTRY.layout.spec.fields.TT);
+    const contextDid = field(ctx.entry, LEGACY_CONTEXT_ENTRY.layout.spec.fields.DID);
+    if (tt === CONTEXT_TT.PASS_THROUGH) return passThrough(request, 'legacy-pass-through', contextDid);
+    did = contextDid;
   } else {
-    const c = SCALABLE_CONTEXT_ENTRY.decode(ctx.entry);
-    if (request.pasid !== undefined && !c.PASIDE) return { hit: false, missed: 'permission' };
-    pasid = request.pasid ?? c.RID_PASID;
-    privileged = request.pasid !== undefined ? (request.privileged ?? false) : c.RID_PRIV;
+    const f = SCALABLE_CONTEXT_ENTRY.layout.spec.fields;
+    if (request.pasid !== undefined && field(ctx.entry, f.PASIDE) === 0) return { hit: false, missed: 'permission' };
+    const ridPasid = field(ctx.entry, f.RID_PASID);
+    pasid = request.pasid ?? ridPasid;
+    privileged = request.pasid !== undefined ? (request.privileged ?? false) : field(ctx.entry, f.RID_PRIV) === 1;
     const pc = caches.pasid.find((p) => p.rid === request.rid && p.pasid === pasid);
     if (!pc) return { hit: false, missed: 'pasid' };
-    const pe = PASID_ENTRY.decode(pc.entry);
-    if ((privileged && !pe.SRE) || (need.execute && !pe.ERE)) return { hit: false, missed: 'permission' };
-    did = pe.DID;
-    if (pe.PGTT === PGTT.PASS_THROUGH) return passThrough(request, 'pass-through', did, pasid);
+    const pf = PASID_ENTRY.layout.spec.fields;
+    if ((privileged && field(pc.entry, pf.SRE) === 0) || (need.execute && field(pc.entry, pf.ERE) === 0)) return { hit: false, missed: 'permission' };
+    did = field(pc.entry, pf.DID);
+    if (field(pc.entry, pf.PGTT) === PGTT.PASS_THROUGH) return passThrough(request, 'pass-through', did, pasid);
   }
   const e = caches.iotlb.find(
     (t) =>
@@ -233,10 +242,21 @@ export function insertTranslation(caches: DmaCaches, request: DmaRequest, t: Dma
     if (t.pasid !== undefined) e.pasid = t.pasid;
     iotlb = push(iotlb, e, cap.iotlb, (x) => x.did === e.did && x.pasid === e.pasid && x.privileged === e.privileged && x.page === e.page && x.pageSize === e.pageSize);
   }
-  let pagingStructure = caches.pagingStructure;
+  // The walk's non-leaf entries, each pushed as `push` would one by one (a same-key entry
+  // replaced, FIFO trimmed), in one pass: a nested walk repeats the upper second-stage
+  // entries for every first-stage table page. The new entries are frozen here, as the
+  // platform freezes states, so that freezing the result does not walk them.
+  const fresh: PagingStructureEntry[] = [];
   for (const s of t.pagingStructures) {
-    const entry: PagingStructureEntry = { ...s, permissions: { ...s.permissions } };
-    pagingStructure = push(pagingStructure, entry, cap.pagingStructure, (x) => x.did === s.did && x.root === s.root && x.level === s.level && x.prefix === s.prefix);
+    const at = fresh.findIndex((x) => x.did === s.did && x.root === s.root && x.level === s.level && x.prefix === s.prefix);
+    if (at >= 0) fresh.splice(at, 1);
+    fresh.push(Object.freeze({ did: s.did, root: s.root, prefix: s.prefix, level: s.level, nextTable: s.nextTable, permissions: Object.freeze({ ...s.permissions }) }));
+  }
+  let pagingStructure = caches.pagingStructure;
+  if (fresh.length > 0) {
+    const kept = pagingStructure.filter((x) => !fresh.some((s) => x.did === s.did && x.root === s.root && x.level === s.level && x.prefix === s.prefix));
+    kept.push(...fresh);
+    pagingStructure = cap.pagingStructure === 0 ? [] : kept.slice(Math.max(0, kept.length - cap.pagingStructure));
   }
   return { ...caches, context, pasid, iotlb, pagingStructure };
 }

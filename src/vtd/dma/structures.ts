@@ -438,8 +438,11 @@ export function levelsWidth(levels: number): number {
 
 /** Index of `address` in a table at `level` (1 = leaf table): bits [12+9L-1 : 12+9(L-1)] (sheet §8.7). */
 export function levelIndex(address: bigint, level: number): number {
-  return Number((address >> BigInt(12 + 9 * (level - 1))) & 0x1ffn);
+  return Number((address >> (LEVEL_SHIFTS[level] ?? BigInt(12 + 9 * (level - 1)))) & 0x1ffn);
 }
+
+/** 12 + 9·(level − 1) as bigint, for levels 1..5 (index 0 unused). */
+const LEVEL_SHIFTS: readonly bigint[] = [0n, 12n, 21n, 30n, 39n, 48n];
 
 /** Bytes mapped by one entry at `level`: 4 KiB, 2 MiB, 1 GiB, 512 GiB, 256 TiB. */
 export function levelPageSize(level: number): number {

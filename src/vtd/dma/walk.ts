@@ -337,6 +337,74 @@ export interface DmaConfig {
 
 // ---------------------------------------------------------------------------------------
 
+/**
+ * `codec.decode` remembering its last input: a walk decodes the same root, context, PASID
+ * directory and PASID entries again and again, and the generic layout decode is most of a
+ * cached walk's cost. The decoded object is shared between calls: read it, never change it.
+ */
+function lastDecoded<R>(decode: (raw: bigint) => R): (raw: bigint) => R {
+  let lastRaw: bigint | undefined;
+  let last: R | undefined;
+  return (raw) => {
+    if (raw !== lastRaw || last === undefined) {
+      last = decode(raw);
+      lastRaw = raw;
+    }
+    return last;
+  };
+}
+
+const decodeRtaddr = lastDecoded((raw) => RTADDR.decode(raw));
+const decodeLegacyRoot = lastDecoded((raw) => LEGACY_ROOT_ENTRY.decode(raw));
+const decodeLegacyContext = lastDecoded((raw) => LEGACY_CONTEXT_ENTRY.decode(raw));
+const decodeScalableRoot = lastDecoded((raw) => SCALABLE_ROOT_ENTRY.decode(raw));
+const decodeScalableContext = lastDecoded((raw) => SCALABLE_CONTEXT_ENTRY.decode(raw));
+const decodePasidDir = lastDecoded((raw) => PASID_DIR_ENTRY.decode(raw));
+const decodePasidEntry = lastDecoded((raw) => PASID_ENTRY.decode(raw));
+
+/** Largest table address {@link Walker.read} handles as a number: the entry's address and end stay exact doubles. */
+const SAFE_TABLE = 2 ** 53 - 2 * 4096;
+
+/** A 64-bit mask as its low and high 32-bit halves (numbers), to test an entry read as two words. */
+interface SplitMask {
+  readonly lo: number;
+  readonly hi: number;
+}
+const split = (m: bigint): SplitMask => ({ lo: Number(m & 0xffff_ffffn), hi: Number(m >> 32n) });
+/** Bits 51:12 of a paging entry given as two 32-bit halves, as a number (exact: below 2^52). */
+const entryAddressOf = (lo: number, hi: number): number => (hi & 0xf_ffff) * 0x1_0000_0000 + ((lo & 0xffff_f000) >>> 0);
+
+/**
+ * Reserved-bit masks of second-stage entries for one set of capabilities, indexed
+ * `[scalable][level][ps]` (computed with {@link secondStageReservedMask}; keyed by HAW, SL 2M, SL 1G).
+ */
+const SS_MASKS = new Map<number, SplitMask[][][]>();
+function ssMasks(hawBits: number, sl2M: boolean, sl1G: boolean): SplitMask[][][] {
+  const key = hawBits * 4 + (sl2M ? 2 : 0) + (sl1G ? 1 : 0);
+  let m = SS_MASKS.get(key);
+  if (m === undefined) {
+    m = [false, true].map((scalable) =>
+      [0, 1, 2, 3, 4, 5].map((level) => [0n, PTE_BITS.SL_PS].map((ps) => split(level === 0 ? 0n : secondStageReservedMask(ps, level, { scalable, hawBits, sl2M, sl1G })))),
+    );
+    SS_MASKS.set(key, m);
+  }
+  return m;
+}
+
+/** First-stage reserved masks, indexed `[nxe][level][ps]` (computed with {@link firstStageReservedMask}; keyed by address bits and FL 1G). */
+const FS_MASKS = new Map<number, SplitMask[][][]>();
+function fsMasks(addressBits: number, fl1G: boolean): SplitMask[][][] {
+  const key = addressBits * 2 + (fl1G ? 1 : 0);
+  let m = FS_MASKS.get(key);
+  if (m === undefined) {
+    m = [false, true].map((nxe) =>
+      [0, 1, 2, 3, 4, 5].map((level) => [0n, PTE_BITS.FL_PS].map((ps) => split(level === 0 ? 0n : firstStageReservedMask(ps, level, { addressBits, nxe, fl1G })))),
+    );
+    FS_MASKS.set(key, m);
+  }
+  return m;
+}
+
 class FaultSignal {
   constructor(
     readonly condition: FaultCondition,
@@ -380,12 +448,24 @@ class Walker {
   readonly ad = new Map<bigint, AdRecord>();
   readonly tables: SecondStageTableEntry[] = [];
   readonly limit: bigint;
+  /** Second-stage reserved masks for this walk's capabilities, `[scalable][level][ps]`. */
+  readonly ssReserved: SplitMask[][][];
+  /** The last 8-byte entry read, as 32-bit halves (bit tests without bigint), and its address. */
+  lastLo = 0;
+  lastHi = 0;
+  lastAddress = 0n;
+  /** 8-byte entries already read in this walk, by address (a number: exact below 2^53). */
+  readonly seen = new Map<number, { readonly lo: number; readonly hi: number; readonly entry: bigint; readonly address: bigint }>();
+  /** 2^HAW as a number (exact: a power of two). */
+  readonly limitNumber: number;
   constructor(
     readonly mem: PhysicalMemory,
     readonly cap: DmaCapabilities,
     readonly config: DmaConfig,
   ) {
     this.limit = 1n << BigInt(cap.hawBits);
+    this.limitNumber = 2 ** cap.hawBits;
+    this.ssReserved = ssMasks(cap.hawBits, cap.sl2M, cap.sl1G);
   }
 
   /** Read a `bytes`-byte structure at `table + index*bytes`, or signal `accessCondition` when it lies at or above 2^HAW. */
@@ -398,9 +478,37 @@ class Walker {
     accessCondition: FaultCondition,
     entryGpa?: bigint,
   ): bigint {
+    const tableNumber = Number(table);
+    if (bytes === 8 && tableNumber <= SAFE_TABLE && (tableNumber & 7) === 0) {
+      // A paging entry (or PASID-directory entry): address arithmetic in exact doubles, the two
+      // aligned words read without bigint arithmetic. Memory does not change during a walk, and
+      // a nested walk reads the upper second-stage entries once per first-stage level: each
+      // entry is fetched from memory once per walk.
+      const at = tableNumber + index * 8;
+      if (at + 8 > this.limitNumber) throw new FaultSignal(accessCondition, stage, level);
+      let seen = this.seen.get(at);
+      if (seen === undefined) {
+        const frame = Math.floor(at / 4096);
+        const word = (at % 4096) >> 2;
+        const lo = this.mem.readWord(frame, word) >>> 0;
+        const hi = this.mem.readWord(frame, word + 1) >>> 0;
+        seen = { lo, hi, entry: hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo), address: BigInt(at) };
+        this.seen.set(at, seen);
+      }
+      this.lastLo = seen.lo;
+      this.lastHi = seen.hi;
+      this.lastAddress = seen.address;
+      const ref: MemoryReference = { stage, level, tableAddress: table, index, entryAddress: seen.address, entry: seen.entry };
+      if (entryGpa !== undefined) ref.entryGpa = entryGpa;
+      this.refs.push(ref);
+      return seen.entry;
+    }
     const entryAddress = table + BigInt(index * bytes);
     if (entryAddress + BigInt(bytes) > this.limit) throw new FaultSignal(accessCondition, stage, level);
     const entry = this.mem.readLE(entryAddress, bytes);
+    this.lastLo = Number(entry & 0xffff_ffffn);
+    this.lastHi = Number((entry >> 32n) & 0xffff_ffffn);
+    this.lastAddress = entryAddress;
     const ref: MemoryReference = { stage, level, tableAddress: table, index, entryAddress, entry };
     if (entryGpa !== undefined) ref.entryGpa = entryGpa;
     this.refs.push(ref);
@@ -435,36 +543,31 @@ class Walker {
     const path: SsResult['path'] = [];
     // Without SLEE, execute requests are checked as reads [derived].
     const needRead = need.read || (need.execute && !p.slee);
-    const lacking = (): FaultCondition | undefined =>
-      need.write && !perms.write ? 'no-write' : needRead && !perms.read ? 'no-read' : undefined;
+    const masks = this.ssReserved[p.scalable ? 1 : 0]!;
     for (;;) {
       const index = levelIndex(input, level);
       const entry = this.read('second', level, table, index, 8, 'ss-access');
-      const entryAddress = table + BigInt(index * 8);
+      const entryAddress = this.lastAddress;
+      const lo = this.lastLo;
+      const hi = this.lastHi;
       path.push({ entryAddress, level, entry });
-      perms.read &&= (entry & PTE_BITS.SL_R) !== 0n;
-      perms.write &&= (entry & PTE_BITS.SL_W) !== 0n;
-      perms.execute &&= (entry & PTE_BITS.SL_X) !== 0n;
-      const reserved =
-        (entry &
-          secondStageReservedMask(entry, level, {
-            scalable: p.scalable,
-            hawBits: this.cap.hawBits,
-            sl2M: this.cap.sl2M,
-            sl1G: this.cap.sl1G,
-          })) !==
-        0n;
+      // Bits R 0, W 1, X 2, PS 7 tested on the low word.
+      perms.read &&= (lo & 1) !== 0;
+      perms.write &&= (lo & 2) !== 0;
+      perms.execute &&= (lo & 4) !== 0;
+      // secondStageReservedMask(entry, level, …), precomputed per PS value.
+      const mask = masks[level]![(lo & 0x80) === 0 ? 0 : 1]!;
+      const reserved = (lo & mask.lo) !== 0 || (hi & mask.hi) !== 0;
+      const lacking: FaultCondition | undefined = need.write && !perms.write ? 'no-write' : needRead && !perms.read ? 'no-read' : undefined;
       if (p.scalable) {
-        if ((entry & (PTE_BITS.SL_R | PTE_BITS.SL_W)) === 0n) throw new FaultSignal('ss-not-present', 'second', level);
+        if ((lo & 3) === 0) throw new FaultSignal('ss-not-present', 'second', level);
         if (reserved) throw new FaultSignal('ss-reserved', 'second', level);
-        const l = lacking();
-        if (l) throw new FaultSignal(l, 'second', level);
+        if (lacking) throw new FaultSignal(lacking, 'second', level);
       } else {
-        const l = lacking();
-        if (l) throw new FaultSignal(l, 'second', level);
+        if (lacking) throw new FaultSignal(lacking, 'second', level);
         if (reserved) throw new FaultSignal('ss-reserved', 'second', level);
       }
-      const leaf = level === 1 || (entry & PTE_BITS.SL_PS) !== 0n;
+      const leaf = level === 1 || (lo & 0x80) !== 0;
       if (leaf) {
         const size = levelPageSize(level);
         const offsetMask = BigInt(size) - 1n;
@@ -476,10 +579,10 @@ class Walker {
           pageSize: size,
           perms,
           path,
-          leafDirty: (entry & PTE_BITS.SL_D) !== 0n,
+          leafDirty: (lo & 0x200) !== 0,
         };
       }
-      table = entry & PTE_ADDR_MASK;
+      table = BigInt(entryAddressOf(lo, hi));
       this.tables.push({
         did: p.did,
         root: p.root,
@@ -541,6 +644,21 @@ export function isCanonical(address: bigint, width: 48 | 57): boolean {
   return top === 0n || top === maskOf(65 - width);
 }
 
+/** A first-stage A/D update waiting for the walk to succeed (with the second-stage walk of its table page when nested). */
+interface PendingUpdate {
+  level: number;
+  entryAddress: bigint;
+  entry: bigint;
+  bits: bigint;
+  ss?: SsResult;
+}
+
+function pendingUpdate(level: number, entryAddress: bigint, entry: bigint, bits: bigint, ss: SsResult | undefined): PendingUpdate {
+  const p: PendingUpdate = { level, entryAddress, entry, bits };
+  if (ss) p.ss = ss;
+  return p;
+}
+
 /**
  * First-stage (x86 paging) walk, optionally nested. Rights: U/S and R/W are ANDed over levels,
  * XD ORed (x86 SDM §4.6 as adopted by VT-d §3.6.1): user requests need U/S = 1; writes need
@@ -556,8 +674,9 @@ function firstStage(w: Walker, s: FsSettings, iova: bigint, need: Need, privileg
   let rw = true;
   let us = true;
   let xd = false;
-  const pending: { level: number; entryAddress: bigint; entry: bigint; bits: bigint; ss?: SsResult }[] = [];
+  const pending: PendingUpdate[] = [];
   const addressBits = s.nested ? 52 : w.cap.hawBits;
+  const masks = fsMasks(addressBits, w.cap.fl1G)[s.nxe ? 1 : 0]!;
   for (let level: number = s.levels; ; level--) {
     const index = levelIndex(iova, level);
     let entry: bigint;
@@ -582,23 +701,25 @@ function firstStage(w: Walker, s: FsSettings, iova: bigint, need: Need, privileg
       entry = w.read('first', level, table, index, 8, level === s.levels ? 'fs-root-access' : 'fs-access');
       entryAddress = table + BigInt(index * 8);
     }
-    if ((entry & PTE_BITS.FL_P) === 0n) throw new FaultSignal('fs-not-present', 'first', level);
-    if ((entry & firstStageReservedMask(entry, level, { addressBits, nxe: s.nxe, fl1G: w.cap.fl1G })) !== 0n) {
+    const lo = w.lastLo;
+    const hi = w.lastHi;
+    // P 0, R/W 1, U/S 2, PS 7 on the low word; XD 63 on the high one.
+    if ((lo & 1) === 0) throw new FaultSignal('fs-not-present', 'first', level);
+    // firstStageReservedMask(entry, level, …), precomputed per PS value.
+    const mask = masks[level]![(lo & 0x80) === 0 ? 0 : 1]!;
+    if ((lo & mask.lo) !== 0 || (hi & mask.hi) !== 0) {
       throw new FaultSignal('fs-reserved', 'first', level);
     }
-    rw &&= (entry & PTE_BITS.FL_RW) !== 0n;
-    us &&= (entry & PTE_BITS.FL_US) !== 0n;
-    xd ||= (entry & PTE_BITS.FL_XD) !== 0n;
+    rw &&= (lo & 2) !== 0;
+    us &&= (lo & 4) !== 0;
+    xd ||= (hi & 0x8000_0000) !== 0;
     const accessed = PTE_BITS.FL_A | (s.eafe ? PTE_BITS.FL_EA : 0n);
-    const pend = (bits: bigint): void => {
-      const p: (typeof pending)[number] = { level, entryAddress, entry, bits };
-      if (ss) p.ss = ss;
-      pending.push(p);
-    };
-    if ((entry & accessed) !== accessed) pend(accessed & ~entry);
-    const leaf = level === 1 || (entry & PTE_BITS.FL_PS) !== 0n;
+    // A 5 and EA 10 on the low word.
+    const accessedLo = s.eafe ? 0x420 : 0x20;
+    if ((lo & accessedLo) !== accessedLo) pending.push(pendingUpdate(level, entryAddress, entry, accessed & ~entry, ss));
+    const leaf = level === 1 || (lo & 0x80) !== 0;
     if (!leaf) {
-      table = entry & PTE_ADDR_MASK;
+      table = BigInt(entryAddressOf(lo, hi));
       continue;
     }
     const size = levelPageSize(level);
@@ -609,11 +730,11 @@ function firstStage(w: Walker, s: FsSettings, iova: bigint, need: Need, privileg
     const execute = !(s.nxe && xd) && !(req.privileged && s.smep && us);
     if (req.write && !write) throw new FaultSignal('no-write', 'first', level);
     if (req.execute && !execute) throw new FaultSignal('no-execute', 'first', level);
-    const leafDirty = (entry & PTE_BITS.FL_D) !== 0n;
+    const leafDirty = (lo & 0x40) !== 0;
     if (req.write && !leafDirty) {
       const last = pending[pending.length - 1];
       if (last && last.entryAddress === entryAddress) last.bits |= PTE_BITS.FL_D;
-      else pend(PTE_BITS.FL_D);
+      else pending.push(pendingUpdate(level, entryAddress, entry, PTE_BITS.FL_D, ss));
     }
     let perms: Permissions = { read: true, write, execute };
     let pageSize = size;
@@ -667,7 +788,7 @@ export function translateDma(memory: PhysicalMemory, config: DmaConfig, request:
   validate(request);
   const cap: DmaCapabilities = { ...DEFAULT_DMA_CAPABILITIES, ...config.cap };
   const w = new Walker(memory, cap, config);
-  const rt = RTADDR.decode(config.rtaddr);
+  const rt = decodeRtaddr(config.rtaddr);
   const scalable = rt.TTM === TTM.SCALABLE;
   const execute = request.execute ?? false;
   const state: { fpd: boolean; did?: number; pasid?: number; privileged: boolean } = {
@@ -749,10 +870,10 @@ function legacyWalk(w: Walker, ttm: number, rta: number, r: DmaRequest, state: {
   if (r.pasid !== undefined) throw new FaultSignal('pasid-in-legacy-mode');
   const bus = r.rid >> 8;
   const devfn = r.rid & 0xff;
-  const root = LEGACY_ROOT_ENTRY.decode(w.read('root', 0, frameAddress(rta), bus, 16, 'root-access'));
+  const root = decodeLegacyRoot(w.read('root', 0, frameAddress(rta), bus, 16, 'root-access'));
   if (!root.P) throw new FaultSignal('root-not-present', 'root');
   if (root.reserved) throw new FaultSignal('root-reserved', 'root');
-  const ctx = LEGACY_CONTEXT_ENTRY.decode(w.read('context', 0, frameAddress(root.CTP), devfn, 16, 'context-access'));
+  const ctx = decodeLegacyContext(w.read('context', 0, frameAddress(root.CTP), devfn, 16, 'context-access'));
   if (!ctx.P) throw new FaultSignal('context-not-present', 'context');
   state.fpd = ctx.FPD;
   if (ctx.reserved) throw new FaultSignal('context-reserved', 'context');
@@ -788,12 +909,12 @@ function scalableWalk(
 ): WalkOk {
   const bus = r.rid >> 8;
   const devfn = r.rid & 0xff;
-  const root = SCALABLE_ROOT_ENTRY.decode(w.read('root', 0, frameAddress(rta), bus, 16, 'root-access'));
+  const root = decodeScalableRoot(w.read('root', 0, frameAddress(rta), bus, 16, 'root-access'));
   const upper = devfn > 0x7f;
   if (!(upper ? root.UP : root.LP)) throw new FaultSignal('root-not-present', 'root');
   if (root.reserved) throw new FaultSignal('root-reserved', 'root');
   const ctp = frameAddress(upper ? root.UCTP : root.LCTP);
-  const ctx = SCALABLE_CONTEXT_ENTRY.decode(w.read('context', 0, ctp, devfn & 0x7f, 32, 'context-access'));
+  const ctx = decodeScalableContext(w.read('context', 0, ctp, devfn & 0x7f, 32, 'context-access'));
   if (!ctx.P) throw new FaultSignal('context-not-present', 'context');
   state.fpd = ctx.FPD;
   if (ctx.reserved) throw new FaultSignal('context-reserved', 'context');
@@ -809,13 +930,13 @@ function scalableWalk(
   state.pasid = pasid;
   const dirIndex = pasid >> 6;
   if (dirIndex >= pasidDirectoryEntries(ctx.PDTS)) throw new FaultSignal('pasid-too-large', 'context');
-  const dir = PASID_DIR_ENTRY.decode(
+  const dir = decodePasidDir(
     w.read('pasid-dir', 0, frameAddress(ctx.PASIDDIRPTR), dirIndex, 8, 'pasid-dir-access'),
   );
   if (!dir.P) throw new FaultSignal('pasid-dir-not-present', 'pasid-dir');
   state.fpd ||= dir.FPD;
   if (dir.reserved) throw new FaultSignal('pasid-dir-reserved', 'pasid-dir');
-  const pe = PASID_ENTRY.decode(w.read('pasid', 0, frameAddress(dir.SMPTBLPTR), pasid & 0x3f, 64, 'pasid-entry-access'));
+  const pe = decodePasidEntry(w.read('pasid', 0, frameAddress(dir.SMPTBLPTR), pasid & 0x3f, 64, 'pasid-entry-access'));
   if (!pe.P) throw new FaultSignal('pasid-entry-not-present', 'pasid');
   state.fpd ||= pe.FPD;
   if (pe.reserved) throw new FaultSignal('pasid-entry-reserved', 'pasid');
