@@ -274,7 +274,7 @@ function report(rows: readonly Row[], started: Date): string {
     '',
     'An `msi-write` whose IRTE (IM=1) posts into a vCPU\'s PID: the unit reads the 64-byte PID, sets the PIR bit and,',
     'for a running vCPU (SN=0), sends the notification, which the CPU processes in guest mode (PIR → vIRR).',
-    'Every posting writes the PID through immutable memory (one 4 KiB frame copied).',
+    'Every posting updates the PID through immutable memory (one 256-byte chunk and its directory path copied).',
     '',
     '| case | ops/s | mean ns/op | ±rme |',
     '|---|---:|---:|---:|',

@@ -72,8 +72,23 @@ export class PhysicalMemory {
     return new PhysicalMemory(new Array(SLOTS), 1, 0);
   }
 
+  /**
+   * The last frame looked up and its node: walks and posted-interrupt updates read the
+   * same frame repeatedly. A memo of an immutable value, so not observable.
+   */
+  private memoFrame = -1;
+  private memoNode: FrameNode | undefined;
+
   /** The 16-chunk node of 4 KiB frame `frame` (address >> 12), or undefined if never written. */
   private frameAt(frame: number): FrameNode | undefined {
+    if (frame === this.memoFrame) return this.memoNode;
+    const node = this.lookupFrame(frame);
+    this.memoFrame = frame;
+    this.memoNode = node;
+    return node;
+  }
+
+  private lookupFrame(frame: number): FrameNode | undefined {
     if (frame >= 2 ** (SLOT_BITS * this.height)) return undefined;
     let node: Node = this.root;
     for (let level = this.height - 1; level > 0; level--) {
@@ -172,6 +187,14 @@ export class PhysicalMemory {
    * @throws RangeError outside 64 bits.
    */
   readLE(address: bigint, bytes: number): bigint {
+    if (bytes === 8 && (address & 7n) === 0n && address >= 0n && address >> 64n === 0n) {
+      // Paging entries: two words, one frame lookup, no loop.
+      const offset = Number(address & 0xfffn);
+      const c = this.frameAt(Number(address >> FRAME_SHIFT))?.[offset >> 8];
+      if (c === undefined) return 0n;
+      const w = (offset & 0xff) >> 2;
+      return (BigInt(c[w + 1]!) << 32n) | BigInt(c[w]!);
+    }
     checkRange(address, bytes);
     if ((bytes & 3) === 0 && (address & 3n) === 0n && (address & 0xffn) + BigInt(bytes) <= 256n) {
       const f = this.chunkAt(address);

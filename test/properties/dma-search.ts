@@ -40,7 +40,6 @@ import type { PlatformState } from '../../src/platform/state.ts';
 import { checkInterruptIsolation } from '../../src/properties/p1-interrupt-isolation.ts';
 import { checkDmaIsolation } from '../../src/properties/p2-dma-isolation.ts';
 import { checkCoherence } from '../../src/properties/p4-coherence.ts';
-import { encodeDmaInvalidation } from '../../src/vtd/dma/invalidation-dma.ts';
 import { composeRemappableMsi } from '../../src/vtd/remappable-msi.ts';
 import { scenarioWithSteps } from '../../src/scenario/write.ts';
 import type * as S from '../../src/scenario/types.ts';
