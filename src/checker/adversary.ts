@@ -64,6 +64,20 @@ export interface ThreatModel {
 export interface AttackPools {
   /** Devices owned by malicious guests (canonical BDF keys), with their MSI-X table size and MSI vector count. */
   readonly devices: readonly { readonly bdf: string; readonly msix: number; readonly msi: number }[];
+  /**
+   * Every MSI-X function of the platform: a malicious guest's interrupt request
+   * (`guest-msi`, a trapped MSI-X write or its hypercall equivalent) may name any of
+   * them — whether the hypervisor checks ownership is what XSA-237 was about.
+   */
+  readonly requestDevices: readonly { readonly bdf: string; readonly msix: number }[];
+  /**
+   * Functions that may `signal`: the malicious guests' devices first, then every other
+   * function with MSI or MSI-X — a benign device raising its own programmed interrupt is
+   * the workload interleaved with the attack (it is how a hijacked configuration shows).
+   */
+  readonly signalDevices: readonly { readonly bdf: string; readonly msix: number; readonly msi: number }[];
+  /** Names of the malicious guests (who makes a `guest-msi` request). */
+  readonly guests: readonly string[];
   /** vCPUs of the malicious guests (halt, ack, EOI). */
   readonly ownVcpus: readonly S.VcpuRef[];
   /** Every guest vCPU (scheduler decisions). */
@@ -106,15 +120,16 @@ export function threatModel(compiled: CompiledScenario, data: S.Scenario, pools:
     switch (k) {
       case 'msi':
       case 'dma':
-      case 'signal':
         return anyDevice;
+      case 'signal':
+        return pools.signalDevices.length > 0;
       case 'program-msix':
       case 'msix-control':
         return pools.devices.some((d) => d.msix > 0);
       case 'program-msi':
         return pools.devices.some((d) => d.msi > 0);
       case 'guest-msi':
-        return hasVcpus && pools.devices.some((d) => d.msix > 0);
+        return hasVcpus && pools.requestDevices.length > 0 && pools.guests.length > 0;
       case 'halt':
       case 'guest-ack':
       case 'guest-eoi':
@@ -152,6 +167,19 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   const devices = Object.values(state.devices)
     .filter((fn) => badIds.has(state.intent.owners[fn.key] ?? -1))
     .map((fn) => ({ bdf: fn.key, msix: fn.msix?.table.length ?? 0, msi: fn.msi === undefined ? 0 : 1 << fn.msi.mmc }));
+  // Own devices first, so that shrinking (towards index 0) prefers a request for the guest's own device.
+  const requestDevices = [
+    ...devices.filter((d) => d.msix > 0),
+    ...Object.values(state.devices)
+      .filter((fn) => (fn.msix?.table.length ?? 0) > 0 && !badIds.has(state.intent.owners[fn.key] ?? -1))
+      .map((fn) => ({ bdf: fn.key, msix: fn.msix!.table.length })),
+  ].map((d) => ({ bdf: d.bdf, msix: d.msix }));
+  const signalDevices = [
+    ...devices,
+    ...Object.values(state.devices)
+      .filter((fn) => !badIds.has(state.intent.owners[fn.key] ?? -1) && (fn.msix !== undefined || fn.msi !== undefined))
+      .map((fn) => ({ bdf: fn.key, msix: fn.msix?.table.length ?? 0, msi: fn.msi === undefined ? 0 : 1 << fn.msi.mmc })),
+  ];
   const vcpus = vcpuList(state.vcpus).map((v) => ({ vm: state.domains[v.domain]!.name, vcpu: v.index }));
   const ownVcpus = vcpus.filter((v) => bad.has(v.vm));
   const handles: number[] = [];
@@ -187,7 +215,7 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   for (const v of list) addresses.push(v.pda);
   addresses.push(state.hypervisor.tableArena.start, 0xfee0_0000n);
   const dmaAddresses = unique(addresses.filter((a) => a <= BigInt(Number.MAX_SAFE_INTEGER)).map(Number));
-  return { devices, ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, vectors: unique(vectors), apicIds, vcpuApicIds, dmaAddresses };
+  return { devices, requestDevices, signalDevices, guests: [...bad], ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, vectors: unique(vectors), apicIds, vcpuApicIds, dmaAddresses };
 }
 
 /** Field values below HOT are positions in a pool; values from HOT up are raw. */
@@ -298,7 +326,7 @@ export function resolveChoice(pools: AttackPools, threat: ThreatModel, weights: 
       return { dma: { device: d.bdf, ...rid(pools, threat, c.f), address: u64(address), size, write, ...(write ? { value: hex(value) } : {}) } };
     }
     case 'signal': {
-      const d = dev(() => true);
+      const d = pools.signalDevices[c.a % pools.signalDevices.length]!;
       const n = Math.max(d.msix, d.msi, 1);
       return { signal: { device: d.bdf, vector: c.b < HOT ? c.b % n : c.b % 2048 } };
     }
@@ -317,11 +345,12 @@ export function resolveChoice(pools: AttackPools, threat: ThreatModel, weights: 
       return { 'msix-control': { device: d.bdf, enable: c.b % 4 !== 3, functionMask: c.c % 4 === 3 } };
     }
     case 'guest-msi': {
-      const d = dev((x) => x.msix > 0);
+      const d = pools.requestDevices[c.a % pools.requestDevices.length]!;
       const mode = c.e < HOT ? undefined : DELIVERY_MODE_NAMES[(c.e >>> 8) & 7];
       return {
         'guest-msi': {
           device: d.bdf,
+          vm: pools.guests[c.f % pools.guests.length]!,
           entry: c.b % d.msix,
           destination: pick(pools.vcpuApicIds, c.c, (v) => v >>> 0),
           vector: pick(pools.vectors, c.d, (v) => v) & 0xff,

@@ -92,11 +92,21 @@ export type Action =
   /** The running `vcpu` halts (HLT with interrupts enabled) and blocks. */
   | { readonly kind: 'halt'; readonly vcpu: number }
   /**
-   * The guest writes a (virtual) MSI-X entry of its assigned device: `vector` at the
-   * vCPU whose guest APIC ID is `destination`; the hypervisor traps it and sets up
-   * the physical interrupt (a posted IRTE when the policy posts).
+   * Guest `domain` asks for an interrupt of `device` (a trapped MSI-X write, or the
+   * equivalent hypercall): `vector` at its vCPU whose guest APIC ID is `destination`; the
+   * hypervisor sets up the physical interrupt (a posted IRTE when the policy posts). A
+   * correct policy refuses a device the domain does not own (XSA-237). `domain`
+   * defaults to the device's owner.
    */
-  | { readonly kind: 'guest-msi'; readonly device: string; readonly entry: number; readonly destination: number; readonly vector: number; readonly deliveryMode?: number }
+  | {
+      readonly kind: 'guest-msi';
+      readonly device: string;
+      readonly entry: number;
+      readonly destination: number;
+      readonly vector: number;
+      readonly deliveryMode?: number;
+      readonly domain?: number;
+    }
   /** An interrupt the hypervisor receives on `pcpu` (a notification outside guest mode). */
   | { readonly kind: 'host-interrupt'; readonly pcpu: number; readonly vector: number }
   // --- the guest's virtual APIC (hardware virtualisation) ---

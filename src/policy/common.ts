@@ -31,21 +31,31 @@ export function runningOn(state: PlatformState, pcpu: number): Vcpu | undefined 
 /** Delivery modes a posted IRTE can carry: one destination, fixed or lowest priority (KVM `kvm_irq_is_postable`). */
 const POSTABLE = new Set([0, 1]);
 
+/** Vectors 0–15 are the architecture's exceptions: no device interrupt may use them (SDM Vol. 3 §6.2; an APIC reports them as illegal). */
+const FIRST_DEVICE_VECTOR = 16;
+
 /**
  * Answer a guest's MSI-X write with a posted IRTE: allocate an index on the device's
  * unit, write the entry (PDA = target vCPU's PID, VV = guest vector, SVT=1/SQ=0,
  * SID = the device), invalidate that IEC entry, record the grant, and program the
- * physical MSI-X entry with the remappable handle.
- * @param findVcpu how the policy resolves the guest's destination APIC ID
+ * physical MSI-X entry with the remappable handle. Nothing is set up (an empty answer)
+ * for a device the requesting domain does not own — unless `checkOwner` is false, the
+ * XSA-237 class of bug — for a delivery mode that cannot be posted, or for a vector below 16
+ * (an exception vector; found by `remapsim check` on the secure twin of the XSA-237 entry).
+ * @param findVcpu how the policy resolves the guest's destination APIC ID within a domain
  */
 export function postedMsiSetup(
   state: PlatformState,
   req: ActionOf<'guest-msi'>,
-  findVcpu: (state: PlatformState, owner: number | undefined, apicId: number) => Vcpu | undefined,
+  findVcpu: (state: PlatformState, domain: number | undefined, apicId: number) => Vcpu | undefined,
+  checkOwner = true,
 ): Action[] {
   const fn = state.devices[req.device];
-  if (fn === undefined || !POSTABLE.has(req.deliveryMode ?? 0)) return [];
-  const vcpu = findVcpu(state, state.intent.owners[req.device], req.destination);
+  if (fn === undefined || !POSTABLE.has(req.deliveryMode ?? 0) || req.vector < FIRST_DEVICE_VECTOR) return [];
+  const owner = state.intent.owners[req.device];
+  const requester = req.domain ?? owner;
+  if (checkOwner && requester !== owner) return [];
+  const vcpu = findVcpu(state, requester, req.destination);
   const iommu = unitFor(state, fn.segment, fn.rid, fn.upstream);
   if (vcpu === undefined || iommu === undefined) return [];
   const index = state.hypervisor.nextIrte[iommu] ?? 0;
@@ -71,9 +81,9 @@ export function postedMsiSetup(
   ];
 }
 
-/** The correct lookup: the vCPU of the device's owning domain with that guest APIC ID. */
-export function vcpuOfOwner(state: PlatformState, owner: number | undefined, apicId: number): Vcpu | undefined {
-  return vcpuList(state.vcpus).find((v) => v.domain === owner && v.apicId === apicId);
+/** The correct lookup: the vCPU of the requesting (owning) domain with that guest APIC ID. */
+export function vcpuOfOwner(state: PlatformState, domain: number | undefined, apicId: number): Vcpu | undefined {
+  return vcpuList(state.vcpus).find((v) => v.domain === domain && v.apicId === apicId);
 }
 
 /**

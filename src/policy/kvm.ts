@@ -34,6 +34,8 @@ export interface KvmBugs {
   readonly pdaAnyVm?: boolean;
   /** Switch NV to the wakeup vector on halt but never join the wakeup list: nobody wakes the vCPU. */
   readonly noWakeupList?: boolean;
+  /** Set up a guest's interrupt request for any device, owned or not (XSA-237). */
+  readonly noOwnerCheck?: boolean;
 }
 
 function preemptActions(state: PlatformState, v: Vcpu, bugs: KvmBugs): Action[] {
@@ -84,7 +86,7 @@ export function makeKvmPolicy(name: string, summary: string, source: string, bug
           .map((v): Action => ({ kind: 'vcpu-set', vcpu: v.id, run: 'runnable', pcpu: v.pcpu }));
       }
       case 'guest-msi':
-        return postedMsiSetup(state, r, bugs.pdaAnyVm ? (s, _owner, apicId) => vcpuList(s.vcpus).find((v) => v.apicId === apicId) : vcpuOfOwner);
+        return postedMsiSetup(state, r, bugs.pdaAnyVm ? (s, _owner, apicId) => vcpuList(s.vcpus).find((v) => v.apicId === apicId) : vcpuOfOwner, !bugs.noOwnerCheck);
     }
   };
   return {
@@ -119,6 +121,12 @@ export const kvmBrokenPdaAnyVm = makeKvmPolicy(
   "resolves the guest's destination APIC ID among every VM's vCPUs: the posted IRTE's PDA can name another VM's vCPU",
   `${LINUX}; the vCPU lookup not scoped to the device's VM`,
   { pdaAnyVm: true },
+);
+export const kvmBrokenNoOwnerCheck = makeKvmPolicy(
+  'kvm-broken-no-owner-check',
+  "sets up a guest's interrupt request for a device the guest does not own: another VM's device posts into the requester's vCPU (XSA-237 class)",
+  `${LINUX}; the device-ownership check of the request left out (Xen XSA-237: insufficient checks on MSI mapping requests)`,
+  { noOwnerCheck: true },
 );
 export const kvmBrokenNoWakeupList = makeKvmPolicy(
   'kvm-broken-no-wakeup-list',

@@ -209,6 +209,13 @@ class Compiler {
     };
   }
 
+  /** Domain id of a domain name at `path`. */
+  private domainId(name: string, path: (string | number)[]): number {
+    const id = this.domains.get(name);
+    if (id === undefined) this.fail(`no domain ${name}`, path);
+    return id;
+  }
+
   /** Global vCPU id of `ref`. */
   private vcpu(ref: S.VcpuRef, path: (string | number)[]): number {
     const range = this.vcpuRanges.get(ref.vm);
@@ -524,6 +531,7 @@ class Compiler {
           destination: s.destination,
           vector: s.vector,
           ...(s.deliveryMode === undefined ? {} : { deliveryMode: deliveryMode(s.deliveryMode) }),
+          ...(s.vm === undefined ? {} : { domain: this.domainId(s.vm, [...at, 'vm']) }),
         }];
       }
     }

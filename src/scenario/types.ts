@@ -151,7 +151,7 @@ export interface Step {
   };
   'unmap-dma'?: { iommu: number; device: string; did: number; iova: U64; size: U64; pasid?: number; invalidate?: boolean };
   dma?: { device: string; rid?: string; pasid?: number; address: U64; size?: number; write?: boolean; value?: U64 };
-  'guest-msi'?: { device: string; entry: number; destination: number; vector: number; deliveryMode?: DeliveryModeName };
+  'guest-msi'?: { device: string; entry: number; destination: number; vector: number; deliveryMode?: DeliveryModeName; vm?: string };
 }
 
 export interface Scenario {
