@@ -111,6 +111,60 @@ export class PhysicalMemory {
   }
 
   /**
+   * True for a PhysicalMemory itself, false for a Proxy around one (src/explorer/
+   * memory-counter.ts counts the accessor calls a transition makes through such a proxy):
+   * private names are not forwarded by proxies. Callers that may fuse several accessor
+   * calls into one take the fused path only on direct memory, so counted references stay
+   * what the unfused calls make.
+   */
+  static isDirect(memory: PhysicalMemory): boolean {
+    return #brand in memory;
+  }
+
+  #brand(): void {}
+
+  /**
+   * One chunk replaced (withChunks for a single chunk, without its bookkeeping): the
+   * path to chunk `k` of frame `frame` is copied, `update` mutates a private copy of the
+   * chunk. The new memory remembers the frame it wrote (the next access is usually to it).
+   */
+  private withChunk(frame: number, k: number, update: (words: number[]) => void): PhysicalMemory {
+    let height = this.height;
+    let root = this.root;
+    while (frame >= 2 ** (SLOT_BITS * height)) {
+      const grown: Node = new Array(SLOTS);
+      grown[0] = root;
+      root = grown;
+      height++;
+    }
+    let populated = this.populatedFrames;
+    root = root.slice();
+    let node = root;
+    for (let level = height - 1; level > 0; level--) {
+      const slot = slotOf(frame, level);
+      const child = node[slot] as Node | undefined;
+      const next: Node = child === undefined ? new Array(SLOTS) : child.slice();
+      node[slot] = next;
+      node = next;
+    }
+    const slot = slotOf(frame, 0);
+    const oldFrame = node[slot] as FrameNode | undefined;
+    let frameNode: FrameNode;
+    if (oldFrame === undefined) {
+      populated++;
+      frameNode = new Array(CHUNKS_PER_FRAME);
+    } else frameNode = oldFrame.slice();
+    node[slot] = frameNode;
+    const words = (frameNode[k] ?? EMPTY_CHUNK).slice();
+    update(words);
+    frameNode[k] = words;
+    const memory = new PhysicalMemory(root, height, populated);
+    memory.memoFrame = frame;
+    memory.memoNode = frameNode;
+    return memory;
+  }
+
+  /**
    * Replace whole chunks, copying only the directory nodes on their paths.
    * `chunks` are chunk addresses (address >> 8) as bigint; `update` receives a private
    * copy of each chunk (zeroes if unpopulated) and its index in `chunks`, to mutate.
@@ -266,7 +320,7 @@ export class PhysicalMemory {
     if ((address & 3n) !== 0n || first + count > CHUNK_WORDS) {
       throw new RangeError(`${count} dwords at 0x${address.toString(16)} are not aligned within one 256-byte chunk`);
     }
-    return this.withChunks([address >> CHUNK_SHIFT], (_index, words) => modify(words, first));
+    return this.withChunk(Number(address >> FRAME_SHIFT), Number((address >> CHUNK_SHIFT) & 0xfn), (words) => modify(words, first));
   }
 
   /** Read `count` aligned dwords at `address` into `out` (a zero-copy view is not exposed: memory is immutable). */

@@ -18,9 +18,13 @@ import { isInterruptAddress, decodeCompatibilityAddress, decodeMsiData, compatib
 import { acceptingCpus } from '../x86/apic.ts';
 import { remapInterrupt } from '../vtd/interrupt-remapping.ts';
 import { recordInterruptFault } from '../vtd/fault-recording.ts';
-import { postInterrupt } from '../vtd/posting.ts';
+import { planPosting } from '../vtd/posting.ts';
+import { postToPid } from '../vtd/pid-memory.ts';
 import { decodeIrta } from '../vtd/registers.ts';
-import { notifyPcpu, type RaisedInterrupt } from './notification.ts';
+import { notifyPcpu, ownPidProcessor, type RaisedInterrupt } from './notification.ts';
+import { postAndProcessPir } from '../x86/posted-processing.ts';
+import { withVcpu } from './vcpu-table.ts';
+import { PhysicalMemory } from '../memory/physical-memory.ts';
 import { deviceDma } from './dma-access.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -109,6 +113,14 @@ function unitOf(state: PlatformState, fn: PciFunction): number | undefined {
   return iommu;
 }
 
+/** IRTA.EIME of the latched IRTA, decoded once per distinct value (it changes only at SIRTP). */
+let eimeMemo = { raw: -1n, eime: false };
+
+function latchedEime(raw: bigint): boolean {
+  if (eimeMemo.raw !== raw) eimeMemo = { raw, eime: decodeIrta(raw).eime };
+  return eimeMemo.eime;
+}
+
 /** `state` with remapping unit `index` replaced by `unit`. */
 function withUnit(state: PlatformState, index: number, unit: IommuUnit): PlatformState {
   const iommus = state.iommus.slice();
@@ -132,28 +144,27 @@ export function deliverDeviceWrite(
   emit: Emit,
   raised: RaisedInterrupt[] = [],
 ): PlatformState {
-  const source = { device: fn.key, rid, address, data };
   // Outside the interrupt window a dword write is ordinary DMA: translated when the unit translates.
   if (!isInterruptAddress(address)) return deviceDma(state, { fn, rid, address, size: 4, write: true, value: BigInt(data >>> 0) }, emit, raised);
 
   const iommu = unitOf(state, fn);
-  if (iommu === undefined) return compatibility(state, source, undefined, emit);
+  if (iommu === undefined) return compatibility(state, sourceOf(fn, rid, address, data), undefined, emit);
   const unit = state.iommus[iommu]!;
   const { outcome, iec } = remapInterrupt(unit, state.memory, state.hostAddressWidth, { rid, address, data });
   if (iec !== unit.iec) state = withUnit(state, iommu, withIec(unit, iec));
 
   switch (outcome.kind) {
     case 'passthrough':
-      return compatibility(state, source, iommu, emit);
+      return compatibility(state, sourceOf(fn, rid, address, data), iommu, emit);
     case 'remapped': {
       const irte = outcome.irte;
       emit({
         kind: 'interrupt-delivered',
         // `...source` spelt out: a spread inside a literal is slow, and this is the hot path.
-        device: source.device,
-        rid: source.rid,
-        address: source.address,
-        data: source.data,
+        device: fn.key,
+        rid,
+        address,
+        data,
         path: 'remapped',
         iommu,
         irteIndex: outcome.irteIndex,
@@ -169,38 +180,62 @@ export function deliverDeviceWrite(
       return state;
     }
     case 'posted': {
-      const eime = decodeIrta(unit.regs.irtaLatched).eime;
-      const posted = postInterrupt(state.memory, state.hostAddressWidth, outcome.irte, eime);
-      if (posted.outcome.kind === 'fault') {
-        return recordFault(state, source, emit, withIec(unit, iec), iommu, { reason: posted.outcome.reason, irteIndex: outcome.irteIndex, qualified: true, fpd: outcome.irte.fpd });
+      const irte = outcome.irte;
+      const posted = planPosting(state.memory, state.hostAddressWidth, irte, latchedEime(unit.regs.irtaLatched));
+      if (posted.kind === 'fault') {
+        return recordFault(state, sourceOf(fn, rid, address, data), emit, withIec(unit, iec), iommu, { reason: posted.reason, irteIndex: outcome.irteIndex, qualified: true, fpd: irte.fpd });
       }
-      const n = posted.outcome.notification;
+      const n = posted.notification;
       const targets = n === undefined ? [] : acceptingCpus(state.cpus, state.interrupts.apicMode, n.apicId, false, 0, false);
       emit({
         kind: 'interrupt-posted',
-        ...source,
+        // `...source` and `...n` spelt out: a spread inside a literal is slow, and this is the hot path.
+        device: fn.key,
+        rid,
+        address,
+        data,
         iommu,
         irteIndex: outcome.irteIndex,
         iecHit: outcome.iecHit,
-        pda: posted.outcome.pda,
-        virtualVector: posted.outcome.virtualVector,
-        urgent: outcome.irte.urgent,
-        snSet: posted.outcome.snSet,
-        notification: n === undefined ? undefined : { ...n, targets },
-        suppressed: posted.outcome.suppressed,
+        pda: posted.pda,
+        virtualVector: posted.virtualVector,
+        urgent: irte.urgent,
+        snSet: posted.snSet,
+        notification: n === undefined ? undefined : { vector: n.vector, apicId: n.apicId, targets },
+        suppressed: posted.suppressed,
       });
       const copy = copyState(state);
-      copy.memory = posted.memory;
+      // The common case: one target pCPU, running the very vCPU whose PID was posted to, in
+      // guest mode. Posting and processing are then one update of the PID (same memory, vCPU
+      // and events as postToPid then notifyPcpu). On direct memory only: the explorer's
+      // reference counting (a proxy around the memory) keeps seeing the two separate updates.
+      if (targets.length === 1 && PhysicalMemory.isDirect(state.memory)) {
+        const pcpu = targets[0]!;
+        const own = ownPidProcessor(state, pcpu, n!.vector, posted.pda);
+        if (own !== undefined) {
+          const r = postAndProcessPir(state.memory, own, posted.virtualVector);
+          emit({ kind: 'pir-processed', vcpu: own.id, pcpu, vectors: r.vectors, by: 'notification' });
+          copy.memory = r.memory;
+          copy.vcpus = withVcpu(state.vcpus, r.vcpu);
+          return copy;
+        }
+      }
+      copy.memory = postToPid(state.memory, irte.pda, irte.virtualVector, n !== undefined);
       let next: PlatformState = copy;
       for (const pcpu of targets) next = notifyPcpu(next, pcpu, n!.vector, emit, raised);
       return next;
     }
     case 'fault':
-      return recordFault(state, source, emit, withIec(unit, iec), iommu, outcome);
+      return recordFault(state, sourceOf(fn, rid, address, data), emit, withIec(unit, iec), iommu, outcome);
   }
 }
 
-// The two helpers below are module-level functions rather than closures inside
+/** The Source of a write, built only on the paths that pass it on (the remapped and posted events spell it out). */
+function sourceOf(fn: PciFunction, rid: number, address: bigint, data: number): Source {
+  return { device: fn.key, rid, address, data };
+}
+
+// The helpers below are module-level functions rather than closures inside
 // deliverDeviceWrite: creating closures on every device write was measurable on the
 // MSI read path (tsx also wraps each one to keep its name).
 

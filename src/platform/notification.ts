@@ -7,7 +7,7 @@
  * interrupt; the caller hands it to the policy as a `host-interrupt` request.
  */
 import type { PlatformEvent } from './events.ts';
-import type { PlatformState } from './state.ts';
+import type { PlatformState, Vcpu } from './state.ts';
 import { runningVcpu, withVcpu } from './vcpu-table.ts';
 import { copyState } from './device-write.ts';
 import { processPir } from '../x86/posted-processing.ts';
@@ -36,4 +36,16 @@ export function notifyPcpu(state: PlatformState, pcpu: number, vector: number, e
   }
   raised.push({ pcpu, vector });
   return state;
+}
+
+/**
+ * The vCPU that processes, at once, a notification of `vector` to `pcpu` for the PID at
+ * `pda`: the one `pcpu` runs in guest mode, when `vector` is the notification vector and
+ * the PID is that vCPU's own. Otherwise undefined: the notification goes through
+ * {@link notifyPcpu} (a stale NDST reaches another vCPU, or the hypervisor).
+ */
+export function ownPidProcessor(state: PlatformState, pcpu: number, vector: number, pda: bigint): Vcpu | undefined {
+  if (vector !== state.hypervisor.postedVector) return undefined;
+  const running = runningVcpu(state.vcpus, pcpu);
+  return running !== undefined && running.pda === pda ? running : undefined;
 }

@@ -4,7 +4,7 @@
  * software to update ON/SN/NV/NDST with locked cmpxchg, and the IOMMU updates PIR and
  * ON atomically; the model's writes are whole-descriptor, which is at least that).
  */
-import type { PhysicalMemory } from '../memory/physical-memory.ts';
+import { PhysicalMemory } from '../memory/physical-memory.ts';
 import { decodePid, encodePid, PID_BYTES, PID_LAYOUT, type PostedInterruptDescriptor } from './pid.ts';
 
 /** The descriptor at `pda` (64-byte aligned HPA) and its reserved bits. */
@@ -40,9 +40,21 @@ const CONTROL_RESERVED = (PID_LAYOUT.spec.reserved ?? [])
 
 /** The control fields of the PID at `pda`, read word-wise. */
 export function readPidControl(memory: PhysicalMemory, pda: bigint): { on: boolean; sn: boolean; nv: number; ndst: number; reservedSet: boolean } {
-  const w = memory.readWords(pda + BigInt(CONTROL_WORD * 4), NDST_WORD - CONTROL_WORD + 1);
-  const c = w[0]!;
-  return { on: (c & ON_BIT) !== 0, sn: (c & SN_BIT) !== 0, nv: (c >>> NV_SHIFT) & 0xff, ndst: w[NDST_WORD - CONTROL_WORD]! >>> 0, reservedSet: (c & CONTROL_RESERVED) !== 0 };
+  let c: number;
+  let ndst: number;
+  const offset = Number(pda & 0xfffn);
+  if (PhysicalMemory.isDirect(memory) && (offset & 3) === 0 && (offset & 0xff) + (NDST_WORD + 1) * 4 <= 256 && pda >= 0n && pda >> 64n === 0n) {
+    // The same two dwords as below, without allocating the typed array (a counting proxy
+    // around the memory sees the readWords call below, as before).
+    const frame = Number(pda >> 12n);
+    c = memory.readWord(frame, (offset >> 2) + CONTROL_WORD);
+    ndst = memory.readWord(frame, (offset >> 2) + NDST_WORD);
+  } else {
+    const w = memory.readWords(pda + BigInt(CONTROL_WORD * 4), NDST_WORD - CONTROL_WORD + 1);
+    c = w[0]!;
+    ndst = w[NDST_WORD - CONTROL_WORD]!;
+  }
+  return { on: (c & ON_BIT) !== 0, sn: (c & SN_BIT) !== 0, nv: (c >>> NV_SHIFT) & 0xff, ndst: ndst >>> 0, reservedSet: (c & CONTROL_RESERVED) !== 0 };
 }
 
 /** Set PIR bit `vector` and, if `setOn`, ON — one atomic update of the descriptor at `pda`. */
@@ -69,4 +81,30 @@ export function takePir(memory: PhysicalMemory, pda: bigint, onlyIfOn: boolean):
     w[first + CONTROL_WORD] = (w[first + CONTROL_WORD]! & ~ON_BIT) >>> 0;
   });
   return { memory: next, pir };
+}
+
+/**
+ * A posting immediately followed by its processing, as one atomic update of the
+ * descriptor at `pda`: the net effect of `postToPid(memory, pda, vector, true)` then
+ * `takePir(memory, pda, false)` — PIR bit `vector` set, then PIR taken and cleared, ON
+ * cleared — with one copy of the chunk instead of two. For a notification that the
+ * CPU running the descriptor's own vCPU processes at once (src/platform/device-write.ts).
+ * Returns the PIR taken (256 bits) and its vectors in ascending order (as `pirVectors`).
+ */
+export function postAndTakePir(memory: PhysicalMemory, pda: bigint, vector: number): { memory: PhysicalMemory; pir: bigint; vectors: number[] } {
+  let pir = 0n;
+  const vectors: number[] = [];
+  const next = memory.modifyWords(pda, PID_WORDS, (w, first) => {
+    w[first + (vector >> 5)] = (w[first + (vector >> 5)]! | (1 << (vector & 31))) >>> 0;
+    for (let i = 0; i < PIR_WORDS; i++) {
+      const word = w[first + i]!;
+      if (word === 0) continue;
+      // Only the non-zero dwords are converted: usually just the one posted to.
+      pir |= BigInt(word) << BigInt(32 * i);
+      for (let x = word | 0; x !== 0; x &= x - 1) vectors.push(32 * i + (31 - Math.clz32(x & -x)));
+      w[first + i] = 0;
+    }
+    w[first + CONTROL_WORD] = ((w[first + CONTROL_WORD]! | ON_BIT) & ~ON_BIT) >>> 0;
+  });
+  return { memory: next, pir, vectors };
 }

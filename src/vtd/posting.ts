@@ -37,23 +37,35 @@ export function postInterrupt(
   irte: PostedIrte,
   eime: boolean,
 ): { memory: PhysicalMemory; outcome: PostingOutcome } {
-  if (irte.pda + BigInt(PID_BYTES) > 1n << BigInt(hostAddressWidth)) {
-    return { memory, outcome: { kind: 'fault', reason: IR_FAULT.PID_READ_ERROR } };
-  }
+  const outcome = planPosting(memory, hostAddressWidth, irte, eime);
+  if (outcome.kind === 'fault') return { memory, outcome };
+  return { memory: postToPid(memory, irte.pda, irte.virtualVector, outcome.notification !== undefined), outcome };
+}
+
+/** 2^haw as a bigint, for the last host address width asked about. */
+let limitMemo = { haw: -1, limit: 0n };
+
+/**
+ * The outcome of posting `irte`'s virtual vector, from the descriptor as it is now,
+ * without the write: the caller performs it, as `postToPid(memory, pda, virtualVector,
+ * notification !== undefined)` (postInterrupt) or fused with the notification's
+ * processing (`postAndTakePir`).
+ */
+export function planPosting(memory: PhysicalMemory, hostAddressWidth: number, irte: PostedIrte, eime: boolean): PostingOutcome {
+  if (limitMemo.haw !== hostAddressWidth) limitMemo = { haw: hostAddressWidth, limit: 1n << BigInt(hostAddressWidth) };
+  if (irte.pda + PID_BYTES_BIG > limitMemo.limit) return { kind: 'fault', reason: IR_FAULT.PID_READ_ERROR };
   const pid = readPidControl(memory, irte.pda);
-  if (pid.reservedSet) return { memory, outcome: { kind: 'fault', reason: IR_FAULT.PID_RESERVED } };
+  if (pid.reservedSet) return { kind: 'fault', reason: IR_FAULT.PID_RESERVED };
 
   const notify = !pid.on && (irte.urgent || !pid.sn);
-  const written = postToPid(memory, irte.pda, irte.virtualVector, notify);
   return {
-    memory: written,
-    outcome: {
-      kind: 'posted',
-      pda: irte.pda,
-      virtualVector: irte.virtualVector,
-      snSet: pid.sn,
-      notification: notify ? { vector: pid.nv, apicId: apicIdFromNdst(pid.ndst, eime) } : undefined,
-      suppressed: notify ? undefined : pid.on ? 'on-already-set' : 'sn-set',
-    },
+    kind: 'posted',
+    pda: irte.pda,
+    virtualVector: irte.virtualVector,
+    snSet: pid.sn,
+    notification: notify ? { vector: pid.nv, apicId: apicIdFromNdst(pid.ndst, eime) } : undefined,
+    suppressed: notify ? undefined : pid.on ? 'on-already-set' : 'sn-set',
   };
 }
+
+const PID_BYTES_BIG = BigInt(PID_BYTES);

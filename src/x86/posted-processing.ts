@@ -7,7 +7,7 @@
  */
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import type { Vcpu } from '../platform/state.ts';
-import { takePir } from '../vtd/pid-memory.ts';
+import { postAndTakePir, takePir } from '../vtd/pid-memory.ts';
 import { pirVectors } from '../vtd/pid.ts';
 
 /** Move `vcpu`'s PIR into its vIRR and clear ON. `onlyIfOn`: do nothing unless ON is set (the software harvest). */
@@ -19,6 +19,16 @@ export function processPir(
   const r = takePir(memory, vcpu.pda, onlyIfOn);
   if (r.memory === memory) return { memory, vcpu, vectors: [] };
   return { memory: r.memory, vcpu: { ...vcpu, virr: vcpu.virr | r.pir }, vectors: pirVectors(r.pir) };
+}
+
+/**
+ * A posting to `vcpu`'s own PID whose notification `vcpu`'s CPU processes at once, in
+ * one update (`postAndTakePir`): the same memory, vCPU and vectors as posting with ON set
+ * (`postToPid(…, true)`) and then `processPir(…, false)`. The vCPU is returned frozen.
+ */
+export function postAndProcessPir(memory: PhysicalMemory, vcpu: Vcpu, vector: number): { memory: PhysicalMemory; vcpu: Vcpu; vectors: number[] } {
+  const r = postAndTakePir(memory, vcpu.pda, vector);
+  return { memory: r.memory, vcpu: Object.freeze({ ...vcpu, virr: vcpu.virr | r.pir }), vectors: r.vectors };
 }
 
 /** Highest set bit of a 256-bit value, or -1. */
