@@ -123,12 +123,8 @@ export class PhysicalMemory {
 
   #brand(): void {}
 
-  /**
-   * One chunk replaced (withChunks for a single chunk, without its bookkeeping): the
-   * path to chunk `k` of frame `frame` is copied, `update` mutates a private copy of the
-   * chunk. The new memory remembers the frame it wrote (the next access is usually to it).
-   */
-  private withChunk(frame: number, k: number, update: (words: number[]) => void): PhysicalMemory {
+  /** The root and height after growing the tree until frame `frame` fits (the root itself is not copied). */
+  private grownTo(frame: number): { root: Node; height: number } {
     let height = this.height;
     let root = this.root;
     while (frame >= 2 ** (SLOT_BITS * height)) {
@@ -137,8 +133,19 @@ export class PhysicalMemory {
       root = grown;
       height++;
     }
+    return { root, height };
+  }
+
+  /**
+   * One chunk replaced (withChunks for a single chunk, without its bookkeeping): the
+   * path to chunk `k` of frame `frame` is copied, `update` mutates a private copy of the
+   * chunk. The new memory remembers the frame it wrote (the next access is usually to it).
+   */
+  private withChunk(frame: number, k: number, update: (words: number[]) => void): PhysicalMemory {
+    const grown = this.grownTo(frame);
+    const height = grown.height;
     let populated = this.populatedFrames;
-    root = root.slice();
+    const root = grown.root.slice();
     let node = root;
     for (let level = height - 1; level > 0; level--) {
       const slot = slotOf(frame, level);
@@ -170,18 +177,12 @@ export class PhysicalMemory {
    * copy of each chunk (zeroes if unpopulated) and its index in `chunks`, to mutate.
    */
   private withChunks(chunks: readonly bigint[], update: (index: number, words: number[]) => void): PhysicalMemory {
-    let height = this.height;
-    let root = this.root;
     let maxFrame = 0;
     for (const c of chunks) maxFrame = Math.max(maxFrame, Number(c >> 4n));
-    while (maxFrame >= 2 ** (SLOT_BITS * height)) {
-      const grown: Node = new Array(SLOTS);
-      grown[0] = root;
-      root = grown;
-      height++;
-    }
+    const grown = this.grownTo(maxFrame);
+    const height = grown.height;
     let populated = this.populatedFrames;
-    root = root.slice();
+    const root = grown.root.slice();
     // Nodes already copied by this write (a multi-chunk write shares path prefixes).
     const copied: unknown[] = [root];
     chunks.forEach((c, index) => {
