@@ -494,8 +494,11 @@ function drain(state: PlatformState, queue: Action[], emit: Emit, step: number):
     const a = queue.shift()!;
     if (isPolicyRequest(a)) {
       const policy = policyNamed(s.hypervisor.policy);
-      emit({ kind: 'hypervisor', policy: policy.name, request: describeRequest(a) });
-      queue.unshift(...policy.respond(s, a));
+      const answer = policy.respond(s, a);
+      // An empty answer is a refusal or a no-op (a blocked vCPU cannot be scheduled, a request
+      // for a device the VM does not own is refused): say so, so the trace explains itself.
+      emit({ kind: 'hypervisor', policy: policy.name, request: describeRequest(a) + (answer.length === 0 ? ' — nothing done' : '') });
+      queue.unshift(...answer);
       continue;
     }
     const raised: RaisedInterrupt[] = [];
