@@ -8,6 +8,7 @@
  * and every encoder accepts them back so that any bit pattern round-trips.
  */
 import { defineLayout, type FieldSpec, type Layout } from '../bits/layout.ts';
+import { defineRecord, type FieldTable, type RecordFields } from '../bits/record.ts';
 import { U64_MASK } from '../bits/bits.ts';
 
 /** MMIO offsets of the registers (sheet §4.1; Linux `DMAR_*_REG`, QEMU `DMAR_*_REG`). */
@@ -37,14 +38,11 @@ export const REGISTER_OFFSETS = Object.freeze({
 } as const);
 
 // ---------------------------------------------------------------------------------------
-// Generic register codec: 1-bit fields decode to boolean, wider ones to number.
-
-type FieldTable = { readonly [name: string]: FieldSpec };
+// Registers are records (src/bits/record.ts): 1-bit fields decode to boolean, wider ones
+// to number; every register bit is either named or reserved, so no `ignored` bits.
 
 /** Decoded register fields: a one-bit field (hi === lo) is a boolean, a wider one a number. */
-export type RegisterFields<T extends FieldTable> = {
-  -readonly [K in keyof T]: T[K]['hi'] extends T[K]['lo'] ? boolean : number;
-};
+export type RegisterFields<T extends FieldTable> = RecordFields<T>;
 
 interface RegisterCodec<T extends FieldTable> {
   readonly layout: Layout<Extract<keyof T, string>>;
@@ -52,40 +50,16 @@ interface RegisterCodec<T extends FieldTable> {
   encode(v: RegisterFields<T> & { reserved?: bigint }): bigint;
 }
 
-function defineRegister<const T extends FieldTable>(
-  name: string,
-  width: number,
-  fields: T,
-  reserved: readonly FieldSpec[],
-): RegisterCodec<T> {
-  type F = Extract<keyof T, string>;
-  const layout = defineLayout<F>({ name, width, fields: fields as Readonly<Record<F, FieldSpec>>, reserved });
-  const names = Object.keys(fields) as F[];
-  const isFlag = (n: F): boolean => fields[n]!.hi === fields[n]!.lo;
-  const widthMask = (1n << BigInt(width)) - 1n;
+function defineRegister<const T extends FieldTable>(name: string, width: number, fields: T, reserved: readonly FieldSpec[]): RegisterCodec<T> {
+  const record = defineRecord(name, width, fields, reserved);
+  if (record.ignoredMask !== 0n) throw new Error(`${name}: bits 0x${record.ignoredMask.toString(16)} are neither named nor reserved`);
   return {
-    layout,
+    layout: record.layout,
     decode(raw) {
-      const v = raw & widthMask;
-      const f = layout.decode(v);
-      const out: Record<string, number | boolean | bigint> = {};
-      for (const n of names) out[n] = isFlag(n) ? f[n] === 1 : f[n];
-      out['reserved'] = layout.reservedSet(v);
-      return out as RegisterFields<T> & { reserved: bigint };
+      const { ignored: _, ...fieldsAndReserved } = record.decode(raw);
+      return fieldsAndReserved as RegisterFields<T> & { reserved: bigint };
     },
-    encode(v) {
-      const r = v.reserved ?? 0n;
-      if (r < 0n || (r & ~layout.reservedMask) !== 0n) {
-        throw new RangeError(`${name}: reserved bits 0x${r.toString(16)} outside the unnamed ranges`);
-      }
-      const values: Partial<Record<F, number>> = {};
-      const src = v as Record<string, unknown>;
-      for (const n of names) {
-        const x = src[n];
-        values[n] = typeof x === 'boolean' ? (x ? 1 : 0) : (x as number);
-      }
-      return layout.encode(values, r);
-    },
+    encode: (v) => record.encode(v),
   };
 }
 

@@ -10,14 +10,13 @@ import {
   SCALABLE_CONTEXT_ENTRY,
   SCALABLE_ROOT_ENTRY,
   SL_PTE,
-  defineEntry,
   firstStageReservedMask,
   secondStageReservedMask,
-  type EntryCodec,
 } from '../../src/vtd/dma/structures.ts';
+import { defineRecord, type RecordCodec } from '../../src/bits/record.ts';
 import { RUNS } from './fixtures.ts';
 
-type AnyCodec = EntryCodec<Record<string, { hi: number; lo: number }>>;
+type AnyCodec = RecordCodec<Record<string, { hi: number; lo: number }>>;
 const CODECS: [string, AnyCodec][] = [
   ['RTADDR_REG', RTADDR as unknown as AnyCodec],
   ['legacy root entry', LEGACY_ROOT_ENTRY as unknown as AnyCodec],
@@ -118,14 +117,14 @@ describe('level-dependent reserved bits', () => {
 });
 
 describe('a broken layout is caught', () => {
-  it('defineEntry rejects overlapping fields and fields beyond the width', () => {
-    expect(() => defineEntry('bad', 64, { A: { hi: 3, lo: 0 }, B: { hi: 4, lo: 3 } })).toThrow(/overlaps/);
-    expect(() => defineEntry('bad', 64, { A: { hi: 64, lo: 60 } })).toThrow(/outside/);
-    expect(() => defineEntry('bad', 128, { A: { hi: 11, lo: 4 } }, [{ hi: 7, lo: 7 }])).toThrow(/overlaps/);
+  it('defineRecord rejects overlapping fields and fields beyond the width', () => {
+    expect(() => defineRecord('bad', 64, { A: { hi: 3, lo: 0 }, B: { hi: 4, lo: 3 } })).toThrow(/overlaps/);
+    expect(() => defineRecord('bad', 64, { A: { hi: 64, lo: 60 } })).toThrow(/outside/);
+    expect(() => defineRecord('bad', 128, { A: { hi: 11, lo: 4 } }, [{ hi: 7, lo: 7 }])).toThrow(/overlaps/);
   });
 
   it('the round-trip properties fail for a codec whose DID is one bit off (decode side)', () => {
-    const shifted = defineEntry('legacy context entry, DID 88:73', 128, {
+    const shifted = defineRecord('legacy context entry, DID 88:73', 128, {
       ...LEGACY_CONTEXT_ENTRY.layout.spec.fields,
       DID: { hi: 88, lo: 73 },
     }, [

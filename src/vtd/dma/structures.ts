@@ -17,100 +17,11 @@
  * their layouts name the fields only, and {@link secondStageReservedMask} /
  * {@link firstStageReservedMask} compute the reserved mask for a given position in the walk.
  */
-import { defineLayout, type FieldSpec, type Layout } from '../../bits/layout.ts';
 import { maskOf } from '../../bits/bits.ts';
-
-type FieldTable = { readonly [name: string]: FieldSpec };
-
-/** Decoded fields: a one-bit field (hi === lo) is a boolean, a wider one a number. */
-export type EntryFields<T extends FieldTable> = {
-  -readonly [K in keyof T]: T[K]['hi'] extends T[K]['lo'] ? boolean : number;
-};
-
-/** A decoded structure: its fields, plus the reserved and ignored bits that were set (in place). */
-export type Decoded<T extends FieldTable> = EntryFields<T> & {
-  /** Reserved bits that are set, in place (0n when the structure is well-formed). */
-  reserved: bigint;
-  /** Ignored / software-available bits that are set, in place. Hardware never faults on these. */
-  ignored: bigint;
-};
-
-/** Encoder input: every field (booleans for one-bit fields), optional reserved / ignored bits in place. */
-export type EncodeInput<T extends FieldTable> = EntryFields<T> & { reserved?: bigint; ignored?: bigint };
-
-/**
- * A compiled structure codec. `layout` is the underlying {@link Layout} (fields + reserved
- * ranges), `ignoredMask` the bits that are neither.
- */
-export interface EntryCodec<T extends FieldTable> {
-  readonly name: string;
-  readonly width: number;
-  readonly layout: Layout<Extract<keyof T, string>>;
-  readonly ignoredMask: bigint;
-  /** Decode any bit pattern; bits above `width` are dropped. Never throws. */
-  decode(raw: bigint): Decoded<T>;
-  /**
-   * Encode; `reserved`/`ignored` (default 0n) are OR-ed in place.
-   * @throws RangeError when a field does not fit, or reserved/ignored bits lie outside their ranges.
-   */
-  encode(v: EncodeInput<T>): bigint;
-}
-
-/**
- * Build a codec from a spec table (`fields` and `reserved` mirror the spec's figure). Bits not
- * named by either are the structure's ignored/available bits.
- * @throws Error when the table is malformed (overlaps, out of range): see {@link defineLayout}.
- */
-export function defineEntry<const T extends FieldTable>(
-  name: string,
-  width: number,
-  fields: T,
-  reserved: readonly FieldSpec[] = [],
-): EntryCodec<T> {
-  type F = Extract<keyof T, string>;
-  const layout = defineLayout<F>({ name, width, fields: fields as Readonly<Record<F, FieldSpec>>, reserved });
-  const names = Object.keys(fields) as F[];
-  const flag = new Set(names.filter((n) => fields[n]!.hi === fields[n]!.lo));
-  let fieldMask = 0n;
-  for (const n of names) fieldMask |= maskOf(fields[n]!.hi - fields[n]!.lo + 1) << BigInt(fields[n]!.lo);
-  const widthMask = maskOf(width);
-  const ignoredMask = widthMask & ~fieldMask & ~layout.reservedMask;
-  return {
-    name,
-    width,
-    layout,
-    ignoredMask,
-    decode(raw) {
-      const v = raw & widthMask;
-      const f = layout.decode(v);
-      const out: Record<string, number | boolean | bigint> = {};
-      for (const n of names) out[n] = flag.has(n) ? f[n] === 1 : f[n];
-      out['reserved'] = layout.reservedSet(v);
-      out['ignored'] = v & ignoredMask;
-      return out as Decoded<T>;
-    },
-    encode(v) {
-      const r = v.reserved ?? 0n;
-      const ig = v.ignored ?? 0n;
-      if (r < 0n || (r & ~layout.reservedMask) !== 0n) {
-        throw new RangeError(`${name}: reserved bits 0x${r.toString(16)} outside the reserved ranges`);
-      }
-      if (ig < 0n || (ig & ~ignoredMask) !== 0n) {
-        throw new RangeError(`${name}: ignored bits 0x${ig.toString(16)} outside the ignored ranges`);
-      }
-      const values: Partial<Record<F, number>> = {};
-      const src = v as Record<string, unknown>;
-      for (const n of names) {
-        const x = src[n];
-        values[n] = typeof x === 'boolean' ? (x ? 1 : 0) : (x as number);
-      }
-      return layout.encode(values, r) | ig;
-    },
-  };
-}
+import { defineRecord, type RecordCodec, type RecordInput } from '../../bits/record.ts';
 
 /** Encoder input type of a codec (all fields, optional reserved/ignored bits). */
-export type CodecInput<C> = C extends EntryCodec<infer T> ? EncodeInput<T> : never;
+export type CodecInput<C> = C extends RecordCodec<infer T> ? RecordInput<T> : never;
 
 /** Byte address of a pointer field held as a 4 KiB frame number (`field << 12`). */
 export function frameAddress(frame: number): bigint {
@@ -136,7 +47,7 @@ export function addressFrame(address: bigint): number {
  * table mode (0 legacy, 1 scalable, 2 reserved, 3 abort-DMA); 9:0 reserved. Sheet §8.1
  * (VirtualBox `vtdRtaddrRegGetTtmDesc`; Linux `DMA_RTADDR_SMT`; QEMU `VTD_RTADDR_ADDR_MASK`).
  */
-export const RTADDR = defineEntry('RTADDR_REG', 64, { TTM: { hi: 11, lo: 10 }, RTA: { hi: 63, lo: 12 } }, [{ hi: 9, lo: 0 }]);
+export const RTADDR = defineRecord('RTADDR_REG', 64, { TTM: { hi: 11, lo: 10 }, RTA: { hi: 63, lo: 12 } }, [{ hi: 9, lo: 0 }]);
 
 /** RTADDR.TTM values (sheet §8.1). */
 export const TTM = { LEGACY: 0, SCALABLE: 1, RESERVED: 2, ABORT_DMA: 3 } as const;
@@ -148,7 +59,7 @@ export const ROOT_ENTRY_BYTES = 16;
  * Legacy root entry (128 bits): P 0, CTP 63:12 context-table frame; 11:1 and 127:64 reserved.
  * Sheet §8.1 (Linux `struct root_entry` comment; QEMU `VTD_ROOT_ENTRY_P`, `VTD_ROOT_ENTRY_CTP`).
  */
-export const LEGACY_ROOT_ENTRY = defineEntry(
+export const LEGACY_ROOT_ENTRY = defineRecord(
   'legacy root entry',
   128,
   { P: { hi: 0, lo: 0 }, CTP: { hi: 63, lo: 12 } },
@@ -163,7 +74,7 @@ export const LEGACY_ROOT_ENTRY = defineEntry(
  * UP 64 + UCTP 127:76 (devfn 128..255); 11:1 and 75:65 reserved. Sheet §8.1 (QEMU
  * `vtd_get_context_entry_from_root`: devfn > 127 uses the upper half, index `devfn & 0x7f`).
  */
-export const SCALABLE_ROOT_ENTRY = defineEntry(
+export const SCALABLE_ROOT_ENTRY = defineRecord(
   'scalable root entry',
   128,
   { LP: { hi: 0, lo: 0 }, LCTP: { hi: 63, lo: 12 }, UP: { hi: 64, lo: 64 }, UCTP: { hi: 127, lo: 76 } },
@@ -187,7 +98,7 @@ export const SCALABLE_CONTEXT_ENTRY_BYTES = 32;
  * SLPTPTR 63:12, AW 66:64 (1/2/3 = 3/4/5 levels), AVAIL 70:67 (ignored), DID 87:72;
  * reserved 11:4, 71, 127:88.
  */
-export const LEGACY_CONTEXT_ENTRY = defineEntry(
+export const LEGACY_CONTEXT_ENTRY = defineRecord(
   'legacy context entry',
   128,
   {
@@ -213,7 +124,7 @@ export const CONTEXT_TT = { MULTI_LEVEL: 0, DEV_IOTLB: 1, PASS_THROUGH: 2, RESER
  * Linux `context_set_sm_*`): P 0, FPD 1, DTE 2, PASIDE 3, PRE 4, PDTS 11:9 (directory has
  * 2^(PDTS+7) entries), PASIDDIRPTR 63:12, RID_PASID 83:64, RID_PRIV 84; reserved 8:5, 255:85.
  */
-export const SCALABLE_CONTEXT_ENTRY = defineEntry(
+export const SCALABLE_CONTEXT_ENTRY = defineRecord(
   'scalable context entry',
   256,
   {
@@ -250,7 +161,7 @@ export const PASID_ENTRY_BYTES = 64;
  * PASID-directory entry (64 bits): P 0, FPD 1, SMPTBLPTR 63:12 (PASID-table frame); 11:2
  * reserved. Sheet §8.3 (VirtualBox `VTD_BF_SM_PASID_DIR_ENTRY_*`; QEMU `VTD_PASID_DIR_INDEX`).
  */
-export const PASID_DIR_ENTRY = defineEntry(
+export const PASID_DIR_ENTRY = defineRecord(
   'PASID directory entry',
   64,
   { P: { hi: 0, lo: 0 }, FPD: { hi: 1, lo: 1 }, SMPTBLPTR: { hi: 63, lo: 12 } },
@@ -266,7 +177,7 @@ export const PASID_DIR_ENTRY = defineEntry(
  * [derived]. Reserved: 11:10, 86:80, 139:136, and 511:192 (qwords 3–7 carry nothing this model
  * uses; treated as reserved, so a set bit there is a 0x5A fault).
  */
-export const PASID_ENTRY = defineEntry(
+export const PASID_ENTRY = defineRecord(
   'scalable PASID-table entry',
   512,
   {
@@ -322,7 +233,7 @@ export const PTE_BYTES = 8;
  * 61:52, 63. Which named bits are reserved depends on the level and mode: see
  * {@link secondStageReservedMask}.
  */
-export const SL_PTE = defineEntry('second-stage paging entry', 64, {
+export const SL_PTE = defineRecord('second-stage paging entry', 64, {
   R: { hi: 0, lo: 0 },
   W: { hi: 1, lo: 1 },
   X: { hi: 2, lo: 2 },
@@ -344,7 +255,7 @@ export const SL_PTE = defineEntry('second-stage paging entry', 64, {
  * ADDR 51:12, XD 63. Ignored: 9, 11, 62:52. Reserved bits depend on level/settings: see
  * {@link firstStageReservedMask}.
  */
-export const FL_PTE = defineEntry('first-stage paging entry', 64, {
+export const FL_PTE = defineRecord('first-stage paging entry', 64, {
   P: { hi: 0, lo: 0 },
   RW: { hi: 1, lo: 1 },
   US: { hi: 2, lo: 2 },
