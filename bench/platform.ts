@@ -8,8 +8,7 @@ import type { PlatformState } from '../src/platform/state.ts';
 import type { Action } from '../src/platform/actions.ts';
 import { applyAction, applyActions } from '../src/platform/transition.ts';
 import { encodeIrte, irteDestinationField, IRTE_BYTES } from '../src/vtd/irte.ts';
-import { encodeIrta, irtaSizeForEntries, GLOBAL_COMMAND_BITS } from '../src/vtd/registers.ts';
-import { encodeIec } from '../src/vtd/invalidation.ts';
+import { irEnableSequence } from '../src/platform/ir-enable.ts';
 import { composeRemappableMsi } from '../src/vtd/remappable-msi.ts';
 import { FRAME_BYTES } from '../src/memory/physical-memory.ts';
 
@@ -75,15 +74,7 @@ export function irteWrite(index: number, value: bigint): Action {
  * IEC is empty.
  */
 export function enabledPlatform(entries: number): PlatformState {
-  const IRE = 1 << GLOBAL_COMMAND_BITS.IRE;
-  const SIRTP = 1 << GLOBAL_COMMAND_BITS.SIRTP;
-  const enable: Action[] = [
-    { kind: 'write-irta', iommu: 0, value: encodeIrta({ base: IRT_BASE, eime: true, size: irtaSizeForEntries(entries) }) },
-    { kind: 'write-gcmd', iommu: 0, value: SIRTP >>> 0 },
-    { kind: 'invalidate-iec', iommu: 0, descriptor: encodeIec({ granularity: 'global', indexMask: 0, interruptIndex: 0 }) },
-    { kind: 'write-gcmd', iommu: 0, value: IRE >>> 0 },
-  ];
-  const enabled = applyActions(buildPlatform(description), enable).state;
+  const enabled = applyActions(buildPlatform(description), irEnableSequence(0, { base: IRT_BASE, eime: true, entries }).actions).state;
 
   let memory = enabled.memory;
   const perPage = FRAME_BYTES / IRTE_BYTES;
