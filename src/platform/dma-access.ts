@@ -10,7 +10,8 @@
  *   is an interrupt request and goes down the interrupt-remapping path with its
  *   requester ID, never to memory (the issue's reading; some implementations report
  *   translated interrupt addresses as faults 0x0E/0x87 instead); a read there faults
- *   (legacy 0x06 no-read, scalable 0x86).
+ *   with the interrupt-address fault: 0x0E in legacy mode, 0x87 in scalable mode (QEMU
+ *   `VTD_FR_INTERRUPT_ADDR` / `VTD_FR_SM_INTERRUPT_ADDR`; VirtualBox LGN.4).
  *
  * Pure: state in, state out; events through `emit`.
  */
@@ -41,8 +42,8 @@ export interface DmaAccess {
   readonly value: bigint;
 }
 
-/** Fault reason for a read of the interrupt address range: no read permission, per translation mode. */
-const INTERRUPT_READ_FAULT = { legacy: 0x06, scalable: 0x86 } as const;
+/** Fault reason for a read of the interrupt address range, per translation mode (see the module comment). */
+const INTERRUPT_READ_FAULT = { legacy: 0x0e, scalable: 0x87 } as const;
 
 /** The last {@link dmaCapabilities} result and its inputs (CAP and ECAP do not change, decoding them is most of an IOTLB hit). */
 let lastCapabilities: { cap: bigint; ecap: bigint; haw: number; result: Readonly<DmaCapabilities> } | undefined;
