@@ -11,8 +11,10 @@
  *    flags it as a disagreement and we follow the spec reading).
  * 3. Remappable format: data bits 31:16 non-zero → 0x20, whatever SHV (VirtualBox's
  *    reading; QEMU checks them only with SHV = 1).
- * 4. Index = handle (+ subhandle if SHV), ≥ 2^(S+1) → 0x21. The table (base from the
- *    IRTA latched by SIRTP) must lie below the host address width, else 0x23.
+ * 4. Index = handle (+ subhandle if SHV), ≥ 2^(S+1) → 0x21; an IRTE whose address (base
+ *    from the IRTA latched by SIRTP) is at or above the host address width → 0x21 too
+ *    (the spec's 0x21 covers both; 0x23 is an error in the IRTA-pointed access itself,
+ *    which simulated memory never raises).
  * 5. IRTE from the IEC, or from memory (then cached).
  * 6. P = 0 → 0x22. Reserved bits set → 0x24: the format's reserved fields, DST bits
  *    7:0 and 31:16 in xAPIC mode (EIME = 0; the spec and VirtualBox; QEMU ignores
@@ -181,7 +183,7 @@ export function remapInterrupt(
   const handle = (((low >>> 2) & 1) << 15) | ((low >>> 5) & 0x7fff);
   const index = irteIndexOf(handle, (low & 0x8) !== 0, request.data);
   if (index >= irta.entries) return { outcome: fault(IR_FAULT.INDEX_OVER, index), iec };
-  if (index > lastReadableIndex(irta, hostAddressWidth)) return { outcome: fault(IR_FAULT.IRTA_READ_ERROR, index), iec };
+  if (index > lastReadableIndex(irta, hostAddressWidth)) return { outcome: fault(IR_FAULT.INDEX_OVER, index), iec };
 
   let entry: IecEntry | undefined = iecLookup(iec, index);
   const iecHit = entry !== undefined;
