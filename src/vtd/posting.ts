@@ -13,7 +13,7 @@
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import type { PostedIrte } from './irte.ts';
 import { PID_BYTES, apicIdFromNdst } from './pid.ts';
-import { postToPid, readPidControl } from './pid-memory.ts';
+import { readPidControl } from './pid-memory.ts';
 import { IR_FAULT } from './fault-reasons.ts';
 
 export type PostingOutcome =
@@ -30,26 +30,14 @@ export type PostingOutcome =
     }
   | { readonly kind: 'fault'; readonly reason: number };
 
-/** Post `irte`'s virtual vector. Returns the new memory and the outcome. */
-export function postInterrupt(
-  memory: PhysicalMemory,
-  hostAddressWidth: number,
-  irte: PostedIrte,
-  eime: boolean,
-): { memory: PhysicalMemory; outcome: PostingOutcome } {
-  const outcome = planPosting(memory, hostAddressWidth, irte, eime);
-  if (outcome.kind === 'fault') return { memory, outcome };
-  return { memory: postToPid(memory, irte.pda, irte.virtualVector, outcome.notification !== undefined), outcome };
-}
-
 /** 2^haw as a bigint, for the last host address width asked about. */
 let limitMemo = { haw: -1, limit: 0n };
 
 /**
  * The outcome of posting `irte`'s virtual vector, from the descriptor as it is now,
  * without the write: the caller performs it, as `postToPid(memory, pda, virtualVector,
- * notification !== undefined)` (postInterrupt) or fused with the notification's
- * processing (`postAndTakePir`).
+ * notification !== undefined)` or fused with the notification's processing
+ * (`postAndTakePir`).
  */
 export function planPosting(memory: PhysicalMemory, hostAddressWidth: number, irte: PostedIrte, eime: boolean): PostingOutcome {
   if (limitMemo.haw !== hostAddressWidth) limitMemo = { haw: hostAddressWidth, limit: 1n << BigInt(hostAddressWidth) };
