@@ -28,6 +28,7 @@ import { decodeIrta, GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
 import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
 import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
 import { policyNamed } from '../policy/index.ts';
+import { presentedRequesterIds } from '../fabric/aliases.ts';
 
 /** Every action kind an adversary (or the scheduler) can take, in the order a shrunk kind choice prefers. */
 export const ACTION_KINDS = ['msi', 'dma', 'signal', 'program-msix', 'program-msi', 'msix-control', 'guest-msi', 'halt', 'guest-ack', 'guest-eoi', 'schedule', 'preempt'] as const;
@@ -54,8 +55,12 @@ export interface ThreatModel {
   readonly guests: readonly string[];
   /** Action kinds the adversary (and scheduler) may take; only those the platform supports. */
   readonly kinds: readonly ActionKind[];
-  /** `any`: a device's write may carry another requester ID. */
-  readonly requesterIds: 'own' | 'any';
+  /**
+   * `own`: a device's requests carry the requester ID the fabric gives them; `alias`: any
+   * the topology gives the device (its own, phantom functions, DMA-alias quirks); `any`:
+   * any requester ID at all (ACS Source Validation at a port may still drop it).
+   */
+  readonly requesterIds: 'own' | 'alias' | 'any';
   readonly properties: readonly S.PropertyName[];
   readonly budget: Budget;
 }
@@ -87,13 +92,15 @@ export interface AttackPools {
   readonly handles: readonly number[];
   /** Requester IDs of every function and bridge in the scenario (as BDF strings). */
   readonly rids: readonly string[];
+  /** Per malicious device: the requester IDs the topology lets it present (src/fabric/aliases.ts), its own first. */
+  readonly presented: Readonly<Record<string, readonly string[]>>;
   /** Granted vectors, IRTE vectors, the policy's notification vectors. */
   readonly vectors: readonly number[];
   /** APIC IDs of the pCPUs and the guests' vCPUs. */
   readonly apicIds: readonly number[];
   /** Guest APIC IDs of vCPUs (guest-msi destinations). */
   readonly vcpuApicIds: readonly number[];
-  /** Mapped IOVAs (and GPAs), then the IOMMU structures' addresses (IRTs, PIDs, table arena), then the interrupt window. */
+  /** Mapped IOVAs (and GPAs), then the IOMMU structures' addresses (IRTs, PIDs), the fabric's BARs, the table arena, then the interrupt window. */
   readonly dmaAddresses: readonly number[];
 }
 
@@ -200,7 +207,9 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   const policy = policyNamed(state.hypervisor.policy);
   if (vcpus.length > 0) vectors.push(policy.postedVector, policy.wakeupVector);
   vectors.push(0x20);
-  const rids = unique(Object.values(state.devices).flatMap((fn) => [fn.rid, ...fn.upstream])).map((rid) => formatBdf(rid));
+  const fabricRids = Object.values(state.fabric.functions).flatMap((f) => (f.bridge === undefined ? [f.rid] : [f.rid, f.bridge.secondary << 8]));
+  const rids = unique([...Object.values(state.devices).flatMap((fn) => [fn.rid, fn.busRid, ...fn.upstream]), ...fabricRids]).map((rid) => formatBdf(rid));
+  const presented = Object.fromEntries(devices.map((d) => [d.bdf, presentedRequesterIds(state.fabric, d.bdf).map((rid) => formatBdf(rid))]));
   const list = vcpuList(state.vcpus);
   const apicIds = unique([...state.cpus.map((c) => c.apicId), ...list.map((v) => v.apicId)]);
   const vcpuApicIds = unique(list.map((v) => v.apicId));
@@ -213,9 +222,11 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   }
   for (const u of state.iommus) if ((u.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRTPS)) !== 0) addresses.push(decodeIrta(u.regs.irtaLatched).base);
   for (const v of list) addresses.push(v.pda);
+  // Peers' BARs: a request there may be routed peer to peer, never seeing the IOMMU.
+  for (const f of Object.values(state.fabric.functions)) for (const bar of f.bars) addresses.push(bar.base);
   addresses.push(state.hypervisor.tableArena.start, 0xfee0_0000n);
   const dmaAddresses = unique(addresses.filter((a) => a <= BigInt(Number.MAX_SAFE_INTEGER)).map(Number));
-  return { devices, requestDevices, signalDevices, guests: [...bad], ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, vectors: unique(vectors), apicIds, vcpuApicIds, dmaAddresses };
+  return { devices, requestDevices, signalDevices, guests: [...bad], ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, presented, vectors: unique(vectors), apicIds, vcpuApicIds, dmaAddresses };
 }
 
 /** Field values below HOT are positions in a pool; values from HOT up are raw. */
@@ -292,9 +303,17 @@ function message(pools: AttackPools, x: number, y: number, z: number, w: number)
   return { address: 0xfee0_0000 + (y & 0xffffc), data: z >>> 0 };
 }
 
-/** The requester ID a device write carries: its own (field 0), or with `any` another from the pool or a raw one. */
-function rid(pools: AttackPools, threat: ThreatModel, f: number): { rid?: string } {
-  if (threat.requesterIds !== 'any' || f === 0) return {};
+/**
+ * The requester ID `device`'s write carries: its own (field 0, or always with `own`);
+ * with `alias` one the topology lets it present; with `any` another from the pool or a
+ * raw one.
+ */
+function rid(pools: AttackPools, threat: ThreatModel, f: number, device: string): { rid?: string } {
+  if (threat.requesterIds === 'own' || f === 0) return {};
+  if (threat.requesterIds === 'alias') {
+    const own = pools.presented[device] ?? [];
+    return own.length < 2 ? {} : { rid: own[f % own.length]! };
+  }
   return { rid: f < HOT ? pools.rids[(f - 1) % pools.rids.length]! : formatBdf(f & 0xffff) };
 }
 
@@ -313,7 +332,7 @@ export function resolveChoice(pools: AttackPools, threat: ThreatModel, weights: 
     case 'msi': {
       const d = dev(() => true);
       const m = message(pools, c.b, c.c, c.d, c.e);
-      return { msi: { device: d.bdf, ...rid(pools, threat, c.f), address: u64(m.address), data: m.data } };
+      return { msi: { device: d.bdf, ...rid(pools, threat, c.f, d.bdf), address: u64(m.address), data: m.data } };
     }
     case 'dma': {
       const d = dev(() => true);
@@ -323,7 +342,7 @@ export function resolveChoice(pools: AttackPools, threat: ThreatModel, weights: 
       if ((address % 0x1000) + size > 0x1000) address = address - (address % 0x1000) + 0x1000 - size;
       const write = c.e % 2 === 0;
       const value = size >= 4 ? c.e >>> 0 : c.e & 0xff;
-      return { dma: { device: d.bdf, ...rid(pools, threat, c.f), address: u64(address), size, write, ...(write ? { value: hex(value) } : {}) } };
+      return { dma: { device: d.bdf, ...rid(pools, threat, c.f, d.bdf), address: u64(address), size, write, ...(write ? { value: hex(value) } : {}) } };
     }
     case 'signal': {
       const d = pools.signalDevices[c.a % pools.signalDevices.length]!;

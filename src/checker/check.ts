@@ -89,6 +89,7 @@ export function prepareCheck(text: string, file: string, overrides: Partial<Budg
   const skeleton: S.Scenario = {
     name: data.name,
     platform: { cpus: data.platform.cpus, iommus: Array.from({ length: units }, () => ({ registerBase: 0 })) },
+    ...(data.topology === undefined ? {} : { topology: data.topology }),
     ...(data.devices === undefined ? {} : { devices: data.devices }),
     ...(data.domains === undefined ? {} : { domains: data.domains }),
     steps: [],

@@ -13,6 +13,7 @@ import { importDmar } from './import-dmar.ts';
 import { decodeLspci, decodeMsiPair } from './decode.ts';
 import { registerCheck } from './check.ts';
 import { registerExplore } from './explore.ts';
+import { registerGroups } from './groups.ts';
 
 export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;
 
@@ -80,6 +81,8 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
   registerExplore(program, out, setCode);
 
   registerCheck(program, out, setCode);
+
+  registerGroups(program, out, setCode);
 
   return program;
 }

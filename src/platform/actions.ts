@@ -42,6 +42,11 @@ export type Action =
       readonly firstStageLevels?: number;
       readonly pasid?: number;
       readonly mappings: readonly { readonly iova: bigint; readonly hpa: bigint; readonly gpa?: bigint; readonly size: bigint; readonly read: boolean; readonly write: boolean; readonly structures?: boolean }[];
+      /**
+       * Which requester IDs get a context entry: `all` (default) the device's own, its DMA
+       * aliases and its phantom functions; `own` its BDF only (the XSA-449 class of bug).
+       */
+      readonly contexts?: 'all' | 'own';
     }
   /** The hypervisor clears the leaf entries mapping [iova, iova + size) of `device` and drops them from its intent. */
   | { readonly kind: 'unmap-dma'; readonly iommu: number; readonly device: string; readonly iova: bigint; readonly size: bigint; readonly pasid?: number }

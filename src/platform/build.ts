@@ -12,6 +12,10 @@ import type { ApicMode, DmaGrant, Domain, DomainKind, DrhdScope, Grant, IommuUni
 import { policyNamed, DEFAULT_POLICY } from '../policy/index.ts';
 import { encodePid, PID_BYTES } from '../vtd/pid.ts';
 import { vcpuTable } from './vcpu-table.ts';
+import { unitFor } from './topology.ts';
+import type { Fabric, FabricDescription } from '../fabric/model.ts';
+import { buildFabric } from '../fabric/build.ts';
+import { defaultRequesterId } from '../fabric/aliases.ts';
 
 /**
  * CAP_REG and ECAP_REG of a real server's interrupt-remapping unit, used when a
@@ -80,6 +84,25 @@ export interface PlatformDescription {
   readonly tableArena?: { readonly start: bigint; readonly end: bigint };
   /** Domain index → DMA mappings the hypervisor means it to have from the start. */
   readonly dma?: Readonly<Record<number, readonly DmaGrant[]>>;
+  /**
+   * The PCI fabric, built and validated (src/fabric/build.ts). Absent: the default
+   * topology of {@link defaultFabric} (every device alone on a root bus).
+   */
+  readonly fabric?: Fabric;
+}
+
+/**
+ * The topology assumed when a description gives none: every device a single-function
+ * PCIe endpoint on a root bus of its segment, so that each presents its own BDF and
+ * nothing aliases or routes peer to peer (what remapsim modelled before it had a fabric).
+ */
+export function defaultFabricDescription(devices: readonly DeviceDescription[]): FabricDescription {
+  const roots = new Map<string, { segment: number; bus: number }>();
+  for (const d of devices) roots.set(`${d.segment}:${d.rid >> 8}`, { segment: d.segment, bus: d.rid >> 8 });
+  return {
+    hostBridges: [...roots.values()],
+    functions: devices.map((d) => ({ segment: d.segment, rid: d.rid, kind: 'endpoint', multifunction: false })),
+  };
 }
 
 function buildUnit(u: UnitDescription, index: number): IommuUnit {
@@ -101,13 +124,15 @@ function buildUnit(u: UnitDescription, index: number): IommuUnit {
   };
 }
 
-function buildDevice(d: DeviceDescription): PciFunction {
+function buildDevice(d: DeviceDescription, iommu: number | undefined, busRid: number): PciFunction {
   return {
     key: d.key,
     segment: d.segment,
     rid: d.rid,
     name: d.name,
     upstream: d.upstream,
+    iommu,
+    busRid,
     msi: d.msi === undefined ? undefined : emptyMsi(Math.log2(d.msi.vectors), d.msi.maskable),
     msix: d.msix === undefined ? undefined : emptyMsix(d.msix.tableSize),
   };
@@ -120,6 +145,7 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
   p.domains.forEach((d, id) => d.devices.forEach((key) => (owners[key] = id)));
   const policy = policyNamed(p.policy ?? DEFAULT_POLICY);
   const pidBase = p.pidBase ?? DEFAULT_PID_BASE;
+  const fabric = p.fabric ?? buildFabric(defaultFabricDescription(p.devices));
   const vcpuArray: Vcpu[] = p.domains.flatMap((d, domain) =>
     (d.vcpuApicIds ?? []).map((apicId, index) => ({ domain, index, apicId, pcpu: d.cpus.length ? d.cpus[index % d.cpus.length]! : 0 })),
   ).map((v, id) => ({ ...v, id, run: 'runnable', pda: pidBase + BigInt(id * PID_BYTES), virr: 0n, visr: 0n }));
@@ -130,7 +156,8 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
     interrupts: { apicMode: p.apicMode, extendedDestinationId: p.extendedDestinationId, ...(p.xapicLogicalModel === undefined ? {} : { xapicLogicalModel: p.xapicLogicalModel }) },
     cpus: p.apicIds.map((apicId, index) => ({ index, apicId })),
     iommus: p.iommus.map(buildUnit),
-    devices: Object.fromEntries(p.devices.map((d) => [d.key, buildDevice(d)])),
+    devices: {} as Record<string, PciFunction>,
+    fabric,
     domains,
     vcpus: vcpuTable(vcpuArray),
     hypervisor: {
@@ -143,6 +170,15 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
     },
     intent: { owners, grants: p.grants, dma: p.dma ?? {} },
   };
+  // The unit covering a function and its requester ID at the IOMMU are fixed by the
+  // topology: resolved once here, so that no request costs a scope search.
+  for (const d of p.devices) {
+    // A function whose DMA another function carries (VMD) is where that function is.
+    const where = fabric.functions[d.key];
+    const carrier = where?.dmaDevice === undefined ? undefined : fabric.functions[where.dmaDevice];
+    const iommu = carrier === undefined ? unitFor(base, d.segment, d.rid, d.upstream) : unitFor(base, carrier.segment, carrier.rid, carrier.path.map((k) => fabric.functions[k]!.rid));
+    base.devices[d.key] = buildDevice(d, iommu, where === undefined ? d.rid : defaultRequesterId(fabric, d.key));
+  }
   let memory = base.memory;
   for (const v of vcpuArray) {
     const c = policy.initialPid(v, base);

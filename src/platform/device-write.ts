@@ -13,7 +13,6 @@
  */
 import type { PlatformEvent } from './events.ts';
 import type { PlatformState, PciFunction, IommuUnit, InterruptEntryCache } from './state.ts';
-import { unitFor } from './topology.ts';
 import { isInterruptAddress, decodeCompatibilityAddress, decodeMsiData, compatibilityDestination } from '../x86/msi.ts';
 import { acceptingCpus } from '../x86/apic.ts';
 import { remapInterrupt } from '../vtd/interrupt-remapping.ts';
@@ -55,6 +54,7 @@ export function copyState(s: PlatformState): Mutable<PlatformState> {
     cpus: s.cpus,
     iommus: s.iommus,
     devices: s.devices,
+    fabric: s.fabric,
     domains: s.domains,
     vcpus: s.vcpus,
     hypervisor: s.hypervisor,
@@ -82,37 +82,6 @@ function withIec(u: IommuUnit, iec: InterruptEntryCache): IommuUnit {
   return copy;
 }
 
-/**
- * Which unit handles `fn`: `unitFor`, remembered for the last function asked about.
- * `unitFor` reads only the units' order, `index`, `segment`, `includePciAll` and
- * `scope`, and the function's `segment`, `rid` and `upstream`; when none of these
- * changed the answer is the same. (It filters frozen arrays with closures, which cost
- * a quarter of an IEC-hit remap; IEC fills and faults replace units but keep their
- * scope objects, so the memo survives them.)
- */
-let routeMemo: { units: readonly IommuUnit[]; segment: number; rid: number; upstream: readonly number[]; iommu: number | undefined } | undefined;
-
-function sameRouting(a: readonly IommuUnit[], b: readonly IommuUnit[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (x.index !== y.index || x.segment !== y.segment || x.includePciAll !== y.includePciAll || x.scope !== y.scope) return false;
-  }
-  return true;
-}
-
-function unitOf(state: PlatformState, fn: PciFunction): number | undefined {
-  const m = routeMemo;
-  if (m !== undefined && m.segment === fn.segment && m.rid === fn.rid && m.upstream === fn.upstream && sameRouting(m.units, state.iommus)) {
-    return m.iommu;
-  }
-  const iommu = unitFor(state, fn.segment, fn.rid, fn.upstream);
-  routeMemo = { units: state.iommus, segment: fn.segment, rid: fn.rid, upstream: fn.upstream, iommu };
-  return iommu;
-}
-
 /** IRTA.EIME of the latched IRTA, decoded once per distinct value (it changes only at SIRTP). */
 let eimeMemo = { raw: -1n, eime: false };
 
@@ -131,9 +100,10 @@ function withUnit(state: PlatformState, index: number, unit: IommuUnit): Platfor
 }
 
 /**
- * Deliver a device write of `data` at `address` with requester ID `rid` on the bus.
- * `fn` is the function that really issued it (its location picks the remapping unit).
- * Returns the state after the write; `step` is left as it is.
+ * Deliver a device write of `data` at `address` that reaches the root complex with
+ * requester ID `rid` (after the fabric: src/platform/bus.ts). `fn` is the function that
+ * really issued it (its location picks the remapping unit). Returns the state after the
+ * write; `step` is left as it is.
  */
 export function deliverDeviceWrite(
   state: PlatformState,
@@ -147,7 +117,7 @@ export function deliverDeviceWrite(
   // Outside the interrupt window a dword write is ordinary DMA: translated when the unit translates.
   if (!isInterruptAddress(address)) return deviceDma(state, { fn, rid, address, size: 4, write: true, value: BigInt(data >>> 0) }, emit, raised);
 
-  const iommu = unitOf(state, fn);
+  const iommu = fn.iommu;
   if (iommu === undefined) return compatibility(state, sourceOf(fn, rid, address, data), undefined, emit);
   const unit = state.iommus[iommu]!;
   const { outcome, iec } = remapInterrupt(unit, state.memory, state.hostAddressWidth, { rid, address, data });

@@ -17,7 +17,6 @@
  */
 import type { PlatformEvent } from './events.ts';
 import type { PlatformState, PciFunction, IommuUnit } from './state.ts';
-import { unitFor } from './topology.ts';
 import { copyState, deliverDeviceWrite } from './device-write.ts';
 import type { RaisedInterrupt } from './notification.ts';
 import { isInterruptAddress } from '../x86/msi.ts';
@@ -32,6 +31,7 @@ type Emit = (event: DistributiveOmit<PlatformEvent, 'step'>) => void;
 
 export interface DmaAccess {
   readonly fn: PciFunction;
+  /** The requester ID the request carries at the root complex (src/platform/bus.ts). */
   readonly rid: number;
   readonly pasid?: number;
   readonly address: bigint;
@@ -89,7 +89,7 @@ export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, r
   const source = { device: a.fn.key, rid: a.rid, pasid: a.pasid, iova: a.address, size: a.size, write: a.write };
   if (a.write && isInterruptAddress(a.address)) return deliverDeviceWrite(state, a.fn, a.rid, a.address, Number(a.value & 0xffff_ffffn), emit, raised);
 
-  const iommu = unitFor(state, a.fn.segment, a.fn.rid, a.fn.upstream);
+  const iommu = a.fn.iommu;
   const unit = iommu === undefined ? undefined : state.iommus[iommu];
   let hpa = a.address;
   let translation: 'untranslated' | 'iotlb-hit' | 'walk' = 'untranslated';

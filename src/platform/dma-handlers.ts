@@ -17,6 +17,17 @@ import { allocatePage, buildFirstStage, buildNested, buildSecondStage, installLe
 import { addressFrame, frameAddress, PGTT, RTADDR, TTM, CONTEXT_TT } from '../vtd/dma/structures.ts';
 import { translateDma } from '../vtd/dma/walk.ts';
 import { dmaCapabilities } from './dma-access.ts';
+import { deviceRequesterIds } from '../fabric/contexts.ts';
+
+/**
+ * The requester IDs the device's DMA may carry, each once: its own, its DMA aliases
+ * (src/fabric/aliases.ts) and its phantom functions (which Xen sets up with the device:
+ * `phantom_stride` in xen/drivers/passthrough/pci.c). `own` only its BDF.
+ */
+function requesterIdsOf(state: PlatformState, device: string, own: number, contexts: 'all' | 'own' = 'all'): number[] {
+  if (contexts === 'own') return [own];
+  return deviceRequesterIds(state.fabric, device, own);
+}
 
 /** Guest-physical pages for nested first-stage tables: the model gives the guest 256 MiB at 3 GiB. */
 const GUEST_TABLE_ARENA = { next: 0xc000_0000n, end: 0xd000_0000n } as const;
@@ -26,9 +37,12 @@ type MapDma = ActionOf<'map-dma'>;
 /** AW encoding of a level count (3 → 1, 4 → 2, 5 → 3). */
 const awOf = (levels: number): number => levels - 2;
 
-function buildTranslation(state: PlatformState, unit: IommuUnit, a: MapDma, rid: number): { memory: PlatformState['memory']; arena: BumpAllocator } {
-  let memory = state.memory;
-  let arena: BumpAllocator = { next: state.hypervisor.tableArena.next, end: state.hypervisor.tableArena.end };
+type Built = { memory: PlatformState['memory']; arena: BumpAllocator };
+
+/** Page tables and context (and PASID) entries for requester ID `rid`, allocated from `from.arena`. */
+function buildTranslation(from: Built, unit: IommuUnit, a: MapDma, rid: number): Built {
+  let memory = from.memory;
+  let arena: BumpAllocator = from.arena;
   const rootTable = frameAddress(RTADDR.decode(unit.regs.rtaddr).RTA);
   const plain = a.mappings.map((m) => ({ iova: m.iova, hpa: m.hpa, size: m.size, read: m.read, write: m.write }));
   if (a.mode === 'legacy' || a.mode === 'legacy-pass-through') {
@@ -135,9 +149,13 @@ export const dmaHandlers: {
     const unit = unitOrReject(before, a.iommu, emit);
     const fn = deviceOrReject(before, a.device, emit);
     if (!unit || !fn) return;
-    let built;
+    // A context entry for every requester ID the device's DMA may carry, as Linux
+    // domain_context_mapping does over pci_for_each_dma_alias: behind a PCIe-to-PCI bridge
+    // that is the bridge's alias, shared with every device behind it.
+    const rids = requesterIdsOf(before, a.device, fn.rid, a.contexts);
+    let built: Built = { memory: before.memory, arena: { next: before.hypervisor.tableArena.next, end: before.hypervisor.tableArena.end } };
     try {
-      built = buildTranslation(before, unit, a, fn.rid);
+      for (const rid of rids) built = buildTranslation(built, unit, a, rid);
     } catch (e) {
       return void emit({ kind: 'action-rejected', why: `map-dma for ${a.device}: ${(e as Error).message}` });
     }
@@ -162,14 +180,16 @@ export const dmaHandlers: {
     let memory = before.memory;
     const config = { rtaddr: unit.regs.rtaddr, cap: dmaCapabilities(unit, before.hostAddressWidth) };
     const cleared: bigint[] = [];
-    for (let iova = a.iova; iova < a.iova + a.size; iova += 4096n) {
-      const r = translateDma(memory, config, { rid: fn.rid, iova, size: 1, read: true, write: false, ...(a.pasid === undefined ? {} : { pasid: a.pasid }) });
-      if (!r.ok) continue;
-      // The leaf is the last paging entry read for the IOVA (the first stage's in nested mode).
-      const leaf = [...r.references].reverse().find((ref) => ref.stage === (r.type === 'nested' || r.type === 'first-stage' ? 'first' : 'second'));
-      if (leaf === undefined) continue;
-      memory = memory.writeLE(leaf.entryAddress, 8, 0n);
-      cleared.push(leaf.entryAddress);
+    for (const rid of requesterIdsOf(before, a.device, fn.rid)) {
+      for (let iova = a.iova; iova < a.iova + a.size; iova += 4096n) {
+        const r = translateDma(memory, config, { rid, iova, size: 1, read: true, write: false, ...(a.pasid === undefined ? {} : { pasid: a.pasid }) });
+        if (!r.ok) continue;
+        // The leaf is the last paging entry read for the IOVA (the first stage's in nested mode).
+        const leaf = [...r.references].reverse().find((ref) => ref.stage === (r.type === 'nested' || r.type === 'first-stage' ? 'first' : 'second'));
+        if (leaf === undefined || cleared.includes(leaf.entryAddress)) continue;
+        memory = memory.writeLE(leaf.entryAddress, 8, 0n);
+        cleared.push(leaf.entryAddress);
+      }
     }
     draft.memory = memory;
     const domain = before.intent.owners[a.device];

@@ -110,6 +110,44 @@ export interface DmaFaultEvent extends DmaRequestFields {
   readonly frcd: number | undefined;
 }
 
+/**
+ * A request a port of the fabric refused before it reached the root complex: ACS Source
+ * Validation at a root port or switch downstream port found the requester ID's bus
+ * outside the port's [secondary, subordinate] range (PCIe 6.0 §6.12.1.1, an ACS
+ * Violation). Nothing else happens to the request.
+ */
+export interface RequestBlockedEvent {
+  readonly kind: 'request-blocked';
+  readonly step: number;
+  readonly device: string;
+  /** The requester ID as the function emitted it. */
+  readonly rid: number;
+  readonly address: bigint;
+  readonly write: boolean;
+  /** Key of the port that blocked it, and its bus range. */
+  readonly port: string;
+  readonly range: readonly [number, number];
+  readonly reason: 'acs-source-validation';
+}
+
+/**
+ * A memory request routed peer to peer below the root complex, so the IOMMU never saw
+ * it: `target` is the function whose BAR claims the address, `at` the switch port,
+ * bridge or device whose routing sent it there (src/fabric/routing.ts).
+ */
+export interface DmaPeerEvent {
+  readonly kind: 'dma-peer';
+  readonly step: number;
+  readonly device: string;
+  readonly rid: number;
+  readonly address: bigint;
+  readonly size: number;
+  readonly write: boolean;
+  readonly target: string;
+  readonly at: string;
+  readonly why: string;
+}
+
 /** A store by trusted software into simulated memory. */
 export interface MemoryWriteEvent {
   readonly kind: 'memory-write';
@@ -232,6 +270,8 @@ export type PlatformEvent =
   | InterruptPostedEvent
   | DmaAccessEvent
   | DmaFaultEvent
+  | RequestBlockedEvent
+  | DmaPeerEvent
   | MemoryWriteEvent
   | RegisterWriteEvent
   | IecInvalidateEvent

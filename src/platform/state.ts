@@ -12,6 +12,7 @@ import type { RequesterId } from '../pci/bdf.ts';
 import type { Irte } from '../vtd/irte.ts';
 import type { VcpuTable } from './vcpu-table.ts';
 import type { DmaCaches } from '../vtd/dma/caches.ts';
+import type { Fabric } from '../fabric/model.ts';
 
 export type ApicMode = 'xapic' | 'x2apic';
 
@@ -128,7 +129,11 @@ export interface MsixCapability {
   readonly pending: readonly number[];
 }
 
-/** A PCI function. Its requester ID is its BDF. */
+/**
+ * A PCI function that raises interrupts and does DMA. Its own requester ID is its BDF;
+ * the one its requests carry when they reach the IOMMU is decided by the fabric
+ * (`busRid`: a PCIe-to-PCI bridge above it replaces it, src/fabric/routing.ts).
+ */
 export interface PciFunction {
   /** Canonical key: `bb:dd.f`, or `ssss:bb:dd.f` outside segment 0. */
   readonly key: string;
@@ -137,6 +142,10 @@ export interface PciFunction {
   readonly name: string;
   /** Bridges between the function and its root complex, nearest to the root first (for DRHD sub-hierarchy scopes). */
   readonly upstream: readonly RequesterId[];
+  /** The remapping unit whose DRHD scope covers the function (fixed by the topology, resolved once at build). */
+  readonly iommu: number | undefined;
+  /** The requester ID its own requests carry at the IOMMU: its BDF, or the alias a bridge above it gives them. */
+  readonly busRid: RequesterId;
   readonly msi: MsiCapability | undefined;
   readonly msix: MsixCapability | undefined;
 }
@@ -258,6 +267,8 @@ export interface PlatformState {
   readonly iommus: readonly IommuUnit[];
   /** PCI functions by key. */
   readonly devices: Readonly<Record<string, PciFunction>>;
+  /** The PCI fabric: bridges, ports, ACS, aliases, BARs (src/fabric/model.ts). Never changed by a transition. */
+  readonly fabric: Fabric;
   readonly domains: readonly Domain[];
   /** Every guest's vCPUs, in pages (src/platform/vcpu-table.ts). */
   readonly vcpus: VcpuTable;

@@ -6,6 +6,7 @@
  */
 import type { IommuUnit, PlatformState } from './state.ts';
 
+
 function inScope(unit: IommuUnit, rid: number, upstream: readonly number[]): boolean {
   const bus = rid >> 8;
   const s = unit.scope;
@@ -20,9 +21,10 @@ function inScope(unit: IommuUnit, rid: number, upstream: readonly number[]): boo
 
 /**
  * Index of the unit handling a function at `rid` in `segment` below the bridges
- * `upstream`, or undefined when no unit covers it.
+ * `upstream`, or undefined when no unit covers it. Scope is fixed by the firmware, so
+ * the platform resolves this once per function at build (`PciFunction.iommu`).
  */
-export function unitFor(state: PlatformState, segment: number, rid: number, upstream: readonly number[] = []): number | undefined {
+export function unitFor(state: Pick<PlatformState, 'iommus'>, segment: number, rid: number, upstream: readonly number[] = []): number | undefined {
   const inSegment = state.iommus.filter((u) => u.segment === segment);
   const explicit = inSegment.find((u) => !u.includePciAll && inScope(u, rid, upstream));
   return (explicit ?? inSegment.find((u) => u.includePciAll))?.index;

@@ -33,6 +33,7 @@ import { policyNamed } from '../policy/index.ts';
 import type { Vcpu } from './state.ts';
 import { dmaHandlers } from './dma-handlers.ts';
 import { deviceDma } from './dma-access.ts';
+import { traverseFabric } from './bus.ts';
 import { vcpuAt, withVcpu, type VcpuTable } from './vcpu-table.ts';
 
 export interface TransitionResult {
@@ -45,6 +46,7 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 /** A write a function puts on the bus, delivered after the handler's draft is finalised. */
 export interface DeviceWrite {
   readonly fn: PciFunction;
+  /** The requester ID the function emits (the fabric decides what reaches the IOMMU). */
   readonly rid: number;
   readonly address: bigint;
   readonly data: number;
@@ -110,6 +112,7 @@ function freezeResult(next: PlatformState, base: PlatformState): void {
   if (next.cpus !== base.cpus) freezeDiff(next.cpus, base.cpus);
   if (next.iommus !== base.iommus) freezeDiff(next.iommus, base.iommus);
   if (next.devices !== base.devices) freezeDiff(next.devices, base.devices);
+  if (next.fabric !== base.fabric) freezeDiff(next.fabric, base.fabric);
   if (next.domains !== base.domains) freezeDiff(next.domains, base.domains);
   if (next.vcpus !== base.vcpus) freezeDiff(next.vcpus, base.vcpus);
   if (next.hypervisor !== base.hypervisor) freezeDiff(next.hypervisor, base.hypervisor);
@@ -125,6 +128,7 @@ const STATE_FIELDS: { readonly [K in keyof PlatformState]-?: true } = {
   cpus: true,
   iommus: true,
   devices: true,
+  fabric: true,
   domains: true,
   vcpus: true,
   hypervisor: true,
@@ -432,12 +436,11 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
       emit({ kind: 'action-rejected', why: `DMA of ${action.size} bytes at 0x${action.address.toString(16)}: 1..64 bytes within one 4 KiB page of a 64-bit address` });
       return copy;
     }
-    const next = deviceDma(
-      copy,
-      { fn, rid: action.rid ?? fn.rid, ...(action.pasid === undefined ? {} : { pasid: action.pasid }), address: action.address, size: action.size, write: action.write, value: action.value ?? 0n },
-      emit,
-      raised,
-    );
+    const rid = traverseFabric(copy, fn, action.rid ?? fn.rid, action, emit);
+    const next =
+      rid === undefined
+        ? copy
+        : deviceDma(copy, { fn, rid, ...(action.pasid === undefined ? {} : { pasid: action.pasid }), address: action.address, size: action.size, write: action.write, value: action.value ?? 0n }, emit, raised);
     freezeResult(next, state);
     return next;
   }
@@ -446,7 +449,8 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
     const fn = deviceOrReject(state, action.device, emit);
     const copy = copyState(state);
     copy.step = step + 1;
-    next = fn === undefined ? copy : deliverDeviceWrite(copy, fn, action.rid ?? fn.rid, action.address, action.data >>> 0, emit, raised);
+    const rid = fn === undefined ? undefined : traverseFabric(copy, fn, action.rid ?? fn.rid, { address: action.address, size: 4, write: true }, emit);
+    next = rid === undefined ? copy : deliverDeviceWrite(copy, fn!, rid, action.address, action.data >>> 0, emit, raised);
     freezeResult(next, state);
     return next;
   } else {
@@ -461,7 +465,10 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
     if (!writes || writes.length === 0) return next;
   }
   const unfrozen = next;
-  for (const w of writes) next = deliverDeviceWrite(next, w.fn, w.rid, w.address, w.data, emit, raised);
+  for (const w of writes) {
+    const rid = traverseFabric(next, w.fn, w.rid, { address: w.address, size: 4, write: true }, emit);
+    if (rid !== undefined) next = deliverDeviceWrite(next, w.fn, rid, w.address, w.data, emit, raised);
+  }
   freezeResult(next, unfrozen);
   return next;
 }

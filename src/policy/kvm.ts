@@ -36,6 +36,8 @@ export interface KvmBugs {
   readonly noWakeupList?: boolean;
   /** Set up a guest's interrupt request for any device, owned or not (XSA-237). */
   readonly noOwnerCheck?: boolean;
+  /** Set up a guest's interrupt request for a device whose IOMMU group another VM holds (VFIO group viability left out). */
+  readonly splitGroup?: boolean;
 }
 
 function preemptActions(state: PlatformState, v: Vcpu, bugs: KvmBugs): Action[] {
@@ -86,7 +88,7 @@ export function makeKvmPolicy(name: string, summary: string, source: string, bug
           .map((v): Action => ({ kind: 'vcpu-set', vcpu: v.id, run: 'runnable', pcpu: v.pcpu }));
       }
       case 'guest-msi':
-        return postedMsiSetup(state, r, bugs.pdaAnyVm ? (s, _owner, apicId) => vcpuList(s.vcpus).find((v) => v.apicId === apicId) : vcpuOfOwner, !bugs.noOwnerCheck);
+        return postedMsiSetup(state, r, bugs.pdaAnyVm ? (s, _owner, apicId) => vcpuList(s.vcpus).find((v) => v.apicId === apicId) : vcpuOfOwner, { owner: !bugs.noOwnerCheck, group: !bugs.splitGroup });
     }
   };
   return {
@@ -127,6 +129,12 @@ export const kvmBrokenNoOwnerCheck = makeKvmPolicy(
   "sets up a guest's interrupt request for a device the guest does not own: another VM's device posts into the requester's vCPU (XSA-237 class)",
   `${LINUX}; the device-ownership check of the request left out (Xen XSA-237: insufficient checks on MSI mapping requests)`,
   { noOwnerCheck: true },
+);
+export const kvmBrokenSplitGroup = makeKvmPolicy(
+  'kvm-broken-split-group',
+  "sets up a guest's interrupt request for a device whose IOMMU group is split with another VM: behind a PCIe-to-PCI bridge the other VM's device shares the requester ID the IRTE validates",
+  `${LINUX}; VFIO's group viability check (drivers/vfio/group.c) left out, as when an ACS override splits groups (pcie_acs_override)`,
+  { splitGroup: true },
 );
 export const kvmBrokenNoWakeupList = makeKvmPolicy(
   'kvm-broken-no-wakeup-list',

@@ -5,9 +5,11 @@
  * IRTs, the posted-interrupt descriptors, the root/context/PASID tables and page tables
  * (the hypervisor's table arena) — unless the hypervisor mapped them there on purpose
  * (`structures: true`). A host device with no DMA intent may reach any memory but the
- * IOMMU structures (the host's identity mapping).
+ * IOMMU structures (the host's identity mapping). A request routed peer to peer below
+ * the root complex is never translated: it violates P2 when the peer belongs to another
+ * domain than the requester (or only one of them belongs to any).
  */
-import type { DmaAccessEvent, PlatformEvent } from '../platform/events.ts';
+import type { DmaAccessEvent, DmaPeerEvent, PlatformEvent } from '../platform/events.ts';
 import type { PlatformState } from '../platform/state.ts';
 import { vcpuList } from '../platform/vcpu-table.ts';
 import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
@@ -62,6 +64,15 @@ export function checkDmaAccess(state: PlatformState, e: DmaAccessEvent): P2Viola
   return out;
 }
 
+/** P2 violations of one peer-to-peer request. */
+export function checkPeerAccess(state: PlatformState, e: DmaPeerEvent): P2Violation[] {
+  const from = state.intent.owners[e.device];
+  const to = state.intent.owners[e.target];
+  if (from === to) return [];
+  const name = (d: number | undefined): string => (d === undefined ? 'no domain' : (state.domains[d]?.name ?? `domain ${d}`));
+  return [{ property: 'P2', step: e.step, message: `${e.device} (${name(from)}) ${e.write ? 'wrote' : 'read'} ${hex(e.address)}+${e.size} in a BAR of ${e.target} (${name(to)}), routed peer to peer at ${e.at} without translation (${e.why})` }];
+}
+
 export function checkDmaIsolation(state: PlatformState, events: readonly PlatformEvent[]): P2Violation[] {
-  return events.flatMap((e) => (e.kind === 'dma-access' ? checkDmaAccess(state, e) : []));
+  return events.flatMap((e) => (e.kind === 'dma-access' ? checkDmaAccess(state, e) : e.kind === 'dma-peer' ? checkPeerAccess(state, e) : []));
 }

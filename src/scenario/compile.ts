@@ -23,6 +23,9 @@ const WAIT = encodeWait({ interruptFlag: false, statusWrite: false, fence: true,
 import { loadDmar } from '../vtd/dmar/load.ts';
 import { irEnableSequence } from '../platform/ir-enable.ts';
 import { unitsFromDmar } from './dmar-platform.ts';
+import { fabricOfDescription, splitGroupWarnings } from './fabric.ts';
+import type { Fabric } from '../fabric/model.ts';
+import { deviceRequesterIds } from '../fabric/contexts.ts';
 import { fieldName, type ParsedScenario } from './parse.ts';
 import type * as S from './types.ts';
 
@@ -39,6 +42,8 @@ export interface Expectation {
   readonly dropped?: true;
   readonly dma?: true;
   readonly nothing?: true;
+  readonly blocked?: true;
+  readonly peer?: { readonly target?: string };
 }
 
 export interface CompiledStep {
@@ -60,6 +65,8 @@ export interface CompiledScenario {
   readonly steps: readonly CompiledStep[];
   /** The `check:` section as written (its guests checked to be guest domains); absent when the scenario has none. */
   readonly check?: S.CheckSpec;
+  /** What is legal but probably not meant, e.g. domains that split an IOMMU group (printed before the trace). */
+  readonly warnings: readonly string[];
 }
 
 const STEP_KEYS = [
@@ -92,6 +99,8 @@ class Compiler {
   /** Units put in scalable mode by `enable-dma`. */
   private readonly scalable = new Set<number>();
   private unitCount = 0;
+  private fabric: Fabric | undefined;
+  private readonly warnings: string[] = [];
 
   constructor(private readonly parsed: ParsedScenario) {}
 
@@ -123,7 +132,7 @@ class Compiler {
     const platform = this.platform(data);
     const steps = (data.steps ?? []).map((step, i) => this.step(step, i));
     if (data.check !== undefined) this.checkSection(data, platform);
-    return { file: this.parsed.file, name: data.name, description: data.description, platform, steps, ...(data.check === undefined ? {} : { check: data.check }) };
+    return { file: this.parsed.file, name: data.name, description: data.description, platform, steps, ...(data.check === undefined ? {} : { check: data.check }), warnings: this.warnings };
   }
 
   /** The `check:` section's names must be guest domains of the scenario. */
@@ -167,6 +176,7 @@ class Compiler {
     (data.devices ?? []).forEach((d, i) => {
       const { key, rid, segment } = this.key(d.bdf, ['devices', i, 'bdf']);
       if (this.devices.has(key)) this.fail(`device ${key} is declared twice`, ['devices', i, 'bdf']);
+      if (data.topology !== undefined && d.upstream !== undefined) this.fail('with a topology section the bridges above a device come from the topology: remove upstream', ['devices', i, 'upstream']);
       this.devices.set(key, {
         key,
         rid,
@@ -177,6 +187,13 @@ class Compiler {
         ...(d.msix ? { msix: { tableSize: d.msix.tableSize } } : {}),
       });
     });
+    const fabric = fabricOfDescription(this.parsed, data);
+    this.fabric = fabric;
+    if (data.topology !== undefined) {
+      for (const d of this.devices.values()) {
+        this.devices.set(d.key, { ...d, upstream: fabric.functions[d.key]!.path.map((k) => fabric.functions[k]!.rid) });
+      }
+    }
     const domains: DomainDescription[] = (data.domains ?? [{ name: 'host', kind: 'host' }]).map((d, i) => {
       if (this.domains.has(d.name)) this.fail(`domain ${d.name} is declared twice`, ['domains', i, 'name']);
       this.domains.set(d.name, i);
@@ -195,6 +212,7 @@ class Compiler {
       };
     });
     const grants = (data.grants ?? []).map((g, i) => this.grant(g, ['grants', i]));
+    this.warnings.push(...splitGroupWarnings(fabric, domains));
     return {
       hostAddressWidth: hostAddressWidth ?? 46,
       apicMode: p.apicMode ?? 'x2apic',
@@ -206,6 +224,7 @@ class Compiler {
       grants,
       ...(p.policy === undefined ? {} : { policy: p.policy }),
       ...(p.pidBase === undefined ? {} : { pidBase: u64(p.pidBase) }),
+      fabric,
     };
   }
 
@@ -480,9 +499,12 @@ class Compiler {
           ...(m.structures === undefined ? {} : { structures: m.structures }),
         }));
         const scalable = !s.mode.startsWith('legacy');
+        // The hypervisor programs a context entry for every requester ID the device's DMA may
+        // carry (src/fabric/contexts.ts), so each is flushed.
+        const sids = s.contexts === 'own' ? [rid] : deviceRequesterIds(this.fabric!, device, rid);
         return [
-          { kind: 'map-dma', iommu, device, did: s.did, mode: s.mode, levels, ...(s.firstStageLevels === undefined ? {} : { firstStageLevels: s.firstStageLevels }), ...(s.pasid === undefined ? {} : { pasid: s.pasid }), mappings },
-          { kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'context-cache', granularity: 'device', did: s.did, sid: rid, functionMask: 0 }) },
+          { kind: 'map-dma', iommu, device, did: s.did, mode: s.mode, levels, ...(s.firstStageLevels === undefined ? {} : { firstStageLevels: s.firstStageLevels }), ...(s.pasid === undefined ? {} : { pasid: s.pasid }), mappings, ...(s.contexts === undefined ? {} : { contexts: s.contexts }) },
+          ...sids.map((sid): Action => ({ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'context-cache', granularity: 'device', did: s.did, sid, functionMask: 0 }) })),
           ...(scalable ? [{ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'pasid-cache', granularity: 'domain', did: s.did, pasid: 0 }) } as const] : []),
           { kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'iotlb', granularity: 'domain', drainWrites: true, drainReads: true, did: s.did, addressMask: 0, invalidationHint: false, address: 0n }) },
           { kind: 'invalidation-wait', iommu, descriptor: WAIT },

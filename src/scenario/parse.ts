@@ -68,7 +68,7 @@ function describe(e: ErrorObject): { path: string[]; message: string } {
     case 'anyOf':
       return { path, message: 'expected an integer below 2^53 or a hex string like "0xfee00000" (at most 16 hex digits; 32 for a raw IRTE)' };
     case 'oneOf':
-      return { path, message: 'expected { count: N } or { apicIds: [...] }' };
+      return { path, message: path[path.length - 1] === 'acs' ? 'expected a list of ACS control bits (SV, TB, RR, CR, UF, EC, DT) or { capable: [...], enabled: [...] }' : 'expected { count: N } or { apicIds: [...] }' };
     default:
       return { path, message: e.message ?? 'invalid' };
   }

@@ -37,7 +37,7 @@ export interface RunResult {
   readonly ok: boolean;
 }
 
-const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-delivered', 'interrupt-fault', 'interrupt-posted', 'guest-interrupt', 'vcpu-state', 'pir-processed', 'msi-pending', 'msi-dropped', 'dma-access', 'dma-fault']);
+const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-delivered', 'interrupt-fault', 'interrupt-posted', 'guest-interrupt', 'vcpu-state', 'pir-processed', 'msi-pending', 'msi-dropped', 'dma-access', 'dma-fault', 'request-blocked', 'dma-peer']);
 
 /** Why `events` do not meet `expect` (empty if they do). */
 export function checkExpectation(expect: Expectation, events: readonly PlatformEvent[]): string[] {
@@ -101,10 +101,14 @@ export function checkExpectation(expect: Expectation, events: readonly PlatformE
   if (expect.dmaFault && !outcomes.some((e) => e.kind === 'dma-fault' && e.reason === expect.dmaFault!.reason)) {
     failures.push(`expected DMA fault 0x${expect.dmaFault.reason.toString(16)}, got ${describe(outcomes) || seen}`);
   }
+  if (expect.peer && !outcomes.some((e) => e.kind === 'dma-peer' && (expect.peer!.target === undefined || e.target === expect.peer!.target))) {
+    failures.push(`expected a peer-to-peer request${expect.peer.target === undefined ? '' : ` to ${expect.peer.target}`}, got ${describe(outcomes) || seen}`);
+  }
   const simple: [keyof Expectation, PlatformEvent['kind']][] = [
     ['pending', 'msi-pending'],
     ['dropped', 'msi-dropped'],
     ['dma', 'dma-access'],
+    ['blocked', 'request-blocked'],
   ];
   for (const [key, kind] of simple) {
     if (expect[key] && !outcomes.some((e) => e.kind === kind)) failures.push(`expected ${kind}, got ${seen}`);
@@ -125,8 +129,12 @@ function describe(outcomes: readonly PlatformEvent[]): string {
             : e.kind === 'dma-fault'
               ? `DMA fault 0x${e.reason.toString(16)} (${e.condition})`
               : e.kind === 'interrupt-posted'
-            ? `posting of vector 0x${e.virtualVector.toString(16)}${e.notification ? ' with notification' : ''}`
-            : e.kind,
+                ? `posting of vector 0x${e.virtualVector.toString(16)}${e.notification ? ' with notification' : ''}`
+                : e.kind === 'dma-peer'
+                  ? `peer-to-peer request to ${e.target} via ${e.at}`
+                  : e.kind === 'request-blocked'
+                    ? `request blocked by ${e.port} (ACS SV)`
+                    : e.kind,
     )
     .join(', ');
 }

@@ -84,7 +84,8 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
     case 'interrupt-posted': {
       const n = e.notification;
       const note = n === undefined ? `no notification (${e.suppressed === 'sn-set' ? 'SN set' : 'ON already set'})` : `notification vector ${h(n.vector)} → APIC ${h(n.apicId)} (${n.targets.map((c) => `cpu${c}`).join(',') || 'no CPU accepts it'})`;
-      return `${e.device} MSI ${formatMsiAddress(e.address)}/${hexDigits(e.data, 8)} → posted by ${unitName(state, e.iommu)} IRTE ${h(e.irteIndex)} (IEC ${e.iecHit ? 'hit' : 'miss'}): PIR bit ${h(e.virtualVector)} set in PID ${h(e.pda)}${e.urgent ? ' (URG)' : ''}, ${note}`;
+      const spoof = state.devices[e.device]?.rid === e.rid ? '' : ` as requester ${formatBdf(e.rid)}`;
+      return `${e.device}${spoof} MSI ${formatMsiAddress(e.address)}/${hexDigits(e.data, 8)} → posted by ${unitName(state, e.iommu)} IRTE ${h(e.irteIndex)} (IEC ${e.iecHit ? 'hit' : 'miss'}): PIR bit ${h(e.virtualVector)} set in PID ${h(e.pda)}${e.urgent ? ' (URG)' : ''}, ${note}`;
     }
     case 'dma-access': {
       const how = e.translation === 'untranslated' ? 'untranslated (no DMA remapping)' : e.translation === 'iotlb-hit' ? `${e.type} IOTLB hit` : `${e.type} walk, ${pagingReferenceCount(e.references)} paging-structure reads (${e.references.length} in all)`;
@@ -96,6 +97,10 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
       const recorded = e.frcd === undefined ? 'not recorded' : `recorded in FRCD${e.frcd}`;
       return `${e.device} DMA ${e.write ? 'write' : 'read'} IOVA ${hexDigits(e.iova, 16)} → BLOCKED by ${unitName(state, e.iommu)}: fault ${h(e.reason)} ${reason?.description ?? e.condition} (${e.condition}), ${recorded}`;
     }
+    case 'request-blocked':
+      return `${e.device} ${e.write ? 'write' : 'read'} at ${hexDigits(e.address, 16)} as requester ${formatBdf(e.rid)} → BLOCKED by ${e.port}: ACS Source Validation (bus ${hexDigits(e.rid >> 8, 2)} outside ${hexDigits(e.range[0], 2)}-${hexDigits(e.range[1], 2)}), never reaches the IOMMU`;
+    case 'dma-peer':
+      return `${e.device} DMA ${e.write ? 'write' : 'read'} ${e.size} B at ${hexDigits(e.address, 16)} → PEER ${e.target} via ${e.at} (${e.why}), never translated`;
     case 'memory-write': {
       const value = hexDigits(e.value, e.bytes * 2);
       const detail = e.bytes === 16 && e.what?.startsWith('IRTE') ? `  ${e.what}: ${describeIrte(e.value)}` : e.what ? `  ${e.what}` : '';
@@ -150,6 +155,7 @@ export function toJsonValue(value: unknown): unknown {
 export function formatTrace(r: RunResult, options: { walks?: boolean } = {}): string {
   const lines: string[] = [`scenario: ${r.scenario.name}`];
   if (r.scenario.description) lines.push(...r.scenario.description.trim().split('\n').map((l) => `  ${l}`));
+  for (const w of r.scenario.warnings) lines.push(`warning: ${w}`);
   let state = r.initial;
   for (const s of r.steps) {
     lines.push(`#${s.step.index} ${s.step.label}${s.step.note ? ` — ${s.step.note}` : ''}${s.step.line === undefined ? '' : `  (line ${s.step.line})`}`);
@@ -168,7 +174,7 @@ export function formatTrace(r: RunResult, options: { walks?: boolean } = {}): st
   for (const v of r.lost) lines.push(`VIOLATION P3 at action ${v.step}: ${v.message}`);
   for (const v of r.dmaIsolation) lines.push(`VIOLATION P2 at action ${v.step}: ${v.message}`);
   for (const v of r.coherence) lines.push(`VIOLATION P4 at action ${v.step}: ${v.message}`);
-  const dmaAccesses = r.steps.reduce((n, s) => n + s.events.filter((e) => e.kind === 'dma-access').length, 0);
+  const dmaAccesses = r.steps.reduce((n, s) => n + s.events.filter((e) => e.kind === 'dma-access' || e.kind === 'dma-peer').length, 0);
   const dmaFaults = r.steps.reduce((n, s) => n + s.events.filter((e) => e.kind === 'dma-fault').length, 0);
   if (dmaAccesses + dmaFaults > 0) {
     lines.push(r.dmaIsolation.length === 0 ? `P2 DMA isolation: HELD (${dmaAccesses} accesses, ${dmaFaults} blocked)` : `P2 DMA isolation: VIOLATED (${r.dmaIsolation.length} violation(s))`);
@@ -193,7 +199,7 @@ export function formatJsonTrace(r: RunResult): string {
     for (const e of s.events) out.push(JSON.stringify(toJsonValue({ ...e, scenarioStep: s.step.index })));
     for (const f of s.failures) out.push(JSON.stringify({ kind: 'expectation-failed', scenarioStep: s.step.index, line: s.step.line, message: f }));
   }
-  const dma = r.steps.some((s) => s.events.some((e) => e.kind === 'dma-access' || e.kind === 'dma-fault'));
+  const dma = r.steps.some((s) => s.events.some((e) => e.kind === 'dma-access' || e.kind === 'dma-fault' || e.kind === 'dma-peer'));
   if (dma) {
     out.push(JSON.stringify({ kind: 'verdict', property: 'P2', held: r.dmaIsolation.length === 0, violations: r.dmaIsolation.map((v) => ({ step: v.step, message: v.message })) }));
     out.push(JSON.stringify({ kind: 'verdict', property: 'P4', held: r.coherence.length === 0, violations: r.coherence.map((v) => ({ step: v.step, message: v.message })) }));

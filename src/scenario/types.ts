@@ -37,12 +37,34 @@ export interface Platform {
   unitDefaults?: { cap?: U64; ecap?: U64; iecCapacity?: number };
 }
 
-export interface Device {
+export type AcsBitName = 'SV' | 'TB' | 'RR' | 'CR' | 'UF' | 'EC' | 'DT';
+
+/** What a function is on the fabric (docs/topology.md); shared by `devices` and `topology.functions`. */
+export interface FabricFields {
+  type?: import('../fabric/model.ts').FunctionKind;
+  id?: string;
+  multifunction?: boolean;
+  primary?: number;
+  secondary?: number;
+  subordinate?: number;
+  acs?: AcsBitName[] | { capable?: AcsBitName[]; enabled: AcsBitName[] };
+  phantomFunctions?: { supported: number; enabled?: boolean };
+  dmaAliases?: string[];
+  dmaDevice?: string;
+  bars?: { base: U64; size: U64 }[];
+}
+
+export interface Device extends FabricFields {
   bdf: string;
   name?: string;
   upstream?: string[];
   msi?: { vectors?: number; maskable?: boolean };
   msix?: { tableSize: number };
+}
+
+export interface Topology {
+  hostBridges?: { segment?: number; bus: number; name?: string }[];
+  functions?: (FabricFields & { bdf: string; name?: string })[];
 }
 
 export interface DomainSpec {
@@ -115,7 +137,12 @@ export interface Step {
     woken?: true;
     processed?: number;
     dmaAccess?: { hpa?: U64; translation?: 'untranslated' | 'iotlb-hit' | 'walk'; references?: number };
-    dmaFault?: { reason: number }; pending?: true; dropped?: true; dma?: true; nothing?: true };
+    dmaFault?: { reason: number }; pending?: true; dropped?: true; dma?: true; nothing?: true;
+    /** A port dropped the request (ACS Source Validation). */
+    blocked?: true;
+    /** The request was routed peer to peer (to `target` when given). */
+    peer?: { target?: string };
+  };
   'set-irta'?: { iommu: number; base: U64; eime?: boolean; entries: number };
   gcmd?: { iommu: number; bits: ('TE' | 'SRTP' | 'SFL' | 'EAFL' | 'WBF' | 'QIE' | 'IRE' | 'SIRTP' | 'CFI')[] };
   'enable-ir'?: { iommu: number; base: U64; eime?: boolean; entries: number; cfi?: boolean };
@@ -148,6 +175,7 @@ export interface Step {
     firstStageLevels?: number;
     pasid?: number;
     mappings: { iova: U64; hpa: U64; gpa?: U64; size: U64; read?: boolean; write?: boolean; structures?: boolean }[];
+    contexts?: 'all' | 'own';
   };
   'unmap-dma'?: { iommu: number; device: string; did: number; iova: U64; size: U64; pasid?: number; invalidate?: boolean };
   dma?: { device: string; rid?: string; pasid?: number; address: U64; size?: number; write?: boolean; value?: U64 };
@@ -158,6 +186,7 @@ export interface Scenario {
   name: string;
   description?: string;
   platform: Platform;
+  topology?: Topology;
   devices?: Device[];
   domains?: DomainSpec[];
   grants?: GrantSpec[];
@@ -178,7 +207,7 @@ export interface CheckSpec {
     guests?: string[];
     software?: AdversarySoftware[];
     devices?: AdversaryDevice[];
-    requesterIds?: 'own' | 'any';
+    requesterIds?: 'own' | 'alias' | 'any';
   };
   properties?: PropertyName[];
   budget?: { runs?: number; steps?: number; seconds?: number; seed?: number };
