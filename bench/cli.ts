@@ -1,10 +1,16 @@
 /**
  * Wall time of `node bin/remapsim.js …` as a user runs it (a fresh process each time, tsx
  * loading the TypeScript on the way), median of several runs, with child_process. Used by
- * bench/run.ts for the CLI start-up section of BENCHMARKS.md; `tsx bench/cli.ts [runs]`
- * prints the same figures on their own.
+ * bench/run.ts for the CLI start-up section of BENCHMARKS.md.
+ *
+ * `tsx bench/cli.ts [RUNS] [TREE…]` prints the same figures on their own; with several
+ * trees (checkouts that can run, e.g. `git archive HEAD | tar -x -C /tmp/before` with
+ * node_modules linked in, and `.`) the runs alternate between them command by command, so that a change in the
+ * machine's load falls on all of them alike (how the before/after figures of
+ * BENCHMARKS.md were taken).
  */
 import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -13,12 +19,27 @@ const BIN = 'bin/remapsim.js';
 /** The largest lspci dump of data/real-inputs/lspci/ (by bytes and by devices: 35 functions). */
 export const LARGEST_LSPCI = 'data/real-inputs/lspci/lenovo-thinkpad-t14-gen3-amd_696E48381F84_arch-6.4.9_lspci-vvnn.txt';
 
-/** The commands timed, with the exit status each must have. */
-export const CLI_COMMANDS: readonly { readonly args: readonly string[]; readonly code: number }[] = [
-  { args: ['--help'], code: 0 },
-  { args: ['decode', 'msi', 'fee00538', '0'], code: 0 },
-  { args: ['groups', LARGEST_LSPCI], code: 0 },
-];
+/** A command timed: what to pass to `node`, how to print it, and the exit status it must have. */
+export interface CliCommand {
+  readonly label: string;
+  readonly node: readonly string[];
+  readonly code: number;
+}
+
+const remapsim = (...args: string[]): CliCommand => ({ label: `node ${BIN} ${args.join(' ')}`, node: [BIN, ...args], code: 0 });
+
+/**
+ * The start-up floor: node loading tsx and registering its loader, as bin/remapsim.js
+ * does first, and nothing else. What remapsim can save is above this line.
+ */
+export const FLOOR: CliCommand = {
+  label: "node --input-type=module -e \"import { register } from 'tsx/esm/api'; register();\"",
+  node: ['--input-type=module', '-e', "import { register } from 'tsx/esm/api'; register();"],
+  code: 0,
+};
+
+/** The commands timed. */
+export const CLI_COMMANDS: readonly CliCommand[] = [remapsim('--help'), remapsim('decode', 'msi', 'fee00538', '0'), remapsim('groups', LARGEST_LSPCI), FLOOR];
 
 export interface CliTiming {
   /** The command line as typed, from the repository root. */
@@ -35,27 +56,36 @@ const median = (xs: readonly number[]): number => {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-/** Run `node bin/remapsim.js ARGS` `runs` times (after one unrecorded warm-up run); wall times in ms. */
-export function timeCli(args: readonly string[], runs: number, code = 0): CliTiming {
-  const once = (): number => {
+/** Run `c` `runs` times (after one unrecorded warm-up run); wall times in ms. */
+export function timeCli(c: CliCommand, runs: number): CliTiming {
+  return timeCliIn([ROOT], c, runs)[0]!;
+}
+
+/** {@link timeCli} in each of the checkouts `trees`, their runs alternating. */
+export function timeCliIn(trees: readonly string[], c: CliCommand, runs: number): CliTiming[] {
+  const once = (cwd: string): number => {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const r = spawnSync(process.execPath, [...c.node], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.error) throw r.error;
-    if (r.status !== code) throw new Error(`node ${BIN} ${args.join(' ')}: exit ${r.status} (expected ${code}): ${r.stderr}`);
+    if (r.status !== c.code) throw new Error(`${c.label}: exit ${r.status} (expected ${c.code}): ${r.stderr}`);
     return ms;
   };
-  once(); // warm the file cache
-  const times = Array.from({ length: runs }, once);
-  return { command: `node ${BIN} ${args.join(' ')}`, runs, medianMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times) };
+  for (const t of trees) once(t); // warm the file and transform caches
+  const times = trees.map((): number[] => []);
+  for (let k = 0; k < runs; k++) trees.forEach((t, i) => times[i]!.push(once(t)));
+  return times.map((ts) => ({ command: c.label, runs, medianMs: median(ts), minMs: Math.min(...ts), maxMs: Math.max(...ts) }));
 }
 
 /** Every command of {@link CLI_COMMANDS}, `runs` times each. */
 export function timeCliCommands(runs: number): CliTiming[] {
-  return CLI_COMMANDS.map((c) => timeCli(c.args, runs, c.code));
+  return CLI_COMMANDS.map((c) => timeCli(c, runs));
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const runs = Number(process.argv[2] ?? 7);
-  for (const t of timeCliCommands(runs)) console.log(`${t.medianMs.toFixed(0).padStart(5)} ms median (${t.minMs.toFixed(0)}–${t.maxMs.toFixed(0)}, ${t.runs} runs)  ${t.command}`);
+  const trees = process.argv.length > 3 ? process.argv.slice(3).map((t) => resolve(t)) : [ROOT];
+  for (const c of CLI_COMMANDS) {
+    timeCliIn(trees, c, runs).forEach((t, i) => console.log(`${t.medianMs.toFixed(0).padStart(5)} ms median (${t.minMs.toFixed(0)}–${t.maxMs.toFixed(0)}, ${t.runs} runs)  ${trees.length > 1 ? `[${trees[i]}] ` : ''}${t.command}`));
+  }
 }

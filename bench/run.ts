@@ -15,6 +15,12 @@
  * nested 4×4 walks per second, directly (translateDma) and through applyAction with empty
  * caches (target ≥ 100,000/s), IOTLB-hit translations per second through applyAction, and
  * the cost of one 8-byte memory write with 1 MiB vs 64 GiB populated (target within 1.5×).
+ *
+ * Scaling (fixtures in bench/scaling.ts): the IEC-hit interrupt through applyAction with 1, 16
+ * and 256 devices on 1 and 8 remapping units, each beside a plain mutable baseline of the same
+ * step, interleaved (bench/interleaved.ts); target within 1.2× between the ends. IOMMU groups
+ * of the largest lspci dump in-process (bench/groups.ts), and CLI wall times of fresh processes
+ * (bench/cli.ts).
  */
 import { execSync } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -30,11 +36,19 @@ import { enabledPlatform, warmIec, irteValue, irteWrite, msiWrite, IRT_BASE, CPU
 import { postedPlatforms, postedIndices, postedMsi, POSTED_ENTRIES, POSTED_VCPUS, POSTED_PCPUS } from './posted.ts';
 import { dmaPlatforms, dmaAction, dmaRequest, populatedMemory, writeAddresses, DMA_PAGES, HPA_BASE, MEMORY_SIZES } from './dma.ts';
 import { translateDma, pagingReferenceCount } from '../src/vtd/dma/walk.ts';
+import { scalingCases, scalingName, SCALING_BATCH, SCALING_CPUS, SCALING_DEVICES, SCALING_IEC_CAPACITY, SCALING_UNITS } from './scaling.ts';
+import { groupsFixture } from './groups.ts';
+import { timeInterleaved, type Timing } from './interleaved.ts';
+import { timeCliCommands, FLOOR, type CliTiming } from './cli.ts';
 
 const SIZES = [256, 4096, 65536] as const;
 /** Actions per timed iteration; also the IEC capacity, so every hit-case index stays cached. */
 const BATCH = 64;
 const TIME_MS = Number(process.env.BENCH_TIME_MS ?? 1000);
+/** Rounds of the interleaved cases (scaling, groups): each case runs TIME_MS in all, in ROUNDS slices. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
+/** Runs of each CLI command (wall time, median). */
+const CLI_RUNS = Number(process.env.BENCH_CLI_RUNS ?? 9);
 const OUTPUT = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
 const NOTES_MARKER = '<!-- notes: text below this line is kept when `npm run bench` rewrites the file -->';
 
@@ -43,6 +57,7 @@ const REMAP_TARGET_OPS = 2_000_000;
 const POSTED_TARGET_OPS = 200_000;
 const COLD_WALK_TARGET_OPS = 100_000;
 const MEMORY_TARGET_RATIO = 1.5;
+const SCALING_TARGET_RATIO = 1.2;
 
 /** Names of the DMA-remapping cases (their `entries` column is unused). */
 const DMA_CASES = {
@@ -208,7 +223,119 @@ function machine(): { nproc: string; cpu: string; node: string } {
 
 const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-function report(rows: readonly Row[], started: Date): string {
+/** One scaling configuration: the IEC hit through applyAction and on the mutable baseline. */
+interface ScalingRow {
+  readonly devices: number;
+  readonly units: number;
+  readonly model: Timing;
+  readonly baseline: Timing;
+}
+
+/** The interleaved and wall-time sections: scaling, groups in-process, CLI. */
+interface Extra {
+  readonly scaling: readonly ScalingRow[];
+  readonly groups: { readonly file: string; readonly bytes: number; readonly functions: number; readonly groups: number; readonly machineGroups: number; readonly timings: readonly Timing[] };
+  readonly cli: readonly CliTiming[];
+}
+
+const fmtX = (x: number): string => `${x.toFixed(2)}×`;
+const fmtUs = (ns: number): string => (ns / 1000).toFixed(ns < 10_000 ? 2 : ns < 100_000 ? 1 : 0);
+
+/** The scaling section and its target line. */
+function scalingReport(rows: readonly ScalingRow[]): { section: string[]; target: string } {
+  const at = (devices: number, units: number): ScalingRow => rows.find((r) => r.devices === devices && r.units === units)!;
+  const d0 = SCALING_DEVICES[0];
+  const d1 = SCALING_DEVICES[SCALING_DEVICES.length - 1]!;
+  const u0 = SCALING_UNITS[0];
+  const u1 = SCALING_UNITS[SCALING_UNITS.length - 1]!;
+  const ends = [
+    ...SCALING_UNITS.map((u) => ({ what: `${fmtInt(d1)} vs ${d0} device, ${scalingName(d1, u).split(', ')[1]}`, kind: 'devices', a: at(d1, u), b: at(d0, u) })),
+    ...SCALING_DEVICES.map((d) => ({ what: `${u1} vs ${u0} unit, ${scalingName(d, u1).split(', ')[0]}`, kind: 'units', a: at(d, u1), b: at(d, u0) })),
+  ].map((e) => ({ ...e, model: e.a.model.nsPerOp / e.b.model.nsPerOp, base: e.a.baseline.nsPerOp / e.b.baseline.nsPerOp }));
+  const worst = (kind: string): (typeof ends)[number] => ends.filter((e) => e.kind === kind).reduce((x, y) => (x.model >= y.model ? x : y));
+  const wd = worst('devices');
+  const wu = worst('units');
+  const verdict = (x: number): string => (x <= SCALING_TARGET_RATIO ? '**met**' : '**NOT met**');
+  const section = [
+    `## Scaling: IEC hit with ${SCALING_DEVICES.join(', ')} devices on ${SCALING_UNITS.join(' and ')} remapping units (fixtures in \`bench/scaling.ts\`)`,
+    '',
+    `x2APIC, ${SCALING_CPUS} CPUs; N PCI functions (function i at bus 0x10 + i/32, device i%32, each a single-function`,
+    'endpoint on a root bus) spread over U DRHDs by device scope: function i belongs to unit i % U, units 0..U−2 name',
+    'their functions as type-1 endpoints and the last is the INCLUDE_PCI_ALL unit that takes the rest. Every unit has',
+    `its own 65,536-entry IRT (EIME=1) enabled by Linux's sequence and an IEC of ${SCALING_IEC_CAPACITY} entries (so the cache geometry`,
+    'is the same in every configuration); function i owns IRTE i/U of its unit (remapped, SVT=1/SQ=0 against its own',
+    'requester ID, physical destination i % 8), written by `write-irte` and cached by one `msi-write` each.',
+    '',
+    `Each timed call applies ${SCALING_BATCH} \`msi-write\`s through \`applyAction\`, write k from function k % N (the writes cycle over the`,
+    'functions and so over the units), each to the same frozen base state; every one is an IEC hit, remapped and',
+    'delivered. Beside it, in the same run, the **mutable baseline** (`MutableIrPlatform` in bench/scaling.ts) does the',
+    'same step on plain mutable data: a `Map` from device key to its unit and requester ID, per unit a `Map` from IRTE',
+    'index to the decoded entry, the same checks in the same order (interrupt window, IR enabled, remappable format,',
+    'data bits 31:16, index bound, IEC lookup, present/reserved, source-ID verification, destination → CPU) and the',
+    'same event object; it bumps `step` in place and copies and freezes nothing. Before timing, each configuration is',
+    'checked (unit of every function, IEC contents, every write an IEC hit on the right unit, IRTE and CPU, units',
+    "untouched) and the baseline's events are compared with applyAction's (deep equality).",
+    '',
+    `Timing: the ${rows.length * 2} cases are interleaved — ${ROUNDS} rounds, each case running one ${(TIME_MS / ROUNDS).toFixed(0)} ms slice per round after one`,
+    'warm-up slice — so that a change of load or JIT state falls on all of them alike; a figure is the median over the',
+    'slices of the mean time per write (min–max: fastest and slowest slice).',
+    '',
+    '| devices | units | applyAction ops/s | ns/op (min–max) | baseline ops/s | baseline ns/op (min–max) | applyAction / baseline |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${fmtInt(r.devices)} | ${r.units} | ${fmtInt(r.model.opsPerSecond)} | ${r.model.nsPerOp.toFixed(0)} (${r.model.minNs.toFixed(0)}–${r.model.maxNs.toFixed(0)}) | ${fmtInt(r.baseline.opsPerSecond)} | ${r.baseline.nsPerOp.toFixed(0)} (${r.baseline.minNs.toFixed(0)}–${r.baseline.maxNs.toFixed(0)}) | ${fmtX(r.model.nsPerOp / r.baseline.nsPerOp)} |`),
+    '',
+    'Between the ends (cost per write, larger configuration over smaller):',
+    '',
+    '| comparison | applyAction | mutable baseline |',
+    '|---|---:|---:|',
+    ...ends.map((e) => `| ${e.what} | ${fmtX(e.model)} | ${fmtX(e.base)} |`),
+    '',
+  ];
+  const target = `- IEC-hit cost within ${SCALING_TARGET_RATIO}× between the ends: ${fmtInt(d1)} vs ${d0} device ${fmtX(wd.model)} (worst, ${wd.what.split(', ')[1]}; baseline ${fmtX(wd.base)}) — ${verdict(wd.model)}; ${u1} vs ${u0} unit ${fmtX(wu.model)} (worst, ${wu.what.split(', ')[1]}; baseline ${fmtX(wu.base)}) — ${verdict(wu.model)}.`;
+  return { section, target };
+}
+
+/** The groups and CLI start-up section. */
+function groupsAndCliReport(g: Extra['groups'], cli: readonly CliTiming[]): string[] {
+  const inProcess = g.timings[g.timings.length - 1]!;
+  const floor = cli.find((c) => c.command === FLOOR.label);
+  const groupsCli = cli.find((c) => c.command.includes(' groups '));
+  return [
+    '## IOMMU groups and CLI start-up (`bench/groups.ts`, `bench/cli.ts`)',
+    '',
+    `The largest lspci dump of data/real-inputs/lspci/, \`${g.file.split('/').pop()}\` (${fmtInt(g.bytes)} bytes,`,
+    `${g.functions} functions, ${g.groups} computed groups), in-process: \`parseLspciTopology\` (src/inputs/lspci-topology.ts), \`buildFabric\``,
+    '(src/fabric/build.ts), `iommuGroups` (src/fabric/groups.ts), and the three in a row (what `remapsim groups`',
+    `computes before formatting). Checked first: restricted to the functions with an \`IOMMU group:\` line, the computed`,
+    `partition is the machine's (${g.machineGroups} groups). Interleaved as the scaling cases (${ROUNDS} rounds of ${(TIME_MS / ROUNDS).toFixed(0)} ms slices).`,
+    'There is no mutable baseline here: the step is Linux `pci_device_group` with its ACS and DMA-alias quirk tables,',
+    'and a second implementation of it would not be a baseline of the same step; the CLI rows below compare the',
+    'command with the start-up floor instead.',
+    '',
+    '| case | µs/op (min–max) | ops/s |',
+    '|---|---:|---:|',
+    ...g.timings.map((t) => `| ${t.name} | ${fmtUs(t.nsPerOp)} (${fmtUs(t.minNs)}–${fmtUs(t.maxNs)}) | ${fmtInt(t.opsPerSecond)} |`),
+    '',
+    `Wall time of a fresh process per run (\`child_process.spawnSync\` of \`node\`, ${cli[0]?.runs ?? 0} runs after one warm-up run, median), from the`,
+    'repository root. The last row is the floor: node loading tsx and registering its loader (the first thing',
+    '`bin/remapsim.js` does), nothing else. Every command loads its implementation when it runs (src/cli/main.ts).',
+    '',
+    '| command | median ms | min–max ms |',
+    '|---|---:|---:|',
+    ...cli.map((c) => `| \`${c.command}\` | ${c.medianMs.toFixed(0)} | ${c.minMs.toFixed(0)}–${c.maxMs.toFixed(0)} |`),
+    '',
+    ...(floor && groupsCli
+      ? [
+          `\`remapsim groups\` on the dump: ${groupsCli.medianMs.toFixed(0)} ms, of which ${floor.medianMs.toFixed(0)} ms is the floor and ${(inProcess.nsPerOp / 1e6).toFixed(2)} ms computing`,
+          `the groups in a warm process; the rest is loading remapsim's modules (through tsx), cold (unoptimised) code and formatting.`,
+          '',
+        ]
+      : []),
+  ];
+}
+
+function report(rows: readonly Row[], started: Date, extra: Extra): string {
+  const scaling = scalingReport(extra.scaling);
   const m = machine();
   const base = (name: string): Row => rows.find((r) => r.name === name && r.entries === SIZES[0])!;
   const table = rows.filter((r) => isIrCase(r.name)).map((r) => {
@@ -234,8 +361,9 @@ function report(rows: readonly Row[], started: Date): string {
     '',
     'Issue "VT-d core", item 9: the cost of one IRTE write and of one MSI remap on the read path, with',
     'interrupt-remapping tables of 256, 4,096 and 65,536 entries; and (issue "Two-stage DMA translation", item 9)',
-    'DMA-remapping translations and memory writes, in their own section below. Generated by `bench/run.ts`; do not edit the',
-    `part above the notes marker by hand.`,
+    'DMA-remapping translations and memory writes; the IEC hit against the number of devices and remapping units, beside a',
+    'plain mutable baseline; IOMMU groups of a real lspci dump and CLI start-up — each in its own section below. Generated',
+    'by `bench/run.ts`; do not edit the part above the notes marker by hand.',
     '',
     '## How it was run',
     '',
@@ -290,6 +418,7 @@ function report(rows: readonly Row[], started: Date): string {
     `- At least ${fmtInt(COLD_WALK_TARGET_OPS)} cold nested 4×4 walks per second: translateDma ${fmtInt(byName(DMA_CASES.walk).opsPerSecond)}/s — ${verdict(byName(DMA_CASES.walk).opsPerSecond >= COLD_WALK_TARGET_OPS)};`,
     `  through applyAction (caches filled, event, state) ${fmtInt(byName(DMA_CASES.cold).opsPerSecond)}/s — ${verdict(byName(DMA_CASES.cold).opsPerSecond >= COLD_WALK_TARGET_OPS)}.`,
     `- Memory write cost within ${MEMORY_TARGET_RATIO}× from ${MEMORY_SIZES[0].label} to ${MEMORY_SIZES[1].label} populated: ${memoryRatio.toFixed(2)}× — ${verdict(memoryRatio <= MEMORY_TARGET_RATIO)}.`,
+    scaling.target,
     '',
     '## DMA remapping (issue "Two-stage DMA translation", item 9; fixtures in `bench/dma.ts`)',
     '',
@@ -314,6 +443,8 @@ function report(rows: readonly Row[], started: Date): string {
     '|---|---:|---:|---:|',
     ...[...dma, ...writes].map((r) => `| ${r.name} | ${fmtInt(r.opsPerSecond)} | ${r.nsPerOp.toFixed(0)} | ±${r.rme.toFixed(2)}% |`),
     '',
+    ...scaling.section,
+    ...groupsAndCliReport(extra.groups, extra.cli),
   ].join('\n');
 }
 
@@ -342,13 +473,27 @@ async function main(): Promise<void> {
 
   for (const r of rows) console.log(`${r.name.padEnd(20)} ${String(r.entries).padStart(6)} entries  ${fmtInt(r.opsPerSecond).padStart(11)} ops/s  ${r.nsPerOp.toFixed(0).padStart(6)} ns/op  ±${r.rme.toFixed(2)}%`);
 
+  // Scaling and groups: interleaved (bench/interleaved.ts), each case TIME_MS in all.
+  const sliceMs = TIME_MS / ROUNDS;
+  const configs = scalingCases();
+  const scalingTimes = timeInterleaved(configs.flatMap((c) => [c.model, c.baseline]), ROUNDS, sliceMs);
+  const scaling: ScalingRow[] = configs.map((c, i) => ({ devices: c.fixture.devices, units: c.fixture.units, model: scalingTimes[2 * i]!, baseline: scalingTimes[2 * i + 1]! }));
+  for (const r of scaling) console.log(`${scalingName(r.devices, r.units).padEnd(20)} applyAction ${r.model.nsPerOp.toFixed(0).padStart(5)} ns/op  baseline ${r.baseline.nsPerOp.toFixed(0).padStart(5)} ns/op  ${fmtX(r.model.nsPerOp / r.baseline.nsPerOp)}`);
+  const g = groupsFixture();
+  const groupTimes = timeInterleaved(g.cases, ROUNDS, sliceMs);
+  for (const t of groupTimes) console.log(`groups: ${t.name.padEnd(28)} ${fmtUs(t.nsPerOp).padStart(8)} µs`);
+  const cli = timeCliCommands(CLI_RUNS);
+  for (const c of cli) console.log(`${c.medianMs.toFixed(0).padStart(5)} ms  ${c.command}`);
+  const extra: Extra = { scaling, groups: { file: g.file, bytes: g.bytes, functions: g.functions, groups: g.groups, machineGroups: g.machineGroups, timings: groupTimes }, cli };
+
   let notes = '';
   if (existsSync(OUTPUT)) {
     const old = readFileSync(OUTPUT, 'utf8');
     const at = old.indexOf(NOTES_MARKER);
     if (at >= 0) notes = old.slice(at + NOTES_MARKER.length);
   }
-  writeFileSync(OUTPUT, `${report(rows, started)}\n${NOTES_MARKER}${notes || '\n'}`);
+  writeFileSync(OUTPUT, `${report(rows, started, extra)}\n${NOTES_MARKER}${notes || '\n'}`);
+  console.log(`${((Date.now() - started.getTime()) / 1000).toFixed(0)} s in all`);
   console.log(`wrote ${OUTPUT}`);
 }
 

@@ -34,6 +34,9 @@ import { irEnableSequence } from '../src/platform/ir-enable.ts';
 import { composeRemappableMsi } from '../src/vtd/remappable-msi.ts';
 import { formatBdf } from '../src/pci/bdf.ts';
 import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS } from '../src/vtd/registers.ts';
+import { deepStrictEqual } from 'node:assert/strict';
+import type { TimedCase } from './interleaved.ts';
+import { fileURLToPath } from 'node:url';
 
 export const SCALING_DEVICES = [1, 16, 256] as const;
 export const SCALING_UNITS = [1, 8] as const;
@@ -245,8 +248,91 @@ export class MutableIrPlatform {
         triggerMode: e.triggerLevel ? 'level' : 'edge',
         redirectionHint: e.redirectionHint,
         targets,
+        // A fixed-delivery physical message: the one APIC with the ID is the whole candidate set.
+        candidates: targets,
         step,
       },
     ];
   }
+}
+
+function fail(message: string): never {
+  throw new Error(`bench fixture check failed: scaling: ${message}`);
+}
+
+/**
+ * Check that a fixture is what its name says before it is timed: every function on the
+ * unit its DRHD scope gives it, every IRTE in its unit's IEC, and every write of the batch
+ * an IEC hit, remapped through the function's own IRTE to its CPU, with the step advanced
+ * and the units untouched; and that the baseline gives the same events.
+ */
+export function verifyScaling(f: ScalingFixture): void {
+  const { warm, devices, units } = f;
+  for (let i = 0; i < devices; i++) {
+    const fn = warm.devices[keyOf(i)];
+    if (fn === undefined || fn.iommu !== i % units || fn.busRid !== ridOf(i)) fail(`${keyOf(i)} on unit ${fn?.iommu} with requester ID ${fn?.busRid}`);
+  }
+  warm.iommus.forEach((u, k) => {
+    const expected = Array.from({ length: devices }, (_, i) => i).filter((i) => i % units === k).map((i) => Math.floor(i / units));
+    if (JSON.stringify(u.iec.order) !== JSON.stringify(expected)) fail(`unit ${k} IEC holds ${u.iec.order.length} entries`);
+  });
+  const baseline = new MutableIrPlatform(warm);
+  f.msis.forEach((a, k) => {
+    const x = f.expected[k]!;
+    const r = applyAction(warm, a);
+    const e = r.events[0];
+    if (r.events.length !== 1 || e === undefined || e.kind !== 'interrupt-delivered') fail(`write ${k}: ${r.events.map((v) => v.kind).join(',')}`);
+    if (e.path !== 'remapped' || e.iecHit !== true || e.device !== x.device || e.iommu !== x.iommu || e.irteIndex !== x.irteIndex || e.vector !== x.vector || e.targets.length !== 1 || e.targets[0] !== x.target) {
+      fail(`write ${k} from ${x.device}: ${JSON.stringify({ ...e, address: undefined })}`);
+    }
+    if (r.state.step !== warm.step + 1 || r.state.iommus !== warm.iommus) fail(`write ${k}: step not advanced or a unit changed`);
+    baseline.step = warm.step;
+    try {
+      deepStrictEqual(baseline.msiWrite(a), r.events);
+    } catch (err) {
+      fail(`write ${k}: the baseline's events differ from applyAction's: ${(err as Error).message}`);
+    }
+  });
+}
+
+let sink: unknown;
+
+/** The configuration's name, e.g. `256 devices, 8 units`. */
+export const scalingName = (devices: number, units: number): string => `${devices} device${devices === 1 ? '' : 's'}, ${units} unit${units === 1 ? '' : 's'}`;
+
+/**
+ * Every configuration, checked, with its two timed cases: the batch through `applyAction`
+ * on the frozen base state, and the same batch on the baseline.
+ */
+export function scalingCases(): { fixture: ScalingFixture; model: TimedCase; baseline: TimedCase }[] {
+  return SCALING_UNITS.flatMap((units) =>
+    SCALING_DEVICES.map((devices) => {
+      const fixture = scalingFixture(devices, units);
+      verifyScaling(fixture);
+      const { warm, msis } = fixture;
+      const plain = new MutableIrPlatform(warm);
+      const name = scalingName(devices, units);
+      return {
+        fixture,
+        model: { name: `${name}: applyAction`, ops: msis.length, run: () => { for (const a of msis) sink = applyAction(warm, a); } },
+        baseline: { name: `${name}: mutable baseline`, ops: msis.length, run: () => { for (const a of msis) sink = plain.msiWrite(a); } },
+      };
+    }),
+  );
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  // `tsx bench/scaling.ts [ROUNDS] [SLICE_MS]`: this section alone, printed (BENCHMARKS.md is left as it is).
+  const { timeInterleaved } = await import('./interleaved.ts');
+  const rounds = Number(process.argv[2] ?? 10);
+  const sliceMs = Number(process.argv[3] ?? 100);
+  const configs = scalingCases();
+  const t = timeInterleaved(configs.flatMap((c) => [c.model, c.baseline]), rounds, sliceMs);
+  const ns = (devices: number, units: number): [number, number] => {
+    const i = configs.findIndex((c) => c.fixture.devices === devices && c.fixture.units === units);
+    return [t[2 * i]!.nsPerOp, t[2 * i + 1]!.nsPerOp];
+  };
+  configs.forEach((c, i) => console.log(`${scalingName(c.fixture.devices, c.fixture.units).padEnd(21)} applyAction ${t[2 * i]!.nsPerOp.toFixed(0).padStart(5)} ns  baseline ${t[2 * i + 1]!.nsPerOp.toFixed(0).padStart(4)} ns  ${(t[2 * i]!.nsPerOp / t[2 * i + 1]!.nsPerOp).toFixed(2)}×`));
+  for (const u of SCALING_UNITS) console.log(`256 vs 1 device, ${u} unit(s): applyAction ${(ns(256, u)[0] / ns(1, u)[0]).toFixed(2)}×, baseline ${(ns(256, u)[1] / ns(1, u)[1]).toFixed(2)}×`);
+  for (const d of SCALING_DEVICES) console.log(`8 vs 1 unit, ${d} device(s): applyAction ${(ns(d, 8)[0] / ns(d, 1)[0]).toFixed(2)}×, baseline ${(ns(d, 8)[1] / ns(d, 1)[1]).toFixed(2)}×`);
 }

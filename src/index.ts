@@ -21,6 +21,15 @@ export type { PlatformState, IommuUnit, PciFunction, Vcpu, Grant, DmaGrant } fro
 export { vcpuAt, vcpuList } from './platform/vcpu-table.ts';
 export { PhysicalMemory } from './memory/physical-memory.ts';
 
+// The PCI fabric under the IOMMU (docs/topology.md).
+export * from './fabric/model.ts';
+export { buildFabric } from './fabric/build.ts';
+export { dmaAliases, phantomRequesterIds, presentedRequesterIds, defaultRequesterId, type DmaAlias } from './fabric/aliases.ts';
+export { requesterIdAtRoot, routeRequest, type RootArrival, type RequestRoute } from './fabric/routing.ts';
+export { acsEnabled, acsPathEnabled, missingAcs } from './fabric/acs.ts';
+export { iommuGroups, samePartition, type IommuGroup, type GroupReason } from './fabric/groups.ts';
+export { msiSourceValidation } from './vtd/source-id.ts';
+
 // Properties.
 export { checkInterruptIsolation } from './properties/p1-interrupt-isolation.ts';
 export { checkDmaIsolation } from './properties/p2-dma-isolation.ts';
@@ -47,5 +56,7 @@ export { loadDmar } from './vtd/dmar/load.ts';
 export { formatDmarSummary } from './vtd/dmar/summary.ts';
 export { dmarToJson, type DmarTable } from './vtd/dmar/model.ts';
 export { loadLspci } from './inputs/lspci.ts';
+export { loadLspciTopology, parseLspciTopology, type LspciTopology } from './inputs/lspci-topology.ts';
+export { loadGroupListing, parseGroupListing, type GroupListing } from './inputs/iommu-group-listing.ts';
 export { decodeMsi } from './vtd/remappable-msi.ts';
 export { InputError } from './io/input-error.ts';

@@ -36,6 +36,7 @@ export const CATALOG: readonly CatalogEntry[] = [
   { id: 'rid-spoof-no-acs-sv', attack: 'requester-ID spoofing below a root port without ACS Source Validation', source: 'PCIe 6.0 §6.12.1.1 (ACS SV); Wojtczuk & Rutkowska (2011)', property: 'P1', blockedBy: 'ACS SV on the root port: the forged request is dropped before the IOMMU' },
   { id: 'p2p-no-acs', attack: "peer-to-peer DMA into another guest's device BAR under a switch without ACS", source: 'PCIe 6.0 §6.12.1.1 (ACS RR/UF); Linux REQ_ACS_FLAGS, pci_device_group', property: 'P2', blockedBy: 'ACS SV/RR/CR/UF on the downstream ports: the request is redirected upstream and translated' },
   { id: 'phantom-functions', attack: "phantom functions left with the device's previous owner when it is reassigned", source: 'XSA-449 / CVE-2023-46839; PCIe 6.0 §7.5.3.3-4 (Phantom Functions)', property: 'P2', blockedBy: "every phantom function's context set up with the device" },
+  { id: 'lowest-priority-logical', attack: 'a lowest-priority logical IRTE whose destination set spans two domains (the hardware may pick either)', source: 'Intel SDM Vol. 3 §10.6.2.4, §10.11.1; VT-d §5.1.5', property: 'P1', blockedBy: "a logical destination covering only the owner's CPUs" },
   { id: 'pid-mapped', attack: "a second stage that maps a PI descriptor into a guest's DMA space", source: 'VT-d §9.11–9.12; DESIGN.md P2', property: 'P2', blockedBy: "page tables mapping the guest's memory only" },
 ];
 

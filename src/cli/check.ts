@@ -6,8 +6,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import { InputError } from '../io/input-error.ts';
 import { writeFileAtomic } from '../io/atomic-write.ts';
 import { CHUNK_RUNS, checkExitCode, formatCheckReport, prepareCheck, runCheck, searchChunk, type Chunk, type CheckResult } from '../checker/check.ts';
@@ -102,38 +100,4 @@ export async function checkCommand(file: string, o: CheckCommandOptions): Promis
     }
   }
   return { code: checkExitCode(result), report: formatCheckReport(result, written), result, written };
-}
-
-function positiveInt(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < (name === 'seed' ? 0 : 1) || n > 0xffff_ffff) throw new InvalidArgumentError(`${name} must be ${name === 'seed' ? 'a 32-bit unsigned' : 'a positive'} integer`);
-    return n;
-  };
-}
-
-function positiveNumber(v: string): number {
-  const n = Number(v);
-  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('must be a positive number of seconds');
-  return n;
-}
-
-/** Register `check` on the `remapsim` program. `out` gets the report; `setCode` the exit status. */
-export function registerCheck(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
-  program
-    .command('check')
-    .description("search for a counterexample to the scenario's properties under its threat model (its check: section)")
-    .argument('<scenario>', 'scenario YAML file')
-    .option('--out <file>', 'where to write the counterexample scenario (default NAME.counterexample.yaml beside the input)')
-    .option('--no-write', 'write no counterexample file')
-    .option('--runs <n>', 'random runs (overrides check.budget.runs)', positiveInt('runs'))
-    .option('--steps <n>', 'most adversary steps per run (overrides check.budget.steps)', positiveInt('steps'))
-    .option('--seconds <s>', 'time limit (overrides check.budget.seconds)', positiveNumber)
-    .option('--seed <n>', 'search seed (overrides check.budget.seed)', positiveInt('seed'))
-    .option('--workers <n>', `worker threads (default: every core, ${defaultThreads()} here; 1 = this thread)`, positiveInt('workers'))
-    .action(async (file: string, o: CheckCommandOptions) => {
-      const r = await checkCommand(file, o);
-      out(r.report);
-      setCode(r.code);
-    });
 }

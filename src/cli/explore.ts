@@ -3,7 +3,6 @@
  * by simulation, with their cost (issue #6; src/explorer/). Bad arguments are InputErrors
  * (exit 2, one line).
  */
-import type { Command } from 'commander';
 import { InputError } from '../io/input-error.ts';
 import { writeFileAtomic } from '../io/atomic-write.ts';
 import { explore, parseSweep, sweepPoints } from '../explorer/explore.ts';
@@ -76,22 +75,4 @@ export function runExplore(o: ExploreFlags): string {
     }
   }
   return o.json ? formatJson(result) : formatReport(result) + (o.svg === undefined ? '' : `Plot written to ${o.svg}.\n`);
-}
-
-/** Add the `explore` command to `program`. */
-export function registerExplore(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
-  program
-    .command('explore')
-    .description('which interrupt addressing schemes reach which vCPUs (>255 vCPUs), verified by simulation, with their cost')
-    .option('--topology <shape>', 'VM CPU topology, e.g. 2s:64c:2t or 2s:2d:32c:2t (sockets, dies, cores, threads)')
-    .option('--apic-ids <list>', 'explicit vCPU APIC IDs, e.g. 0-127,256-383')
-    .option('--guest <name>', 'guest OS for the support column (see data/guest-support.yaml)', 'linux')
-    .option('--sweep <A..B>', 'also sweep VM sizes A..B vCPUs (the first n vCPUs of the shape)')
-    .option('--svg <file>', 'draw reachable vCPUs and cost per interrupt against VM size (implies --sweep 1..4096)')
-    .option('--schemes <ids>', `comma-separated subset of: ${SCHEME_IDS.join(', ')}`)
-    .option('--json', 'print the result as JSON')
-    .action((o: ExploreFlags) => {
-      out(runExplore(o));
-      setCode(0);
-    });
 }

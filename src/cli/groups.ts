@@ -17,7 +17,6 @@
  * 2 bad input.
  */
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
 import { InputError } from '../io/input-error.ts';
 import { FabricError, type Fabric, type FabricDescription, type FunctionKind } from '../fabric/model.ts';
 import { buildFabric } from '../fabric/build.ts';
@@ -258,19 +257,4 @@ export function runGroups(file: string, o: { json?: boolean; compare?: string })
     if (cmp) out.push(...formatComparison(cmp, machine!.source));
   }
   return { text: `${out.join('\n')}\n`, ok: cmp === undefined || cmp.match };
-}
-
-/** Register `remapsim groups`. */
-export function registerGroups(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
-  program
-    .command('groups')
-    .description('compute the IOMMU groups of a scenario topology or an lspci -vvv dump (or print a machine group listing), and compare with the machine')
-    .argument('<file>', 'scenario (.yaml), lspci -vvv/-vvnn dump, or IOMMU group listing')
-    .option('--json', 'JSON lines: one object per group, then the machine comparison')
-    .option('--compare <listing>', "compare with a machine's IOMMU group listing (or another dump's IOMMU group lines)")
-    .action((file: string, o: { json?: boolean; compare?: string }) => {
-      const r = runGroups(file, o);
-      out(r.text);
-      setCode(r.ok ? 0 : 1);
-    });
 }

@@ -1,24 +1,106 @@
 /**
  * The `remapsim` command. Exit status: 0 success, 1 a property or an expected outcome
  * failed, 2 bad input (one line on stderr naming file, line and field; no stack trace).
+ *
+ * Every command is declared here (arguments, options, help text) and loads its
+ * implementation only when it runs (`await import(…)` in its action): under tsx, loading
+ * every module of every command cost most of a `remapsim --help` (BENCHMARKS.md, "CLI
+ * start-up"). So what is imported at the top of this file is what every invocation
+ * needs: commander, InputError (to print bad input) and the scheme ids the `explore`
+ * help lists (a module without imports).
  */
-import { Command, CommanderError } from 'commander';
+import { availableParallelism } from 'node:os';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { InputError } from '../io/input-error.ts';
-import { parseScenarioFile } from '../scenario/parse.ts';
-import { compileScenario } from '../scenario/compile.ts';
-import { runScenario } from '../scenario/run.ts';
-import { formatJsonTrace, formatTrace } from '../scenario/trace.ts';
-import { formatIrtDump } from '../scenario/dump.ts';
-import { importDmar } from './import-dmar.ts';
-import { decodeLspci, decodeMsiPair } from './decode.ts';
-import { registerCheck } from './check.ts';
-import { registerExplore } from './explore.ts';
-import { registerGroups } from './groups.ts';
+import { SCHEME_IDS } from '../explorer/schemes.ts';
+import type { CheckCommandOptions } from './check.ts';
+import type { runExplore as RunExplore } from './explore.ts';
 
 export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;
 
-function loadAndRun(file: string) {
+async function loadAndRun(file: string) {
+  const { parseScenarioFile } = await import('../scenario/parse.ts');
+  const { compileScenario } = await import('../scenario/compile.ts');
+  const { runScenario } = await import('../scenario/run.ts');
   return runScenario(compileScenario(parseScenarioFile(file)));
+}
+
+function positiveInt(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < (name === 'seed' ? 0 : 1) || n > 0xffff_ffff) throw new InvalidArgumentError(`${name} must be ${name === 'seed' ? 'a 32-bit unsigned' : 'a positive'} integer`);
+    return n;
+  };
+}
+
+function positiveNumber(v: string): number {
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('must be a positive number of seconds');
+  return n;
+}
+
+/**
+ * Add `explore` to `program`: which interrupt addressing schemes reach which vCPUs of a
+ * VM (src/cli/explore.ts `runExplore`, loaded when the command runs).
+ */
+function registerExplore(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
+  program
+    .command('explore')
+    .description('which interrupt addressing schemes reach which vCPUs (>255 vCPUs), verified by simulation, with their cost')
+    .option('--topology <shape>', 'VM CPU topology, e.g. 2s:64c:2t or 2s:2d:32c:2t (sockets, dies, cores, threads)')
+    .option('--apic-ids <list>', 'explicit vCPU APIC IDs, e.g. 0-127,256-383')
+    .option('--guest <name>', 'guest OS for the support column (see data/guest-support.yaml)', 'linux')
+    .option('--sweep <A..B>', 'also sweep VM sizes A..B vCPUs (the first n vCPUs of the shape)')
+    .option('--svg <file>', 'draw reachable vCPUs and cost per interrupt against VM size (implies --sweep 1..4096)')
+    .option('--schemes <ids>', `comma-separated subset of: ${SCHEME_IDS.join(', ')}`)
+    .option('--json', 'print the result as JSON')
+    .action(async (o: Parameters<typeof RunExplore>[0]) => {
+      const { runExplore } = await import('./explore.ts');
+      out(runExplore(o));
+      setCode(0);
+    });
+}
+
+/**
+ * Add `check` to `program` (src/cli/check.ts `checkCommand`, loaded when the command
+ * runs). `out` gets the report; `setCode` the exit status. The default worker count in
+ * the help is src/checker/pool.ts `defaultThreads()` (every core), computed here without
+ * loading the pool (and piscina); test/cli/lazy-commands.test.ts holds the two equal.
+ */
+function registerCheck(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
+  program
+    .command('check')
+    .description("search for a counterexample to the scenario's properties under its threat model (its check: section)")
+    .argument('<scenario>', 'scenario YAML file')
+    .option('--out <file>', 'where to write the counterexample scenario (default NAME.counterexample.yaml beside the input)')
+    .option('--no-write', 'write no counterexample file')
+    .option('--runs <n>', 'random runs (overrides check.budget.runs)', positiveInt('runs'))
+    .option('--steps <n>', 'most adversary steps per run (overrides check.budget.steps)', positiveInt('steps'))
+    .option('--seconds <s>', 'time limit (overrides check.budget.seconds)', positiveNumber)
+    .option('--seed <n>', 'search seed (overrides check.budget.seed)', positiveInt('seed'))
+    .option('--workers <n>', `worker threads (default: every core, ${availableParallelism()} here; 1 = this thread)`, positiveInt('workers'))
+    .action(async (file: string, o: CheckCommandOptions) => {
+      const { checkCommand } = await import('./check.ts');
+      const r = await checkCommand(file, o);
+      out(r.report);
+      setCode(r.code);
+    });
+}
+
+/** Add `groups` to `program` (src/cli/groups.ts `runGroups`, loaded when the command runs). */
+function registerGroups(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
+  program
+    .command('groups')
+    .description('compute the IOMMU groups of a scenario topology or an lspci -vvv dump (or print a machine group listing), and compare with the machine')
+    .argument('<file>', 'scenario (.yaml), lspci -vvv/-vvnn dump, or IOMMU group listing')
+    .option('--json', 'JSON lines: one object per group, then the machine comparison')
+    .option('--compare <listing>', "compare with a machine's IOMMU group listing (or another dump's IOMMU group lines)")
+    .action(async (file: string, o: { json?: boolean; compare?: string }) => {
+      const { runGroups } = await import('./groups.ts');
+      const r = runGroups(file, o);
+      out(r.text);
+      setCode(r.ok ? 0 : 1);
+    });
 }
 
 function buildProgram(out: (s: string) => void, setCode: (c: number) => void): Command {
@@ -38,8 +120,9 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
     .argument('<scenario>', 'scenario YAML file')
     .option('--json', 'JSON lines, one object per event')
     .option('--walks', 'print every structure each DMA translation walk reads (level, table, entry)')
-    .action((file: string, o: { json?: boolean; walks?: boolean }) => {
-      const r = loadAndRun(file);
+    .action(async (file: string, o: { json?: boolean; walks?: boolean }) => {
+      const r = await loadAndRun(file);
+      const { formatJsonTrace, formatTrace } = await import('../scenario/trace.ts');
       out(o.json ? formatJsonTrace(r) : formatTrace(r, { walks: o.walks ?? false }));
       setCode(r.ok ? EXIT.ok : EXIT.failed);
     });
@@ -48,8 +131,9 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
     .command('dump')
     .description('run a scenario and print every unit\'s IRT (Linux debugfs ir_translation_struct style)')
     .argument('<scenario>', 'scenario YAML file')
-    .action((file: string) => {
-      const r = loadAndRun(file);
+    .action(async (file: string) => {
+      const r = await loadAndRun(file);
+      const { formatIrtDump } = await import('../scenario/dump.ts');
       out(formatIrtDump(r.final));
       setCode(r.ok ? EXIT.ok : EXIT.failed);
     });
@@ -61,7 +145,10 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
     .argument('<file>')
     .option('--json', 'print the parsed table as JSON')
     .option('--scenario <out>', 'write a scenario skeleton for this machine')
-    .action((file: string, o: { json?: boolean; scenario?: string }) => out(importDmar(file, o)));
+    .action(async (file: string, o: { json?: boolean; scenario?: string }) => {
+      const { importDmar } = await import('./import-dmar.ts');
+      out(importDmar(file, o));
+    });
 
   const dec = program.command('decode').description('decode MSI address/data pairs');
   dec
@@ -69,14 +156,20 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
     .description('decode every MSI Address/Data pair in an lspci -vvv dump')
     .argument('<file>')
     .option('--json', 'JSON lines')
-    .action((file: string, o: { json?: boolean }) => out(decodeLspci(file, o.json ?? false)));
+    .action(async (file: string, o: { json?: boolean }) => {
+      const { decodeLspci } = await import('./decode.ts');
+      out(decodeLspci(file, o.json ?? false));
+    });
   dec
     .command('msi')
     .description('decode one MSI address/data pair (hex)')
     .argument('<address>')
     .argument('<data>')
     .option('--json', 'JSON')
-    .action((address: string, data: string, o: { json?: boolean }) => out(decodeMsiPair(address, data, o.json ?? false)));
+    .action(async (address: string, data: string, o: { json?: boolean }) => {
+      const { decodeMsiPair } = await import('./decode.ts');
+      out(decodeMsiPair(address, data, o.json ?? false));
+    });
 
   registerExplore(program, out, setCode);
 

@@ -157,6 +157,20 @@ export function buildFabric(d: FabricDescription): Fabric {
     return k;
   });
 
+  // Phantom function numbers are unclaimed ones: a device may use them only where no
+  // function is implemented (PCIe 6.0 §2.2.6.2, Phantom Functions).
+  for (const n of nodes) {
+    const p = n.d.phantom;
+    if (p === undefined || !p.enabled || p.supported === 0) continue;
+    const fn = n.d.rid & 7;
+    for (let k = 1; k < 1 << p.supported; k++) {
+      const phantomKey = formatBdf((n.d.rid & ~7) | fn | (k << (3 - p.supported)), n.segment === 0 ? undefined : n.segment);
+      if (byKey.has(phantomKey)) {
+        throw new FabricError(`functions[${n.index}] ${n.key}: its phantom function ${phantomKey} is an implemented function; phantom functions use unclaimed function numbers (PCIe 6.0 §2.2.6.2)`, n.index, 'phantom');
+      }
+    }
+  }
+
   // 2. Host bridges: the root buses.
   const hostBridges = resolveHostBridges(d.hostBridges, nodes);
   const roots = new Set(hostBridges.map((h) => `${h.segment}:${h.bus}`));
@@ -303,10 +317,10 @@ function resolveHostBridges(given: readonly HostBridge[] | undefined, nodes: rea
   const seen = new Set<string>();
   for (const [i, h] of given.entries()) {
     if (!isInt(h.segment, 0, 0xffff_ffff) || !isInt(h.bus, 0, 0xff)) {
-      throw new FabricError(`hostBridges[${i}]: expected a segment (PCI domain) 0..0xffffffff and a root bus 0..255, got segment ${String(h.segment)} bus ${String(h.bus)}`, undefined, 'hostBridges');
+      throw new FabricError(`hostBridges[${i}]: expected a segment (PCI domain) 0..0xffffffff and a root bus 0..255, got segment ${String(h.segment)} bus ${String(h.bus)}`, undefined, 'hostBridges', i);
     }
     const k = `${h.segment}:${h.bus}`;
-    if (seen.has(k)) throw new FabricError(`hostBridges[${i}]: root bus ${hex2(h.bus)} of segment ${h.segment} declared twice`, undefined, 'hostBridges');
+    if (seen.has(k)) throw new FabricError(`hostBridges[${i}]: root bus ${hex2(h.bus)} of segment ${h.segment} declared twice`, undefined, 'hostBridges', i);
     seen.add(k);
   }
   return given;

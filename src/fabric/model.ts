@@ -170,6 +170,8 @@ export class FabricError extends Error {
     message: string,
     readonly index: number | undefined,
     readonly field: string | undefined,
+    /** For a host-bridge problem: the position of the offending entry in `FabricDescription.hostBridges`. */
+    readonly hostBridge?: number,
   ) {
     super(message);
     this.name = 'FabricError';

@@ -75,9 +75,28 @@ export function acsInEffect(fn: FabricFunction, bit: number): boolean {
   return fn.acs !== undefined && ((fn.acs.cap & bit) === 0 || (fn.acs.ctrl & bit) !== 0);
 }
 
-/** The requester ID `emitted` by function `key` as it reaches the root complex, or the port that blocks it. */
+/**
+ * The requester ID `emitted` by function `key` as it reaches the root complex, or the port that blocks it.
+ *
+ * A function whose DMA another function carries (`dmaDevice`: a VMD domain's device, Linux
+ * `pci_real_dma_dev`) sends its requests through its own domain's ports, which check Source
+ * Validation on what it emitted; the carrier then forwards them under its own requester ID,
+ * from where the carrier is — so nothing the function emits reaches the IOMMU under any other
+ * ID (not its BDF of another segment, nor its phantom functions). Emitting the carrier's ID is
+ * the function's own request (as `presentedRequesterIds` lists it).
+ */
 export function requesterIdAtRoot(fabric: Fabric, key: string, emitted: number): RootArrival {
   const fn = fabricFunction(fabric, key);
+  if (fn.dmaDevice === undefined || fn.dmaDevice === fn.key) return walkUp(fabric, fn, emitted);
+  const carrier = fabricFunction(fabric, fn.dmaDevice);
+  const below = walkUp(fabric, fn, (emitted & 0xffff) === carrier.rid ? fn.rid : emitted);
+  if (below.blocked !== undefined) return below;
+  const up = walkUp(fabric, carrier, carrier.rid);
+  return { ...up, rewrittenBy: up.rewrittenBy ?? carrier.key };
+}
+
+/** `emitted` carried from `fn` up its path (nearest bridge first): rewritten by bridges, checked by ACS SV. */
+function walkUp(fabric: Fabric, fn: FabricFunction, emitted: number): RootArrival {
   let rid = emitted & 0xffff;
   let rewrittenBy: string | undefined;
   const arrival = (): RootArrival => (rewrittenBy === undefined ? { rid } : { rid, rewrittenBy });

@@ -35,6 +35,9 @@ const UPSTREAM: RequestRoute = { kind: 'upstream' };
  * complex's), so a message there is not routed peer to peer.
  */
 export function traverseFabric(state: PlatformState, fn: PciFunction, emitted: number, request: OutboundRequest, emit: Emit): number | undefined {
+  // A function the fabric does not hold (a hand-built PlatformDescription may leave it out):
+  // alone on a root bus, as the default topology would have it; its requests go up unchanged.
+  if (!Object.hasOwn(state.fabric.functions, fn.key)) return emitted & 0xffff;
   const route = isInterruptAddress(request.address) ? UPSTREAM : routeRequest(state.fabric, fn.key, request.address, request.size);
   if (emitted === fn.rid && route.kind === 'upstream') return fn.busRid;
   const arrival = requesterIdAtRoot(state.fabric, fn.key, emitted);

@@ -14,7 +14,7 @@
 import type { PlatformEvent } from './events.ts';
 import type { PlatformState, PciFunction, IommuUnit, InterruptEntryCache } from './state.ts';
 import { isInterruptAddress, decodeCompatibilityAddress, decodeMsiData, compatibilityDestination } from '../x86/msi.ts';
-import { acceptingCpus } from '../x86/apic.ts';
+import { acceptingCpus, arbitrationWinner, picksOne } from '../x86/apic.ts';
 import { remapInterrupt } from '../vtd/interrupt-remapping.ts';
 import { recordInterruptFault } from '../vtd/fault-recording.ts';
 import { planPosting } from '../vtd/posting.ts';
@@ -128,6 +128,7 @@ export function deliverDeviceWrite(
       return compatibility(state, sourceOf(fn, rid, address, data), iommu, emit);
     case 'remapped': {
       const irte = outcome.irte;
+      const candidates = acceptingCpus(state.cpus, state.interrupts.apicMode, outcome.apicId, irte.destinationModeLogical, state.interrupts.xapicLogicalModel);
       emit({
         kind: 'interrupt-delivered',
         // `...source` spelt out: a spread inside a literal is slow, and this is the hot path.
@@ -145,7 +146,8 @@ export function deliverDeviceWrite(
         deliveryMode: irte.deliveryMode,
         triggerMode: irte.triggerLevel ? 'level' : 'edge',
         redirectionHint: irte.redirectionHint,
-        targets: acceptingCpus(state.cpus, state.interrupts.apicMode, outcome.apicId, irte.destinationModeLogical, irte.deliveryMode, irte.redirectionHint, state.interrupts.xapicLogicalModel),
+        targets: arbitrationWinner(candidates, picksOne(irte.deliveryMode, irte.redirectionHint, irte.destinationModeLogical)),
+        candidates,
       });
       return state;
     }
@@ -156,7 +158,7 @@ export function deliverDeviceWrite(
         return recordFault(state, sourceOf(fn, rid, address, data), emit, withIec(unit, iec), iommu, { reason: posted.reason, irteIndex: outcome.irteIndex, qualified: true, fpd: irte.fpd });
       }
       const n = posted.notification;
-      const targets = n === undefined ? [] : acceptingCpus(state.cpus, state.interrupts.apicMode, n.apicId, false, 0, false);
+      const targets = n === undefined ? [] : acceptingCpus(state.cpus, state.interrupts.apicMode, n.apicId, false);
       emit({
         kind: 'interrupt-posted',
         // `...source` and `...n` spelt out: a spread inside a literal is slow, and this is the hot path.
@@ -214,6 +216,7 @@ function compatibility(state: PlatformState, source: Source, iommu: number | und
   const a = decodeCompatibilityAddress(source.address);
   const d = decodeMsiData(source.data);
   const destination = compatibilityDestination(a, state.interrupts.extendedDestinationId);
+  const candidates = acceptingCpus(state.cpus, state.interrupts.apicMode, destination, a.destinationModeLogical, state.interrupts.xapicLogicalModel);
   emit({
     kind: 'interrupt-delivered',
     ...source,
@@ -227,7 +230,8 @@ function compatibility(state: PlatformState, source: Source, iommu: number | und
     deliveryMode: d.deliveryMode,
     triggerMode: d.triggerLevel ? 'level' : 'edge',
     redirectionHint: a.redirectionHint,
-    targets: acceptingCpus(state.cpus, state.interrupts.apicMode, destination, a.destinationModeLogical, d.deliveryMode, a.redirectionHint, state.interrupts.xapicLogicalModel),
+    targets: arbitrationWinner(candidates, picksOne(d.deliveryMode, a.redirectionHint, a.destinationModeLogical)),
+    candidates,
   });
   return state;
 }

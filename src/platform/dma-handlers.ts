@@ -22,11 +22,10 @@ import { deviceRequesterIds } from '../fabric/contexts.ts';
 /**
  * The requester IDs the device's DMA may carry, each once: its own, its DMA aliases
  * (src/fabric/aliases.ts) and its phantom functions (which Xen sets up with the device:
- * `phantom_stride` in xen/drivers/passthrough/pci.c). `own` only its BDF.
+ * `phantom_stride` in xen/drivers/passthrough/pci.c). `own` only the first.
  */
 function requesterIdsOf(state: PlatformState, device: string, own: number, contexts: 'all' | 'own' = 'all'): number[] {
-  if (contexts === 'own') return [own];
-  return deviceRequesterIds(state.fabric, device, own);
+  return deviceRequesterIds(state.fabric, device, own, contexts);
 }
 
 /** Guest-physical pages for nested first-stage tables: the model gives the guest 256 MiB at 3 GiB. */

@@ -29,8 +29,17 @@ export interface InterruptDeliveredEvent {
   readonly deliveryMode: number;
   readonly triggerMode: 'edge' | 'level';
   readonly redirectionHint: boolean;
-  /** pCPU indices whose local APIC accepted the interrupt. */
+  /**
+   * pCPU indices whose local APIC accepted the interrupt, as this run shows it: for a
+   * lowest-priority (or logical redirection-hint) message the arbitration winner the model
+   * picks, the lowest pCPU index of `candidates`.
+   */
   readonly targets: readonly number[];
+  /**
+   * Every pCPU whose APIC the destination selects: for a one-of-the-set message each is a
+   * legal arbitration winner, and P1 judges them all (src/x86/apic.ts).
+   */
+  readonly candidates: readonly number[];
 }
 
 /** An interrupt request the remapping hardware blocked (VT-d §5.1.4.1, fault reasons 0x20–0x28). */

@@ -93,7 +93,8 @@ export function postedMsiSetup(
   const iommu = fn.iommu;
   if (vcpu === undefined || iommu === undefined) return [];
   const index = state.hypervisor.nextIrte[iommu] ?? 0;
-  const source = msiSourceValidation(state.fabric, fn.rid, dmaAliases(state.fabric, fn.key));
+  // A function the fabric does not hold (a hand-built platform) is alone on a root bus: no aliases.
+  const source = msiSourceValidation(state.fabric, fn.rid, Object.hasOwn(state.fabric.functions, fn.key) ? dmaAliases(state.fabric, fn.key) : []);
   const irte = encodeIrte({
     mode: 'posted',
     present: true,

@@ -27,14 +27,20 @@ function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
 
-/** P1 violations of one delivered interrupt against `state`'s intent. */
+/**
+ * P1 violations of one delivered interrupt against `state`'s intent. Every pCPU the
+ * architecture lets the hardware choose is judged (`candidates`: for a lowest-priority or
+ * logical redirection-hint message, the whole destination set), not only the one the
+ * model's arbitration picked: a design that a legal choice breaks is not safe.
+ */
 export function checkDelivery(state: PlatformState, e: InterruptDeliveredEvent): Violation[] {
   const out: Violation[] = [];
   const mode = DELIVERY_MODE_NAMES[e.deliveryMode] ?? String(e.deliveryMode);
-  if (e.targets.length > 0 && VECTORED.has(e.deliveryMode) && e.vector < 16) {
+  if (e.candidates.length > 0 && VECTORED.has(e.deliveryMode) && e.vector < 16) {
     out.push({ property: 'P1', step: e.step, event: e, message: `${e.device} delivered vector ${hex(e.vector)} (< 16, an exception vector)` });
   }
-  for (const cpu of e.targets) {
+  const oneOf = e.candidates.length > 1 && e.targets.length === 1;
+  for (const cpu of e.candidates) {
     const apicId = state.cpus[cpu]?.apicId;
     const covered = state.intent.grants.some(
       (g) => g.requester === e.device && g.target.kind === 'pcpu' && g.target.apicId === apicId && g.vector === e.vector && g.deliveryModes.includes(e.deliveryMode),
@@ -44,7 +50,7 @@ export function checkDelivery(state: PlatformState, e: InterruptDeliveredEvent):
         property: 'P1',
         step: e.step,
         event: e,
-        message: `${e.device} (requester ID on the bus ${hex(e.rid)}) reached cpu${cpu} (APIC ${apicId}) with vector ${hex(e.vector)} ${mode} via the ${e.path} path${e.irteIndex === undefined ? '' : ` (IRTE ${e.irteIndex})`}: no grant covers it`,
+        message: `${e.device} (requester ID on the bus ${hex(e.rid)}) ${oneOf && e.targets[0] !== cpu ? 'may reach' : 'reached'} cpu${cpu} (APIC ${apicId}) with vector ${hex(e.vector)} ${mode} via the ${e.path} path${e.irteIndex === undefined ? '' : ` (IRTE ${e.irteIndex})`}${oneOf ? ` (the hardware picks one of cpu${e.candidates.join(',cpu')})` : ''}: no grant covers it`,
       });
     }
   }

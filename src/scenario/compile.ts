@@ -336,7 +336,10 @@ class Compiler {
     const label = keys[0] as StepKey;
     const at = [...path, label];
     const actions = this.actions(label, step, at);
-    return { index, line: this.parsed.lineAt(path), label, note: step.note, actions, expect: step.expect };
+    const target = step.expect?.peer?.target;
+    // A peer target is matched against event keys: any BDF spelling names the same function.
+    const expect = target === undefined ? step.expect : { ...step.expect, peer: { target: this.key(target, [...path, 'expect', 'peer', 'target']).key } };
+    return { index, line: this.parsed.lineAt(path), label, note: step.note, actions, expect };
   }
 
   private actions(label: StepKey, step: S.Step, at: (string | number)[]): Action[] {
@@ -501,7 +504,7 @@ class Compiler {
         const scalable = !s.mode.startsWith('legacy');
         // The hypervisor programs a context entry for every requester ID the device's DMA may
         // carry (src/fabric/contexts.ts), so each is flushed.
-        const sids = s.contexts === 'own' ? [rid] : deviceRequesterIds(this.fabric!, device, rid);
+        const sids = deviceRequesterIds(this.fabric!, device, rid, s.contexts);
         return [
           { kind: 'map-dma', iommu, device, did: s.did, mode: s.mode, levels, ...(s.firstStageLevels === undefined ? {} : { firstStageLevels: s.firstStageLevels }), ...(s.pasid === undefined ? {} : { pasid: s.pasid }), mappings, ...(s.contexts === undefined ? {} : { contexts: s.contexts }) },
           ...sids.map((sid): Action => ({ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'context-cache', granularity: 'device', did: s.did, sid, functionMask: 0 }) })),

@@ -105,9 +105,22 @@ export function fabricOfDescription(parsed: ParsedScenario, data: S.Scenario): F
     return buildFabric(description);
   } catch (e) {
     if (!(e instanceof FabricError)) throw e;
-    const base = e.index === undefined ? ['topology', 'hostBridges'] : (functionPaths(data)[e.index] ?? ['topology']);
+    if (e.index === undefined) {
+      // A host-bridge problem: the field names the entry of topology.hostBridges, so the message need not.
+      const at: Path = ['topology', 'hostBridges', ...(e.hostBridge === undefined ? [] : [e.hostBridge])];
+      return fail(parsed, e.hostBridge === undefined ? e.message : e.message.replace(/^hostBridges\[\d+\]: /, ''), at);
+    }
+    const paths = functionPaths(data);
+    const base = paths[e.index] ?? ['topology'];
     const field = e.field === undefined ? [] : [SCENARIO_FIELD[e.field] ?? e.field];
-    return fail(parsed, e.message, [...base, ...field]);
+    // buildFabric names the function by its index in the description (topology functions, then
+    // devices), which the scenario does not show: name it by its key, as the field names its entry.
+    const f = description.functions[e.index];
+    const key = f === undefined ? undefined : formatBdf(f.rid, f.segment === 0 ? undefined : f.segment);
+    const message = e.message
+      .replace(/^functions\[\d+\](?: \S+)?: /, '')
+      .replace(/functions\[(\d+)\]/g, (all, i: string) => (paths[Number(i)] === undefined ? all : fieldName(paths[Number(i)]!)));
+    return fail(parsed, key === undefined ? message : `${key}: ${message}`, [...base, ...field]);
   }
 }
 

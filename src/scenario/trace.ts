@@ -71,7 +71,9 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
   switch (e.kind) {
     case 'interrupt-delivered': {
       const via = e.path === 'remapped' ? `remapped by ${unitName(state, e.iommu)} IRTE ${h(e.irteIndex ?? 0)} (IEC ${e.iecHit ? 'hit' : 'miss'})` : `compatibility format, not remapped${e.iommu === undefined ? ' (no remapping unit)' : ''}`;
-      const cpus = e.targets.length === 0 ? 'no CPU accepts it' : e.targets.map((c) => `cpu${c}`).join(',');
+      const shown = e.targets.length === 0 ? 'no CPU accepts it' : e.targets.map((c) => `cpu${c}`).join(',');
+      // One of a set: the model shows the lowest, the hardware may pick any of them.
+      const cpus = e.candidates.length > e.targets.length ? `${shown} (arbitration: any of ${e.candidates.map((c) => `cpu${c}`).join(',')})` : shown;
       const spoof = state.devices[e.device]?.rid === e.rid ? '' : ` as requester ${formatBdf(e.rid)}`;
       return `${e.device}${spoof} MSI ${formatMsiAddress(e.address)}/${hexDigits(e.data, 8)} → ${via}: vector ${h(e.vector)} ${DELIVERY_MODE_NAMES[e.deliveryMode]} ${e.triggerMode} ${e.destinationMode} dest ${h(e.destination)} → ${cpus}`;
     }

@@ -7,10 +7,12 @@
  * - an alias on another bus than the function that yields it (a PCIe-to-PCI bridge's
  *   secondary bus): verify the bus only, SVT=2 with the range [alias bus, device bus];
  * - two or more aliases all on one bus (NTB proxy IDs): SVT=2, that bus only;
- * - an alias yielded by a function on another bus than the device (a topology alias):
- *   SVT=1, SQ=0, SID = the alias;
- * - otherwise (a DMA quirk alias on the device's own bus, which MSI need not use):
- *   SVT=1, SQ=0, SID = the device.
+ * - an alias yielded by a function on another bus than the device (a topology alias,
+ *   e.g. a VMD controller carrying its domain's requests): SVT=1, SQ=0, SID = the alias;
+ * - otherwise SVT=1, SQ=0, SID = the device. (The set_msi_sid comment calls this the
+ *   quirk-alias case, but since Linux 3f0c625c6ae7 the device's own ID and a quirk alias
+ *   on its bus count as two same-bus aliases and take the SVT=2 branch above; this one is
+ *   reached with no alias at all, or a carrier on the device's own bus.)
  */
 import type { DmaAlias } from '../fabric/aliases.ts';
 import type { Fabric } from '../fabric/model.ts';

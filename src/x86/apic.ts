@@ -12,9 +12,13 @@
  *   the flat-cluster layout without cluster managers, so IDs 0..59 are addressable.
  * - Logical mode, x2APIC: LDR = cluster (ID >> 4) in bits 31:16 and one-hot member
  *   (1 << (ID & 0xF)) in bits 15:0; a destination selects members of one cluster.
- * - Lowest-priority delivery (DLM 001), and a set redirection hint in logical mode,
- *   pick one APIC of the set; all APICs have equal priority here, so the model picks
- *   the lowest pCPU index, which keeps traces deterministic.
+ * - Lowest-priority delivery (DLM 001), and a set redirection hint in logical mode
+ *   (SDM §10.11.1 "Redirection Hint": the message goes to one processor of the
+ *   destination set, chosen by lowest-priority arbitration; VT-d §5.1.5 gives the IRTE's
+ *   RH the same meaning), pick one APIC of the set. Which one is the hardware's choice
+ *   (task priority, focus processor, or a vendor's hash), so the *candidates* are the
+ *   whole set and every one of them is a legal outcome: properties judge all of them
+ *   ({@link arbitrationWinner} is only the one a trace shows).
  */
 import type { ApicMode, Pcpu } from '../platform/state.ts';
 
@@ -51,20 +55,13 @@ function accepts(mode: ApicMode, logical: boolean, destination: number, apicId: 
 }
 
 /**
- * pCPU indices that accept a message with `destination` in `mode`.
+ * pCPU indices whose local APIC may accept a message with `destination` in `mode`: every
+ * APIC the destination selects. For a message that goes to one of them (see
+ * {@link picksOne}) these are the candidates of the arbitration, any of which the
+ * hardware may choose.
  * @param logical destination mode (DM) is logical
- * @param deliveryMode 3-bit delivery mode; 1 (lowest priority) selects one APIC
- * @param redirectionHint RH; with logical mode it also selects one APIC
  */
-export function acceptingCpus(
-  cpus: readonly Pcpu[],
-  mode: ApicMode,
-  destination: number,
-  logical: boolean,
-  deliveryMode: number,
-  redirectionHint: boolean,
-  xapicModel: 'flat' | 'cluster' = 'flat',
-): number[] {
+export function acceptingCpus(cpus: readonly Pcpu[], mode: ApicMode, destination: number, logical: boolean, xapicModel: 'flat' | 'cluster' = 'flat'): number[] {
   // A plain loop: this runs once per delivered interrupt (the MSI read path), and the
   // filter/map form allocated two closures and an intermediate array per call.
   const dest = destination >>> 0;
@@ -74,13 +71,28 @@ export function acceptingCpus(
     const guess = cpus[dest];
     if (guess !== undefined && guess.apicId === dest) return [guess.index];
   }
-  const pickOne = deliveryMode === 1 || (redirectionHint && logical);
   const set: number[] = [];
   for (let i = 0; i < cpus.length; i++) {
     const c = cpus[i]!;
-    if (!accepts(mode, logical, dest, c.apicId, xapicModel === 'cluster')) continue;
-    set.push(c.index);
-    if (pickOne) break; // one APIC of the set: the lowest pCPU index, as before
+    if (accepts(mode, logical, dest, c.apicId, xapicModel === 'cluster')) set.push(c.index);
   }
   return set;
+}
+
+/**
+ * Whether the message goes to one APIC of its destination set rather than to all of them:
+ * lowest-priority delivery mode (001), or a redirection hint in logical mode (SDM
+ * §10.11.1; in physical mode the destination names one APIC anyway).
+ */
+export function picksOne(deliveryMode: number, redirectionHint: boolean, logical: boolean): boolean {
+  return deliveryMode === 1 || (redirectionHint && logical);
+}
+
+/**
+ * The pCPUs a trace shows accepting the message: for a one-of-the-set message the lowest
+ * pCPU index among `candidates` (deterministic; the hardware may pick any candidate),
+ * otherwise every candidate.
+ */
+export function arbitrationWinner(candidates: number[], pickOne: boolean): number[] {
+  return pickOne && candidates.length > 1 ? [candidates[0]!] : candidates;
 }

@@ -172,6 +172,7 @@ describe('buildFabric rejects what cannot exist, naming index and field', () => 
     ['1-bit phantom functions on function 4', { functions: [f('00:02.4', 'endpoint', { phantom: { supported: 1, enabled: true } })] }, 0, 'phantom', /function number 0..3/],
     ['2-bit phantom functions on function 2', { functions: [f('00:02.2', 'endpoint', { phantom: { supported: 2, enabled: true } })] }, 0, 'phantom', /function number 0..1/],
     ['3-bit phantom functions on function 1', { functions: [f('00:02.1', 'endpoint', { phantom: { supported: 3, enabled: true } })] }, 0, 'phantom', /function number 0..0/],
+    ['a phantom function number that another function implements', { functions: [f('00:02.0', 'endpoint', { phantom: { supported: 1, enabled: true } }), f('00:02.4', 'endpoint')] }, 0, 'phantom', /phantom function 00:02\.4 is an implemented function/],
     ['a dmaDevice naming no function', { functions: [f('00:02.0', 'endpoint', { dmaDevice: '00:0e.0' })] }, 0, 'dmaDevice', /names no function/],
     ['a dmaDevice that is not a BDF', { functions: [f('00:02.0', 'endpoint', { dmaDevice: 'vmd' })] }, 0, 'dmaDevice', /names no function/],
     ['a DMA alias devfn above 255', { functions: [f('00:02.0', 'endpoint', { dmaAliases: [256] })] }, 0, 'dmaAliases', /devfn 0..255/],

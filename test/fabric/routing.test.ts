@@ -229,7 +229,11 @@ function describeTopology(ports: readonly PortShape[]): FunctionDescription[] {
   const rid = (bus: number, slot: number, fn: number) => (bus << 8) | (slot << 3) | fn;
   const conv = (c: ConvShape, bus: number): void => {
     for (const e of c.devices) {
-      const fits = e.phantom !== undefined && e.phantom.supported > 0 && e.fn >> (3 - e.phantom.supported) === 0;
+      const n = e.phantom?.supported ?? 0;
+      const phantoms = Array.from({ length: n > 0 ? (1 << n) - 1 : 0 }, (_, k) => e.fn | ((k + 1) << (3 - n)));
+      // Phantom function numbers must be unclaimed (PCIe §2.2.6.2): none may be another device's function.
+      const unclaimed = phantoms.every((f) => !c.devices.some((x) => x.slot === e.slot && x.fn === f));
+      const fits = e.phantom !== undefined && n > 0 && e.fn >> (3 - n) === 0 && unclaimed;
       out.push({
         segment: 0,
         rid: rid(bus, e.slot, e.fn),

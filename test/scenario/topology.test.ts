@@ -176,9 +176,8 @@ describe('a topology that cannot exist is exit 2 naming its line and field', () 
   });
 
   it('a bridge whose secondary bus is not below it', async () => {
-    const body = ['topology:', '  functions:', '    - { bdf: "00:1c.0", type: root-port, secondary: 1 }', '    - bdf: "01:00.0"', '      type: switch-upstream', '      secondary: 1', 'devices:', '  - { bdf: "00:02.0" }'];
-    // 01:00.0 would be on its own secondary bus: a second claim of bus 01.
-    await expectBad(body, 'secondary: 1', 'topology.functions[1].secondary', /secondary bus 01/);
+    const body = ['topology:', '  functions:', '    - { bdf: "00:1c.0", type: root-port, secondary: 2, subordinate: 3 }', '    - bdf: "02:00.0"', '      type: switch-upstream', '      secondary: 1', 'devices:', '  - { bdf: "00:02.0" }'];
+    await expectBad(body, 'secondary: 1', 'topology.functions[1].secondary', /secondary bus 01 must be greater than the bridge's own bus 02/);
   });
 
   it('a bridge without its secondary bus (the line of the function)', async () => {
@@ -267,7 +266,7 @@ describe('a topology that cannot exist is exit 2 naming its line and field', () 
 
   it('a function declared both in the topology and in devices', async () => {
     const body = ['topology:', '  functions:', '    - { bdf: "00:1c.0", type: root-port, secondary: 1 }', '    - { bdf: "01:00.0", type: endpoint }', 'devices:', '  - { bdf: "01:00.0" }'];
-    await expectBad(body, '  - { bdf: "01:00.0" }', 'devices[0].bdf', /function declared twice/);
+    await expectBad(body, '  - { bdf: "01:00.0" }', 'devices[0].bdf', /^01:00\.0: function declared twice \(first at topology\.functions\[1\]\)/);
   });
 
   it('a root bus of a host bridge inside a bridge’s range', async () => {
@@ -294,7 +293,7 @@ describe('a topology that cannot exist is exit 2 naming its line and field', () 
 
   it('a host bridge declared twice names that host bridge', async () => {
     const body = ['topology:', '  hostBridges:', '    - { bus: 0 }', '    - { bus: 0, name: again }', '  functions:', '    - { bdf: "00:1c.0", type: root-port, secondary: 1 }', 'devices:', '  - { bdf: "01:00.0" }'];
-    await expectBad(body, 'name: again', 'topology.hostBridges[1]', /root bus 00 of segment 0 declared twice/);
+    await expectBad(body, 'name: again', 'topology.hostBridges[1]', /^root bus 00 of segment 0 declared twice$/);
   });
 
   it('the message of a device error names the device, not an index of the internal function list', async () => {
@@ -388,7 +387,7 @@ describe('derived bus numbers and upstream bridges', () => {
     // The devices' upstream comes from the topology, root first.
     const dev = c.platform.devices.find((d) => d.key === '04:02.0')!;
     expect(dev.upstream).toEqual([0x00e0, 0x0100, 0x0200, 0x0300]);
-    expect(c.platform.devices.find((d) => d.key === '07:00.0')!.upstream).toEqual([0x00e0, 0x0100, 0x0209]);
+    expect(c.platform.devices.find((d) => d.key === '07:00.0')!.upstream).toEqual([0x00e0, 0x0100, 0x0208]);
   });
 
   it('a derived subordinate bounds ACS Source Validation at the root port', () => {
@@ -407,7 +406,7 @@ describe('derived bus numbers and upstream bridges', () => {
     expect(r.steps[0]!.events.some((e) => e.kind === 'request-blocked')).toBe(false);
     const blocked = r.steps[1]!.events.find((e) => e.kind === 'request-blocked');
     expect(blocked).toMatchObject({ port: '00:1c.0', range: [1, 3], rid: 0x0400 });
-    expect(r.ok).toBe(true);
+    expect(r.steps[1]!.failures).toEqual([]);
   });
 });
 
@@ -424,6 +423,9 @@ describe('a DRHD bridge scope covers the devices below the bridge, from the topo
     '  - { bdf: "03:00.0", name: below 1c, msix: { tableSize: 1 } }',
     '  - { bdf: "08:00.0", name: below 1d, msix: { tableSize: 1 } }',
     '  - { bdf: "00:02.0", name: on the root bus, msix: { tableSize: 1 } }',
+    'grants:',
+    '  - { device: "03:00.0", vector: 0x30, apicId: 1 }',
+    '  - { device: "08:00.0", vector: 0x40, apicId: 0 }',
   ];
   const units = [
     '  iommus:',
