@@ -18,7 +18,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { InputError } from '../io/input-error.ts';
-import { FabricError, type Fabric, type FabricDescription, type FunctionKind } from '../fabric/model.ts';
+import { FUNCTION_KIND_WORDS, FabricError, type Fabric, type FabricDescription, type FunctionKind } from '../fabric/model.ts';
 import { buildFabric } from '../fabric/build.ts';
 import { iommuGroups, samePartition, type GroupReason, type IommuGroup } from '../fabric/groups.ts';
 import { functionKey, hasLspciHeader, parseLspciTopology, type LspciTopology } from '../inputs/lspci-topology.ts';
@@ -129,23 +129,10 @@ export function compareWithMachine(computed: readonly IommuGroup[], machine: Mac
   return { groups: machine.groups.size, match, onlyComputed: cmp.onlyInA, onlyMachine: cmp.onlyInB, notInMachine, notInFabric };
 }
 
-const KIND_WORDS: Readonly<Record<FunctionKind, string>> = {
-  endpoint: 'endpoint',
-  'legacy-endpoint': 'legacy endpoint',
-  'root-port': 'root port',
-  'switch-upstream': 'switch upstream port',
-  'switch-downstream': 'switch downstream port',
-  'pcie-to-pci-bridge': 'PCIe-to-PCI bridge',
-  'pci-to-pcie-bridge': 'PCI-to-PCIe bridge',
-  'rc-integrated-endpoint': 'root complex integrated endpoint',
-  'rc-event-collector': 'root complex event collector',
-  pci: 'conventional PCI function',
-  'pci-bridge': 'PCI-to-PCI bridge',
-};
 
 function kindWord(fabric: Fabric, key: string): string {
   const f = fabric.functions[key];
-  return f === undefined ? 'function' : KIND_WORDS[f.kind];
+  return f === undefined ? 'function' : FUNCTION_KIND_WORDS[f.kind];
 }
 
 const ALIAS_VIA: Readonly<Record<string, string>> = {

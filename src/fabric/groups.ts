@@ -35,7 +35,7 @@
  */
 import { acsEnabled, missingAcs } from './acs.ts';
 import { dmaAliases, type DmaAlias } from './aliases.ts';
-import { REQ_ACS_FLAGS, type AcsBit, type Fabric, type FabricFunction, type FunctionKind } from './model.ts';
+import { FUNCTION_KIND_WORDS, REQ_ACS_FLAGS, type AcsBit, type Fabric, type FabricFunction, type FunctionKind } from './model.ts';
 import { formatBdf, parseBdf } from '../pci/bdf.ts';
 
 /** Why a function is in its group. Each reason names the functions involved so that it can be printed. */
@@ -253,19 +253,6 @@ export function iommuGroups(fabric: Fabric): readonly IommuGroup[] {
   }));
 }
 
-const KIND_NAMES: Readonly<Record<FunctionKind, string>> = {
-  endpoint: 'endpoint',
-  'legacy-endpoint': 'legacy endpoint',
-  'root-port': 'root port',
-  'switch-upstream': 'switch upstream port',
-  'switch-downstream': 'switch downstream port',
-  'pcie-to-pci-bridge': 'PCIe-to-PCI bridge',
-  'pci-to-pcie-bridge': 'PCI-to-PCIe bridge',
-  'rc-integrated-endpoint': 'RC integrated endpoint',
-  'rc-event-collector': 'RC event collector',
-  pci: 'conventional PCI function',
-  'pci-bridge': 'PCI-to-PCI bridge',
-};
 
 const ALIAS_NAMES: Readonly<Record<DmaAlias['reason'], string>> = {
   own: 'its own requester ID',
@@ -280,7 +267,7 @@ const ALIAS_NAMES: Readonly<Record<DmaAlias['reason'], string>> = {
 export function describeGroupReason(fabric: Fabric, r: GroupReason): string {
   const named = (key: string): string => {
     const f = fabric.functions[key];
-    return f === undefined ? key : `${key} (${KIND_NAMES[f.kind]})`;
+    return f === undefined ? key : `${key} (${FUNCTION_KIND_WORDS[f.kind]})`;
   };
   const bits = (m: readonly AcsBit[]): string => (m.length === 0 ? 'ACS' : `ACS ${m.join(' ')}`);
   switch (r.kind) {

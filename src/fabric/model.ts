@@ -53,6 +53,21 @@ export type PcieType = keyof typeof PCIE_TYPES;
  */
 export type FunctionKind = PcieType | 'pci' | 'pci-bridge';
 
+/** Each kind in words, for traces and reports. */
+export const FUNCTION_KIND_WORDS: Readonly<Record<FunctionKind, string>> = {
+  endpoint: 'endpoint',
+  'legacy-endpoint': 'legacy endpoint',
+  'root-port': 'root port',
+  'switch-upstream': 'switch upstream port',
+  'switch-downstream': 'switch downstream port',
+  'pcie-to-pci-bridge': 'PCIe-to-PCI bridge',
+  'pci-to-pcie-bridge': 'PCI-to-PCIe bridge',
+  'rc-integrated-endpoint': 'root complex integrated endpoint',
+  'rc-event-collector': 'root complex event collector',
+  pci: 'conventional PCI function',
+  'pci-bridge': 'PCI-to-PCI bridge',
+};
+
 /** Kinds with a type-1 header: they have primary/secondary/subordinate bus numbers. */
 export const BRIDGE_KINDS: ReadonlySet<FunctionKind> = new Set<FunctionKind>(['root-port', 'switch-upstream', 'switch-downstream', 'pcie-to-pci-bridge', 'pci-to-pcie-bridge', 'pci-bridge']);
 
