@@ -55,7 +55,7 @@ export interface GuestOutcome {
   readonly apicId: number;
   /** The destination the interrupt controller decoded (APIC ID or logical mask), when a message was delivered. */
   readonly destination: number | undefined;
-  /** vCPU indices that accepted the message. */
+  /** vCPU indices that may accept the message (every arbitration candidate). */
   readonly targets: readonly number[];
   readonly reached: boolean;
   readonly why: Unreachable | undefined;
@@ -125,7 +125,7 @@ function describeTargets(targets: readonly number[], apicIds: readonly number[])
   return `is accepted by ${targets.length} vCPUs`;
 }
 
-/** Judge one delivery: reached iff exactly the intended vCPU accepted it; otherwise say why. */
+/** Judge one delivery: reached iff the intended vCPU is the only one that may accept it; otherwise say why. */
 function judge(vcpu: number, apicIds: readonly number[], scheme: SchemeId, msg: Message, events: readonly PlatformEvent[]): Omit<GuestOutcome, 'setup'> {
   const apicId = apicIds[vcpu]!;
   const fault = events.find((e) => e.kind === 'interrupt-fault');
@@ -137,7 +137,9 @@ function judge(vcpu: number, apicIds: readonly number[], scheme: SchemeId, msg: 
   if (delivered === undefined || delivered.kind !== 'interrupt-delivered') {
     return { ...base, destination: undefined, targets: [], reached: false, why: { code: 'host-path', detail: 'no interrupt-delivered event' } };
   }
-  const targets = delivered.targets;
+  // Every vCPU the arbitration may choose (lowest priority, logical RH), not only the one
+  // the model's trace shows: a vCPU is reached only when nothing else can take the message.
+  const targets = delivered.candidates;
   const reached = targets.length === 1 && targets[0] === vcpu;
   if (reached) return { ...base, destination: delivered.destination, targets, reached, why: undefined };
   const bits = schemeInfo(scheme).destinationBits;
