@@ -3,11 +3,13 @@
  * loading the TypeScript on the way), median of several runs, with child_process. Used by
  * bench/run.ts for the CLI start-up section of BENCHMARKS.md.
  *
- * `tsx bench/cli.ts [RUNS] [TREE…]` prints the same figures on their own; with several
- * trees (checkouts that can run, e.g. `git archive HEAD | tar -x -C /tmp/before` with
- * node_modules linked in, and `.`) the runs alternate between them command by command, so that a change in the
- * machine's load falls on all of them alike (how the before/after figures of
- * BENCHMARKS.md were taken).
+ * The commands are run round after round, each round running every command once (in
+ * every tree), so that a change in the machine's load falls on all of them alike and the
+ * floor is comparable with the commands. `tsx bench/cli.ts [RUNS] [TREE…]` prints the
+ * same figures on their own; with several trees (checkouts that can run, e.g.
+ * `git archive HEAD | tar -x -C /tmp/before` with node_modules linked in, and `.`) each
+ * round also alternates between the trees (how the before/after figures of BENCHMARKS.md
+ * were taken).
  */
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -56,36 +58,37 @@ const median = (xs: readonly number[]): number => {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-/** Run `c` `runs` times (after one unrecorded warm-up run); wall times in ms. */
-export function timeCli(c: CliCommand, runs: number): CliTiming {
-  return timeCliIn([ROOT], c, runs)[0]!;
+function once(c: CliCommand, cwd: string): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [...c.node], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.error) throw r.error;
+  if (r.status !== c.code) throw new Error(`${c.label}: exit ${r.status} (expected ${c.code}): ${r.stderr}`);
+  return ms;
 }
 
-/** {@link timeCli} in each of the checkouts `trees`, their runs alternating. */
-export function timeCliIn(trees: readonly string[], c: CliCommand, runs: number): CliTiming[] {
-  const once = (cwd: string): number => {
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, [...c.node], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (r.error) throw r.error;
-    if (r.status !== c.code) throw new Error(`${c.label}: exit ${r.status} (expected ${c.code}): ${r.stderr}`);
-    return ms;
-  };
-  for (const t of trees) once(t); // warm the file and transform caches
-  const times = trees.map((): number[] => []);
-  for (let k = 0; k < runs; k++) trees.forEach((t, i) => times[i]!.push(once(t)));
-  return times.map((ts) => ({ command: c.label, runs, medianMs: median(ts), minMs: Math.min(...ts), maxMs: Math.max(...ts) }));
+/**
+ * Time every command of `commands` in every checkout of `trees`, `runs` times each after one
+ * unrecorded warm-up run (file and transform caches): round after round, each round running
+ * every command once in every tree, so that the load at any moment falls on all of them.
+ * Result: by command, then by tree.
+ */
+export function timeCliIn(trees: readonly string[], commands: readonly CliCommand[], runs: number): CliTiming[][] {
+  for (const c of commands) for (const t of trees) once(c, t);
+  const times = commands.map(() => trees.map((): number[] => []));
+  for (let k = 0; k < runs; k++) commands.forEach((c, i) => trees.forEach((t, j) => times[i]![j]!.push(once(c, t))));
+  return commands.map((c, i) => times[i]!.map((ts) => ({ command: c.label, runs, medianMs: median(ts), minMs: Math.min(...ts), maxMs: Math.max(...ts) })));
 }
 
-/** Every command of {@link CLI_COMMANDS}, `runs` times each. */
+/** Every command of {@link CLI_COMMANDS}, `runs` times each, interleaved, in this checkout. */
 export function timeCliCommands(runs: number): CliTiming[] {
-  return CLI_COMMANDS.map((c) => timeCli(c, runs));
+  return timeCliIn([ROOT], CLI_COMMANDS, runs).map((byTree) => byTree[0]!);
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const runs = Number(process.argv[2] ?? 7);
   const trees = process.argv.length > 3 ? process.argv.slice(3).map((t) => resolve(t)) : [ROOT];
-  for (const c of CLI_COMMANDS) {
-    timeCliIn(trees, c, runs).forEach((t, i) => console.log(`${t.medianMs.toFixed(0).padStart(5)} ms median (${t.minMs.toFixed(0)}–${t.maxMs.toFixed(0)}, ${t.runs} runs)  ${trees.length > 1 ? `[${trees[i]}] ` : ''}${t.command}`));
+  for (const byTree of timeCliIn(trees, CLI_COMMANDS, runs)) {
+    byTree.forEach((t, i) => console.log(`${t.medianMs.toFixed(0).padStart(5)} ms median (${t.minMs.toFixed(0)}–${t.maxMs.toFixed(0)}, ${t.runs} runs)  ${trees.length > 1 ? `[${trees[i]}] ` : ''}${t.command}`));
   }
 }

@@ -35,6 +35,7 @@ export { checkInterruptIsolation } from './properties/p1-interrupt-isolation.ts'
 export { checkDmaIsolation } from './properties/p2-dma-isolation.ts';
 export { checkNoLostInterrupt } from './properties/p3-no-lost-interrupt.ts';
 export { checkCoherence } from './properties/p4-coherence.ts';
+export { checkFaultAccountability } from './properties/p6-fault-accountability.ts';
 
 // Hypervisor policies.
 export { POLICIES, policyNamed } from './policy/index.ts';

@@ -14,7 +14,11 @@
  *   sixteen) is a raw full-range value. Shrinking a field goes toward 0, the first
  *   pool entry, so a shrunk step names the first handle, device or vector;
  * - each run draws its own action weights (swarm testing: some runs are all DMA, some
- *   never signal), so rare combinations are reached without tuning.
+ *   never signal), so rare combinations are reached without tuning;
+ * - with `check.interleave` each step also gets a place among the gaps between the
+ *   scenario's own steps (src/checker/interleave.ts): the end about half the time, else
+ *   the run's focus gap or any gap, so that a race needing several steps in one window
+ *   gets them together; shrinking moves places toward the end.
  */
 import fc from 'fast-check';
 import type { CompiledScenario } from '../scenario/compile.ts';
@@ -23,8 +27,8 @@ import type * as S from '../scenario/types.ts';
 import type { PlatformState } from '../platform/state.ts';
 import { vcpuList } from '../platform/vcpu-table.ts';
 import { formatBdf } from '../pci/bdf.ts';
-import { decodeIrte } from '../vtd/irte.ts';
-import { decodeIrta, GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
+import { decodeIrte, IRTE_BYTES } from '../vtd/irte.ts';
+import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
 import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
 import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
 import { policyNamed } from '../policy/index.ts';
@@ -36,7 +40,7 @@ export const ACTION_KINDS = ['msi', 'dma', 'signal', 'program-msix', 'program-ms
 export type ActionKind = (typeof ACTION_KINDS)[number];
 
 /** Properties `remapsim check` judges. */
-export const PROPERTY_NAMES: readonly S.PropertyName[] = ['P1', 'P2', 'P3', 'P4', 'P5'];
+export const PROPERTY_NAMES: readonly S.PropertyName[] = ['P1', 'P2', 'P3', 'P4', 'P5', 'P6'];
 
 /** The budget of a check, every field filled in. */
 export interface Budget {
@@ -102,6 +106,8 @@ export interface AttackPools {
   readonly vcpuApicIds: readonly number[];
   /** Mapped IOVAs (and GPAs), then the IOMMU structures' addresses (IRTs, PIDs), the fabric's BARs, the table arena, then the interrupt window. */
   readonly dmaAddresses: readonly number[];
+  /** PASIDs the scenario's map-dma steps name: a device's DMA may carry one of them (or none). Empty: DMA without PASID only. */
+  readonly dmaPasids: readonly number[];
 }
 
 /**
@@ -166,7 +172,7 @@ const unique = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
  * (the state the adversary starts from). `guests` are the malicious guests' names
  * (undefined: every guest).
  */
-export function attackPools(compiled: CompiledScenario, base: RunResult, guests: readonly string[] | undefined): AttackPools {
+export function attackPools(compiled: CompiledScenario, base: RunResult, guests: readonly string[] | undefined, states?: readonly PlatformState[]): AttackPools {
   const state: PlatformState = base.final;
   const p = compiled.platform;
   const bad = new Set(guests ?? p.domains.filter((d) => d.kind === 'guest').map((d) => d.name));
@@ -191,16 +197,41 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   const ownVcpus = vcpus.filter((v) => bad.has(v.vm));
   const handles: number[] = [];
   const vectors: number[] = [];
-  for (const s of base.steps) {
+  // Every store into an IRT teaches a handle: the `irte` sugar (`IRTE N of dmarK`) and a
+  // plain `write-memory` into the table (half an IRTE, a torn update) alike. The entry's
+  // vector is read from memory as that step left it.
+  const tables = unique(state.iommus.flatMap((u) => [u.regs.irta, u.regs.irtaLatched]))
+    .map((raw) => decodeIrta(raw))
+    .filter((t) => t.base !== 0n)
+    .map((t) => ({ base: t.base, end: t.base + BigInt(irtEntries(t.size) * IRTE_BYTES) }));
+  const vectorOf = (raw: bigint): number | undefined => {
+    const d = decodeIrte(raw).irte;
+    return d.present ? (d.mode === 'remapped' ? d.vector : d.virtualVector) : undefined;
+  };
+  base.steps.forEach((s, i) => {
     for (const e of s.events) {
-      if (e.kind !== 'memory-write' || e.bytes !== 16 || e.what === undefined) continue;
-      const m = /^IRTE (\d+) of/.exec(e.what);
-      if (m === null) continue;
-      handles.push(Number(m[1]));
-      const irte = decodeIrte(e.value).irte;
-      vectors.push(irte.mode === 'remapped' ? irte.vector : irte.virtualVector);
+      if (e.kind !== 'memory-write') continue;
+      const m = e.what === undefined ? null : /^IRTE (\d+) of/.exec(e.what);
+      if (m !== null && e.bytes === IRTE_BYTES) {
+        handles.push(Number(m[1]));
+        const irte = decodeIrte(e.value).irte;
+        vectors.push(irte.mode === 'remapped' ? irte.vector : irte.virtualVector);
+        continue;
+      }
+      if (e.what !== undefined) continue;
+      for (const t of tables) {
+        if (e.address + BigInt(e.bytes) <= t.base || e.address >= t.end) continue;
+        const first = Number((e.address - t.base) / BigInt(IRTE_BYTES));
+        const last = Number((e.address + BigInt(e.bytes) - 1n - t.base) / BigInt(IRTE_BYTES));
+        for (let h = Math.max(0, first); h <= last && t.base + BigInt(h * IRTE_BYTES) < t.end; h++) {
+          handles.push(h);
+          const memory = (states?.[i] ?? state).memory;
+          const v = vectorOf(memory.readLE(t.base + BigInt(h * IRTE_BYTES), IRTE_BYTES));
+          if (v !== undefined) vectors.push(v);
+        }
+      }
     }
-  }
+  });
   for (const g of state.intent.grants) vectors.push(g.vector);
   for (const g of p.grants) vectors.push(g.vector);
   for (const s of compiled.steps) for (const a of s.actions) if (a.kind === 'guest-msi') vectors.push(a.vector);
@@ -214,10 +245,12 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   const apicIds = unique([...state.cpus.map((c) => c.apicId), ...list.map((v) => v.apicId)]);
   const vcpuApicIds = unique(list.map((v) => v.apicId));
   const addresses: bigint[] = [];
+  const pasids: number[] = [];
   for (const s of compiled.steps) {
     for (const a of s.actions) {
       if (a.kind === 'map-dma') for (const m of a.mappings) addresses.push(m.iova, ...(m.gpa === undefined ? [] : [m.gpa]));
       if (a.kind === 'unmap-dma') addresses.push(a.iova);
+      if (a.kind === 'map-dma' && a.pasid !== undefined) pasids.push(a.pasid);
     }
   }
   for (const u of state.iommus) if ((u.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRTPS)) !== 0) addresses.push(decodeIrta(u.regs.irtaLatched).base);
@@ -226,7 +259,7 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   for (const f of Object.values(state.fabric.functions)) for (const bar of f.bars) addresses.push(bar.base);
   addresses.push(state.hypervisor.tableArena.start, 0xfee0_0000n);
   const dmaAddresses = unique(addresses.filter((a) => a <= BigInt(Number.MAX_SAFE_INTEGER)).map(Number));
-  return { devices, requestDevices, signalDevices, guests: [...bad], ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, presented, vectors: unique(vectors), apicIds, vcpuApicIds, dmaAddresses };
+  return { devices, requestDevices, signalDevices, guests: [...bad], ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, presented, vectors: unique(vectors), apicIds, vcpuApicIds, dmaAddresses, dmaPasids: unique(pasids) };
 }
 
 /** Field values below HOT are positions in a pool; values from HOT up are raw. */
@@ -342,7 +375,10 @@ export function resolveChoice(pools: AttackPools, threat: ThreatModel, weights: 
       if ((address % 0x1000) + size > 0x1000) address = address - (address % 0x1000) + 0x1000 - size;
       const write = c.e % 2 === 0;
       const value = size >= 4 ? c.e >>> 0 : c.e & 0xff;
-      return { dma: { device: d.bdf, ...rid(pools, threat, c.f, d.bdf), address: u64(address), size, write, ...(write ? { value: hex(value) } : {}) } };
+      // With PASIDs mapped, the request carries none (k = 0) or one of them (the size field's high part picks it).
+      const k = pools.dmaPasids.length === 0 ? 0 : Math.floor(c.d / sizes.length) % (pools.dmaPasids.length + 1);
+      const pasid = k === 0 ? {} : { pasid: pools.dmaPasids[k - 1]! };
+      return { dma: { device: d.bdf, ...rid(pools, threat, c.f, d.bdf), ...pasid, address: u64(address), size, write, ...(write ? { value: hex(value) } : {}) } };
     }
     case 'signal': {
       const d = pools.signalDevices[c.a % pools.signalDevices.length]!;
@@ -411,4 +447,68 @@ export function runChoiceArbitrary(threat: ThreatModel, maxSteps = threat.budget
 /** The scenario steps of run `r`. */
 export function resolveRun(pools: AttackPools, threat: ThreatModel, r: RunChoice): AttackStep[] {
   return r.choices.map((c) => resolveChoice(pools, threat, r.weights, c));
+}
+
+/**
+ * A run whose steps may come between the scenario's own: besides the choices, a focus gap
+ * and one place per choice. Gaps are counted back from the end (0: after the scenario's
+ * last step, 1: after the one before it, ...); a place is 0 for the end, 1 for the focus
+ * gap, and 2 + d for gap d.
+ */
+export interface InterleavedRunChoice extends RunChoice {
+  readonly focus: number;
+  readonly places: readonly number[];
+}
+
+/**
+ * Arbitrary of one interleaved run over `gaps` gaps: as {@link runChoiceArbitrary}, with a
+ * focus gap per run and each choice placed at the end about half the time, in the focus
+ * gap about three times in eight and in any gap otherwise. Most gaps get no step, and a
+ * race that needs several adversary steps in one window (poison a cache between two
+ * stores, then use it) gets them together. Shrinks by dropping choices, then the focus
+ * and the places toward the end, then the fields.
+ */
+export function interleavedRunArbitrary(threat: ThreatModel, gaps: number, maxSteps = threat.budget.steps): fc.Arbitrary<InterleavedRunChoice> {
+  const last = Math.max(0, gaps - 1);
+  const place = fc.oneof(
+    { withCrossShrink: true },
+    { arbitrary: fc.constant(0), weight: 4 },
+    { arbitrary: fc.constant(1), weight: 3 },
+    { arbitrary: fc.integer({ min: 2, max: 2 + last }), weight: 1 },
+  );
+  return fc
+    .record({
+      weights: fc.array(fc.nat({ max: 4 }), { minLength: threat.kinds.length, maxLength: threat.kinds.length }),
+      focus: fc.nat({ max: last }),
+      placed: fc.array(fc.record({ place, choice: choiceArbitrary }), { minLength: 1, maxLength: maxSteps, size: 'max' }),
+    })
+    .map(({ weights, focus, placed }) => ({ weights, focus, choices: placed.map((x) => x.choice), places: placed.map((x) => x.place) }));
+}
+
+/**
+ * Adversary steps with their places: `at[i]` is the index of the scenario's own step after
+ * which `steps[i]` runs (the last index: after all of them). Non-decreasing in `at`; steps
+ * in one gap keep their order.
+ */
+export interface PlacedRun {
+  readonly steps: readonly AttackStep[];
+  readonly at: readonly number[];
+}
+
+/**
+ * The placed steps of run `r`. `positions` are the gaps the adversary may use, as indices
+ * of the scenario's steps in ascending order; a choice's gap (the end when `r` is not
+ * interleaved) counts back from the last of them (clamped to the first).
+ */
+export function resolvePlacedRun(pools: AttackPools, threat: ThreatModel, r: RunChoice | InterleavedRunChoice, positions: readonly number[]): PlacedRun {
+  const steps = resolveRun(pools, threat, r);
+  const last = positions.length - 1;
+  const back = (i: number): number => {
+    if (!('places' in r)) return 0;
+    const p = r.places[i] ?? 0;
+    return p === 0 ? 0 : p === 1 ? r.focus : p - 2;
+  };
+  const at = steps.map((_, i) => positions[Math.max(0, last - back(i))]!);
+  const order = steps.map((_, i) => i).sort((a, b) => at[a]! - at[b]! || a - b);
+  return { steps: order.map((i) => steps[i]!), at: order.map((i) => at[i]!) };
 }

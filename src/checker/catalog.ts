@@ -1,8 +1,9 @@
 /**
  * The attack catalog (specs/attacks/, docs/checking.md): for each attack, an insecure
  * scenario in which `remapsim check` must find a counterexample to `property`, and its
- * secure twin in which every checked property must hold. Shared by the catalog tests
- * (test/attacks/catalog.test.ts) and the documentation's table.
+ * secure twin in which every property that applies must hold (P1–P5, P3 only with
+ * vCPUs). Shared by the catalog tests (test/attacks/catalog.test.ts) and the
+ * documentation's table.
  */
 import { fileURLToPath } from 'node:url';
 
@@ -29,7 +30,10 @@ export const CATALOG: readonly CatalogEntry[] = [
   { id: 'foreign-guest-msi', attack: "a guest's interrupt request (trapped MSI-X write) naming another VM's device", source: 'XSA-237; policy kvm-broken-no-owner-check (src/policy/kvm.ts) vs kvm', property: 'P1', blockedBy: 'the policy refuses requests for devices the VM does not own' },
   { id: 'pda-any-vm', attack: "a posted IRTE whose PDA names another VM's vCPU", source: 'policy kvm-broken-pda-any-vm (src/policy/kvm.ts) vs kvm; Linux posted_intr.c', property: 'P1', blockedBy: "the vCPU lookup scoped to the device owner's VM" },
   { id: 'stale-iec', attack: 'an IRTE changed for reassignment without IEC invalidation (stale entry)', source: "XSA-442 (CVE-2023-34326), its interrupt analogue; VT-d §6.5.2.7", property: 'P1', blockedBy: 'index-selective IEC invalidation (and wait) after the rewrite' },
+  { id: 'irt-switch-no-iec', attack: 'an IRT switched by SIRTP without a global IEC invalidation on hardware without CAP.ESIRTPS (old-table entries stay cached)', source: 'asterinas/asterinas#3920; VT-d §11.4.2 CAP.ESIRTPS; Linux iommu_set_irq_remapping (qi_global_iec unless cap_esirtps)', property: 'P1', blockedBy: 'a global IEC invalidation (and wait) after SIRTP, unless CAP.ESIRTPS = 1' },
+  { id: 'torn-irte', attack: 'a present IRTE rewritten as two 8-byte stores with P set (an interrupt between them uses a mixed entry)', source: 'Xen "VT-d: introduce update_irte to update irte safely" (2017); Linux irq_remapping.c modify_irte (cmpxchg16b); VT-d §6.5.2.7', property: 'P1', blockedBy: 'one 128-bit store (cmpxchg16b) of the whole IRTE, then the IEC invalidation' },
   { id: 'deferred-iotlb', attack: 'deferred IOTLB invalidation after unmap', source: 'Markuze, Morrison, Tsafrir, ASPLOS 2016', property: 'P2', blockedBy: 'strict invalidation: IOTLB page invalidated and waited for at unmap' },
+  { id: 'torn-context', attack: 'a present legacy context entry rewritten for reassignment as two 8-byte stores with P set (a DMA between them tags the new tables with the old DID)', source: 'Xen domain_context_mapping_one non-cmpxchg16b path ("updating DID last"); Linux c1e4f1dccbe9 / CVE-2026-45944; VT-d §6.5.3.3', property: 'P2', blockedBy: 'P cleared first, the context cache and IOTLB invalidated, then the rest written (high half, then low half with P)' },
   { id: 'irt-mapped', attack: "a second stage that maps the IRT into a guest's DMA space", source: 'VT-d §3.14; DESIGN.md P2', property: 'P2', blockedBy: "page tables mapping the guest's memory only" },
   { id: 'rid-alias-bridge', attack: 'requester-ID aliasing behind a PCIe-to-PCI bridge whose devices are split between guests', source: 'PCIe-to-PCI/PCI-X Bridge Spec 1.0 §2.3; Linux pci_for_each_dma_alias, pci_device_group; seed thread 003 (partitionable endpoints)', property: 'P1', blockedBy: 'the whole IOMMU group assigned to one domain (VFIO group viability)' },
   { id: 'split-group-policy', attack: 'a hypervisor policy that sets up interrupts for a device whose IOMMU group another guest holds', source: 'Linux drivers/vfio/group.c group viability; policy kvm-broken-split-group (src/policy/kvm.ts) vs kvm', property: 'P1', blockedBy: 'the group viability check: requests for a split group are refused' },
@@ -38,6 +42,7 @@ export const CATALOG: readonly CatalogEntry[] = [
   { id: 'phantom-functions', attack: "phantom functions left with the device's previous owner when it is reassigned", source: 'XSA-449 / CVE-2023-46839; PCIe 6.0 §7.5.3.3-4 (Phantom Functions)', property: 'P2', blockedBy: "every phantom function's context set up with the device" },
   { id: 'lowest-priority-logical', attack: 'a lowest-priority logical IRTE whose destination set spans two domains (the hardware may pick either)', source: 'Intel SDM Vol. 3 §10.6.2.4, §10.11.1; VT-d §5.1.5', property: 'P1', blockedBy: "a logical destination covering only the owner's CPUs" },
   { id: 'pid-mapped', attack: "a second stage that maps a PI descriptor into a guest's DMA space", source: 'VT-d §9.11–9.12; DESIGN.md P2', property: 'P2', blockedBy: "page tables mapping the guest's memory only" },
+  { id: 'xsa59-malformed-msi', attack: 'a malformed MSI (a request to 0xFEEx_xxxx that is not a DWORD write) reported as SERR# and delivered as an NMI, past interrupt remapping', source: 'XSA-59 / CVE-2013-3495; VT-d §5.1.4 (interrupt requests are DWORD writes)', property: 'P1', blockedBy: 'Unsupported Request signalling masked at the root complex (Xen pci_vtd_quirk): the request is aborted without a system error' },
 ];
 
 /** Absolute path of an entry's insecure or secure scenario. */

@@ -3,7 +3,11 @@
  * scenario's own steps run first (configuration and benign workload); then each random
  * run appends adversary steps (src/checker/adversary.ts) and applies them to the state
  * the scenario's steps left, judging the chosen properties after every action, as
- * `remapsim run` does (src/scenario/run.ts).
+ * `remapsim run` does (src/scenario/run.ts). With `check.interleave` (issue #10 item 7)
+ * the adversary's steps may also come between the scenario's own: a run starts from the
+ * state after the scenario's step before its first adversary step, and the scenario's
+ * later steps run between and after the adversary's, judged as well
+ * (src/checker/interleave.ts).
  *
  * Runs are split in chunks of {@link CHUNK_RUNS}, each a `fc.check` from its own seed
  * derived from the budget's seed and the chunk's index; chunks run in order, in this
@@ -12,15 +16,16 @@
  * does not depend on the number of workers or on scheduling (P5).
  *
  * A found counterexample is cut after its first violating step, shrunk further by
- * dropping steps one at a time, and written as a scenario (the base's text with the
- * steps appended) that `remapsim run` replays with no fast-check involved.
+ * dropping steps one at a time (and moving each to the end), and written as a scenario
+ * (the base's text with the steps appended, or inserted where they ran) that
+ * `remapsim run` replays with no fast-check involved.
  */
 import fc from 'fast-check';
 import { parseScenarioText, type ParsedScenario } from '../scenario/parse.ts';
 import { compileScenario, type CompiledScenario, type CompiledStep } from '../scenario/compile.ts';
 import { runScenario, type RunResult } from '../scenario/run.ts';
 import { formatTrace, formatEvent, describeIrte, formatWalk } from '../scenario/trace.ts';
-import { scenarioWithSteps, formatSteps } from '../scenario/write.ts';
+import { formatSteps } from '../scenario/write.ts';
 import { applyAction } from '../platform/transition.ts';
 import type { PlatformState } from '../platform/state.ts';
 import type { PlatformEvent } from '../platform/events.ts';
@@ -28,20 +33,23 @@ import { checkInterruptIsolation } from '../properties/p1-interrupt-isolation.ts
 import { checkDmaIsolation } from '../properties/p2-dma-isolation.ts';
 import { checkNoLostInterrupt } from '../properties/p3-no-lost-interrupt.ts';
 import { checkCoherence } from '../properties/p4-coherence.ts';
+import { checkFaultAccountability } from '../properties/p6-fault-accountability.ts';
 import { decodeIrta } from '../vtd/registers.ts';
 import { IRTE_BYTES } from '../vtd/irte.ts';
 import { readPid } from '../vtd/pid-memory.ts';
 import { vcpuList } from '../platform/vcpu-table.ts';
 import { faultReason } from '../vtd/fault-reasons.ts';
+import { coveringGrants } from '../platform/dma-intent.ts';
 import { InputError } from '../io/input-error.ts';
 import type * as S from '../scenario/types.ts';
-import { attackPools, resolveRun, runChoiceArbitrary, threatModel, type AttackPools, type AttackStep, type Budget, type ThreatModel } from './adversary.ts';
+import { attackPools, interleavedRunArbitrary, resolvePlacedRun, runChoiceArbitrary, threatModel, type AttackPools, type AttackStep, type Budget, type PlacedRun, type ThreatModel } from './adversary.ts';
+import { adversaryIndex, gapsOf, inserted, ownIndex, scenarioWithPlacedSteps } from './interleave.ts';
 
 /** Runs per chunk: the unit of work of a worker and of the deterministic merge. */
 export const CHUNK_RUNS = 50;
 
 /** A property that a run can violate (P5 is judged on the counterexample, not per run). */
-export type RunProperty = 'P1' | 'P2' | 'P3' | 'P4';
+export type RunProperty = 'P1' | 'P2' | 'P3' | 'P4' | 'P6';
 
 /** A scenario ready to be checked: its text, compiled form, the state after its own steps, the threat model and pools. */
 export interface PreparedCheck {
@@ -56,6 +64,13 @@ export interface PreparedCheck {
   readonly pools: AttackPools;
   /** Parsed skeleton (platform, devices, domains; no steps) used to compile generated steps without reloading a DMAR table. */
   readonly skeleton: S.Scenario;
+  /** The state after each of the scenario's own steps (`states[i]` after step i). */
+  readonly states: readonly PlatformState[];
+  /**
+   * Where the adversary may act: indices of the scenario's steps after which it acts,
+   * ascending; the last is the end. Only the end unless `check.interleave` (src/checker/interleave.ts).
+   */
+  readonly gaps: readonly number[];
 }
 
 /** Properties judged per run, among those the threat model names. */
@@ -78,7 +93,14 @@ export function prepareCheck(text: string, file: string, overrides: Partial<Budg
   if (failed !== undefined) {
     throw new InputError(`the scenario's own step ${failed.step.index} fails its expectation: ${failed.failures.join('; ')}`, { file, ...(failed.step.line === undefined ? {} : { line: failed.step.line }) });
   }
-  const pools = attackPools(compiled, base, data.check?.adversary?.guests);
+  const states: PlatformState[] = [];
+  let at = base.initial;
+  for (const step of compiled.steps) {
+    for (const action of step.actions) at = applyAction(at, action).state;
+    states.push(at);
+  }
+  const gaps = gapsOf(data, file);
+  const pools = attackPools(compiled, base, data.check?.adversary?.guests, states);
   let threat: ThreatModel;
   try {
     threat = threatModel(compiled, data, pools, overrides);
@@ -94,7 +116,17 @@ export function prepareCheck(text: string, file: string, overrides: Partial<Budg
     ...(data.domains === undefined ? {} : { domains: data.domains }),
     steps: [],
   };
-  return { file, text, parsed, data, compiled, base, threat, pools, skeleton };
+  return { file, text, parsed, data, compiled, base, threat, pools, skeleton, states, gaps };
+}
+
+/** Whether the adversary of `p` may act between the scenario's own steps. */
+export function interleaves(p: PreparedCheck): boolean {
+  return p.gaps.length > 1;
+}
+
+/** The state after the scenario's own step `i` (before its first step for -1). */
+function stateAfter(p: PreparedCheck, i: number): PlatformState {
+  return i < 0 ? p.base.initial : p.states[i]!;
 }
 
 /**
@@ -143,14 +175,16 @@ export function addCoverage(a: Coverage, b: Coverage): void {
 /** The first property violated by a run. */
 export interface RunViolation {
   readonly property: RunProperty;
-  /** Index among the generated steps. */
+  /** Index among the generated steps (with `own`: the last one before the violating step). */
   readonly generated: number;
+  /** With interleaving: the scenario's own step that violated it, run after the adversary's steps before it. */
+  readonly own?: number;
   readonly message: string;
   /** Other properties the same action violated. */
   readonly also: readonly { readonly property: RunProperty; readonly message: string }[];
 }
 
-/** Violations of `props` after one action, one per property, in the order P1, P2, P3, P4. */
+/** Violations of `props` after one action, one per property, in the order P1, P2, P3, P4, P6. */
 function judge(props: Set<RunProperty>, state: PlatformState, events: readonly PlatformEvent[]): { property: RunProperty; message: string }[] {
   const out: { property: RunProperty; message: string }[] = [];
   const add = (property: RunProperty, v: { message: string } | undefined): void => void (v && out.push({ property, message: v.message }));
@@ -158,21 +192,44 @@ function judge(props: Set<RunProperty>, state: PlatformState, events: readonly P
   if (props.has('P2')) add('P2', checkDmaIsolation(state, events)[0]);
   if (props.has('P3') && state.vcpus.count > 0) add('P3', checkNoLostInterrupt(state, events)[0]);
   if (props.has('P4')) add('P4', checkCoherence(state, events)[0]);
+  if (props.has('P6')) add('P6', checkFaultAccountability(state, events)[0]);
   return out;
 }
 
 /**
  * Apply generated `steps` to the state the scenario's own steps left, judging the
  * threat model's properties after every action; stop at the first violation.
- * `coverage`, when given, gets the run's counts.
+ * `coverage`, when given, gets the run's counts. With `at` (non-decreasing: the index of
+ * the scenario's step after which each step runs, src/checker/interleave.ts), the run
+ * starts after the scenario's step `at[0]` and the scenario's later steps run between
+ * and after the adversary's, judged the same way; default: every step at the end.
  */
-export function runSteps(p: PreparedCheck, steps: readonly AttackStep[], coverage?: Coverage): RunViolation | undefined {
+export function runSteps(p: PreparedCheck, steps: readonly AttackStep[], coverage?: Coverage, at?: readonly number[]): RunViolation | undefined {
   const compiled = compileSteps(p, steps);
   const props = runProperties(p.threat);
-  let state = p.base.final;
+  const last = p.compiled.steps.length - 1;
+  const pos = at ?? steps.map(() => last);
+  const start = pos[0] ?? last;
+  let state = stateAfter(p, start);
   if (coverage) coverage.runs++;
-  for (let i = 0; i < compiled.length; i++) {
-    const step = compiled[i]!;
+  let i = 0;
+  for (let b = start; b <= last; b++) {
+    for (; i < compiled.length && pos[i]! <= b; i++) {
+      const v = adversaryStep(compiled[i]!, i);
+      if (v !== undefined) return v;
+    }
+    if (b === last || i === 0) continue;
+    // The scenario's own next step, after the adversary's so far.
+    for (const action of p.compiled.steps[b + 1]!.actions) {
+      const r = applyAction(state, action);
+      state = r.state;
+      const v = judge(props, state, r.events);
+      if (v.length > 0) return { ...v[0]!, generated: i - 1, own: b + 1, also: v.slice(1) };
+    }
+  }
+  return undefined;
+
+  function adversaryStep(step: CompiledStep, i: number): RunViolation | undefined {
     if (coverage) {
       coverage.steps++;
       coverage.actions[step.label] = (coverage.actions[step.label] ?? 0) + 1;
@@ -196,8 +253,8 @@ export function runSteps(p: PreparedCheck, steps: readonly AttackStep[], coverag
       const v = judge(props, state, r.events);
       if (v.length > 0) return { ...v[0]!, generated: i, also: v.slice(1) };
     }
+    return undefined;
   }
-  return undefined;
 }
 
 /** A chunk of runs: its index, the fast-check seed derived for it, and how many runs. */
@@ -232,11 +289,23 @@ export interface ChunkResult {
   readonly path: string | undefined;
   /** The shrunk counterexample's steps. */
   readonly steps: readonly AttackStep[] | undefined;
+  /** Where they ran: after which of the scenario's steps (see {@link runSteps}). */
+  readonly at: readonly number[] | undefined;
   readonly shrinks: number;
   /** An exception a run threw (a model bug), with its message. */
   readonly error: string | undefined;
   readonly coverage: Coverage;
   readonly ms: number;
+}
+
+/**
+ * The arbitrary of one run of `p`: the adversary's steps and their places. Without
+ * interleaving every step is at the end and the arbitrary is {@link runChoiceArbitrary}'s
+ * (the same seeds give the same runs as before interleaving existed).
+ */
+export function runArbitrary(p: PreparedCheck, maxSteps = p.threat.budget.steps): fc.Arbitrary<PlacedRun> {
+  const arb = interleaves(p) ? interleavedRunArbitrary(p.threat, p.gaps.length, maxSteps) : runChoiceArbitrary(p.threat, maxSteps);
+  return arb.map((r) => resolvePlacedRun(p.pools, p.threat, r, p.gaps));
 }
 
 /**
@@ -247,9 +316,8 @@ export function searchChunk(p: PreparedCheck, chunk: Chunk, path?: string): Chun
   const start = performance.now();
   const coverage = emptyCoverage();
   let failedOnce = false;
-  const arb = runChoiceArbitrary(p.threat).map((r) => resolveRun(p.pools, p.threat, r));
-  const property = fc.property(arb, (steps) => {
-    const v = runSteps(p, steps, failedOnce ? undefined : coverage);
+  const property = fc.property(runArbitrary(p), (run) => {
+    const v = runSteps(p, run.steps, failedOnce ? undefined : coverage, run.at);
     if (v !== undefined) failedOnce = true;
     return v === undefined;
   });
@@ -261,7 +329,8 @@ export function searchChunk(p: PreparedCheck, chunk: Chunk, path?: string): Chun
     runs: d.numRuns,
     failed: d.failed,
     path: d.counterexamplePath ?? undefined,
-    steps: d.counterexample?.[0],
+    steps: d.counterexample?.[0].steps,
+    at: d.counterexample?.[0].at,
     shrinks: d.numShrinks,
     error,
     coverage,
@@ -271,27 +340,39 @@ export function searchChunk(p: PreparedCheck, chunk: Chunk, path?: string): Chun
 
 /**
  * The steps cut after the first violating one, then shrunk by dropping single steps
- * while the same property is still violated (deterministic; a handful of steps after
- * fast-check's shrinking).
+ * while the same property is still violated, and (with interleaving) by moving single
+ * steps to the end (deterministic; a handful of steps after fast-check's shrinking).
+ * `at` places the steps as in {@link runSteps} (default: all at the end).
  */
-export function minimise(p: PreparedCheck, steps: readonly AttackStep[]): { steps: AttackStep[]; violation: RunViolation } | undefined {
-  let v = runSteps(p, steps);
+export function minimise(p: PreparedCheck, steps: readonly AttackStep[], at?: readonly number[]): { steps: AttackStep[]; at: number[]; violation: RunViolation } | undefined {
+  const last = p.compiled.steps.length - 1;
+  let v = runSteps(p, steps, undefined, at);
   if (v === undefined) return undefined;
   let cur = steps.slice(0, v.generated + 1);
+  let pos = (at ?? steps.map(() => last)).slice(0, v.generated + 1);
+  const accept = (nextSteps: AttackStep[], nextAt: number[]): boolean => {
+    const w = runSteps(p, nextSteps, undefined, nextAt);
+    if (w === undefined || w.property !== v!.property) return false;
+    cur = nextSteps.slice(0, w.generated + 1);
+    pos = nextAt.slice(0, w.generated + 1);
+    v = w;
+    return true;
+  };
   for (let changed = true; changed; ) {
     changed = false;
     for (let i = 0; i < cur.length && cur.length > 1; i++) {
-      const next = [...cur.slice(0, i), ...cur.slice(i + 1)];
-      const w = runSteps(p, next);
-      if (w !== undefined && w.property === v.property) {
-        cur = next.slice(0, w.generated + 1);
-        v = w;
+      if (accept([...cur.slice(0, i), ...cur.slice(i + 1)], [...pos.slice(0, i), ...pos.slice(i + 1)])) {
         changed = true;
         i--;
       }
     }
+    // Later first: a step moved to the end goes after every other one.
+    for (let i = cur.length - 1; i >= 0; i--) {
+      if (i >= cur.length || pos[i] === last) continue;
+      if (accept([...cur.slice(0, i), ...cur.slice(i + 1), cur[i]!], [...pos.slice(0, i), ...pos.slice(i + 1), last])) changed = true;
+    }
   }
-  return { steps: cur, violation: v };
+  return { steps: cur, at: pos, violation: v };
 }
 
 /** A found counterexample, minimised, written out and replayed. */
@@ -309,8 +390,14 @@ export interface Counterexample {
   /** fast-check's shrunk steps, then the minimised ones. */
   readonly shrunk: readonly AttackStep[];
   readonly steps: readonly AttackStep[];
-  /** Index in the scenario's steps of the violating step. */
+  /** Where the minimised steps ran: after which of the scenario's own steps (the last index: appended). */
+  readonly at: readonly number[];
+  /** Index in the written scenario's steps of the violating step. */
   readonly step: number;
+  /** The adversary step that violated it, or the last one before the scenario's own step that did. */
+  readonly generated: number;
+  /** When the scenario's own step `own` (its index in the scenario) violated it, after adversary step `generated`. */
+  readonly own: number | undefined;
   /** The replayable scenario text. */
   readonly scenario: string;
   /** The replay's trace lines of the failing step. */
@@ -327,7 +414,7 @@ export interface Counterexample {
 
 /** The verdict line's property name in `remapsim run` output for a run property. */
 function violationsOf(r: RunResult, property: RunProperty): readonly { step: number; message: string }[] {
-  return property === 'P1' ? r.violations : property === 'P2' ? r.dmaIsolation : property === 'P3' ? r.lost : r.coherence;
+  return property === 'P1' ? r.violations : property === 'P2' ? r.dmaIsolation : property === 'P3' ? r.lost : property === 'P4' ? r.coherence : r.accountability;
 }
 
 /** The trace lines of scenario step `index` in `trace` (formatTrace output): its header and events. */
@@ -365,10 +452,10 @@ export function stateThatMatters(r: RunResult, step: number): string[] {
       out.push(`PID 0x${e.pda.toString(16)} (${v === undefined ? 'no vCPU' : `${state.domains[v.domain]!.name}.vcpu${v.index}`}): ON=${pid.on ? 1 : 0} SN=${pid.sn ? 1 : 0} NV=0x${pid.nv.toString(16)} NDST=0x${pid.ndst.toString(16)}`);
     }
     if (e.kind === 'dma-access') {
-      const owner = state.intent.owners[e.device];
-      const maps = owner === undefined ? [] : (state.intent.dma[owner] ?? []);
+      // What covers an access: the device's mappings for the PASID it carried (src/platform/dma-intent.ts).
+      const maps = coveringGrants(state, e.device, e.pasid);
       out.push(`${formatEvent(e, state)}`);
-      out.push(`${e.device}'s domain maps: ${maps.map((m) => `HPA 0x${m.hpa.toString(16)}+0x${m.size.toString(16)}${m.structures ? ' (structures, on purpose)' : ''}`).join(', ') || 'nothing'}`);
+      out.push(`${e.device}'s ${e.pasid === undefined ? 'domain' : `PASID ${e.pasid}`} maps: ${maps.map((m) => `HPA 0x${m.hpa.toString(16)}+0x${m.size.toString(16)}${m.structures ? ' (structures, on purpose)' : ''}`).join(', ') || 'nothing'}`);
       out.push(...formatWalk(e.references).map((l) => l.trim()));
     }
   }
@@ -382,27 +469,35 @@ export function stateThatMatters(r: RunResult, step: number): string[] {
  */
 export function buildCounterexample(p: PreparedCheck, found: ChunkResult): Counterexample {
   const shrunk = found.steps ?? [];
-  const m = minimise(p, shrunk);
+  const m = minimise(p, shrunk, found.at);
   if (m === undefined) throw new Error(`the counterexample of chunk ${found.index} (seed ${found.seed}, path ${found.path}) does not fail when re-run`);
-  const baseSteps = p.base.steps.length;
-  const step = baseSteps + m.violation.generated;
+  const v = m.violation;
+  const last = p.base.steps.length - 1;
+  const step = v.own === undefined ? adversaryIndex(m.at, v.generated) : ownIndex(m.at, v.own);
+  const where = inserted(m.at, last)
+    ? m.at.map((a, k) => `adversary step ${k} after the scenario's step ${a}${a === last ? ' (its last)' : ''}`).join('; ')
+    : undefined;
   const note = [
-    `Counterexample found by remapsim check: violates ${m.violation.property}.`,
+    `Counterexample found by remapsim check: violates ${v.property}.`,
     `Search seed ${p.threat.budget.seed}; run ${found.index * CHUNK_RUNS + found.runs - 1} (chunk ${found.index}, fast-check seed ${found.seed}, path ${found.path ?? '(none)'}), ${found.shrinks} shrink(s).`,
-    `${m.violation.property} at step ${step} (adversary step ${m.violation.generated}): ${m.violation.message}`,
+    `${v.property} at step ${step} (${violationPlace(v)}): ${v.message}`,
+    ...(where === undefined ? [] : [`Interleaved: ${where}; each is marked with a note. The scenario's own expectations after the first of them are kept where they still hold.`]),
     '',
-    `Replay: remapsim run <this file>  (exits 1 with VIOLATION ${m.violation.property})`,
+    `Replay: remapsim run <this file>  (exits 1 with VIOLATION ${v.property})`,
   ].join('\n');
-  const scenario = scenarioWithSteps(p.text, m.steps, note, { name: `${p.data.name}-counterexample`, stepsComment: `adversary steps found by remapsim check (seed ${p.threat.budget.seed})` });
-  const replay = () => runScenario(compileScenario(parseScenarioText(scenario, p.file)));
-  const r1 = replay();
+  const scenario = scenarioWithPlacedSteps(p.text, p.file, m.steps, m.at, note, { name: `${p.data.name}-counterexample`, stepsComment: `adversary steps found by remapsim check (seed ${p.threat.budget.seed})` });
+  const compiled = () => compileScenario(parseScenarioText(scenario, p.file));
+  const r1 = runScenario(compiled());
   const t1 = formatTrace(r1);
-  const t2 = formatTrace(replay());
-  const replayed = violationsOf(r1, m.violation.property).length > 0;
+  const t2 = formatTrace(runScenario(compiled()));
+  const replayed = violationsOf(r1, v.property).length > 0;
+  // The state that matters is the state at the violating step, not after the scenario's later steps.
+  const c = compiled();
+  const atStep = step === c.steps.length - 1 ? r1 : runScenario({ ...c, steps: c.steps.slice(0, step + 1) });
   return {
-    property: m.violation.property,
-    message: m.violation.message,
-    also: m.violation.also,
+    property: v.property,
+    message: v.message,
+    also: v.also,
     run: found.index * CHUNK_RUNS + found.runs - 1,
     chunk: found.index,
     chunkSeed: found.seed,
@@ -410,14 +505,22 @@ export function buildCounterexample(p: PreparedCheck, found: ChunkResult): Count
     shrinks: found.shrinks,
     shrunk,
     steps: m.steps,
+    at: m.at,
     step,
+    generated: v.generated,
+    own: v.own,
     scenario,
     trace: stepLines(t1, step),
-    state: stateThatMatters(r1, step),
+    state: stateThatMatters(atStep, step),
     replayed,
     deterministic: t1 === t2,
     traceBytes: Buffer.byteLength(t1),
   };
+}
+
+/** Where a violation happened, for the report: `adversary step 0`, or the scenario's own step after it. */
+function violationPlace(v: { generated: number; own?: number | undefined }): string {
+  return v.own === undefined ? `adversary step ${v.generated}` : `the scenario's own step ${v.own}, after adversary step ${v.generated}`;
 }
 
 /** Runs a chunk somewhere (this thread or a worker pool); resolves to its result. */
@@ -458,7 +561,7 @@ export interface CheckResult {
 /** Violations of the checked properties in the run of the scenario's own steps, as `VIOLATION` lines. */
 export function baseViolationsOf(p: PreparedCheck): string[] {
   const props = runProperties(p.threat);
-  return (['P1', 'P2', 'P3', 'P4'] as const).filter((x) => props.has(x)).flatMap((x) => violationsOf(p.base, x).map((v) => `VIOLATION ${x} at action ${v.step}: ${v.message}`));
+  return (['P1', 'P2', 'P3', 'P4', 'P6'] as const).filter((x) => props.has(x)).flatMap((x) => violationsOf(p.base, x).map((v) => `VIOLATION ${x} at action ${v.step}: ${v.message}`));
 }
 
 /**
@@ -525,8 +628,8 @@ export async function runCheck(p: PreparedCheck, options: CheckOptions = {}): Pr
   else if (failed !== undefined) counterexample = buildCounterexample(p, failed);
   let deterministic = counterexample?.deterministic ?? true;
   if (counterexample === undefined && p.threat.properties.includes('P5')) {
-    const first = fc.sample(runChoiceArbitrary(p.threat).map((r) => resolveRun(p.pools, p.threat, r)), { seed: chunks[0]!.seed, numRuns: 1 })[0] ?? [];
-    const text = scenarioWithSteps(p.text, first, 'P5 probe');
+    const first = fc.sample(runArbitrary(p), { seed: chunks[0]!.seed, numRuns: 1 })[0] ?? { steps: [], at: [] };
+    const text = scenarioWithPlacedSteps(p.text, p.file, first.steps, first.at, 'P5 probe');
     const t = () => formatTrace(runScenario(compileScenario(parseScenarioText(text, p.file))));
     deterministic = t() === t();
   }
@@ -553,6 +656,20 @@ export function formatCoverage(c: Coverage): string[] {
   ];
 }
 
+/** The counterexample's adversary steps for the report: appended, or grouped under the scenario's step each followed. */
+function formatPlacedSteps(p: PreparedCheck, c: Counterexample): string[] {
+  const last = p.base.steps.length - 1;
+  const lines = (steps: readonly AttackStep[]): string[] => formatSteps(steps).trimEnd().split('\n').map((l) => `    ${l}`);
+  if (!inserted(c.at, last)) return ['  adversary steps (appended to the scenario):', ...lines(c.steps)];
+  const out = ['  adversary steps (interleaved with the scenario\'s):'];
+  for (const a of [...new Set(c.at)]) {
+    const own = p.compiled.steps[a];
+    out.push(`   after step ${a}${own === undefined ? '' : ` (${own.label}${own.line === undefined ? '' : `, line ${own.line}`})`}${a === last ? ', the last' : ''}:`);
+    out.push(...lines(c.steps.filter((_, k) => c.at[k] === a)));
+  }
+  return out;
+}
+
 /** The human report of a check (stdout of `remapsim check`). `written`: where the counterexample file went. */
 export function formatCheckReport(r: CheckResult, written: string | undefined): string {
   const p = r.prepared;
@@ -561,7 +678,9 @@ export function formatCheckReport(r: CheckResult, written: string | undefined): 
     `check: ${p.data.name} (${p.file})`,
     `  adversary: ${t.guests.join(', ') || 'none'}; actions: ${t.kinds.join(', ')}; requester IDs: ${t.requesterIds}`,
     `  properties: ${t.properties.join(' ')}; budget: ${t.budget.runs} runs × ≤${t.budget.steps} steps, ${t.budget.seconds} s, seed ${t.budget.seed}`,
-    `  scenario's own steps: ${p.base.steps.length}, then the adversary's`,
+    interleaves(p)
+      ? `  scenario's own steps: ${p.base.steps.length}; the adversary acts after any of steps ${p.gaps[0]}–${p.gaps[p.gaps.length - 1]} (interleaved)`
+      : `  scenario's own steps: ${p.base.steps.length}, then the adversary's`,
   ];
   const secs = (r.ms / 1000).toFixed(2);
   if (r.baseViolations.length > 0) {
@@ -573,14 +692,13 @@ export function formatCheckReport(r: CheckResult, written: string | undefined): 
     lines.push(
       `COUNTEREXAMPLE ${c.property} found in run ${c.run} after ${r.runs} runs (${secs} s)`,
       `  seed ${t.budget.seed}: chunk ${c.chunk}, fast-check seed ${c.chunkSeed}, path ${c.path ?? '(none)'}; ${c.shrinks} shrinks, ${c.shrunk.length} → ${c.steps.length} adversary step(s)`,
-      `VIOLATION ${c.property} at step ${c.step} (adversary step ${c.step - p.base.steps.length}): ${c.message}`,
+      `VIOLATION ${c.property} at step ${c.step} (${violationPlace(c)}): ${c.message}`,
       ...c.also.map((a) => `VIOLATION ${a.property} at the same step: ${a.message}`),
       '  failing step and its events:',
       ...c.trace.map((l) => `  ${l}`),
       '  state that matters:',
       ...(c.state.length === 0 ? ['    (no interrupt or DMA event at that step)'] : c.state.map((l) => `    ${l}`)),
-      '  adversary steps (appended to the scenario):',
-      ...formatSteps(c.steps).trimEnd().split('\n').map((l) => `    ${l}`),
+      ...formatPlacedSteps(p, c),
       written === undefined ? '  (not written)' : `  written to ${written}; replay: remapsim run ${written}`,
       c.replayed ? `  replay: VIOLATION ${c.property} reproduced without fast-check` : `  replay: DID NOT REPRODUCE ${c.property} (a bug: please report)`,
     );

@@ -6,6 +6,7 @@
  * (guest software) writes to a function's configuration space or MSI-X table.
  */
 import type { Grant, VcpuRun } from './state.ts';
+import type { RegisterName } from './events.ts';
 
 export type Action =
   /** Software writes IRTA_REG (0xB8) of a remapping unit. */
@@ -13,7 +14,7 @@ export type Action =
   /** Software writes GCMD_REG (0x18): persistent bits plus at most the one-shot bits it means. */
   | { readonly kind: 'write-gcmd'; readonly iommu: number; readonly value: number }
   /** A CPU store of `bytes` bytes (1..64) of `value` at host-physical `address`. */
-  | { readonly kind: 'write-memory'; readonly address: bigint; readonly bytes: number; readonly value: bigint }
+  | { readonly kind: 'write-memory'; readonly address: bigint; readonly bytes: number; readonly value: bigint; readonly what?: string }
   /** Software stores a 128-bit IRTE at index `index` of the table its IRTA_REG names. */
   | { readonly kind: 'write-irte'; readonly iommu: number; readonly index: number; readonly value: bigint }
   /** Software submits an IEC invalidation descriptor (type 4, 128 bits) and waits for it. */
@@ -24,6 +25,20 @@ export type Action =
   | { readonly kind: 'invalidate-dma'; readonly iommu: number; readonly descriptor: bigint }
   /** Software submits an invalidation-wait descriptor (type 5) and waits: with SW, STDATA is written to STADDR. */
   | { readonly kind: 'invalidation-wait'; readonly iommu: number; readonly descriptor: bigint }
+  /**
+   * Software writes IQT_REG (0x88): the hardware then fetches and processes the descriptors of
+   * the invalidation queue from IQH up to the new tail, in order (src/vtd/invalidation-queue.ts).
+   * (`invalidate-iec`, `invalidate-dma` and `invalidation-wait` stand for a descriptor the queue
+   * processes at once, without the ring.)
+   */
+  | { readonly kind: 'write-iqt'; readonly iommu: number; readonly value: bigint }
+  /**
+   * Software writes one of the queue, fault-event, invalidation-event or register-invalidation
+   * registers (src/platform/events.ts `RegisterName`): IQA, IQT, FSTS (RW1C), FECTL, FEDATA,
+   * FEADDR, FEUADDR, ICS (RW1C), IECTL, IEDATA, IEADDR, IEUADDR, CCMD, IVA, IOTLB. 32-bit
+   * registers take the low 32 bits of `value`.
+   */
+  | { readonly kind: 'write-register'; readonly iommu: number; readonly register: RegisterName; readonly value: bigint }
   /** The hypervisor allocates a root table for unit `iommu` and writes RTADDR (legacy or scalable mode). */
   | { readonly kind: 'dma-root'; readonly iommu: number; readonly scalable: boolean }
   /**
@@ -40,7 +55,16 @@ export type Action =
       readonly levels: number;
       /** First-stage levels (4/5) in nested mode. */
       readonly firstStageLevels?: number;
+      /**
+       * Scalable mode: the PASID whose entry is written (into the device's existing context,
+       * PASID directory and PASID table, so its other PASIDs stay). Absent: the PASID serving
+       * requests without PASID (the context's RID_PASID, 0 at first).
+       */
       readonly pasid?: number;
+      /** With `pasid`: make it the context's RID_PASID, so requests without PASID use it too (needs ECAP.RPS unless 0). */
+      readonly ridPasid?: boolean;
+      /** The hypervisor returns without invalidating (a broken one): P4 counts the change as complete here. */
+      readonly skipsInvalidation?: boolean;
       readonly mappings: readonly { readonly iova: bigint; readonly hpa: bigint; readonly gpa?: bigint; readonly size: bigint; readonly read: boolean; readonly write: boolean; readonly structures?: boolean }[];
       /**
        * Which requester IDs get a context entry: `all` (default) the device's own, its DMA
@@ -48,8 +72,13 @@ export type Action =
        */
       readonly contexts?: 'all' | 'own';
     }
-  /** The hypervisor clears the leaf entries mapping [iova, iova + size) of `device` and drops them from its intent. */
-  | { readonly kind: 'unmap-dma'; readonly iommu: number; readonly device: string; readonly iova: bigint; readonly size: bigint; readonly pasid?: number }
+  /**
+   * The hypervisor clears the leaf entries mapping [iova, iova + size) of `device` (of PASID
+   * `pasid`, else of its requests without PASID) and drops them from that space's intent.
+   * `skipsInvalidation`: it returns without invalidating (a broken hypervisor): P4 counts the
+   * change as complete here.
+   */
+  | { readonly kind: 'unmap-dma'; readonly iommu: number; readonly device: string; readonly iova: bigint; readonly size: bigint; readonly pasid?: number; readonly skipsInvalidation?: boolean }
   /** A device DMA read or write of `size` bytes (1..64, within a 4 KiB page) at bus address `address`. */
   | { readonly kind: 'dma'; readonly device: string; readonly rid?: number; readonly pasid?: number; readonly address: bigint; readonly size: number; readonly write: boolean; readonly value?: bigint }
   /** Software clears fault record `record` (writes 1 to its F bit, RW1C) and FSTS.PPF/PFO as needed. */

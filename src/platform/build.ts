@@ -6,9 +6,10 @@
 import { PhysicalMemory } from '../memory/physical-memory.ts';
 import { decodeCap, capFaultRecordCount } from '../vtd/registers.ts';
 import { emptyIec, DEFAULT_IEC_CAPACITY } from '../vtd/iec.ts';
+import { resetRegisters } from '../vtd/ir-registers.ts';
 import { emptyDmaCaches } from '../vtd/dma/caches.ts';
 import { emptyMsi, emptyMsix } from '../pci/msi-capability.ts';
-import type { ApicMode, DmaGrant, Domain, DomainKind, DrhdScope, Grant, IommuUnit, PciFunction, PlatformState, Vcpu } from './state.ts';
+import type { ApicMode, DeviceDmaIntent, Domain, DomainKind, DrhdScope, Grant, IommuUnit, PciFunction, PlatformState, Vcpu } from './state.ts';
 import { policyNamed, DEFAULT_POLICY } from '../policy/index.ts';
 import { encodePid, PID_BYTES } from '../vtd/pid.ts';
 import { vcpuTable } from './vcpu-table.ts';
@@ -70,6 +71,8 @@ export interface PlatformDescription {
   readonly extendedDestinationId: boolean;
   /** xAPIC logical destination model (DFR); default flat. */
   readonly xapicLogicalModel?: 'flat' | 'cluster';
+  /** Unsupported Request signalling of the root complex (InterruptPlatform.urSignaling); default masked. */
+  readonly urSignaling?: 'masked' | 'serr-nmi';
   /** APIC ID of each pCPU, by pCPU index. */
   readonly apicIds: readonly number[];
   readonly iommus: readonly UnitDescription[];
@@ -82,8 +85,8 @@ export interface PlatformDescription {
   readonly pidBase?: bigint;
   /** Region for DMA-remapping structures (default {@link DEFAULT_TABLE_ARENA}). */
   readonly tableArena?: { readonly start: bigint; readonly end: bigint };
-  /** Domain index → DMA mappings the hypervisor means it to have from the start. */
-  readonly dma?: Readonly<Record<number, readonly DmaGrant[]>>;
+  /** Device key → the DMA mappings the hypervisor means it to have from the start (src/platform/dma-intent.ts). */
+  readonly dma?: Readonly<Record<string, DeviceDmaIntent>>;
   /**
    * The PCI fabric, built and validated (src/fabric/build.ts). Absent: the default
    * topology of {@link defaultFabric} (every device alone on a root bus).
@@ -117,7 +120,7 @@ function buildUnit(u: UnitDescription, index: number): IommuUnit {
     scope: u.scope,
     cap,
     ecap: u.ecap ?? DEFAULT_ECAP,
-    regs: { irta: 0n, irtaLatched: 0n, rtaddr: 0n, rtaddrLatched: 0n, gcmd: 0, gsts: 0, fsts: 0, fectl: 0 },
+    regs: resetRegisters(),
     frcd: Array.from({ length: records }, () => 0n),
     iec: emptyIec(u.iecCapacity ?? DEFAULT_IEC_CAPACITY),
     dma: emptyDmaCaches(),
@@ -153,7 +156,7 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
     step: 0,
     memory: PhysicalMemory.empty(),
     hostAddressWidth: p.hostAddressWidth,
-    interrupts: { apicMode: p.apicMode, extendedDestinationId: p.extendedDestinationId, ...(p.xapicLogicalModel === undefined ? {} : { xapicLogicalModel: p.xapicLogicalModel }) },
+    interrupts: { apicMode: p.apicMode, extendedDestinationId: p.extendedDestinationId, ...(p.xapicLogicalModel === undefined ? {} : { xapicLogicalModel: p.xapicLogicalModel }), ...(p.urSignaling === undefined ? {} : { urSignaling: p.urSignaling }) },
     cpus: p.apicIds.map((apicId, index) => ({ index, apicId })),
     iommus: p.iommus.map(buildUnit),
     devices: {} as Record<string, PciFunction>,

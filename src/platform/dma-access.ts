@@ -5,13 +5,40 @@
  * - otherwise the request (requester ID, optional PASID, IOVA) is translated through the
  *   unit's caches (context, PASID, IOTLB, paging-structure) or a walk of the root,
  *   context, PASID and paging structures in memory — a fault is recorded with its
- *   VT-d reason and the access is dropped;
- * - a write whose untranslated or translated address falls in 0xFEE0_0000–0xFEEF_FFFF
- *   is an interrupt request and goes down the interrupt-remapping path with its
- *   requester ID, never to memory (the issue's reading; some implementations report
- *   translated interrupt addresses as faults 0x0E/0x87 instead); a read there faults
- *   with the interrupt-address fault: 0x0E in legacy mode, 0x87 in scalable mode (QEMU
- *   `VTD_FR_INTERRUPT_ADDR` / `VTD_FR_SM_INTERRUPT_ADDR`; VirtualBox LGN.4).
+ *   VT-d reason and the access is dropped.
+ *
+ * The interrupt address range 0xFEE0_0000–0xFEEF_FFFF (every rule cited; docs/fidelity.md
+ * "The interrupt address range"):
+ *
+ * - a request *without* PASID whose address lies there is never DMA-remapped (VT-d §3.14:
+ *   "treated as potential interrupt requests and are not subjected to DMA remapping, even if
+ *   translation structures specify a mapping for this range"). A DWORD write (4 bytes,
+ *   DWORD-aligned) is an interrupt request (VT-d §5.1, §5.1.4: "hardware identifies interrupt
+ *   requests as DWORD sized write requests to the interrupt address range") and goes down the
+ *   interrupt-remapping path (src/platform/device-write.ts), with IR on or off, with or
+ *   without a unit. Anything else — a read, a 1-, 2-, 8-, 16- or 64-byte write, a misaligned
+ *   4-byte write — is a malformed MSI: "detected and aborted by the platform, before they are
+ *   subject to further interrupt remapping/processing" as an Unsupported Request (XSA-59 /
+ *   CVE-2013-3495, text supplied by Intel). No memory access, no delivery, no FRCD: an
+ *   `unsupported-request` event. A platform that reports URs as system errors
+ *   (`interrupts.urSignaling = serr-nmi`) then raises an NMI on the BSP — the XSA-59 attack;
+ *   Xen masks UR signalling on the affected chipsets (`pci_vtd_quirk`). QEMU instead drops 1- and 2-byte and
+ *   misaligned accesses (`vtd_mem_ir_ops` valid sizes 4..4) and splits 8- and 16-byte writes
+ *   into DWORD MSIs (its memory core), and answers reads with 0 (`vtd_mem_ir_read`);
+ * - a request *with* PASID there is translated like any other (VT-d §3.14); with no
+ *   translation (TES = 0, no unit) it is not an interrupt request either: aborted as UR;
+ * - a translation whose output lands in the range is blocked with the interrupt-address fault
+ *   for writes as for reads: 0x0E (LGN.4) in legacy mode, 0x87 (SGN.8) in scalable mode (VT-d
+ *   §3.14 "Untranslated requests and translation requests that result in an address in the
+ *   interrupt range will be blocked with condition code LGN.4 or SGN.8"; QEMU
+ *   `vtd_do_iommu_translate` `VTD_FR_INTERRUPT_ADDR` / `VTD_FR_SM_INTERRUPT_ADDR`; VirtualBox
+ *   `dmarDrUpdateIoPageOut` LGN_4 / SGN_8). The fault is qualified (FPD of the context or
+ *   PASID entry suppresses its recording: QEMU `vtd_qualified_faults`), and the translation is
+ *   not cached (QEMU checks before `vtd_update_iotlb`). It is judged on the access's own
+ *   address, as the spec words it: a 2 MiB or 1 GiB page that overlaps the range still reaches
+ *   memory outside it (QEMU faults on any page overlapping the range, VirtualBox only when the
+ *   page base lies inside it). A pass-through PASID request to the range is blocked the same
+ *   way (VT-d §3.14).
  *
  * Pure: state in, state out; events through `emit`.
  */
@@ -22,9 +49,11 @@ import type { RaisedInterrupt } from './notification.ts';
 import { isInterruptAddress } from '../x86/msi.ts';
 import { GLOBAL_STATUS_BITS, decodeCap, decodeEcap } from '../vtd/registers.ts';
 import { translateWithCaches } from '../vtd/dma/caches.ts';
-import type { DmaCapabilities, DmaRequest, MemoryReference } from '../vtd/dma/walk.ts';
+import { translateDma, type DmaCapabilities, type DmaRequest, type MemoryReference } from '../vtd/dma/walk.ts';
 import { RTADDR, TTM } from '../vtd/dma/structures.ts';
 import { recordDmaFault } from '../vtd/fault-recording.ts';
+import { faultReason } from '../vtd/fault-reasons.ts';
+import type { UnsupportedRequestWhy } from './events.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 type Emit = (event: DistributiveOmit<PlatformEvent, 'step'>) => void;
@@ -42,8 +71,23 @@ export interface DmaAccess {
   readonly value: bigint;
 }
 
-/** Fault reason for a read of the interrupt address range, per translation mode (see the module comment). */
-const INTERRUPT_READ_FAULT = { legacy: 0x0e, scalable: 0x87 } as const;
+/** Fault reason for a translation into the interrupt address range, per translation mode (see the module comment). */
+export const INTERRUPT_ADDRESS_FAULT = { legacy: 0x0e, scalable: 0x87 } as const;
+
+/** NMI delivery mode (SDM encoding 100b) and the conventional NMI vector the event carries. */
+const NMI_DELIVERY_MODE = 4;
+const NMI_VECTOR = 2;
+
+/**
+ * Why a request without PASID to the interrupt range is not an interrupt request, or
+ * undefined for a DWORD write (VT-d §5.1.4; see the module comment).
+ */
+export function interruptRangeMisfit(write: boolean, address: bigint, size: number): UnsupportedRequestWhy | undefined {
+  if (!write) return 'read';
+  if (size !== 4) return 'not-dword';
+  if ((address & 3n) !== 0n) return 'misaligned';
+  return undefined;
+}
 
 /** The last {@link dmaCapabilities} result and its inputs (CAP and ECAP do not change, decoding them is most of an IOTLB hit). */
 let lastCapabilities: { cap: bigint; ecap: bigint; haw: number; result: Readonly<DmaCapabilities> } | undefined;
@@ -87,7 +131,12 @@ export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, r
   // The device puts `size` bytes on the bus: anything above them is not part of the write.
   const a = { ...access, value: access.value & ((1n << BigInt(8 * access.size)) - 1n) };
   const source = { device: a.fn.key, rid: a.rid, pasid: a.pasid, iova: a.address, size: a.size, write: a.write };
-  if (a.write && isInterruptAddress(a.address)) return deliverDeviceWrite(state, a.fn, a.rid, a.address, Number(a.value & 0xffff_ffffn), emit, raised);
+  if (a.pasid === undefined && isInterruptAddress(a.address)) {
+    // VT-d §3.14: never DMA-remapped. A DWORD write is an interrupt request; anything else is a malformed one.
+    const why = interruptRangeMisfit(a.write, a.address, a.size);
+    if (why === undefined) return deliverDeviceWrite(state, a.fn, a.rid, a.address, Number(a.value & 0xffff_ffffn), emit, raised);
+    return unsupportedRequest(state, a, why, emit);
+  }
 
   const iommu = a.fn.iommu;
   const unit = iommu === undefined ? undefined : state.iommus[iommu];
@@ -100,7 +149,8 @@ export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, r
     const request: DmaRequest = { rid: a.rid, iova: a.address, size: a.size, read: !a.write, write: a.write, ...(a.pasid === undefined ? {} : { pasid: a.pasid }) };
     const config = { rtaddr: unit.regs.rtaddrLatched, cap: dmaCapabilities(unit, state.hostAddressWidth) };
     const r = translateWithCaches(state.memory, config, unit.dma, request);
-    let current: IommuUnit = r.caches === unit.dma ? unit : { ...unit, dma: r.caches };
+    // Cache entries marked stale that the translation used (P4, src/vtd/dma/caches.ts): the event that follows carries them.
+    if (r.stale !== undefined) (source as { stale?: unknown }).stale = r.stale;
     if (r.hit) {
       hpa = r.lookup.hpa;
       translation = 'iotlb-hit';
@@ -110,14 +160,13 @@ export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, r
       translation = 'walk';
       references = r.result.references;
       type = r.result.type;
-      if (r.result.memory !== state.memory) {
-        next = copyState(next);
-        (next as { memory: typeof state.memory }).memory = r.result.memory;
-      }
     } else {
       const f = r.result.fault;
+      let current: IommuUnit = r.caches === unit.dma ? unit : { ...unit, dma: r.caches };
       let frcd: number | undefined;
-      if (f.record && !f.fpd) {
+      // `record` already says whether FPD suppresses it: only for a qualified reason (VT-d
+      // §7.1.3; QEMU `vtd_report_fault`). An unqualified fault is recorded whatever FPD says.
+      if (f.record) {
         const rec = recordDmaFault(current, { reason: f.reason, sid: a.rid, address: a.address, read: !a.write, ...(a.pasid === undefined ? {} : { pasid: a.pasid }) });
         current = rec.unit;
         frcd = rec.record;
@@ -125,21 +174,29 @@ export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, r
       emit({ kind: 'dma-fault', ...source, iommu: unit.index, reason: f.reason, condition: f.condition, frcd, references: r.result.references });
       return current === unit ? next : withUnit(next, current);
     }
-    if (current !== unit) next = withUnit(next, current);
     if (isInterruptAddress(hpa)) {
-      if (a.write) {
-        emit({ kind: 'dma-access', ...source, hpa, translation, type, references, value: a.value, iommu: unit.index });
-        return deliverDeviceWrite(next, a.fn, a.rid, hpa, Number(a.value & 0xffff_ffffn), emit, raised);
-      }
+      // Blocked (LGN.4 / SGN.8), read or write; the translation is neither cached nor its A/D updates kept.
       const scalable = RTADDR.decode(unit.regs.rtaddrLatched).TTM === TTM.SCALABLE;
-      const reason = scalable ? INTERRUPT_READ_FAULT.scalable : INTERRUPT_READ_FAULT.legacy;
-      const rec = recordDmaFault(current, { reason, sid: a.rid, address: a.address, read: true });
-      emit({ kind: 'dma-fault', ...source, iommu: unit.index, reason, condition: 'interrupt-range-read', frcd: rec.record, references });
-      return withUnit(next, rec.unit);
+      const reason = scalable ? INTERRUPT_ADDRESS_FAULT.scalable : INTERRUPT_ADDRESS_FAULT.legacy;
+      const fpd = r.hit ? fpdOf(state, config, request) : r.result.ok && r.result.fpd;
+      let current: IommuUnit = unit;
+      let frcd: number | undefined;
+      if (!(fpd && (faultReason(reason)?.qualified ?? false))) {
+        const rec = recordDmaFault(unit, { reason, sid: a.rid, address: a.address, read: !a.write, ...(a.pasid === undefined ? {} : { pasid: a.pasid }) });
+        current = rec.unit;
+        frcd = rec.record;
+      }
+      emit({ kind: 'dma-fault', ...source, iommu: unit.index, reason, condition: 'interrupt-range-output', frcd, references });
+      return current === unit ? next : withUnit(next, current);
     }
-  } else if (!a.write && isInterruptAddress(a.address)) {
-    emit({ kind: 'dma-fault', ...source, iommu, reason: INTERRUPT_READ_FAULT.legacy, condition: 'interrupt-range-read', frcd: undefined, references });
-    return next;
+    if (!r.hit && r.result.ok && r.result.memory !== state.memory) {
+      next = copyState(next);
+      (next as { memory: typeof state.memory }).memory = r.result.memory;
+    }
+    if (r.caches !== unit.dma) next = withUnit(next, { ...unit, dma: r.caches });
+  } else if (a.pasid !== undefined && isInterruptAddress(a.address)) {
+    // A PASID request is never an interrupt request (VT-d §3.14), and nothing translates it.
+    return unsupportedRequest(state, a, 'pasid-untranslated', emit);
   }
   if (a.write) {
     const memory = next.memory.writeLE(hpa, a.size, a.value);
@@ -150,4 +207,49 @@ export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, r
   }
   emit({ kind: 'dma-access', ...source, hpa, translation, type, references, value: next.memory.readLE(hpa, a.size), iommu });
   return next;
+}
+
+/**
+ * FPD of the entries that translate `request` now: an IOTLB hit carries none, so the tables
+ * are walked again (purely; only on the rare hit whose output lies in the interrupt range).
+ */
+function fpdOf(state: PlatformState, config: Parameters<typeof translateDma>[1], request: DmaRequest): boolean {
+  const w = translateDma(state.memory, config, request);
+  return w.ok ? w.fpd : w.fault.fpd;
+}
+
+/**
+ * A request to the interrupt range that is neither an interrupt request nor DMA, aborted by
+ * the root complex as an Unsupported Request (XSA-59; see the module comment). With
+ * `urSignaling = serr-nmi` the UR becomes a system error, delivered as an NMI to the BSP: the
+ * local APIC's LINT1 is programmed as NMI on the BSP only (Linux arch/x86/kernel/apic/apic.c
+ * `setup_local_APIC`: "Only the BSP sees the LINT1 NMI signal by default").
+ */
+function unsupportedRequest(state: PlatformState, a: DmaAccess, why: UnsupportedRequestWhy, emit: Emit): PlatformState {
+  const serr = state.interrupts.urSignaling === 'serr-nmi';
+  const iommu = a.fn.iommu;
+  const value = a.write ? a.value : 0n;
+  emit({ kind: 'unsupported-request', device: a.fn.key, rid: a.rid, pasid: a.pasid, address: a.address, size: a.size, write: a.write, value, iommu, why, signalled: serr ? 'serr-nmi' : 'none' });
+  const bsp = state.cpus[0];
+  if (!serr || bsp === undefined) return state;
+  emit({
+    kind: 'interrupt-delivered',
+    device: a.fn.key,
+    rid: a.rid,
+    address: a.address,
+    data: Number(value & 0xffff_ffffn),
+    path: 'system-error',
+    iommu,
+    irteIndex: undefined,
+    iecHit: undefined,
+    destination: bsp.apicId,
+    destinationMode: 'physical',
+    vector: NMI_VECTOR,
+    deliveryMode: NMI_DELIVERY_MODE,
+    triggerMode: 'edge',
+    redirectionHint: false,
+    targets: [bsp.index],
+    candidates: [bsp.index],
+  });
+  return state;
 }

@@ -7,17 +7,18 @@
  */
 import type { Draft } from 'immer';
 import type { ActionOf } from './actions.ts';
-import type { IommuUnit, PlatformState, DmaGrant } from './state.ts';
+import type { IommuUnit, PlatformState, DmaGrant, DeviceDmaIntent } from './state.ts';
 import { deviceOrReject, unitOrReject, type Handler } from './transition.ts';
+import { directInvalidation } from './register-handlers.ts';
 import { writeRtaddr } from '../vtd/ir-registers.ts';
-import { decodeWait } from '../vtd/invalidation.ts';
-import { applyDmaInvalidation } from '../vtd/dma/caches.ts';
-import { decodeDmaInvalidation } from '../vtd/dma/invalidation-dma.ts';
-import { allocatePage, buildFirstStage, buildNested, buildSecondStage, installLegacyDevice, installPasidEntry, installScalableDevice, type BumpAllocator } from '../vtd/dma/builder.ts';
+import { settleDmaCaches, type DmaCaches } from '../vtd/dma/caches.ts';
+import { allocatePage, buildFirstStage, buildNested, buildSecondStage, installLegacyDevice, installPasidEntry, installScalableDevice, pdtsFor, type BumpAllocator } from '../vtd/dma/builder.ts';
 import { addressFrame, frameAddress, PGTT, RTADDR, TTM, CONTEXT_TT } from '../vtd/dma/structures.ts';
 import { translateDma } from '../vtd/dma/walk.ts';
 import { dmaCapabilities } from './dma-access.ts';
 import { deviceRequesterIds } from '../fabric/contexts.ts';
+import { decodeEcap } from '../vtd/registers.ts';
+import { LEGACY_SPACE, spaceKeyOf, withMappedSpace } from './dma-intent.ts';
 
 /**
  * The requester IDs the device's DMA may carry, each once: its own, its DMA aliases
@@ -38,8 +39,34 @@ const awOf = (levels: number): number => levels - 2;
 
 type Built = { memory: PlatformState['memory']; arena: BumpAllocator };
 
-/** Page tables and context (and PASID) entries for requester ID `rid`, allocated from `from.arena`. */
-function buildTranslation(from: Built, unit: IommuUnit, a: MapDma, rid: number): Built {
+/**
+ * The unit's caches once the hypervisor holds its changes complete (an invalidation wait, or the
+ * end of an operation that skips its invalidations): every entry still cached is checked against
+ * `memory` and marked stale when memory no longer gives it (src/vtd/dma/caches.ts, P4).
+ */
+export function settledCaches(memory: PlatformState['memory'], unit: IommuUnit, hostAddressWidth: number): DmaCaches {
+  return settleDmaCaches(memory, { rtaddr: unit.regs.rtaddrLatched, cap: dmaCapabilities(unit, hostAddressWidth) }, unit.dma);
+}
+
+/**
+ * Where a map-dma goes in scalable mode: the PASID whose entry it writes (`pasid` as asked, else
+ * the one serving requests without PASID: the device's RID_PASID as the hypervisor last set it,
+ * 0 at first) and the RID_PASID to program (undefined: leave the context's as it is).
+ */
+function scalableTarget(state: PlatformState, a: MapDma): { pasid: number; ridPasid: number | undefined } {
+  if (a.pasid !== undefined) return { pasid: a.pasid, ridPasid: a.ridPasid ? a.pasid : undefined };
+  const prev = state.intent.dma[a.device];
+  const p0 = prev?.ridPasid ?? 0;
+  return { pasid: p0, ridPasid: p0 };
+}
+
+/**
+ * Page tables and context (and PASID) entries for requester ID `rid`, allocated from `from.arena`.
+ * Scalable mode installs into the context entry, PASID directory and PASID table already there
+ * (Linux `intel_pasid_setup_*` write one PASID entry of the device's table), so the device's
+ * other PASIDs keep their translation; the page tables are the map's own, fresh.
+ */
+function buildTranslation(from: Built, unit: IommuUnit, a: MapDma, rid: number, target: { pasid: number; ridPasid: number | undefined }): Built {
   let memory = from.memory;
   let arena: BumpAllocator = from.arena;
   const rootTable = frameAddress(RTADDR.decode(unit.regs.rtaddr).RTA);
@@ -54,7 +81,7 @@ function buildTranslation(from: Built, unit: IommuUnit, a: MapDma, rid: number):
     const d = installLegacyDevice(memory, arena, { rootTable, rid, did: a.did, aw: awOf(a.levels), slptptr, tt: a.mode === 'legacy' ? CONTEXT_TT.MULTI_LEVEL : CONTEXT_TT.PASS_THROUGH });
     return { memory: d.memory, arena: d.allocator };
   }
-  const dev = installScalableDevice(memory, arena, { rootTable, rid, ridPasid: a.pasid ?? 0 });
+  const dev = installScalableDevice(memory, arena, { rootTable, rid, reuse: true, pdts: pdtsFor(target.pasid), ...(target.ridPasid === undefined ? {} : { ridPasid: target.ridPasid }) });
   ({ memory, allocator: arena } = dev);
   const entry: Record<string, number | boolean> = { P: true, DID: a.did, SRE: true };
   if (a.mode === 'second-stage') {
@@ -79,7 +106,7 @@ function buildTranslation(from: Built, unit: IommuUnit, a: MapDma, rid: number):
   } else {
     Object.assign(entry, { PGTT: PGTT.PASS_THROUGH, AW: awOf(a.levels) });
   }
-  const p = installPasidEntry(memory, arena, { pasidDirectory: dev.pasidDirectory, pasid: a.pasid ?? 0, entry });
+  const p = installPasidEntry(memory, arena, { pasidDirectory: dev.pasidDirectory, pasid: target.pasid, entry });
   return { memory: p.memory, arena: p.allocator };
 }
 
@@ -108,29 +135,14 @@ export const dmaHandlers: {
     emit({ kind: 'register-write', iommu: a.iommu, register: 'RTADDR', value: a.value, gsts: r.unit.regs.gsts, changed: [], note: undefined });
   },
 
+  // Both stand for "the queue processes this descriptor now" (src/vtd/invalidation-queue.ts
+  // `processDirect`): any descriptor type, validated as the hardware validates a fetched one.
   'invalidate-dma'(draft, a, emit, before) {
-    const unit = unitOrReject(before, a.iommu, emit);
-    if (!unit) return;
-    const d = decodeDmaInvalidation(a.descriptor);
-    if (d === undefined) return void emit({ kind: 'action-rejected', why: `descriptor 0x${a.descriptor.toString(16)} is not a context-cache, IOTLB, PASID-IOTLB or PASID-cache invalidation` });
-    draft.iommus[a.iommu]!.dma = applyDmaInvalidation(unit.dma, d.desc) as Draft<IommuUnit['dma']>;
-    const { kind, ...fields } = d.desc;
-    const what = Object.entries(fields)
-      .map(([k, v]) => `${k}=${typeof v === 'bigint' ? `0x${v.toString(16)}` : String(v)}`)
-      .join(' ');
-    emit({ kind: 'hypervisor', policy: before.hypervisor.policy, request: `${unit.name} ${kind} invalidation: ${what}` });
+    directInvalidation(draft, before, a.iommu, a.descriptor, emit);
   },
 
   'invalidation-wait'(draft, a, emit, before) {
-    const unit = unitOrReject(before, a.iommu, emit);
-    if (!unit) return;
-    const w = decodeWait(a.descriptor).desc;
-    if (w.statusWrite) {
-      draft.memory = before.memory.writeLE(w.statusAddress, 4, BigInt(w.statusData >>> 0));
-      emit({ kind: 'memory-write', address: w.statusAddress, bytes: 4, value: BigInt(w.statusData >>> 0), what: `invalidation wait status of ${unit.name}` });
-    } else {
-      emit({ kind: 'hypervisor', policy: before.hypervisor.policy, request: `${unit.name} invalidation wait complete` });
-    }
+    directInvalidation(draft, before, a.iommu, a.descriptor, emit);
   },
 
   'dma-root'(draft, a, emit, before) {
@@ -148,13 +160,20 @@ export const dmaHandlers: {
     const unit = unitOrReject(before, a.iommu, emit);
     const fn = deviceOrReject(before, a.device, emit);
     if (!unit || !fn) return;
+    const legacy = a.mode === 'legacy' || a.mode === 'legacy-pass-through';
+    if (legacy && (a.pasid !== undefined || a.ridPasid)) return void emit({ kind: 'action-rejected', why: `map-dma for ${a.device}: a legacy context entry has no PASIDs` });
+    if (!legacy && a.ridPasid && (a.pasid ?? 0) !== 0 && !decodeEcap(unit.ecap).RPS) {
+      // Without ECAP.RPS the unit ignores RID_PASID and uses PASID 0 for requests without PASID.
+      return void emit({ kind: 'action-rejected', why: `map-dma for ${a.device}: ${unit.name} has no ECAP.RPS, so requests without PASID always use PASID 0, not ${a.pasid}` });
+    }
+    const target = legacy ? { pasid: 0, ridPasid: undefined } : scalableTarget(before, a);
     // A context entry for every requester ID the device's DMA may carry, as Linux
     // domain_context_mapping does over pci_for_each_dma_alias: behind a PCIe-to-PCI bridge
     // that is the bridge's alias, shared with every device behind it.
     const rids = requesterIdsOf(before, a.device, fn.rid, a.contexts);
     let built: Built = { memory: before.memory, arena: { next: before.hypervisor.tableArena.next, end: before.hypervisor.tableArena.end } };
     try {
-      for (const rid of rids) built = buildTranslation(built, unit, a, rid);
+      for (const rid of rids) built = buildTranslation(built, unit, a, rid, target);
     } catch (e) {
       return void emit({ kind: 'action-rejected', why: `map-dma for ${a.device}: ${(e as Error).message}` });
     }
@@ -162,13 +181,20 @@ export const dmaHandlers: {
     draft.hypervisor.tableArena.next = built.arena.next;
     const domain = before.intent.owners[a.device];
     if (domain !== undefined) {
+      // The intent of this address space only: the device's other PASIDs keep theirs.
       const grants: DmaGrant[] = a.mappings.map((m) => ({ iova: m.iova, hpa: m.hpa, size: m.size, read: m.read, write: m.write, structures: m.structures ?? false }));
-      draft.intent.dma[domain] = [...(before.intent.dma[domain] ?? []), ...grants] as Draft<DmaGrant>[];
+      const prev = before.intent.dma[a.device];
+      const ridPasid = legacy ? undefined : (target.ridPasid ?? (prev?.domain === domain ? prev.ridPasid : undefined) ?? 0);
+      const key = legacy ? LEGACY_SPACE : String(target.pasid);
+      draft.intent.dma[a.device] = withMappedSpace(prev, domain, key, { did: a.did, grants }, ridPasid) as Draft<DeviceDmaIntent>;
     }
+    // The broken hypervisor that skips the invalidations returns here: its change counts as complete (P4).
+    if (a.skipsInvalidation) draft.iommus[a.iommu]!.dma = settledCaches(built.memory, unit, before.hostAddressWidth) as Draft<DmaCaches>;
+    const where = legacy ? '' : a.pasid === undefined ? '' : ` PASID ${a.pasid}${a.ridPasid ? ' (RID_PASID)' : ''}`;
     emit({
       kind: 'hypervisor',
       policy: before.hypervisor.policy,
-      request: `${unit.name}: ${a.device} DID ${a.did} ${a.mode} (${a.levels}-level${a.mode === 'nested' ? ` second stage, ${a.firstStageLevels ?? 4}-level first stage` : ''}): ${a.mappings.map((m) => `0x${m.iova.toString(16)}+0x${m.size.toString(16)} → 0x${m.hpa.toString(16)} ${m.read ? 'R' : ''}${m.write ? 'W' : ''}`).join(', ')}; tables up to 0x${built.arena.next.toString(16)}`,
+      request: `${unit.name}: ${a.device}${where} DID ${a.did} ${a.mode} (${a.levels}-level${a.mode === 'nested' ? ` second stage, ${a.firstStageLevels ?? 4}-level first stage` : ''}): ${a.mappings.map((m) => `0x${m.iova.toString(16)}+0x${m.size.toString(16)} → 0x${m.hpa.toString(16)} ${m.read ? 'R' : ''}${m.write ? 'W' : ''}`).join(', ')}; tables up to 0x${built.arena.next.toString(16)}${a.skipsInvalidation ? '; no invalidation' : ''}`,
     });
   },
 
@@ -179,9 +205,12 @@ export const dmaHandlers: {
     let memory = before.memory;
     const config = { rtaddr: unit.regs.rtaddr, cap: dmaCapabilities(unit, before.hostAddressWidth) };
     const cleared: bigint[] = [];
+    const pasid = a.pasid === undefined ? {} : { pasid: a.pasid };
     for (const rid of requesterIdsOf(before, a.device, fn.rid)) {
       for (let iova = a.iova; iova < a.iova + a.size; iova += 4096n) {
-        const r = translateDma(memory, config, { rid, iova, size: 1, read: true, write: false, ...(a.pasid === undefined ? {} : { pasid: a.pasid }) });
+        // A read finds the leaf of a readable page; a write-only second-stage page needs a write.
+        let r = translateDma(memory, config, { rid, iova, size: 1, read: true, write: false, ...pasid });
+        if (!r.ok) r = translateDma(memory, config, { rid, iova, size: 1, read: false, write: true, ...pasid });
         if (!r.ok) continue;
         // The leaf is the last paging entry read for the IOVA (the first stage's in nested mode).
         const leaf = [...r.references].reverse().find((ref) => ref.stage === (r.type === 'nested' || r.type === 'first-stage' ? 'first' : 'second'));
@@ -191,11 +220,17 @@ export const dmaHandlers: {
       }
     }
     draft.memory = memory;
-    const domain = before.intent.owners[a.device];
-    if (domain !== undefined) {
-      const end = a.iova + a.size;
-      draft.intent.dma[domain] = (before.intent.dma[domain] ?? []).flatMap((g) => trimGrant(g, a.iova, end)) as Draft<DmaGrant>[];
+    const prev = before.intent.dma[a.device];
+    if (prev !== undefined) {
+      // Only the address space the unmap names (the PASID, or requests without PASID) loses the range.
+      const key = spaceKeyOf(a.pasid, prev.ridPasid);
+      const space = prev.spaces[key];
+      if (space !== undefined) {
+        const end = a.iova + a.size;
+        draft.intent.dma[a.device]!.spaces[key] = { did: space.did, grants: space.grants.flatMap((g) => trimGrant(g, a.iova, end)) } as Draft<DeviceDmaIntent['spaces'][string]>;
+      }
     }
-    emit({ kind: 'hypervisor', policy: before.hypervisor.policy, request: `${unit.name}: unmap ${a.device} 0x${a.iova.toString(16)}+0x${a.size.toString(16)}: ${cleared.length} leaf entr${cleared.length === 1 ? 'y' : 'ies'} cleared` });
+    if (a.skipsInvalidation) draft.iommus[a.iommu]!.dma = settledCaches(memory, unit, before.hostAddressWidth) as Draft<DmaCaches>;
+    emit({ kind: 'hypervisor', policy: before.hypervisor.policy, request: `${unit.name}: unmap ${a.device}${a.pasid === undefined ? '' : ` PASID ${a.pasid}`} 0x${a.iova.toString(16)}+0x${a.size.toString(16)}: ${cleared.length} leaf entr${cleared.length === 1 ? 'y' : 'ies'} cleared${a.skipsInvalidation ? '; no invalidation' : ''}` });
   },
 };

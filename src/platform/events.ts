@@ -4,8 +4,14 @@
  */
 
 import type { MemoryReference } from '../vtd/dma/walk.ts';
+import type { StaleCacheUse } from '../vtd/dma/caches.ts';
 
-export type InterruptPath = 'compatibility' | 'remapped';
+/**
+ * compatibility: not remapped (IR off, CFI pass-through, or no remapping unit); remapped: through
+ * an IRTE; system-error: the NMI a root complex that reports Unsupported Requests as SERR#
+ * raises for a malformed interrupt-range request (XSA-59, src/platform/dma-access.ts).
+ */
+export type InterruptPath = 'compatibility' | 'remapped' | 'system-error';
 
 /** A message the local APICs accepted: the outcome of an interrupt request that got through. */
 export interface InterruptDeliveredEvent {
@@ -16,7 +22,7 @@ export interface InterruptDeliveredEvent {
   readonly rid: number;
   readonly address: bigint;
   readonly data: number;
-  /** compatibility: not remapped (IR off, CFI pass-through, or no remapping unit); remapped: through an IRTE. */
+  /** How the interrupt got there (see {@link InterruptPath}). */
   readonly path: InterruptPath;
   readonly iommu: number | undefined;
   readonly irteIndex: number | undefined;
@@ -94,6 +100,11 @@ interface DmaRequestFields {
   readonly write: boolean;
   readonly iommu: number | undefined;
   readonly references: readonly MemoryReference[];
+  /**
+   * Cache entries the translation used that were marked stale when an invalidation wait
+   * completed (src/vtd/dma/caches.ts `settleDmaCaches`; P4). Absent when none were.
+   */
+  readonly stale?: readonly StaleCacheUse[];
 }
 
 /**
@@ -117,6 +128,40 @@ export interface DmaFaultEvent extends DmaRequestFields {
   /** The model's name for the condition (e.g. `ss-not-present`, `no-write`). */
   readonly condition: string;
   readonly frcd: number | undefined;
+}
+
+/**
+ * Why a request to the interrupt address range 0xFEE0_0000–0xFEEF_FFFF is not an interrupt
+ * request (VT-d §5.1.4: hardware identifies interrupt requests as DWORD-sized writes there):
+ * a read; a write of another size than 4 bytes; a 4-byte write not DWORD-aligned; a request
+ * with a PASID (never an interrupt request, VT-d §3.14) that no DMA remapping translates.
+ */
+export type UnsupportedRequestWhy = 'read' | 'not-dword' | 'misaligned' | 'pasid-untranslated';
+
+/**
+ * A request to the interrupt address range that is neither an interrupt request nor DMA: the
+ * platform detects and aborts it as an Unsupported Request before interrupt remapping sees it
+ * (XSA-59 / CVE-2013-3495, the advisory's text from Intel; VT-d §3.14 keeps requests without
+ * PASID there out of DMA remapping). No memory is read or written, nothing is delivered and no
+ * fault is recorded in the IOMMU's FRCDs. `signalled`: `serr-nmi` when the platform reports the
+ * UR as a system error (SERR#), which arrives as an NMI on the BSP (an `interrupt-delivered`
+ * event with path `system-error` follows); `none` when UR signalling is masked (as Xen's `pci_vtd_quirk` leaves the affected chipsets).
+ */
+export interface UnsupportedRequestEvent {
+  readonly kind: 'unsupported-request';
+  readonly step: number;
+  readonly device: string;
+  readonly rid: number;
+  readonly pasid: number | undefined;
+  readonly address: bigint;
+  readonly size: number;
+  readonly write: boolean;
+  /** The bytes the write carried (0 for a read). */
+  readonly value: bigint;
+  /** The remapping unit covering the device, if any (it records nothing). */
+  readonly iommu: number | undefined;
+  readonly why: UnsupportedRequestWhy;
+  readonly signalled: 'none' | 'serr-nmi';
 }
 
 /**
@@ -172,7 +217,7 @@ export interface RegisterWriteEvent {
   readonly kind: 'register-write';
   readonly step: number;
   readonly iommu: number;
-  readonly register: 'IRTA' | 'GCMD' | 'FRCD' | 'RTADDR';
+  readonly register: 'IRTA' | 'GCMD' | 'FRCD' | 'RTADDR' | RegisterName;
   readonly value: bigint;
   /** GSTS after the write. */
   readonly gsts: number;
@@ -193,6 +238,91 @@ export interface IecInvalidateEvent {
   readonly count: number | undefined;
   /** Cached indices dropped. */
   readonly dropped: readonly number[];
+  /** How the descriptor reached the unit (absent: `direct`, see {@link InvalidationEvent}). */
+  readonly via?: InvalidationVia;
+  /** Queue slot (descriptor index in the ring) when `via` is `queue`. */
+  readonly slot?: number;
+}
+
+/**
+ * The registers of src/vtd/registers.ts written by `write-register` / `write-iqt` (VT-d §11.4):
+ * the invalidation queue (IQA, IQT), fault status and event (FSTS, FECTL, FEDATA, FEADDR,
+ * FEUADDR), the invalidation-completion event (ICS, IECTL, IEDATA, IEADDR, IEUADDR) and
+ * register-based invalidation (CCMD, IVA, IOTLB).
+ */
+export type RegisterName =
+  | 'IQA'
+  | 'IQT'
+  | 'FSTS'
+  | 'FECTL'
+  | 'FEDATA'
+  | 'FEADDR'
+  | 'FEUADDR'
+  | 'ICS'
+  | 'IECTL'
+  | 'IEDATA'
+  | 'IEADDR'
+  | 'IEUADDR'
+  | 'CCMD'
+  | 'IVA'
+  | 'IOTLB';
+
+/**
+ * How an invalidation request reached the unit: fetched from its invalidation queue (`queue`,
+ * slot = descriptor index), through CCMD_REG / IOTLB_REG (`register`), or as a descriptor the
+ * `invalidate-iec` / `invalidate-dma` / `invalidation-wait` actions hand to the queue to be
+ * processed at once (`direct`).
+ */
+export type InvalidationVia = 'queue' | 'register' | 'direct';
+
+/**
+ * An invalidation request other than an IEC invalidation (which is an {@link IecInvalidateEvent}):
+ * a DMA-cache invalidation, an invalidation wait, a device-TLB or page-response descriptor (no
+ * effect in the model), or a request that failed: `error` (FSTS.IQE set with IQEI, the queue
+ * stopped with IQH at the descriptor) or `ignored` (nothing could process it: QIES = 0, IQE
+ * pending, or a register invalidation the unit does not perform).
+ */
+export interface InvalidationEvent {
+  readonly kind: 'invalidation';
+  readonly step: number;
+  readonly iommu: number;
+  readonly via: InvalidationVia;
+  readonly slot: number | undefined;
+  /** The descriptor (128 or 256 bits), or the CCMD / IOTLB register value. */
+  readonly descriptor: bigint;
+  readonly outcome: 'done' | 'error' | 'ignored';
+  /** Decoded: e.g. `context-cache global`, `IOTLB page DID 7 ADDR 0x10000 AM 0`, `wait SW STDATA 0x2 → 0x64002004`. */
+  readonly what: string;
+  /** Cache entries dropped by a DMA-cache invalidation. */
+  readonly dropped: { readonly context: number; readonly pasid: number; readonly iotlb: number; readonly pagingStructure: number } | undefined;
+  /** IQERCD.IQEI when `outcome` is `error`. */
+  readonly iqei: number | undefined;
+  /** Why it failed or was ignored, or what else happened (status write, ICS.IWC). */
+  readonly note: string | undefined;
+}
+
+/**
+ * A remapping unit's own interrupt message (VT-d §7.4, §6.5.2.8): the fault event
+ * (FEDATA/FEADDR/FEUADDR) or the invalidation-completion event (IEDATA/IEADDR/IEUADDR), sent
+ * when its condition arose with IM = 0 or when software cleared IM while IP was set. Not
+ * remapped: delivered as a compatibility-format MSI to `targets` (`delivery: apic`), or, when
+ * the address is outside 0xFEEx_xxxx, a DWORD memory write (`delivery: memory`).
+ */
+export interface EventInterruptEvent {
+  readonly kind: 'event-interrupt';
+  readonly step: number;
+  readonly iommu: number;
+  readonly event: 'fault' | 'invalidation-completion';
+  readonly address: bigint;
+  readonly data: number;
+  readonly delivery: 'apic' | 'memory';
+  readonly destination: number | undefined;
+  readonly destinationMode: 'physical' | 'logical' | undefined;
+  readonly vector: number | undefined;
+  readonly deliveryMode: number | undefined;
+  /** pCPUs whose local APIC accepted it (for a one-of-the-set message, the model's pick). */
+  readonly targets: readonly number[];
+  readonly candidates: readonly number[];
 }
 
 /** A masked MSI or MSI-X vector fired: its pending bit is set instead of a write. */
@@ -279,11 +409,14 @@ export type PlatformEvent =
   | InterruptPostedEvent
   | DmaAccessEvent
   | DmaFaultEvent
+  | UnsupportedRequestEvent
   | RequestBlockedEvent
   | DmaPeerEvent
   | MemoryWriteEvent
   | RegisterWriteEvent
   | IecInvalidateEvent
+  | InvalidationEvent
+  | EventInterruptEvent
   | MsiPendingEvent
   | MsiDroppedEvent
   | MsiConfigEvent

@@ -72,8 +72,33 @@ export interface IrRegisters {
   readonly gsts: number;
   /** FSTS_REG (0x34). */
   readonly fsts: number;
-  /** FECTL_REG (0x38). */
+  /** FECTL_REG (0x38): IM (bit 31, 1 at reset) and IP (bit 30, read-only). */
   readonly fectl: number;
+  /** FEDATA_REG (0x3C), FEADDR_REG (0x40), FEUADDR_REG (0x44): the fault-event message. */
+  readonly fedata: number;
+  readonly feaddr: number;
+  readonly feuaddr: number;
+  /** IQA_REG (0x90): queue base, DW, QS (src/vtd/invalidation-queue.ts). */
+  readonly iqa: bigint;
+  /** IQH_REG (0x80): byte offset of the next descriptor the hardware fetches (0 while QIES = 0). */
+  readonly iqh: bigint;
+  /** IQT_REG (0x88): byte offset software writes next. */
+  readonly iqt: bigint;
+  /** IQERCD_REG (0xB0): IQEI, ITESID, ICESID. */
+  readonly iqer: bigint;
+  /** ICS_REG (0x9C): IWC. */
+  readonly ics: number;
+  /** IECTL_REG (0xA0): IM (1 at reset), IP. */
+  readonly iectl: number;
+  /** IEDATA_REG (0xA4), IEADDR_REG (0xA8), IEUADDR_REG (0xAC): the invalidation-completion message. */
+  readonly iedata: number;
+  readonly ieaddr: number;
+  readonly ieuaddr: number;
+  /** CCMD_REG (0x28) as it reads back (ICC clear and CAIG set once an invalidation is done). */
+  readonly ccmd: bigint;
+  /** IVA_REG and IOTLB_REG (at ECAP.IRO × 16 and + 8) as they read back. */
+  readonly iva: bigint;
+  readonly iotlb: bigint;
 }
 
 /** A DMA-remapping hardware unit (ACPI DRHD) and its interrupt-remapping state. */
@@ -220,6 +245,25 @@ export interface DmaGrant {
   readonly structures: boolean;
 }
 
+/** The mappings the hypervisor built for one address space of a device (a PASID, or requests without PASID), tagged with its DID. */
+export interface DmaSpaceIntent {
+  readonly did: number;
+  readonly grants: readonly DmaGrant[];
+}
+
+/**
+ * The hypervisor's DMA intent for one device (`map-dma`, `unmap-dma`): the domain it built the
+ * translation for, and per address space the mappings. `spaces` is keyed by the PASID in
+ * scalable mode (decimal) and by `legacy` in legacy mode; `ridPasid` is the PASID whose entry
+ * serves the device's requests without PASID in scalable mode (the context's RID_PASID as the
+ * hypervisor set it), absent in legacy mode.
+ */
+export interface DeviceDmaIntent {
+  readonly domain: number;
+  readonly ridPasid?: number;
+  readonly spaces: Readonly<Record<string, DmaSpaceIntent>>;
+}
+
 /**
  * One grant of the hypervisor's intent: the device function `requester` may raise
  * `vector` at `target` with one of `deliveryModes` (DESIGN.md §3).
@@ -237,8 +281,8 @@ export interface HypervisorIntent {
   /** Device key → owning domain id. */
   readonly owners: Readonly<Record<string, number>>;
   readonly grants: readonly Grant[];
-  /** Domain id → the DMA mappings the hypervisor means it to have (P2). */
-  readonly dma: Readonly<Record<number, readonly DmaGrant[]>>;
+  /** Device key → the DMA mappings the hypervisor built for it, per address space (P2; src/platform/dma-intent.ts). */
+  readonly dma: Readonly<Record<string, DeviceDmaIntent>>;
 }
 
 /** Platform-wide interrupt addressing facts that are not per-unit. */
@@ -254,6 +298,14 @@ export interface InterruptPlatform {
    * APIC) or `cluster` (4-bit cluster ID, 4-bit member mask). Absent means flat.
    */
   readonly xapicLogicalModel?: 'flat' | 'cluster';
+  /**
+   * What the root complex does with an Unsupported Request it detects on an upstream request
+   * (a malformed request to the interrupt range, XSA-59): `masked` (absent: the default) aborts
+   * it silently, as Xen leaves the affected chipsets (UR signalling masked at the root ports and
+   * host bridges, xen/drivers/passthrough/vtd/quirks.c `pci_vtd_quirk`); `serr-nmi` reports it
+   * as a system error (SERR#), which the platform delivers as an NMI to the BSP.
+   */
+  readonly urSignaling?: 'masked' | 'serr-nmi';
 }
 
 export interface PlatformState {

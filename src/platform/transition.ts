@@ -7,7 +7,9 @@
  *
  * Device writes (the messages an action makes a function send) are not performed in
  * the draft: a handler returns them and they are delivered after `produce`, in order,
- * by the pure `deliverDeviceWrite`. An `msi-write` changes nothing but `step` before
+ * by the pure `deliverDeviceWrite`. After every primitive, a remapping unit's own event
+ * interrupts it made due (a fault event or an invalidation-completion event, pending with IM =
+ * 0) are sent (src/platform/event-interrupts.ts). An `msi-write` changes nothing but `step` before
  * its delivery, so it skips immer altogether; this is the MSI read path, and immer's
  * drafts cost tens of microseconds per remap there (BENCHMARKS.md). Either way the
  * result is a new, deeply frozen state, as immer's auto-freeze would leave it.
@@ -19,8 +21,6 @@ import type { PlatformState, IommuUnit, PciFunction } from './state.ts';
 import { writeGcmd, writeIrta } from '../vtd/ir-registers.ts';
 import { decodeIrta } from '../vtd/registers.ts';
 import { IRTE_BYTES } from '../vtd/irte.ts';
-import { decodeIec } from '../vtd/invalidation.ts';
-import { iecInvalidate } from '../vtd/iec.ts';
 import { clearFaultRecord } from '../vtd/fault-recording.ts';
 import { releasePending, signal, type Message } from '../pci/msi-capability.ts';
 import { deliverDeviceWrite, copyState } from './device-write.ts';
@@ -32,6 +32,8 @@ import { isPolicyRequest, type PolicyRequest } from '../policy/policy.ts';
 import { policyNamed } from '../policy/index.ts';
 import type { Vcpu } from './state.ts';
 import { dmaHandlers } from './dma-handlers.ts';
+import { directInvalidation, registerHandlers } from './register-handlers.ts';
+import { sendEventInterrupts } from './event-interrupts.ts';
 import { deviceDma } from './dma-access.ts';
 import { traverseFabric } from './bus.ts';
 import { vcpuAt, withVcpu, type VcpuTable } from './vcpu-table.ts';
@@ -177,9 +179,11 @@ function freezeNew(value: unknown): void {
 }
 
 type DmaKind = 'write-rtaddr' | 'invalidate-dma' | 'invalidation-wait' | 'dma-root' | 'map-dma' | 'unmap-dma' | 'dma';
+/** Handled in src/platform/register-handlers.ts. */
+type RegisterKind = 'write-iqt' | 'write-register';
 type VcpuKind = 'pid-write' | 'vcpu-set' | 'sync-pir' | 'blocked-list' | 'ndst-stale' | 'irte-allocated' | 'self-ipi' | 'guest-ack' | 'guest-eoi';
 
-const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind>]: Handler<K> } = {
+const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind>]: Handler<K> } = {
   'write-irta'(draft, a, emit, before) {
     const unit = unitOrReject(before, a.iommu, emit);
     if (!unit) return;
@@ -202,7 +206,7 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind>]: Handler<K> 
     } catch (e) {
       return void emit({ kind: 'action-rejected', why: (e as Error).message });
     }
-    emit({ kind: 'memory-write', address: a.address, bytes: a.bytes, value: a.value, what: undefined });
+    emit({ kind: 'memory-write', address: a.address, bytes: a.bytes, value: a.value, what: a.what });
   },
 
   'write-irte'(draft, a, emit, before) {
@@ -214,14 +218,8 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind>]: Handler<K> 
   },
 
   'invalidate-iec'(draft, a, emit, before) {
-    const unit = unitOrReject(before, a.iommu, emit);
-    if (!unit) return;
-    const d = decodeIec(a.descriptor).desc;
-    const count = d.granularity === 'index' ? 2 ** d.indexMask : undefined;
-    const index = d.granularity === 'index' ? d.interruptIndex : undefined;
-    const r = iecInvalidate(unit.iec, index, count);
-    draft.iommus[a.iommu]!.iec = r.iec as Draft<typeof r.iec>;
-    emit({ kind: 'iec-invalidate', iommu: a.iommu, descriptor: a.descriptor, granularity: d.granularity, index, count, dropped: r.dropped });
+    // "The queue processes this descriptor now" (src/vtd/invalidation-queue.ts `processDirect`).
+    directInvalidation(draft, before, a.iommu, a.descriptor, emit);
   },
 
   'clear-fault'(draft, a, emit, before) {
@@ -422,6 +420,16 @@ function emitterFor(events: PlatformEvent[], step: number): Emit {
   };
 }
 
+/**
+ * `next` (frozen) after the event interrupts its transition made due are sent (src/platform/
+ * event-interrupts.ts: a fault or invalidation-completion event pending with IM = 0).
+ */
+function withEventInterrupts(next: PlatformState, before: PlatformState, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
+  const sent = sendEventInterrupts(next, before, emit, raised);
+  if (sent !== next) freezeResult(sent, next);
+  return sent;
+}
+
 /** Apply one primitive action at top-level step `step`; interrupts it raises to the hypervisor go to `raised`. */
 function applyPrimitive(state: PlatformState, action: Action & { kind: PrimitiveKind }, emit: Emit, step: number, raised: RaisedInterrupt[]): PlatformState {
   let writes = undefined as readonly DeviceWrite[] | void;
@@ -441,8 +449,9 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
       rid === undefined
         ? copy
         : deviceDma(copy, { fn, rid, ...(action.pasid === undefined ? {} : { pasid: action.pasid }), address: action.address, size: action.size, write: action.write, value: action.value ?? 0n }, emit, raised);
-    freezeResult(next, state);
-    return next;
+    const sent = sendEventInterrupts(next, state, emit, raised);
+    freezeResult(sent, state);
+    return sent;
   }
   if (action.kind === 'msi-write') {
     // msiWrite's one device write, delivered directly (no array of writes: the MSI read path).
@@ -451,18 +460,20 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
     copy.step = step + 1;
     const rid = fn === undefined ? undefined : traverseFabric(copy, fn, action.rid ?? fn.rid, { address: action.address, size: 4, write: true }, emit);
     next = rid === undefined ? copy : deliverDeviceWrite(copy, fn!, rid, action.address, action.data >>> 0, emit, raised);
+    next = sendEventInterrupts(next, state, emit, raised);
     freezeResult(next, state);
     return next;
   } else {
     const handler =
       (handlers as Record<string, Handler<ActionKind>>)[action.kind] ??
       (vcpuHandlers as Record<string, Handler<ActionKind>>)[action.kind] ??
-      (dmaHandlers as Record<string, Handler<ActionKind>>)[action.kind]!;
+      (dmaHandlers as Record<string, Handler<ActionKind>>)[action.kind] ??
+      (registerHandlers as Record<string, Handler<ActionKind>>)[action.kind]!;
     next = produce(state, (draft) => {
       writes = handler(draft, action as never, emit, state, raised);
       draft.step = step + 1;
     });
-    if (!writes || writes.length === 0) return next;
+    if (!writes || writes.length === 0) return withEventInterrupts(next, state, emit, raised);
   }
   const unfrozen = next;
   for (const w of writes) {
@@ -470,7 +481,7 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
     if (rid !== undefined) next = deliverDeviceWrite(next, w.fn, rid, w.address, w.data, emit, raised);
   }
   freezeResult(next, unfrozen);
-  return next;
+  return withEventInterrupts(next, state, emit, raised);
 }
 
 /**

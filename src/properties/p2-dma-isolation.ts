@@ -1,7 +1,8 @@
 /**
  * P2 DMA isolation (DESIGN.md §3): every memory access by a device lands in host
- * memory that its domain's DMA intent maps (the mappings the hypervisor built for the
- * domain, with the right permission), and never on the IOMMU's own structures — the
+ * memory that the hypervisor's DMA intent maps for it — the mappings it built for the device
+ * and the PASID the request carried; for a request without PASID, those of any device of its
+ * domain (src/platform/dma-intent.ts) — with the right permission, and never on the IOMMU's own structures — the
  * IRTs, the posted-interrupt descriptors, the root/context/PASID tables and page tables
  * (the hypervisor's table arena) — unless the hypervisor mapped them there on purpose
  * (`structures: true`). A host device with no DMA intent may reach any memory but the
@@ -15,6 +16,8 @@ import { vcpuList } from '../platform/vcpu-table.ts';
 import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
 import { IRTE_BYTES } from '../vtd/irte.ts';
 import { PID_BYTES } from '../vtd/pid.ts';
+import { queueGeometry } from '../vtd/invalidation-queue.ts';
+import { coveringGrants } from '../platform/dma-intent.ts';
 
 export interface P2Violation {
   readonly property: 'P2';
@@ -32,6 +35,12 @@ interface Region {
 export function iommuStructures(state: PlatformState): Region[] {
   const out: Region[] = [];
   for (const u of state.iommus) {
+    // The invalidation queue the unit fetches descriptors from (src/vtd/invalidation-queue.ts):
+    // a device writing it could forge or cancel invalidations.
+    if ((u.regs.gsts & (1 << GLOBAL_STATUS_BITS.QIES)) !== 0) {
+      const q = queueGeometry(u.regs.iqa, state.hostAddressWidth);
+      out.push({ start: q.base, end: q.base + q.bytes, what: `the invalidation queue of ${u.name}` });
+    }
     if ((u.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRTPS)) === 0) continue;
     const irta = decodeIrta(u.regs.irtaLatched);
     out.push({ start: irta.base, end: irta.base + BigInt(irtEntries(irta.size) * IRTE_BYTES), what: `the IRT of ${u.name}` });
@@ -49,13 +58,15 @@ export function checkDmaAccess(state: PlatformState, e: DmaAccessEvent): P2Viola
   const end = e.hpa + BigInt(e.size);
   const domainId = state.intent.owners[e.device];
   const domain = domainId === undefined ? undefined : state.domains[domainId];
-  const grants = domainId === undefined ? [] : (state.intent.dma[domainId] ?? []);
+  // The mappings of the device and the PASID the request carried (src/platform/dma-intent.ts).
+  const grants = coveringGrants(state, e.device, e.pasid);
   const covering = grants.find((g) => g.hpa <= e.hpa && end <= g.hpa + g.size && (e.write ? g.write : g.read));
   const out: P2Violation[] = [];
   const v = (message: string): P2Violation => ({ property: 'P2', step: e.step, message });
   const hostIdentity = domain?.kind === 'host' && grants.length === 0;
   if (covering === undefined && !hostIdentity) {
-    out.push(v(`${e.device} (${domain?.name ?? 'no domain'}) ${e.write ? 'wrote' : 'read'} HPA ${hex(e.hpa)}+${e.size} (IOVA ${hex(e.iova)}, ${e.translation}), which its domain's mappings do not cover`));
+    const whose = e.pasid === undefined ? "its domain's mappings" : `its mappings for PASID ${e.pasid}`;
+    out.push(v(`${e.device} (${domain?.name ?? 'no domain'}) ${e.write ? 'wrote' : 'read'} HPA ${hex(e.hpa)}+${e.size} (IOVA ${hex(e.iova)}${e.pasid === undefined ? '' : ` PASID ${e.pasid}`}, ${e.translation}), which ${whose} do not cover`));
   }
   if (covering?.structures) return out;
   for (const r of iommuStructures(state)) {

@@ -15,13 +15,17 @@ import { InputError } from '../io/input-error.ts';
 import { DELIVERY_MODE_NAMES, type DeliveryModeName } from '../x86/msi.ts';
 import { encodeIrte, irteDestinationField, type Irte } from '../vtd/irte.ts';
 import { encodeIrta, irtaSizeForEntries, GLOBAL_COMMAND_BITS } from '../vtd/registers.ts';
-import { encodeIec, encodeWait } from '../vtd/invalidation.ts';
+import { encodeIec, encodeWait, descriptorType, INV_DESC_TYPE } from '../vtd/invalidation.ts';
 import { encodeDmaInvalidation } from '../vtd/dma/invalidation-dma.ts';
 
 /** An invalidation-wait descriptor with no status write and no interrupt: software just waits for completion. */
 const WAIT = encodeWait({ interruptFlag: false, statusWrite: false, fence: true, pageRequestDrain: false, statusData: 0, statusAddress: 0n });
 import { loadDmar } from '../vtd/dmar/load.ts';
-import { irEnableSequence } from '../platform/ir-enable.ts';
+import { irEnableSequence, defaultQueue, qiEnableSequence, qiSubmitSync, type SoftwareQueue } from '../platform/ir-enable.ts';
+import { DEFAULT_CAP, DEFAULT_ECAP } from '../platform/build.ts';
+import { CCMD_REG, IOTLB_REG, IVA_REG, decodeCap, decodeEcap } from '../vtd/registers.ts';
+import { slotOf } from '../vtd/invalidation-queue.ts';
+import { decodeDmaInvalidation } from '../vtd/dma/invalidation-dma.ts';
 import { unitsFromDmar } from './dmar-platform.ts';
 import { fabricOfDescription, splitGroupWarnings } from './fabric.ts';
 import type { Fabric } from '../fabric/model.ts';
@@ -43,6 +47,7 @@ export interface Expectation {
   readonly dma?: true;
   readonly nothing?: true;
   readonly blocked?: true;
+  readonly unsupported?: true;
   readonly peer?: { readonly target?: string };
 }
 
@@ -70,9 +75,11 @@ export interface CompiledScenario {
 }
 
 const STEP_KEYS = [
-  'set-irta', 'gcmd', 'enable-ir', 'disable-ir', 'irte', 'clear-irte', 'invalidate-iec', 'msi', 'program-msi',
+  'set-irta', 'gcmd', 'enable-ir', 'disable-ir', 'irte', 'clear-irte', 'invalidate-iec', 'invalidate-dma', 'msi', 'program-msi',
   'program-msix', 'msix-control', 'signal', 'assign', 'grant', 'revoke', 'write-memory', 'clear-fault',
   'schedule', 'preempt', 'halt', 'guest-ack', 'guest-eoi', 'guest-msi', 'enable-dma', 'map-dma', 'unmap-dma', 'dma',
+  'invalidate-context-cache', 'invalidate-iotlb', 'invalidate-pasid-cache', 'invalidate-pasid-iotlb',
+  'write-register', 'fault-event', 'submit-invalidation',
 ] as const;
 type StepKey = (typeof STEP_KEYS)[number];
 
@@ -98,6 +105,14 @@ class Compiler {
   private readonly eime = new Map<number, boolean>();
   /** Units put in scalable mode by `enable-dma`. */
   private readonly scalable = new Set<number>();
+  /** Per unit: the invalidation queue `enable-ir` / `enable-dma` set up (src/platform/ir-enable.ts), as the driver tracks it. */
+  private readonly queues = new Map<number, SoftwareQueue>();
+  /** CAP and ECAP of each unit (the defaults of src/platform/build.ts when the scenario gives none). */
+  private caps: { cap: bigint; ecap: bigint }[] = [];
+  /** The DID each `map-dma` gave an address space (`unit|device|PASID or -`): a later map with another DID also flushes the old one. */
+  private readonly mappedDids = new Map<string, number>();
+  /** The RID_PASID a `map-dma` set for a device (`unit|device`), for the PASID-based flushes of an unmap without PASID. */
+  private readonly ridPasids = new Map<string, number>();
   private unitCount = 0;
   private fabric: Fabric | undefined;
   private readonly warnings: string[] = [];
@@ -120,6 +135,20 @@ class Compiler {
     const { key } = this.key(text, path);
     if (!this.devices.has(key)) this.fail(`no device ${key} in the scenario's devices`, path);
     return key;
+  }
+
+  /** A DMA-cache invalidation descriptor and (unless `wait` is false) the invalidation wait that completes it. */
+  private invalidation(iommu: number, descriptor: bigint, wait: boolean | undefined): Action[] {
+    return [{ kind: 'invalidate-dma', iommu, descriptor }, ...(wait === false ? [] : [{ kind: 'invalidation-wait', iommu, descriptor: WAIT } as const])];
+  }
+
+  /** ADDR of a page-selective invalidation: required, 4 KiB aligned; 0 for the other granularities. */
+  private invalidationAddress(page: boolean, address: number | string | undefined, path: (string | number)[]): bigint {
+    if (!page) return 0n;
+    if (address === undefined) this.fail('a page-selective invalidation names its address', path);
+    const a = u64(address);
+    if ((a & 0xfffn) !== 0n) this.fail('the address of a page-selective invalidation is 4 KiB aligned', path);
+    return a;
   }
 
   private iommu(index: number, path: (string | number)[]): number {
@@ -169,6 +198,7 @@ class Compiler {
       ...(u.iecCapacity === undefined && defaults.iecCapacity !== undefined ? { iecCapacity: defaults.iecCapacity } : {}),
     }));
     this.unitCount = units.length;
+    this.caps = units.map((u) => ({ cap: u.cap ?? DEFAULT_CAP, ecap: u.ecap ?? DEFAULT_ECAP }));
 
     const apicIds = 'count' in p.cpus ? Array.from({ length: p.cpus.count }, (_, i) => i) : p.cpus.apicIds;
     this.cpuCount = apicIds.length;
@@ -217,6 +247,7 @@ class Compiler {
       hostAddressWidth: hostAddressWidth ?? 46,
       apicMode: p.apicMode ?? 'x2apic',
       extendedDestinationId: p.extendedDestinationId ?? false,
+      ...(p.urSignaling === undefined ? {} : { urSignaling: p.urSignaling }),
       apicIds,
       iommus: units,
       devices: [...this.devices.values()],
@@ -273,6 +304,89 @@ class Compiler {
       vector: g.vector,
       deliveryModes: (g.deliveryModes ?? ['fixed', 'lowest-priority']).map((m) => deliveryMode(m)),
     };
+  }
+
+  /** QIE in the GCMD software keeps for `iommu`. */
+  private qie(iommu: number): boolean {
+    return ((this.gcmd.get(iommu) ?? 0) & (1 << GLOBAL_COMMAND_BITS.QIE)) !== 0;
+  }
+
+  /**
+   * Queued invalidation on for `iommu` as Linux turns it on before interrupt remapping and DMA
+   * translation (`dmar_enable_qi`, src/platform/ir-enable.ts): nothing when it is on already or
+   * the unit has no ECAP.QI (then DMA caches are invalidated through registers, see {@link lower}).
+   */
+  private enableQi(iommu: number): Action[] {
+    const ecap = decodeEcap(this.caps[iommu]!.ecap);
+    if (this.queues.has(iommu) || this.qie(iommu) || !ecap.QI) return [];
+    const queue = defaultQueue(iommu, ecap.SMTS);
+    const seq = qiEnableSequence(queue, this.gcmd.get(iommu) ?? 0);
+    this.gcmd.set(iommu, seq.gcmd);
+    this.queues.set(iommu, queue);
+    return seq.actions;
+  }
+
+  /**
+   * The invalidation requests of a step as the hypervisor makes them (Linux `qi_submit_sync` /
+   * `__iommu_flush_context` / `__iommu_flush_iotlb`): each run of consecutive `invalidate-iec` /
+   * `invalidate-dma` actions on one unit, with the compiler's invalidation wait after it when
+   * there is one, becomes
+   * - with the unit's queue set up by `enable-ir` / `enable-dma`: the descriptors written into
+   *   the ring, a status-write wait (when the run waited), and one IQT write — processed by the
+   *   hardware at the IQT write;
+   * - with queued invalidation off: CCMD_REG and IVA_REG/IOTLB_REG writes for context-cache and
+   *   IOTLB descriptors (register-based invalidation, synchronous: no wait); the other types
+   *   stay descriptors the unit cannot take (an IEC invalidation needs the queue) and the trace
+   *   says they were ignored;
+   * - with QIE set by a raw `gcmd` step (a queue the compiler did not set up): left as they are,
+   *   descriptors the queue processes at once.
+   */
+  private lower(actions: Action[]): Action[] {
+    const out: Action[] = [];
+    for (let i = 0; i < actions.length; ) {
+      const a = actions[i]!;
+      if (a.kind !== 'invalidate-iec' && a.kind !== 'invalidate-dma' && !(a.kind === 'invalidation-wait' && a.descriptor === WAIT)) {
+        out.push(a);
+        i++;
+        continue;
+      }
+      const iommu = a.iommu;
+      const descriptors: bigint[] = [];
+      let wait = false;
+      for (; i < actions.length; i++) {
+        const b = actions[i]!;
+        if ((b.kind === 'invalidate-iec' || b.kind === 'invalidate-dma') && b.iommu === iommu && !wait) descriptors.push(b.descriptor);
+        else if (b.kind === 'invalidation-wait' && b.iommu === iommu && b.descriptor === WAIT && !wait) wait = true;
+        else break;
+      }
+      out.push(...this.submit(iommu, descriptors, wait));
+    }
+    return out;
+  }
+
+  /** One synchronous invalidation request of `descriptors` on `iommu` (see {@link lower}). */
+  private submit(iommu: number, descriptors: readonly bigint[], wait: boolean): Action[] {
+    const queue = this.queues.get(iommu);
+    if (queue !== undefined && this.qie(iommu)) {
+      const r = qiSubmitSync(queue, descriptors, { wait });
+      this.queues.set(iommu, r.queue);
+      return r.actions;
+    }
+    const direct = (d: bigint): Action => (descriptorType(d) === INV_DESC_TYPE.IEC ? { kind: 'invalidate-iec', iommu, descriptor: d } : { kind: 'invalidate-dma', iommu, descriptor: d });
+    if (this.qie(iommu)) return [...descriptors.map(direct), ...(wait ? [{ kind: 'invalidation-wait', iommu, descriptor: WAIT } as const] : [])];
+    return descriptors.flatMap((d): Action[] => {
+      const inv = decodeDmaInvalidation(d)?.desc;
+      if (inv?.kind === 'context-cache' && inv.granularity !== 'reserved-0') {
+        const value = CCMD_REG.encode({ ICC: true, CIRG: ['reserved-0', 'global', 'domain', 'device'].indexOf(inv.granularity), CAIG: 0, DID: inv.did, SID: inv.sid, FM: inv.functionMask });
+        return [{ kind: 'write-register', iommu, register: 'CCMD', value }];
+      }
+      if (inv?.kind === 'iotlb' && inv.granularity !== 'reserved-0') {
+        const value = IOTLB_REG.encode({ IVT: true, IIRG: ['reserved-0', 'global', 'domain', 'page'].indexOf(inv.granularity), IAIG: 0, DR: inv.drainReads, DW: inv.drainWrites, DID: inv.did });
+        const iva: Action[] = inv.granularity === 'page' ? [{ kind: 'write-register', iommu, register: 'IVA', value: IVA_REG.encode({ ADDR: Number(inv.address >> 12n), AM: inv.addressMask, IH: inv.invalidationHint }) }] : [];
+        return [...iva, { kind: 'write-register', iommu, register: 'IOTLB', value }];
+      }
+      return [direct(d)];
+    });
   }
 
   private gcmdWrite(iommu: number, persistent: number, oneShot = 0): Action {
@@ -335,7 +449,7 @@ class Compiler {
     }
     const label = keys[0] as StepKey;
     const at = [...path, label];
-    const actions = this.actions(label, step, at);
+    const actions = this.lower(this.actions(label, step, at));
     const target = step.expect?.peer?.target;
     // A peer target is matched against event keys: any BDF spelling names the same function.
     const expect = target === undefined ? step.expect : { ...step.expect, peer: { target: this.key(target, [...path, 'expect', 'peer', 'target']).key } };
@@ -365,9 +479,15 @@ class Compiler {
         const iommu = this.iommu(s.iommu, [...at, 'iommu']);
         const eime = s.eime ?? false;
         this.eime.set(iommu, eime);
-        const seq = irEnableSequence(iommu, { base: u64(s.base), eime, entries: s.entries, cfi: s.cfi ?? false }, this.gcmd.get(iommu) ?? 0);
+        // Linux turns queued invalidation on first (`intel_setup_irq_remapping` → `dmar_enable_qi`) and
+        // skips the global IEC flush after SIRTP on CAP.ESIRTPS hardware (`iommu_set_irq_remapping`).
+        const qi = this.enableQi(iommu);
+        const esirtps = decodeCap(this.caps[iommu]!.cap).ESIRTPS;
+        const queue = this.qie(iommu) ? (this.queues.get(iommu) ?? null) : null;
+        const seq = irEnableSequence(iommu, { base: u64(s.base), eime, entries: s.entries, cfi: s.cfi ?? false }, this.gcmd.get(iommu) ?? 0, { queue, esirtps });
         this.gcmd.set(iommu, seq.gcmd);
-        return seq.actions;
+        if (seq.queue !== undefined) this.queues.set(iommu, seq.queue);
+        return [...qi, ...seq.actions];
       }
       case 'disable-ir': {
         const iommu = this.iommu(step['disable-ir']!.iommu, [...at, 'iommu']);
@@ -390,6 +510,24 @@ class Compiler {
             ? encodeIec({ granularity: 'global', indexMask: 0, interruptIndex: 0 })
             : encodeIec({ granularity: 'index', indexMask: s.mask ?? 0, interruptIndex: s.index });
         return [{ kind: 'invalidate-iec', iommu, descriptor }];
+      }
+      case 'invalidate-dma': {
+        // Context-cache and IOTLB invalidations the hypervisor issues on its own (after
+        // writing a context entry with write-memory, say), then a wait.
+        const s = step['invalidate-dma']!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        const did = s.did ?? 0;
+        if (s.did === undefined && ((s.context !== undefined && s.context !== 'all') || s.iotlb === 'domain')) this.fail('a device-selective context or domain-selective IOTLB invalidation needs did', [...at, 'did']);
+        const out: Action[] = [];
+        if (s.context !== undefined) {
+          const sid = s.context === 'all' ? 0 : this.key(s.context, [...at, 'context']).rid;
+          out.push({ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'context-cache', granularity: s.context === 'all' ? 'global' : 'device', did, sid, functionMask: 0 }) });
+        }
+        if (s.iotlb !== undefined) {
+          out.push({ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'iotlb', granularity: s.iotlb === 'all' ? 'global' : 'domain', drainWrites: true, drainReads: true, did, addressMask: 0, invalidationHint: false, address: 0n }) });
+        }
+        out.push({ kind: 'invalidation-wait', iommu, descriptor: WAIT });
+        return out;
       }
       case 'msi': {
         const s = step.msi!;
@@ -455,6 +593,50 @@ class Compiler {
         const s = step['clear-fault']!;
         return [{ kind: 'clear-fault', iommu: this.iommu(s.iommu, [...at, 'iommu']), record: s.record }];
       }
+      case 'write-register': {
+        const s = step['write-register']!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        const value = u64(s.value);
+        const queue = this.queues.get(iommu);
+        if (s.register === 'IQT') {
+          // Software moved the tail itself: the driver's head follows it.
+          if (queue !== undefined) this.queues.set(iommu, { ...queue, head: slotOf(value, queue.wide) });
+          return [{ kind: 'write-iqt', iommu, value }];
+        }
+        if (s.register === 'IQA' && queue !== undefined) this.queues.delete(iommu);
+        return [{ kind: 'write-register', iommu, register: s.register, value }];
+      }
+      case 'fault-event': {
+        // Linux `dmar_msi_write` (FEDATA, FEADDR, FEUADDR in that order; with x2APIC the upper
+        // address carries destination bits 31:8, `__irq_msi_compose_msg(..., dmar = true)`), then
+        // `dmar_msi_unmask` (FECTL = 0).
+        const s = step['fault-event']!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        const logical = s.destinationMode === 'logical';
+        const data = (s.vector & 0xff) | (deliveryMode(s.deliveryMode) << 8);
+        const address = (0xfee0_0000 | ((s.destination & 0xff) << 12) | (logical ? 1 << 2 : 0)) >>> 0;
+        const upper = (s.destination & 0xffff_ff00) >>> 0;
+        return [
+          { kind: 'write-register', iommu, register: 'FEDATA', value: BigInt(data) },
+          { kind: 'write-register', iommu, register: 'FEADDR', value: BigInt(address) },
+          { kind: 'write-register', iommu, register: 'FEUADDR', value: BigInt(upper) },
+          { kind: 'write-register', iommu, register: 'FECTL', value: s.masked ? 0x8000_0000n : 0n },
+        ];
+      }
+      case 'submit-invalidation': {
+        const s = step['submit-invalidation']!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        const queue = this.queues.get(iommu);
+        if (queue === undefined) this.fail(`unit ${iommu} has no invalidation queue yet: enable-ir or enable-dma sets it up`, [...at, 'iommu']);
+        const descriptors = s.descriptors.map((d, j) => {
+          const v = BigInt(d);
+          if (v >> 128n !== 0n) this.fail('a descriptor is 128 bits (qword 1 << 64 | qword 0)', [...at, 'descriptors', j]);
+          return v;
+        });
+        const r = qiSubmitSync(queue, descriptors, { wait: s.wait ?? true, doorbell: s.doorbell ?? true });
+        this.queues.set(iommu, r.queue);
+        return r.actions;
+      }
       case 'schedule': {
         const s = step.schedule!;
         if (s.pcpu >= this.cpuCount) this.fail(`no pCPU ${s.pcpu}: the platform has ${this.cpuCount}`, [...at, 'pcpu']);
@@ -473,15 +655,25 @@ class Compiler {
         const iommu = this.iommu(s.iommu, [...at, 'iommu']);
         if (s.scalable) this.scalable.add(iommu);
         else this.scalable.delete(iommu);
+        // Linux: queued invalidation first (`intel_iommu_init_qi`), then the root table (SRTP and,
+        // unless CAP.ESRTPS made SRTP do it, global context/PASID/IOTLB flushes: `iommu_set_root_entry`).
+        const qi = this.enableQi(iommu);
         const persistent = this.gcmd.get(iommu) ?? 0;
         const TE = 1 << GLOBAL_COMMAND_BITS.TE;
+        const esrtps = decodeCap(this.caps[iommu]!.cap).ESRTPS;
+        const flushes: Action[] = esrtps
+          ? []
+          : [
+              { kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'context-cache', granularity: 'global', did: 0, sid: 0, functionMask: 0 }) },
+              ...(s.scalable ? [{ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'pasid-cache', granularity: 'global', did: 0, pasid: 0 }) } as const] : []),
+              { kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'iotlb', granularity: 'global', drainWrites: true, drainReads: true, did: 0, addressMask: 0, invalidationHint: false, address: 0n }) },
+              { kind: 'invalidation-wait', iommu, descriptor: WAIT },
+            ];
         return [
+          ...qi,
           { kind: 'dma-root', iommu, scalable: s.scalable ?? false },
           this.gcmdWrite(iommu, persistent, 1 << GLOBAL_COMMAND_BITS.SRTP),
-          { kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'context-cache', granularity: 'global', did: 0, sid: 0, functionMask: 0 }) },
-          ...(s.scalable ? [{ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'pasid-cache', granularity: 'global', did: 0, pasid: 0 }) } as const] : []),
-          { kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'iotlb', granularity: 'global', drainWrites: true, drainReads: true, did: 0, addressMask: 0, invalidationHint: false, address: 0n }) },
-          { kind: 'invalidation-wait', iommu, descriptor: WAIT },
+          ...flushes,
           this.gcmdWrite(iommu, (persistent | TE) >>> 0),
         ];
       }
@@ -492,6 +684,9 @@ class Compiler {
         const rid = this.key(s.device, [...at, 'device']).rid;
         const levels = s.levels ?? 4;
         if (s.mode === 'first-stage' && levels === 3) this.fail('a first stage has 4 or 5 levels', [...at, 'levels']);
+        const legacy = s.mode.startsWith('legacy');
+        if (legacy && s.pasid !== undefined) this.fail('a legacy context entry has no PASIDs', [...at, 'pasid']);
+        if (s.ridPasid && s.pasid === undefined) this.fail('ridPasid names the PASID given in pasid', [...at, 'ridPasid']);
         const mappings = s.mappings.map((m) => ({
           iova: u64(m.iova),
           hpa: u64(m.hpa),
@@ -501,15 +696,37 @@ class Compiler {
           write: m.write ?? true,
           ...(m.structures === undefined ? {} : { structures: m.structures }),
         }));
-        const scalable = !s.mode.startsWith('legacy');
+        const scalable = !legacy;
+        const invalidate = s.invalidate ?? true;
+        const unitDevice = `${iommu}|${device}`;
+        const pasid = s.pasid ?? (legacy ? undefined : (this.ridPasids.get(unitDevice) ?? 0));
+        if (s.ridPasid) this.ridPasids.set(unitDevice, s.pasid!);
+        const space = `${unitDevice}|${pasid ?? '-'}`;
+        const oldDid = this.mappedDids.get(space);
+        this.mappedDids.set(space, s.did);
+        const action: Action = {
+          kind: 'map-dma', iommu, device, did: s.did, mode: s.mode, levels,
+          ...(s.firstStageLevels === undefined ? {} : { firstStageLevels: s.firstStageLevels }),
+          ...(s.pasid === undefined ? {} : { pasid: s.pasid }),
+          ...(s.ridPasid ? { ridPasid: true } : {}),
+          ...(invalidate === false ? { skipsInvalidation: true } : {}),
+          mappings,
+          ...(s.contexts === undefined ? {} : { contexts: s.contexts }),
+        };
+        // `false`: the hypervisor returns without invalidating (P4 judges it complete); `deferred`:
+        // the scenario's own invalidation steps follow.
+        if (invalidate !== true) return [action];
         // The hypervisor programs a context entry for every requester ID the device's DMA may
-        // carry (src/fabric/contexts.ts), so each is flushed.
+        // carry (src/fabric/contexts.ts), so each is flushed; the domain's PASID cache and IOTLB
+        // after (VT-d §6.5.3.3 guidance; Linux `domain_context_clear_one`, `intel_pasid_tear_down_entry`),
+        // for the DID the space had before too when the map moves it to another.
         const sids = deviceRequesterIds(this.fabric!, device, rid, s.contexts);
+        const dids = oldDid === undefined || oldDid === s.did ? [s.did] : [oldDid, s.did];
         return [
-          { kind: 'map-dma', iommu, device, did: s.did, mode: s.mode, levels, ...(s.firstStageLevels === undefined ? {} : { firstStageLevels: s.firstStageLevels }), ...(s.pasid === undefined ? {} : { pasid: s.pasid }), mappings, ...(s.contexts === undefined ? {} : { contexts: s.contexts }) },
+          action,
           ...sids.map((sid): Action => ({ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'context-cache', granularity: 'device', did: s.did, sid, functionMask: 0 }) })),
-          ...(scalable ? [{ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'pasid-cache', granularity: 'domain', did: s.did, pasid: 0 }) } as const] : []),
-          { kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'iotlb', granularity: 'domain', drainWrites: true, drainReads: true, did: s.did, addressMask: 0, invalidationHint: false, address: 0n }) },
+          ...(scalable ? dids.map((did): Action => ({ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'pasid-cache', granularity: 'domain', did, pasid: 0 }) })) : []),
+          ...dids.map((did): Action => ({ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'iotlb', granularity: 'domain', drainWrites: true, drainReads: true, did, addressMask: 0, invalidationHint: false, address: 0n }) })),
           { kind: 'invalidation-wait', iommu, descriptor: WAIT },
         ];
       }
@@ -520,21 +737,53 @@ class Compiler {
         const iova = u64(s.iova);
         const size = u64(s.size);
         if ((iova & 0xfffn) !== 0n || size <= 0n || (size & 0xfffn) !== 0n) this.fail('iova and size must be 4 KiB aligned and size positive', [...at, 'size']);
-        const out: Action[] = [{ kind: 'unmap-dma', iommu, device, iova, size, ...(s.pasid === undefined ? {} : { pasid: s.pasid }) }];
-        if (s.invalidate ?? true) {
+        const invalidate = s.invalidate ?? true;
+        const out: Action[] = [{ kind: 'unmap-dma', iommu, device, iova, size, ...(s.pasid === undefined ? {} : { pasid: s.pasid }), ...(invalidate === false ? { skipsInvalidation: true } : {}) }];
+        if (invalidate === true) {
           // The smallest naturally aligned 2^AM-page block covering the range (VT-d page-selective invalidation).
           let am = 0;
           while (((iova >> 12n) >> BigInt(am)) !== (((iova + size - 1n) >> 12n) >> BigInt(am))) am++;
           const base = (iova >> BigInt(12 + am)) << BigInt(12 + am);
           out.push({ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'iotlb', granularity: 'page', drainWrites: true, drainReads: true, did: s.did, addressMask: am, invalidationHint: false, address: base }) });
           // A type-2 IOTLB invalidation does not reach first-stage (PASID-tagged) entries (VT-d
-          // §6.5.2.4): in scalable mode also flush by PASID, as Linux `qi_flush_piotlb` does.
+          // §6.5.2.4): in scalable mode also flush by PASID, as Linux `qi_flush_piotlb` does —
+          // the unmap's PASID, or the one requests without PASID use.
           if (this.scalable.has(iommu)) {
-            out.push({ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'pasid-iotlb', granularity: 'page', did: s.did, pasid: s.pasid ?? 0, addressMask: am, invalidationHint: false, address: base }) });
+            const pasid = s.pasid ?? this.ridPasids.get(`${iommu}|${device}`) ?? 0;
+            out.push({ kind: 'invalidate-dma', iommu, descriptor: encodeDmaInvalidation({ kind: 'pasid-iotlb', granularity: 'page', did: s.did, pasid, addressMask: am, invalidationHint: false, address: base }) });
           }
           out.push({ kind: 'invalidation-wait', iommu, descriptor: WAIT });
         }
         return out;
+      }
+      case 'invalidate-context-cache': {
+        const s = step['invalidate-context-cache']!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        if (s.granularity !== 'global' && s.did === undefined) this.fail(`a ${s.granularity}-selective context-cache invalidation names its domain (did)`, [...at, 'did']);
+        if (s.granularity === 'device' && s.sid === undefined) this.fail('a device-selective context-cache invalidation names its source ID (sid)', [...at, 'sid']);
+        const sid = s.sid === undefined ? 0 : this.key(s.sid, [...at, 'sid']).rid;
+        return this.invalidation(iommu, encodeDmaInvalidation({ kind: 'context-cache', granularity: s.granularity, did: s.did ?? 0, sid, functionMask: s.fm ?? 0 }), s.wait);
+      }
+      case 'invalidate-iotlb': {
+        const s = step['invalidate-iotlb']!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        if (s.granularity !== 'global' && s.did === undefined) this.fail(`a ${s.granularity}-selective IOTLB invalidation names its domain (did)`, [...at, 'did']);
+        const address = this.invalidationAddress(s.granularity === 'page', s.address, [...at, 'address']);
+        const drain = s.drain ?? true;
+        return this.invalidation(iommu, encodeDmaInvalidation({ kind: 'iotlb', granularity: s.granularity, drainWrites: drain, drainReads: drain, did: s.did ?? 0, addressMask: s.am ?? 0, invalidationHint: s.ih ?? false, address }), s.wait);
+      }
+      case 'invalidate-pasid-cache': {
+        const s = step['invalidate-pasid-cache']!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        if (s.granularity !== 'global' && s.did === undefined) this.fail(`a ${s.granularity}-selective PASID-cache invalidation names its domain (did)`, [...at, 'did']);
+        if (s.granularity === 'pasid' && s.pasid === undefined) this.fail('a PASID-selective PASID-cache invalidation names its PASID', [...at, 'pasid']);
+        return this.invalidation(iommu, encodeDmaInvalidation({ kind: 'pasid-cache', granularity: s.granularity, did: s.did ?? 0, pasid: s.pasid ?? 0 }), s.wait);
+      }
+      case 'invalidate-pasid-iotlb': {
+        const s = step['invalidate-pasid-iotlb']!;
+        const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        const address = this.invalidationAddress(s.granularity === 'page', s.address, [...at, 'address']);
+        return this.invalidation(iommu, encodeDmaInvalidation({ kind: 'pasid-iotlb', granularity: s.granularity, did: s.did, pasid: s.pasid, addressMask: s.am ?? 0, invalidationHint: s.ih ?? false, address }), s.wait);
       }
       case 'dma': {
         const s = step.dma!;

@@ -12,6 +12,11 @@
  * entry is followed by the posted-interrupt descriptor it points at: PIR as a vector
  * list, ON, SN, NV, NDST, and the vCPU that owns it.
  *
+ * After each unit's IRT: its registers in the layout of debugfs `iommu_regset` (FSTS, FECTL,
+ * FEDATA, FEADDR, IQH/IQT/IQA … with decoded fields), its pending fault records decoded as
+ * Linux logs them, and its invalidation queue as debugfs `invalidation_queue` shows it
+ * (src/scenario/dump-registers.ts).
+ *
  * Then, for each unit with DMA translation enabled (GSTS.TES), its DMA-remapping structures
  * as read from memory through the latched RTADDR ({@link formatDmaDump}).
  */
@@ -21,6 +26,7 @@ import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS } from '../vtd/registers.ts'
 import { formatBdf } from '../pci/bdf.ts';
 import { hexDigits } from '../bits/bits.ts';
 import { describeIrte, vcpuName } from './trace.ts';
+import { registerSection } from './dump-registers.ts';
 import { readPid } from '../vtd/pid-memory.ts';
 import { pirVectors } from '../vtd/pid.ts';
 import { vcpuList } from '../platform/vcpu-table.ts';
@@ -81,7 +87,7 @@ function unitDump(state: PlatformState, unit: IommuUnit): string[] {
   const enabled = (unit.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRES)) !== 0;
   const irta = decodeIrta(unit.regs.irtaLatched);
   const latched = (unit.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRTPS)) !== 0;
-  if (!enabled && !latched) return [` Remapped Interrupt supported on IOMMU: ${unit.name} (IR disabled: GSTS.IRES=0, no table latched)`];
+  if (!enabled && !latched) return [` Remapped Interrupt supported on IOMMU: ${unit.name} (IR disabled: GSTS.IRES=0, no table latched)`, ...registerSection(state, unit)];
   const lines = [` Remapped Interrupt supported on IOMMU: ${unit.name}${enabled ? '' : ' (IR disabled: GSTS.IRES=0)'}`, ` IR table address:${irta.base.toString(16)}`, ''];
   const remapped: string[] = [];
   const posted: string[] = [];
@@ -110,6 +116,7 @@ function unitDump(state: PlatformState, unit: IommuUnit): string[] {
   lines.push('', ...xenRows(state, unit));
   const faults = unit.frcd.map((r, i) => [r, i] as const).filter(([r]) => r >> 127n === 1n);
   if (faults.length) lines.push('', ` Pending fault records: ${faults.map(([r, i]) => `FRCD${i}=${hexDigits(r, 32)}`).join(' ')}`);
+  lines.push(...registerSection(state, unit));
   return lines;
 }
 

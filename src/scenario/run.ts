@@ -1,6 +1,6 @@
 /**
  * Run a compiled scenario: build the platform, apply each step's actions in order,
- * check each step's expected outcome, and judge P1 on every delivery. Deterministic:
+ * check each step's expected outcome, and judge the properties after every action. Deterministic:
  * the same scenario gives the same events (P5).
  */
 import { buildPlatform } from '../platform/build.ts';
@@ -11,6 +11,7 @@ import { checkInterruptIsolation, type Violation } from '../properties/p1-interr
 import { checkNoLostInterrupt, type P3Violation } from '../properties/p3-no-lost-interrupt.ts';
 import { checkDmaIsolation, type P2Violation } from '../properties/p2-dma-isolation.ts';
 import { checkCoherence, type P4Violation } from '../properties/p4-coherence.ts';
+import { checkFaultAccountability, emptyFaultTally, type FaultTally, type P6Violation } from '../properties/p6-fault-accountability.ts';
 import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
 import { pagingReferenceCount } from '../vtd/dma/walk.ts';
 import type { CompiledScenario, CompiledStep, Expectation } from './compile.ts';
@@ -33,11 +34,15 @@ export interface RunResult {
   /** P2 and P4 violations (DMA accesses). */
   readonly dmaIsolation: readonly P2Violation[];
   readonly coherence: readonly P4Violation[];
-  /** No P1 or P3 violation and every expectation held. */
+  /** P6 violations: rejected requests the IOMMU did not account for. */
+  readonly accountability: readonly P6Violation[];
+  /** How every rejected request was accounted for (P6's verdict line). */
+  readonly faults: FaultTally;
+  /** No P1–P4 or P6 violation and every expectation held. */
   readonly ok: boolean;
 }
 
-const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-delivered', 'interrupt-fault', 'interrupt-posted', 'guest-interrupt', 'vcpu-state', 'pir-processed', 'msi-pending', 'msi-dropped', 'dma-access', 'dma-fault', 'request-blocked', 'dma-peer']);
+const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-delivered', 'interrupt-fault', 'interrupt-posted', 'guest-interrupt', 'vcpu-state', 'pir-processed', 'msi-pending', 'msi-dropped', 'dma-access', 'dma-fault', 'unsupported-request', 'request-blocked', 'dma-peer']);
 
 /** Why `events` do not meet `expect` (empty if they do). */
 export function checkExpectation(expect: Expectation, events: readonly PlatformEvent[]): string[] {
@@ -109,6 +114,7 @@ export function checkExpectation(expect: Expectation, events: readonly PlatformE
     ['dropped', 'msi-dropped'],
     ['dma', 'dma-access'],
     ['blocked', 'request-blocked'],
+    ['unsupported', 'unsupported-request'],
   ];
   for (const [key, kind] of simple) {
     if (expect[key] && !outcomes.some((e) => e.kind === kind)) failures.push(`expected ${kind}, got ${seen}`);
@@ -134,7 +140,9 @@ function describe(outcomes: readonly PlatformEvent[]): string {
                   ? `peer-to-peer request to ${e.target} via ${e.at}`
                   : e.kind === 'request-blocked'
                     ? `request blocked by ${e.port} (ACS SV)`
-                    : e.kind,
+                    : e.kind === 'unsupported-request'
+                      ? `Unsupported Request (${e.why})`
+                      : e.kind,
     )
     .join(', ');
 }
@@ -147,6 +155,8 @@ export function runScenario(scenario: CompiledScenario): RunResult {
   const lost: P3Violation[] = [];
   const dmaIsolation: P2Violation[] = [];
   const coherence: P4Violation[] = [];
+  const accountability: P6Violation[] = [];
+  const faults = emptyFaultTally();
   for (const step of scenario.steps) {
     const events: PlatformEvent[] = [];
     for (const action of step.actions) {
@@ -157,9 +167,10 @@ export function runScenario(scenario: CompiledScenario): RunResult {
       if (state.vcpus.count > 0) lost.push(...checkNoLostInterrupt(state, r.events));
       dmaIsolation.push(...checkDmaIsolation(state, r.events));
       coherence.push(...checkCoherence(state, r.events));
+      accountability.push(...checkFaultAccountability(state, r.events, faults));
     }
     steps.push({ step, events, failures: step.expect ? checkExpectation(step.expect, events) : [] });
   }
-  const ok = violations.length === 0 && lost.length === 0 && dmaIsolation.length === 0 && coherence.length === 0 && steps.every((s) => s.failures.length === 0);
-  return { scenario, initial, final: state, steps, violations, lost, dmaIsolation, coherence, ok };
+  const ok = violations.length === 0 && lost.length === 0 && dmaIsolation.length === 0 && coherence.length === 0 && accountability.length === 0 && steps.every((s) => s.failures.length === 0);
+  return { scenario, initial, final: state, steps, violations, lost, dmaIsolation, coherence, accountability, faults, ok };
 }

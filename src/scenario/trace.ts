@@ -15,6 +15,7 @@ import { hexDigits } from '../bits/bits.ts';
 import { vcpuAt } from '../platform/vcpu-table.ts';
 import { pagingReferenceCount, type MemoryReference } from '../vtd/dma/walk.ts';
 import { RTADDR, frameAddress } from '../vtd/dma/structures.ts';
+import { formatEventInterrupt, formatInvalidation, formatRegisterWrite } from '../vtd/register-text.ts';
 
 /** One line per structure a DMA walk read: stage, level, table, index, entry (for `run --walks`). */
 export function formatWalk(refs: readonly MemoryReference[]): string[] {
@@ -24,6 +25,7 @@ export function formatWalk(refs: readonly MemoryReference[]): string[] {
   );
 }
 import type { RunResult } from './run.ts';
+import { rejectedCount, type FaultTally } from '../properties/p6-fault-accountability.ts';
 
 const h = (v: number | bigint): string => `0x${v.toString(16)}`;
 const SVT_NAMES = ['none', 'requester-id', 'bus-range', 'reserved'];
@@ -70,6 +72,9 @@ function unitName(state: PlatformState, iommu: number | undefined): string {
 export function formatEvent(e: PlatformEvent, state: PlatformState): string {
   switch (e.kind) {
     case 'interrupt-delivered': {
+      if (e.path === 'system-error') {
+        return `${e.device} Unsupported Request reported as SERR# → NMI dest ${h(e.destination)} → ${e.targets.map((c) => `cpu${c}`).join(',') || 'no CPU accepts it'} (interrupt remapping never saw it)`;
+      }
       const via = e.path === 'remapped' ? `remapped by ${unitName(state, e.iommu)} IRTE ${h(e.irteIndex ?? 0)} (IEC ${e.iecHit ? 'hit' : 'miss'})` : `compatibility format, not remapped${e.iommu === undefined ? ' (no remapping unit)' : ''}`;
       const shown = e.targets.length === 0 ? 'no CPU accepts it' : e.targets.map((c) => `cpu${c}`).join(',');
       // One of a set: the model shows the lowest, the hardware may pick any of them.
@@ -99,6 +104,12 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
       const recorded = e.frcd === undefined ? 'not recorded' : `recorded in FRCD${e.frcd}`;
       return `${e.device} DMA ${e.write ? 'write' : 'read'} IOVA ${hexDigits(e.iova, 16)} → BLOCKED by ${unitName(state, e.iommu)}: fault ${h(e.reason)} ${reason?.description ?? e.condition} (${e.condition}), ${recorded}`;
     }
+    case 'unsupported-request': {
+      const what = { read: 'a read of the interrupt range', 'not-dword': 'not a DWORD write', misaligned: 'a misaligned DWORD write', 'pasid-untranslated': 'a PASID request that nothing translates' }[e.why];
+      const pasid = e.pasid === undefined ? '' : ` PASID ${h(e.pasid)}`;
+      const value = e.write ? ` ← ${hexDigits(e.value, e.size * 2)}` : '';
+      return `${e.device}${pasid} DMA ${e.write ? 'write' : 'read'} ${e.size} B at ${hexDigits(e.address, 16)}${value} → UNSUPPORTED REQUEST (${what}): aborted by the root complex before interrupt remapping, no fault recorded; ${e.signalled === 'serr-nmi' ? 'reported as a system error (SERR#)' : 'UR signalling masked'}`;
+    }
     case 'request-blocked':
       return `${e.device} ${e.write ? 'write' : 'read'} at ${hexDigits(e.address, 16)} as requester ${formatBdf(e.rid)} → BLOCKED by ${e.port}: ACS Source Validation (bus ${hexDigits(e.rid >> 8, 2)} outside ${hexDigits(e.range[0], 2)}-${hexDigits(e.range[1], 2)}), never reaches the IOMMU`;
     case 'dma-peer':
@@ -120,8 +131,13 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
         const r = RTADDR.decode(e.value);
         return `${unit} RTADDR ← ${hexDigits(e.value, 16)} (root table ${h(frameAddress(r.RTA))}, TTM=${r.TTM}: ${['legacy', 'scalable', 'reserved', 'abort-DMA'][r.TTM]} mode)${note}`;
       }
+      if (e.register !== 'GCMD') return formatRegisterWrite(unit, e.register, e.value, e.changed, e.note);
       return `${unit} GCMD ← ${hexDigits(e.value, 8)}  GSTS ${hexDigits(e.gsts, 8)}${e.changed.length ? ` [${e.changed.join(' ')}]` : ''}${note}`;
     }
+    case 'invalidation':
+      return formatInvalidation(unitName(state, e.iommu), e);
+    case 'event-interrupt':
+      return formatEventInterrupt(unitName(state, e.iommu), e);
     case 'iec-invalidate':
       return `${unitName(state, e.iommu)} IEC invalidate ${e.granularity === 'global' ? 'global' : `index ${h(e.index ?? 0)} (${e.count} entries)`}: dropped ${e.dropped.length ? e.dropped.map(h).join(',') : 'nothing'}`;
     case 'msi-pending':
@@ -176,12 +192,14 @@ export function formatTrace(r: RunResult, options: { walks?: boolean } = {}): st
   for (const v of r.lost) lines.push(`VIOLATION P3 at action ${v.step}: ${v.message}`);
   for (const v of r.dmaIsolation) lines.push(`VIOLATION P2 at action ${v.step}: ${v.message}`);
   for (const v of r.coherence) lines.push(`VIOLATION P4 at action ${v.step}: ${v.message}`);
+  for (const v of r.accountability) lines.push(`VIOLATION P6 at action ${v.step}: ${v.message}`);
   const dmaAccesses = r.steps.reduce((n, s) => n + s.events.filter((e) => e.kind === 'dma-access' || e.kind === 'dma-peer').length, 0);
   const dmaFaults = r.steps.reduce((n, s) => n + s.events.filter((e) => e.kind === 'dma-fault').length, 0);
   if (dmaAccesses + dmaFaults > 0) {
     lines.push(r.dmaIsolation.length === 0 ? `P2 DMA isolation: HELD (${dmaAccesses} accesses, ${dmaFaults} blocked)` : `P2 DMA isolation: VIOLATED (${r.dmaIsolation.length} violation(s))`);
     lines.push(r.coherence.length === 0 ? 'P4 coherence: HELD (no stale translation used)' : `P4 coherence: VIOLATED (${r.coherence.length} stale use(s))`);
   }
+  if (rejectedCount(r.faults) > 0) lines.push(p6Verdict(r));
   const postings = r.steps.reduce((n, s) => n + s.events.filter((e) => e.kind === 'interrupt-posted').length, 0);
   lines.push(
     r.violations.length === 0
@@ -192,6 +210,21 @@ export function formatTrace(r: RunResult, options: { walks?: boolean } = {}): st
     lines.push(r.lost.length === 0 ? `P3 no lost interrupt: HELD (${r.final.vcpus.count} vCPUs, policy ${r.final.hypervisor.policy})` : `P3 no lost interrupt: VIOLATED (${r.lost.length} violation(s), policy ${r.final.hypervisor.policy})`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** How the rejected requests were accounted for, as the P6 verdict line lists them. */
+function tallyText(t: FaultTally): string {
+  const iommu = t.recorded + t.overflow + t.suppressed + t.unaccounted;
+  const parts: string[] = [];
+  if (iommu) parts.push(`${iommu} by the IOMMU (${t.recorded} recorded in FRCDs, ${t.overflow} lost to overflow with FSTS.PFO set, ${t.suppressed} suppressed by FPD${t.unaccounted ? `, ${t.unaccounted} unaccounted` : ''})`);
+  if (t.aborted) parts.push(`${t.aborted} aborted by the root complex as Unsupported Requests`);
+  if (t.blocked) parts.push(`${t.blocked} dropped by ACS Source Validation`);
+  return `${rejectedCount(t)} rejected requests: ${parts.join('; ')}`;
+}
+
+/** The P6 verdict line (printed when any request was rejected). */
+function p6Verdict(r: RunResult): string {
+  return r.accountability.length === 0 ? `P6 fault accountability: HELD (${tallyText(r.faults)})` : `P6 fault accountability: VIOLATED (${r.accountability.length} violation(s); ${tallyText(r.faults)})`;
 }
 
 /** JSON lines: each event with its scenario step; then expectation failures; last a verdict object. */
@@ -206,6 +239,7 @@ export function formatJsonTrace(r: RunResult): string {
     out.push(JSON.stringify({ kind: 'verdict', property: 'P2', held: r.dmaIsolation.length === 0, violations: r.dmaIsolation.map((v) => ({ step: v.step, message: v.message })) }));
     out.push(JSON.stringify({ kind: 'verdict', property: 'P4', held: r.coherence.length === 0, violations: r.coherence.map((v) => ({ step: v.step, message: v.message })) }));
   }
+  if (rejectedCount(r.faults) > 0) out.push(JSON.stringify({ kind: 'verdict', property: 'P6', held: r.accountability.length === 0, faults: r.faults, violations: r.accountability.map((v) => ({ step: v.step, message: v.message })) }));
   if (r.final.vcpus.count > 0) out.push(JSON.stringify({ kind: 'verdict', property: 'P3', held: r.lost.length === 0, violations: r.lost.map((v) => ({ step: v.step, message: v.message })) }));
   out.push(JSON.stringify(toJsonValue({ kind: 'verdict', property: 'P1', held: r.violations.length === 0, violations: r.violations.map((v) => ({ step: v.step, message: v.message })) })));
   return out.join('\n') + '\n';

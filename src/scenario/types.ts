@@ -30,6 +30,8 @@ export interface Platform {
   hostAddressWidth?: number;
   apicMode?: 'xapic' | 'x2apic';
   extendedDestinationId?: boolean;
+  /** Unsupported Request signalling of the root complex (XSA-59); default masked. */
+  urSignaling?: 'masked' | 'serr-nmi';
   cpus: { count: number } | { apicIds: number[] };
   iommus?: Unit[];
   policy?: string;
@@ -114,7 +116,7 @@ export interface IrteSpec {
 }
 
 export interface ExpectDelivered {
-  path?: 'compatibility' | 'remapped';
+  path?: 'compatibility' | 'remapped' | 'system-error';
   vector?: number;
   destination?: number;
   deliveryMode?: DeliveryModeName;
@@ -140,6 +142,8 @@ export interface Step {
     dmaFault?: { reason: number }; pending?: true; dropped?: true; dma?: true; nothing?: true;
     /** A port dropped the request (ACS Source Validation). */
     blocked?: true;
+    /** The root complex aborted a malformed interrupt-range request as an Unsupported Request. */
+    unsupported?: true;
     /** The request was routed peer to peer (to `target` when given). */
     peer?: { target?: string };
   };
@@ -150,6 +154,8 @@ export interface Step {
   irte?: IrteSpec;
   'clear-irte'?: { iommu: number; index: number };
   'invalidate-iec'?: { iommu: number; index?: number; mask?: number };
+  /** Context-cache (one requester ID, or all) and IOTLB (one domain, or all) invalidations, then a wait. */
+  'invalidate-dma'?: { iommu: number; context?: string; iotlb?: 'domain' | 'all'; did?: number };
   msi?: { device: string; rid?: string; address: U64; data: number };
   'program-msi'?: { device: string; enable?: boolean; address?: U64; data?: number; vectors?: number; mask?: number };
   'program-msix'?: { device: string; entry: number; address?: U64; data?: number; masked?: boolean };
@@ -160,6 +166,12 @@ export interface Step {
   revoke?: { device: string; vector?: number };
   'write-memory'?: { address: U64; bytes: number; value: U64 };
   'clear-fault'?: { iommu: number; record: number };
+  /** A raw write of an invalidation-queue, fault-event or register-invalidation register (src/platform/events.ts `RegisterName`). */
+  'write-register'?: { iommu: number; register: import('../platform/events.ts').RegisterName; value: U64 };
+  /** The fault-event message as Linux programs it (`dmar_msi_write`, then `dmar_msi_unmask` unless `masked`). */
+  'fault-event'?: { iommu: number; vector: number; destination: number; destinationMode?: 'physical' | 'logical'; deliveryMode?: DeliveryModeName; masked?: boolean };
+  /** Descriptors written into the unit's invalidation queue at the software head, then (unless `wait: false`) a status-write wait, then (unless `doorbell: false`) the IQT write. */
+  'submit-invalidation'?: { iommu: number; descriptors: string[]; wait?: boolean; doorbell?: boolean };
   schedule?: VcpuRef & { pcpu: number };
   preempt?: VcpuRef;
   halt?: VcpuRef;
@@ -174,10 +186,22 @@ export interface Step {
     levels?: number;
     firstStageLevels?: number;
     pasid?: number;
+    /** With `pasid`: it becomes the context's RID_PASID (requests without PASID use it). */
+    ridPasid?: boolean;
     mappings: { iova: U64; hpa: U64; gpa?: U64; size: U64; read?: boolean; write?: boolean; structures?: boolean }[];
     contexts?: 'all' | 'own';
+    /** true (default): the invalidations and wait; false: none (a broken hypervisor); deferred: the scenario's own invalidation steps follow. */
+    invalidate?: boolean | 'deferred';
   };
-  'unmap-dma'?: { iommu: number; device: string; did: number; iova: U64; size: U64; pasid?: number; invalidate?: boolean };
+  'unmap-dma'?: { iommu: number; device: string; did: number; iova: U64; size: U64; pasid?: number; invalidate?: boolean | 'deferred' };
+  /** Context-cache invalidation descriptor (type 1), then an invalidation wait unless `wait: false`. */
+  'invalidate-context-cache'?: { iommu: number; granularity: 'global' | 'domain' | 'device'; did?: number; sid?: string; fm?: number; wait?: boolean };
+  /** IOTLB invalidation descriptor (type 2). */
+  'invalidate-iotlb'?: { iommu: number; granularity: 'global' | 'domain' | 'page'; did?: number; address?: U64; am?: number; ih?: boolean; drain?: boolean; wait?: boolean };
+  /** PASID-cache invalidation descriptor (type 7). */
+  'invalidate-pasid-cache'?: { iommu: number; granularity: 'global' | 'domain' | 'pasid'; did?: number; pasid?: number; wait?: boolean };
+  /** PASID-based IOTLB invalidation descriptor (type 6). */
+  'invalidate-pasid-iotlb'?: { iommu: number; granularity: 'pasid' | 'page'; did: number; pasid: number; address?: U64; am?: number; ih?: boolean; wait?: boolean };
   dma?: { device: string; rid?: string; pasid?: number; address: U64; size?: number; write?: boolean; value?: U64 };
   'guest-msi'?: { device: string; entry: number; destination: number; vector: number; deliveryMode?: DeliveryModeName; vm?: string };
 }
@@ -199,7 +223,7 @@ export interface Scenario {
 export type AdversarySoftware = 'program-msix' | 'program-msi' | 'msix-control' | 'guest-msi' | 'halt' | 'guest-ack' | 'guest-eoi' | 'schedule' | 'preempt';
 /** Device actions an adversary may take (`check.adversary.devices`). */
 export type AdversaryDevice = 'dma' | 'msi' | 'signal';
-export type PropertyName = 'P1' | 'P2' | 'P3' | 'P4' | 'P5';
+export type PropertyName = 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P6';
 
 /** The `check:` section: threat model, properties and budget (docs/checking.md). */
 export interface CheckSpec {
@@ -211,4 +235,6 @@ export interface CheckSpec {
   };
   properties?: PropertyName[];
   budget?: { runs?: number; steps?: number; seconds?: number; seed?: number };
+  /** Let the adversary act between the scenario's own steps: every gap (true) or the gaps after step `after` on. */
+  interleave?: boolean | { after: number };
 }

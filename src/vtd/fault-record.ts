@@ -17,13 +17,20 @@ export const FRCD_BYTES = 16;
 
 const FRCD_MASK = maskOf(128);
 
-/** FRCD layout (sheet §5.4); FI holds bits 63:12 of the address, right-aligned. */
+/**
+ * FRCD layout (sheet §5.4); FI holds bits 63:12 of the address, right-aligned. T2 (bit 92, "Type
+ * bit 2") is VirtualBox's `VTD_BF_1_FRCD_REG_T2` of its newer header (reserved bits 91:80 there;
+ * the sheet's older layout has 92:80 reserved): with T (bit 126, "T1") it gives the request type
+ * T1:T2 = 00 write, 01 page (translation) request, 10 read, 11 AtomicOp (VirtualBox `VTDREQTYPE`,
+ * T1 = bit 1 and T2 = bit 0 of it).
+ */
 export const FRCD_LAYOUT = defineLayout({
   name: 'FRCD_REG',
   width: 128,
   fields: {
     FI: { hi: 63, lo: 12 },
     SID: { hi: 79, lo: 64 },
+    T2: { hi: 92, lo: 92 },
     PRIV: { hi: 93, lo: 93 },
     EXE: { hi: 94, lo: 94 },
     PP: { hi: 95, lo: 95 },
@@ -35,7 +42,7 @@ export const FRCD_LAYOUT = defineLayout({
   },
   reserved: [
     { hi: 11, lo: 0 },
-    { hi: 92, lo: 80 },
+    { hi: 91, lo: 80 },
   ],
 });
 
@@ -57,6 +64,8 @@ export interface FaultRecord {
   execute: boolean;
   /** PRIV, bit 93: privileged mode requested. */
   privileged: boolean;
+  /** T2, bit 92: type bit 2 (with T: 00 write, 01 page request, 10 read, 11 AtomicOp); decoded only when set, absent = 0. */
+  type2?: boolean;
   /** SID, bits 79:64: requester id. */
   sourceId: number;
   /** FI, bits 63:12 left in place: a 4 KiB-aligned address (IR faults: index in bits 63:48). */
@@ -64,45 +73,46 @@ export interface FaultRecord {
 }
 
 /**
- * Decode a 128-bit fault record. `reserved` = bits 11:0 and 92:80 that are set, in place.
+ * Decode a 128-bit fault record. `reserved` = bits 11:0 and 91:80 that are set, in place;
+ * `type2` is present only when bit 92 is set.
  * Never throws: bits above 127 are dropped.
  */
 export function decodeFaultRecord(raw: bigint): { record: FaultRecord; reserved: bigint } {
   const v = raw & FRCD_MASK;
   const f = FRCD_LAYOUT.decode(v);
-  return {
-    record: {
-      fault: f.F === 1,
-      readOrAtomic: f.T === 1,
-      addressType: f.AT,
-      pasidValue: f.PV,
-      faultReason: f.FR,
-      pasidPresent: f.PP === 1,
-      execute: f.EXE === 1,
-      privileged: f.PRIV === 1,
-      sourceId: f.SID,
-      faultInfo: BigInt(f.FI) << 12n,
-    },
-    reserved: FRCD_LAYOUT.reservedSet(v),
+  const record: FaultRecord = {
+    fault: f.F === 1,
+    readOrAtomic: f.T === 1,
+    addressType: f.AT,
+    pasidValue: f.PV,
+    faultReason: f.FR,
+    pasidPresent: f.PP === 1,
+    execute: f.EXE === 1,
+    privileged: f.PRIV === 1,
+    sourceId: f.SID,
+    faultInfo: BigInt(f.FI) << 12n,
   };
+  if (f.T2 === 1) record.type2 = true;
+  return { record, reserved: FRCD_LAYOUT.reservedSet(v) };
 }
 
 /**
  * Encode a fault record, OR-ing in `reserved` (in place).
  * @throws RangeError when a field does not fit, `faultInfo` is not a 4 KiB-aligned 64-bit
- *   value, or `reserved` has bits outside 11:0 and 92:80.
+ *   value, or `reserved` has bits outside 11:0 and 91:80.
  */
 export function encodeFaultRecord(r: FaultRecord, reserved = 0n): bigint {
   if (r.faultInfo < 0n || r.faultInfo > maskOf(64) || (r.faultInfo & 0xfffn) !== 0n) {
     throw new RangeError(`FRCD FI 0x${r.faultInfo.toString(16)} is not a 4 KiB-aligned 64-bit value`);
   }
   if (reserved < 0n || (reserved & ~FRCD_LAYOUT.reservedMask) !== 0n) {
-    throw new RangeError(`FRCD reserved bits 0x${reserved.toString(16)} outside 11:0, 92:80`);
+    throw new RangeError(`FRCD reserved bits 0x${reserved.toString(16)} outside 11:0, 91:80`);
   }
   return FRCD_LAYOUT.encode(
     {
       FI: Number(r.faultInfo >> 12n),
       SID: r.sourceId,
+      T2: r.type2 ? 1 : 0,
       PRIV: r.privileged ? 1 : 0,
       EXE: r.execute ? 1 : 0,
       PP: r.pasidPresent ? 1 : 0,

@@ -1,16 +1,18 @@
 /**
  * Primary fault logging of a remapping unit (VT-d §7.2.1, §10.4.14 FRCD_REG, §10.4.9
  * FSTS_REG, §10.4.10 FECTL_REG). Hardware writes the record at FSTS.FRI if that
- * record's F bit is clear, sets F, advances FRI modulo the number of records, sets
- * PPF and the fault-event interrupt-pending bit FECTL.IP; if F is already set the
- * fault is lost and FSTS.PFO is set (QEMU `vtd_report_frcd_fault` / `next_frcd_reg`).
- * Software clears a record by writing 1 to its F bit. The fault-event MSI itself is
- * not delivered in this model: FECTL.IP records that it would be (or is held while
- * FECTL.IM masks it).
+ * record's F bit is clear, sets F, advances FRI modulo the number of records and sets
+ * PPF; if F is already set the fault is lost and FSTS.PFO is set (QEMU
+ * `vtd_report_frcd_fault` / `next_frcd_reg`). A recorded fault is a fault-event interrupt
+ * condition when no FSTS status field was set before (src/vtd/fault-event.ts: FECTL.IP is
+ * set, and the message is sent after the transition when FECTL.IM = 0; QEMU
+ * `vtd_generate_fault_event`). Software clears a record by writing 1 to its F bit; PPF is
+ * derived from the F bits, and FECTL.IP clears once nothing is left to service.
  */
 import type { IommuUnit } from '../platform/state.ts';
-import { decodeFaultRecord, encodeFaultRecord, interruptFaultRecord, type FaultRecord } from './fault-record.ts';
-import { decodeFsts, encodeFsts, decodeFectl, encodeFectl } from './registers.ts';
+import { encodeFaultRecord, interruptFaultRecord, type FaultRecord } from './fault-record.ts';
+import { decodeFsts, encodeFsts } from './registers.ts';
+import { derivedPpf, faultCondition, serviceFaultIp } from './fault-event.ts';
 
 const F_BIT = 1n << 127n;
 
@@ -26,12 +28,8 @@ function record(unit: IommuUnit, faultRecord: FaultRecord): { unit: IommuUnit; r
   }
   const frcd = unit.frcd.slice();
   frcd[fri] = encodeFaultRecord(faultRecord);
-  const regs = {
-    ...unit.regs,
-    fsts: encodeFsts({ ...fsts, PPF: true, FRI: (fri + 1) % frcd.length }),
-    fectl: encodeFectl({ ...decodeFectl(unit.regs.fectl), IP: true }),
-  };
-  return { unit: { ...unit, frcd, regs }, record: fri };
+  const regs = { ...unit.regs, fsts: encodeFsts({ ...fsts, PPF: true, FRI: (fri + 1) % frcd.length }) };
+  return { unit: faultCondition({ ...unit, frcd, regs }, unit.regs.fsts), record: fri };
 }
 
 /** Record an interrupt-remapping fault. `record` is the FRCD index written, or undefined when lost (PFO). */
@@ -47,9 +45,9 @@ export function clearFaultRecord(unit: IommuUnit, record: number): IommuUnit {
   if (record < 0 || record >= unit.frcd.length) return unit;
   const frcd = unit.frcd.slice();
   frcd[record] = frcd[record]! & ~F_BIT;
-  const anyPending = frcd.some((r) => decodeFaultRecord(r).record.fault);
+  const cleared = { ...unit, frcd };
   const fsts = decodeFsts(unit.regs.fsts);
-  return { ...unit, frcd, regs: { ...unit.regs, fsts: encodeFsts({ ...fsts, PPF: anyPending }) } };
+  return serviceFaultIp({ ...cleared, regs: { ...unit.regs, fsts: encodeFsts({ ...fsts, PPF: derivedPpf(cleared) }) } });
 }
 
 /**

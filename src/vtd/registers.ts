@@ -306,6 +306,10 @@ const ECAP = defineRegister(
     SMPWC: { hi: 48, lo: 48 },
     RPS: { hi: 49, lo: 49 },
     PMS: { hi: 51, lo: 51 },
+    /** Abort DMA mode (RTADDR.TTM = 11b) supported (Intel ECAP_REG datasheet "ADMS"; VirtualBox `VTD_BF_ECAP_REG_ADMS`). */
+    ADMS: { hi: 52, lo: 52 },
+    /** RID_PRIV of the scalable-mode context entry supported (Intel ECAP_REG datasheet "RPRIVS"). */
+    RPRIVS: { hi: 53, lo: 53 },
   } as const,
   [
     { hi: 5, lo: 5 },
@@ -313,8 +317,9 @@ const ECAP = defineRegister(
     // Linux `ecap_broken_pasid` (old PASID bit); not a current field.
     { hi: 28, lo: 28 },
     { hi: 32, lo: 32 },
+    // TDXIO in the Intel ECAP_REG datasheet; not modelled.
     { hi: 50, lo: 50 },
-    { hi: 63, lo: 52 },
+    { hi: 63, lo: 54 },
   ],
 );
 
@@ -391,3 +396,127 @@ export function decodeFectl(value: number): Fectl {
 export function encodeFectl(v: Omit<Fectl, 'reserved'> & { reserved?: number }): number {
   return Number(FECTL.encode({ ...v, reserved: BigInt(v.reserved ?? 0) }));
 }
+
+// ---------------------------------------------------------------------------------------
+// Queued-invalidation, fault-event, invalidation-event and register-based invalidation
+// registers. Layouts: VT-d spec §11.4 (register descriptions); reference sheet §4.1, §7.1,
+// §7.3, §7.4; VirtualBox include/VBox/iommu-intel.h `VTD_BF_IQA_REG_*`, `VTD_BF_IQH_REG_*`,
+// `VTD_BF_IQT_REG_*`, `VTD_BF_ICS_REG_*`, `VTD_BF_IECTL_REG_*`, `VTD_BF_FEDATA_REG_*`,
+// `VTD_BF_FEADDR_REG_*`, `VTD_BF_FEUADDR_REG_*`, `VTD_BF_IQERCD_REG_*`, `VTD_BF_CCMD_REG_*`,
+// `VTD_BF_IOTLB_REG_*`, `VTD_BF_IVA_REG_*` (written "in accordance with the Intel spec");
+// Intel EDC register pages (IQERCD_REG, IQH_REG); QEMU hw/i386/intel_iommu_internal.h
+// `VTD_IQA_*`, `VTD_IQT_*`, `VTD_CCMD_*`, `VTD_TLB_*`. Each codec is a record: decode any
+// pattern, encode it back bit-exactly, reserved bits reported in place.
+
+/** A register codec: decode any pattern (reserved bits reported in place), encode it back. */
+export type RegisterRecord<T extends FieldTable> = RegisterCodec<T>;
+
+/**
+ * IQA_REG (0x90, 64 bits): QS 2:0 (queue of 2^QS 4 KiB pages), DW 11 (1 = 256-bit
+ * descriptors, ECAP.SMTS hardware only), IQA 63:12 (4 KiB-aligned base); 10:3 reserved.
+ */
+export const IQA_REG = defineRegister('IQA_REG', 64, { QS: { hi: 2, lo: 0 }, DW: { hi: 11, lo: 11 }, IQA: { hi: 63, lo: 12 } } as const, [{ hi: 10, lo: 3 }]);
+
+/**
+ * IQH_REG (0x80) and IQT_REG (0x88), 64 bits: QH / QT 18:4, the byte offset of the next
+ * descriptor (128-bit aligned; with IQA.DW = 1 bit 4 is reserved); 3:0 and 63:19 reserved.
+ */
+export const IQH_REG = defineRegister('IQH_REG', 64, { QH: { hi: 18, lo: 4 } } as const, [{ hi: 3, lo: 0 }, { hi: 63, lo: 19 }]);
+export const IQT_REG = defineRegister('IQT_REG', 64, { QT: { hi: 18, lo: 4 } } as const, [{ hi: 3, lo: 0 }, { hi: 63, lo: 19 }]);
+
+/** ICS_REG (0x9C, 32 bits): IWC 0 (invalidation wait descriptor with IF complete, RW1C); 31:1 reserved. */
+export const ICS_REG = defineRegister('ICS_REG', 32, { IWC: { hi: 0, lo: 0 } } as const, [{ hi: 31, lo: 1 }]);
+
+/** IECTL_REG (0xA0, 32 bits): IP 30 (interrupt pending, RO), IM 31 (interrupt mask, reset 1); 29:0 reserved. Same layout as FECTL. */
+export const IECTL_REG = defineRegister('IECTL_REG', 32, { IP: { hi: 30, lo: 30 }, IM: { hi: 31, lo: 31 } } as const, [{ hi: 29, lo: 0 }]);
+
+/**
+ * FEDATA_REG (0x3C) / IEDATA_REG (0xA4), 32 bits: IMD 15:0, the interrupt message data;
+ * 31:16 reserved (EIMD, extended message data, in VT-d revisions before 2021 — VirtualBox).
+ */
+export const EVENT_DATA_REG = defineRegister('FEDATA_REG', 32, { IMD: { hi: 15, lo: 0 } } as const, [{ hi: 31, lo: 16 }]);
+
+/** FEADDR_REG (0x40) / IEADDR_REG (0xA8), 32 bits: MA 31:2, the message address (dword aligned); 1:0 reserved. */
+export const EVENT_ADDRESS_REG = defineRegister('FEADDR_REG', 32, { MA: { hi: 31, lo: 2 } } as const, [{ hi: 1, lo: 0 }]);
+
+/**
+ * FEUADDR_REG (0x44) / IEUADDR_REG (0xAC), 32 bits: MUA 31:0, the message upper address. With
+ * x2APIC, Linux puts destination APIC ID bits 31:8 in bits 31:8 of it (arch/x86/include/asm/msi.h
+ * `destid_8_31`, `__irq_msi_compose_msg(..., dmar = true)`); implemented by hardware with ECAP.EIM.
+ */
+export const EVENT_UPPER_ADDRESS_REG = defineRegister('FEUADDR_REG', 32, { MUA: { hi: 31, lo: 0 } } as const, []);
+
+/**
+ * IQERCD_REG (0xB0, 64 bits): IQEI 3:0 (what caused FSTS.IQE), ITESID 47:32 (requester of an
+ * invalidation time-out), ICESID 63:48 (requester of an invalid completion); 31:4 reserved.
+ */
+export const IQERCD_REG = defineRegister('IQERCD_REG', 64, { IQEI: { hi: 3, lo: 0 }, ITESID: { hi: 47, lo: 32 }, ICESID: { hi: 63, lo: 48 } } as const, [{ hi: 31, lo: 4 }]);
+
+/**
+ * IQERCD.IQEI codes (Intel EDC IQERCD_REG page, VT-d §11.4.9.9; VirtualBox `kIqei_*`): 1 invalid
+ * tail pointer, 2 descriptor fetch error, 3 invalid descriptor type, 4 reserved field violation
+ * in a valid descriptor type, 5 invalid descriptor width programmed in IQA_REG, 6 queue tail not
+ * 256-bit aligned with DW = 1 [6: VirtualBox `kIqei_QueueTailNotAligned`, value by its order].
+ */
+export const IQEI = Object.freeze({
+  INFO_NOT_AVAILABLE: 0,
+  INVALID_TAIL_POINTER: 1,
+  FETCH_ERROR: 2,
+  INVALID_DESCRIPTOR_TYPE: 3,
+  RESERVED_FIELD: 4,
+  INVALID_DESCRIPTOR_WIDTH: 5,
+  TAIL_NOT_ALIGNED: 6,
+} as const);
+
+/** What each IQEI code means, for traces and the dump. */
+export const IQEI_NAMES: Readonly<Record<number, string>> = Object.freeze({
+  0: 'info not available',
+  1: 'invalid tail pointer',
+  2: 'descriptor fetch error',
+  3: 'invalid descriptor type',
+  4: 'reserved field violation',
+  5: 'invalid descriptor width in IQA_REG',
+  6: 'queue tail not 256-bit aligned',
+});
+
+/**
+ * CCMD_REG (0x28, 64 bits): DID 15:0, SID 31:16, FM 33:32, CAIG 60:59 (actual granularity,
+ * RO), CIRG 62:61 (requested: 1 global, 2 domain, 3 device), ICC 63 (invalidate; cleared by
+ * hardware when done); 58:34 reserved.
+ */
+export const CCMD_REG = defineRegister(
+  'CCMD_REG',
+  64,
+  { DID: { hi: 15, lo: 0 }, SID: { hi: 31, lo: 16 }, FM: { hi: 33, lo: 32 }, CAIG: { hi: 60, lo: 59 }, CIRG: { hi: 62, lo: 61 }, ICC: { hi: 63, lo: 63 } } as const,
+  [{ hi: 58, lo: 34 }],
+);
+
+/**
+ * IOTLB_REG (ECAP.IRO × 16 + 8, 64 bits): DID 47:32, DW 48, DR 49 (drain writes / reads), IAIG
+ * 58:57 (actual granularity, RO), IIRG 61:60 (requested: 1 global, 2 domain, 3 page), IVT 63
+ * (invalidate; cleared by hardware when done); 31:0, 56:50, 59 and 62 reserved.
+ */
+export const IOTLB_REG = defineRegister(
+  'IOTLB_REG',
+  64,
+  { DID: { hi: 47, lo: 32 }, DW: { hi: 48, lo: 48 }, DR: { hi: 49, lo: 49 }, IAIG: { hi: 58, lo: 57 }, IIRG: { hi: 61, lo: 60 }, IVT: { hi: 63, lo: 63 } } as const,
+  [
+    { hi: 31, lo: 0 },
+    { hi: 56, lo: 50 },
+    { hi: 59, lo: 59 },
+    { hi: 62, lo: 62 },
+  ],
+);
+
+/** IVA_REG (ECAP.IRO × 16, 64 bits): AM 5:0 (2^AM pages), IH 6 (invalidation hint), ADDR 63:12 (page frame); 11:7 reserved. */
+export const IVA_REG = defineRegister('IVA_REG', 64, { AM: { hi: 5, lo: 0 }, IH: { hi: 6, lo: 6 }, ADDR: { hi: 63, lo: 12 } } as const, [{ hi: 11, lo: 7 }]);
+
+/** FSTS fields that are RW1C: software writes 1 to clear them (VirtualBox `VTD_FSTS_REG_RW1C_MASK`, plus PRO as Linux writes it). PPF and FRI are read-only. */
+export const FSTS_RW1C_MASK = 0x0000_00fd;
+
+/**
+ * FSTS fields that are interrupt conditions of the fault event (VT-d §11.4.7.2 FECTL.IP): while
+ * any is set, a new condition is not a new interrupt (QEMU `vtd_generate_fault_event` checks
+ * PPF, PFO and IQE; the spec also names APF/AFO, ICE and ITE). PRO belongs to the page-request event.
+ */
+export const FSTS_EVENT_STATUS_MASK = 0x0000_007f;

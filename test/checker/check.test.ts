@@ -68,7 +68,7 @@ describe('the check: section', () => {
     expect(p.threat.guests).toEqual(['vm1', 'vm2']);
     // No DMA remapping and no vCPUs in the default scenario: no dma, no guest-msi or scheduling.
     expect(p.threat.kinds).toEqual(['msi', 'signal', 'program-msix', 'msix-control']);
-    expect(p.threat.properties).toEqual(['P1', 'P2', 'P3', 'P4', 'P5']);
+    expect(p.threat.properties).toEqual(['P1', 'P2', 'P3', 'P4', 'P5', 'P6']);
     expect(p.threat.budget).toEqual({ runs: 1000, steps: 50, seconds: 60, seed: 1 });
     expect(prepareCheck(read('specs/default.yaml'), repo('specs/default.yaml'), { runs: 7, seed: 9 }).threat.budget).toMatchObject({ runs: 7, seed: 9 });
   });
@@ -200,7 +200,7 @@ describe('remapsim check (CLI)', () => {
   it('exits 0 when the properties hold, with coverage', async () => {
     const r = await cli(['check', repo('specs/default.yaml'), '--runs', '100', '--steps', '20']);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^HELD: P1 P2 P3 P4 over 100 runs/m);
+    expect(r.out).toMatch(/^HELD: P1 P2 P3 P4 P6 over 100 runs/m);
     expect(r.out).toMatch(/^ {2}actions: .*msi/m);
     expect(r.out).toMatch(/0x26 .*source-id/);
   });

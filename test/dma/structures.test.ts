@@ -97,22 +97,38 @@ describe('pinned values from Linux drivers/iommu/intel/{iommu.h,pasid.h}', () =>
 });
 
 describe('level-dependent reserved bits', () => {
-  const sl = { scalable: true, hawBits: 48, sl2M: true, sl1G: false };
-  it('second stage: PS reserved at levels 4/5 and 1, and at level 3 without 1 GiB; SNP/TM reserved in scalable mode', () => {
+  const sl = { hawBits: 48, sl2M: true, sl1G: false, snoopControl: false };
+  it('second stage: PS reserved at levels 4/5 and at level 3 without 1 GiB, ignored at level 1 (VirtualBox IGN_7, QEMU L1 mask)', () => {
     expect(secondStageReservedMask(0n, 4, sl) & 0x80n).toBe(0x80n);
+    expect(secondStageReservedMask(0n, 5, sl) & 0x80n).toBe(0x80n);
     expect(secondStageReservedMask(0n, 3, sl) & 0x80n).toBe(0x80n);
     expect(secondStageReservedMask(0n, 2, sl) & 0x80n).toBe(0n);
+    expect(secondStageReservedMask(0x80n, 1, sl) & 0x80n).toBe(0n);
     expect(secondStageReservedMask(0x80n, 2, sl) & 0x1f_f000n).toBe(0x1f_f000n); // 2 MiB page: 20:12 reserved
-    expect(secondStageReservedMask(0n, 1, sl) & (1n << 11n)).toBe(1n << 11n);
-    expect(secondStageReservedMask(0n, 1, { ...sl, scalable: false }) & (1n << 11n)).toBe(0n);
-    expect(secondStageReservedMask(0n, 1, sl) & (1n << 48n)).toBe(1n << 48n);
+    expect(secondStageReservedMask(0x80n, 3, { ...sl, sl1G: true }) & 0x3fff_f000n).toBe(0x3fff_f000n); // 1 GiB page: 29:12
+    expect(secondStageReservedMask(0n, 1, sl) & (1n << 48n)).toBe(1n << 48n); // above HAW
   });
-  it('first stage: XD reserved without NXE; PS in PML4E; 2 MiB page bits 20:13 (bit 12 is PAT)', () => {
+  it('second stage: SNP (bit 11) only in a leaf and only with ECAP.SC; TM (bit 62) reserved everywhere (VT-d 3.2+)', () => {
+    const sc = { ...sl, snoopControl: true };
+    expect(secondStageReservedMask(0n, 1, sl) & (1n << 11n)).toBe(1n << 11n);
+    expect(secondStageReservedMask(0n, 1, sc) & (1n << 11n)).toBe(0n);
+    expect(secondStageReservedMask(0x80n, 2, sc) & (1n << 11n)).toBe(0n); // 2 MiB leaf
+    expect(secondStageReservedMask(0n, 2, sc) & (1n << 11n)).toBe(1n << 11n); // non-leaf PDE
+    expect(secondStageReservedMask(0n, 4, sc) & (1n << 11n)).toBe(1n << 11n);
+    for (const level of [1, 2, 3, 4, 5]) expect(secondStageReservedMask(0n, level, sc) & (1n << 62n)).toBe(1n << 62n);
+    // Ignored bits are never reserved: 10, 61:52, 63 (Linux generic_pt vtdss_pt_sw_bit).
+    for (const level of [1, 2, 3, 4, 5]) expect(secondStageReservedMask(0n, level, sl) & ((1n << 10n) | (0x3ffn << 52n) | (1n << 63n))).toBe(0n);
+  });
+  it('first stage: XD reserved without NXE; PS in PML4E/PML5E and in a PDPE without FL1GP; large-page bits 20:13 / 29:13 (bit 12 is PAT)', () => {
     const o = { addressBits: 52, nxe: false, fl1G: true };
     expect(firstStageReservedMask(0n, 1, o) & (1n << 63n)).toBe(1n << 63n);
     expect(firstStageReservedMask(0n, 1, { ...o, nxe: true }) & (1n << 63n)).toBe(0n);
     expect(firstStageReservedMask(0n, 4, o) & 0x80n).toBe(0x80n);
+    expect(firstStageReservedMask(0n, 5, o) & 0x80n).toBe(0x80n);
+    expect(firstStageReservedMask(0n, 3, { ...o, fl1G: false }) & 0x80n).toBe(0x80n);
     expect(firstStageReservedMask(0x80n, 2, o) & 0x1f_f000n).toBe(0x1f_e000n);
+    expect(firstStageReservedMask(0x80n, 3, o) & 0x3fff_f000n).toBe(0x3fff_e000n);
+    expect(firstStageReservedMask(0x80n, 1, o) & 0x80n).toBe(0n); // PAT in a 4 KiB PTE
   });
 });
 

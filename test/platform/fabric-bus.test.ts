@@ -372,8 +372,9 @@ describe('map-dma programs a context entry for every requester ID the device may
   it('the compiler flushes the context cache for each requester ID it programs', () => {
     const sids = (text: string): number[] =>
       compile(text)
-        .steps[1]!.actions.filter((a) => a.kind === 'invalidate-dma')
-        .map((a) => decodeDmaInvalidation((a as { descriptor: bigint }).descriptor)?.desc)
+        // The descriptors the hypervisor writes into the invalidation queue (enable-dma turns it on).
+        .steps[1]!.actions.flatMap((a) => (a.kind === 'invalidate-dma' ? [a.descriptor] : a.kind === 'write-memory' && a.what?.startsWith('IQ slot') ? [a.value] : []))
+        .map((d) => decodeDmaInvalidation(d)?.desc)
         .filter((d): d is NonNullable<typeof d> & { kind: 'context-cache'; sid: number } => d?.kind === 'context-cache')
         .map((d) => d.sid);
     expect(sids(scenario(phantom, 'steps:', '  - enable-dma: { iommu: 0 }', MAP('03:00.0', '0x80000000', 1)))).toEqual([0x300, 0x302, 0x304, 0x306]);

@@ -136,7 +136,7 @@ describe('source-ID verification', () => {
     });
     expect(r.code).toBe(0);
     // IRTE_high = SVT<<18 | SQ<<16 | SID with SID = first bus << 8 | last bus.
-    const write = r.events.find((e) => e['kind'] === 'memory-write')!;
+    const write = r.events.find((e) => e['kind'] === 'memory-write' && String(e['what']).startsWith('IRTE'))!;
     expect(BigInt(write['value'] as string) >> 64n).toBe((2n << 18n) | 0x0205n);
     expect(r.outcome(2)).toMatchObject({ kind: 'interrupt-fault', reason: 0x26, irteIndex: 1, rid: 0x0100 });
     for (const [step, rid] of [[3, 0x0200], [4, 0x0300], [5, 0x0500]] as const) {
@@ -227,7 +227,7 @@ describe('interrupt entry cache', () => {
     expect(r.outcome(2)).toMatchObject({ kind: 'interrupt-delivered', irteIndex: 5, vector: 0x30, destination: 1, targets: [1], iecHit: false });
     expect(r.outcome(3)).toMatchObject({ vector: 0x30, iecHit: true });
     expect(r.outcome(5)).toMatchObject({ kind: 'interrupt-delivered', vector: 0x30, destination: 1, targets: [1], iecHit: true });
-    expect(r.events.find((e) => e['scenarioStep'] === 6)).toMatchObject({ kind: 'iec-invalidate', granularity: 'index', index: 5, count: 1, dropped: [5] });
+    expect(r.events.find((e) => e['scenarioStep'] === 6 && e['kind'] === 'iec-invalidate')).toMatchObject({ kind: 'iec-invalidate', granularity: 'index', index: 5, count: 1, dropped: [5] });
     expect(r.outcome(7)).toMatchObject({ kind: 'interrupt-delivered', vector: 0x31, destination: 2, targets: [2], iecHit: false });
     expect(r.outcome(8)).toMatchObject({ vector: 0x31, iecHit: true });
     expect(r.trace).toContain('(IEC hit)');
@@ -248,9 +248,9 @@ describe('interrupt entry cache', () => {
         MSI, // 7
       ],
     });
-    expect(r.events.find((e) => e['scenarioStep'] === 4)).toMatchObject({ kind: 'iec-invalidate', dropped: [] });
+    expect(r.events.find((e) => e['scenarioStep'] === 4 && e['kind'] === 'iec-invalidate')).toMatchObject({ kind: 'iec-invalidate', dropped: [] });
     expect(r.outcome(5)).toMatchObject({ vector: 0x30, iecHit: true });
-    expect(r.events.find((e) => e['scenarioStep'] === 6)).toMatchObject({ kind: 'iec-invalidate', index: 4, count: 2, dropped: [5] });
+    expect(r.events.find((e) => e['scenarioStep'] === 6 && e['kind'] === 'iec-invalidate')).toMatchObject({ kind: 'iec-invalidate', index: 4, count: 2, dropped: [5] });
     expect(r.outcome(7)).toMatchObject({ vector: 0x31, iecHit: false });
   });
 
@@ -269,9 +269,9 @@ describe('interrupt entry cache', () => {
         MSI, // 7
       ],
     });
-    expect(r.events.find((e) => e['scenarioStep'] === 4)).toMatchObject({ kind: 'iec-invalidate', dropped: [] });
+    expect(r.events.find((e) => e['scenarioStep'] === 4 && e['kind'] === 'iec-invalidate')).toMatchObject({ kind: 'iec-invalidate', dropped: [] });
     expect(r.outcome(5)).toMatchObject({ vector: 0x30, iecHit: true });
-    expect(r.events.find((e) => e['scenarioStep'] === 6)).toMatchObject({ kind: 'iec-invalidate', count: 4, dropped: [5] });
+    expect(r.events.find((e) => e['scenarioStep'] === 6 && e['kind'] === 'iec-invalidate')).toMatchObject({ kind: 'iec-invalidate', count: 4, dropped: [5] });
     expect(r.outcome(7)).toMatchObject({ vector: 0x31, iecHit: false });
   });
 
@@ -303,7 +303,7 @@ describe('interrupt entry cache', () => {
       steps: [ENABLE(true), 'irte: { iommu: 0, index: 5, vector: 0x30, destination: 1 }', MSI, 'clear-irte: { iommu: 0, index: 5 }', MSI, 'invalidate-iec: { iommu: 0 }', MSI],
     });
     expect(r.outcome(4)).toMatchObject({ kind: 'interrupt-delivered', vector: 0x30, iecHit: true });
-    expect(r.events.find((e) => e['scenarioStep'] === 5)).toMatchObject({ kind: 'iec-invalidate', granularity: 'global', dropped: [5] });
+    expect(r.events.find((e) => e['scenarioStep'] === 5 && e['kind'] === 'iec-invalidate')).toMatchObject({ kind: 'iec-invalidate', granularity: 'global', dropped: [5] });
     expect(r.outcome(6)).toMatchObject({ kind: 'interrupt-fault', reason: 0x22, irteIndex: 5 });
   });
 });
@@ -362,7 +362,7 @@ describe('IRTE destination in xAPIC mode (EIME=0)', () => {
       const r = await run({ apicMode: 'xapic', grants: [grant('00:03.0', 0x30, 1)], steps: steps(irte) });
       expect(r.code).toBe(0);
       expect(r.outcome(2)).toMatchObject({ kind: 'interrupt-delivered', path: 'remapped', destination: 1, vector: 0x30, targets: [1] });
-      const write = r.events.find((e) => e['kind'] === 'memory-write')!;
+      const write = r.events.find((e) => e['kind'] === 'memory-write' && String(e['what']).startsWith('IRTE'))!;
       expect((BigInt(write['value'] as string) >> 32n) & 0xffff_ffffn).toBe(0x100n);
     }
   });

@@ -397,14 +397,21 @@ export function installLegacyDevice(
 
 /**
  * Scalable-mode device: ensure the root entry half (LP/LCTP for devfn < 128, UP/UCTP above) of
- * `rid`'s bus, allocate a PASID directory (one page: up to 512 entries), and write the context
- * entry (PASIDE default true, PDTS default 0 = 128 directory entries, RID_PASID default 0).
+ * `rid`'s bus and the context entry for `rid` with its PASID directory (one page: up to 512
+ * entries, PDTS ≤ 2). A fresh context entry gets PASIDE default true, PDTS default 0 (128
+ * directory entries), RID_PASID default 0 and a new directory page. With `reuse` a present
+ * scalable context entry is kept with its directory (and the PASID tables under it, so the
+ * PASIDs already installed stay): only the fields given change — PDTS only grows, RID_PASID,
+ * RID_PRIV, PASIDE, FPD when given — and the entry is rewritten only when one does (`changed`).
+ * @throws RangeError for a PDTS above 2 (a directory larger than the one page allocated) or an
+ *   exhausted allocator.
  */
 export function installScalableDevice(
   memory: PhysicalMemory,
   allocator: BumpAllocator,
-  d: { rootTable: bigint; rid: number; pdts?: number; ridPasid?: number; ridPriv?: boolean; paside?: boolean; fpd?: boolean },
-): { memory: PhysicalMemory; allocator: BumpAllocator; pasidDirectory: bigint } {
+  d: { rootTable: bigint; rid: number; pdts?: number; ridPasid?: number; ridPriv?: boolean; paside?: boolean; fpd?: boolean; reuse?: boolean },
+): { memory: PhysicalMemory; allocator: BumpAllocator; pasidDirectory: bigint; reused: boolean; changed: boolean } {
+  if ((d.pdts ?? 0) > 2) throw new RangeError(`PDTS ${d.pdts} needs a PASID directory of ${2 ** ((d.pdts ?? 0) + 7)} entries, more than the one page the builder allocates (512)`);
   const rootAt = d.rootTable + BigInt((d.rid >> 8) * 16);
   let mem = memory;
   let a = allocator;
@@ -418,6 +425,24 @@ export function installScalableDevice(
     ctp = addressFrame(page.address);
     const next = upper ? { ...root, UP: true, UCTP: ctp } : { ...root, LP: true, LCTP: ctp };
     mem = mem.writeLE(rootAt, 16, SCALABLE_ROOT_ENTRY.encode(next));
+  }
+  const contextAt = frameAddress(ctp) + BigInt((d.rid & 0x7f) * 32);
+  const raw = mem.readLE(contextAt, 32);
+  const old = SCALABLE_CONTEXT_ENTRY.decode(raw);
+  if (d.reuse && old.P && old.reserved === 0n && old.PDTS <= 2) {
+    const ctx = SCALABLE_CONTEXT_ENTRY.encode({
+      P: true,
+      FPD: d.fpd ?? old.FPD,
+      DTE: old.DTE,
+      PASIDE: d.paside ?? old.PASIDE,
+      PRE: old.PRE,
+      PDTS: Math.max(old.PDTS, d.pdts ?? 0),
+      PASIDDIRPTR: old.PASIDDIRPTR,
+      RID_PASID: d.ridPasid ?? old.RID_PASID,
+      RID_PRIV: d.ridPriv ?? old.RID_PRIV,
+    });
+    if (ctx !== raw) mem = mem.writeLE(contextAt, 32, ctx);
+    return { memory: mem, allocator: a, pasidDirectory: frameAddress(old.PASIDDIRPTR), reused: true, changed: ctx !== raw };
   }
   const dir = allocatePage(mem, a);
   mem = dir.memory;
@@ -433,8 +458,15 @@ export function installScalableDevice(
     RID_PASID: d.ridPasid ?? 0,
     RID_PRIV: d.ridPriv ?? false,
   });
-  mem = mem.writeLE(frameAddress(ctp) + BigInt((d.rid & 0x7f) * 32), 32, ctx);
-  return { memory: mem, allocator: a, pasidDirectory: dir.address };
+  mem = mem.writeLE(contextAt, 32, ctx);
+  return { memory: mem, allocator: a, pasidDirectory: dir.address, reused: false, changed: true };
+}
+
+/** The smallest PDTS whose directory (2^(PDTS+7) entries of 64 PASIDs) holds `pasid`. */
+export function pdtsFor(pasid: number): number {
+  let pdts = 0;
+  while ((pasid >> 6) >= 2 ** (pdts + 7)) pdts++;
+  return pdts;
 }
 
 /** PASID-entry field values accepted by {@link installPasidEntry}; omitted fields are 0, P defaults to true. */

@@ -228,9 +228,10 @@ export const PTE_BYTES = 8;
 
 /**
  * Second-stage paging entry (64 bits), sheet §8.5 (VirtualBox `VTD_BF_SL_*`; Linux
- * `DMA_PTE_*`; QEMU `VTD_SL_*`): R 0, W 1, X 2, EMT 5:3, IPAT 6, PS 7, A 8, D 9, SNP 11
- * (legacy only; reserved in scalable mode), ADDR 51:12, TM 62 (legacy only). Ignored: 10,
- * 61:52, 63. Which named bits are reserved depends on the level and mode: see
+ * `DMA_PTE_*`, `generic_pt/fmt/vtdss.h`; QEMU `VTD_SL_*`): R 0, W 1, X 2, EMT 5:3, IPAT 6,
+ * PS 7 (PDPE/PDE; ignored in a 4 KiB PTE), A 8, D 9, SNP 11 (leaf only, with ECAP.SC), ADDR
+ * 51:12, TM 62 (reserved since VT-d 3.2; named so old tables decode). Ignored: 10, 61:52, 63.
+ * Which named bits are reserved depends on the level and the capabilities: see
  * {@link secondStageReservedMask}.
  */
 export const SL_PTE = defineRecord('second-stage paging entry', 64, {
@@ -296,32 +297,59 @@ function addressBitsAbove(width: number): bigint {
   return width >= 52 ? 0n : maskOf(52 - width) << BigInt(width);
 }
 
+/** Bit 11 of a second-stage entry: SNP in a leaf, reserved elsewhere. */
+const SL_SNP = 1n << 11n;
+/** Bit 62 of a second-stage entry: TM (transient mapping) before VT-d 3.2, reserved since. */
+const SL_TM = 1n << 62n;
+
 /**
- * Reserved-bit mask of a second-stage entry at `level` (1 = PTE ... 5 = PML5E).
- * Rules (sheet §8.5; QEMU `VTD_SPTE_*_RSVD_MASK`): address bits above HAW; PS at levels 4–5
- * and at level 1 (the sheet follows VirtualBox; QEMU ignores PS at level 1); PS at level 2/3 when
- * that page size is not supported (CAP.SLLPS); SNP (bit 11) and TM (bit 62) in scalable mode, where
- * the sheet marks them reserved; for a large-page leaf, the address bits below the page size.
+ * Reserved-bit mask of a second-stage entry at `level` (1 = PTE ... 5 = PML5E), the same in
+ * legacy and scalable mode. Rules, with their sources:
+ * - address bits 51:HAW (QEMU `VTD_SPTE_*_RSVD_MASK(aw)` = `~VTD_HAW_MASK(aw)`);
+ * - TM (bit 62) at every level: reserved since VT-d 3.2 (QEMU's `stale-tm` property, off by
+ *   default, "Transient Mapping, Reserved(0) since VTD spec revision 3.2"; VirtualBox
+ *   `VTD_BF_SL_*_RSVD_62` in every second-stage entry);
+ * - bit 11: reserved in every non-leaf entry (QEMU L2–L4 masks keep 0x800; VirtualBox
+ *   `RSVD_11`); in a leaf it is SNP, reserved unless ECAP.SC (`snoopControl`) ("0: hardware
+ *   does not support 1-setting of the SNP field in the page-table entries", ECAP.SC in Intel's
+ *   register datasheets; QEMU clears 0x800 from the leaf masks only with snoop control — and
+ *   in scalable mode, which this model does not follow, docs/fidelity.md);
+ * - PS (bit 7): reserved in PML4E/PML5E (QEMU L4 mask 0x880), and in a PDPE/PDE whose page
+ *   size CAP.SLLPS does not offer (`sl1G` / `sl2M`; VirtualBox "Pte_Sllps_Invalid" →
+ *   LSL.2 / SSL.3, the reserved-field codes); ignored in a 4 KiB PTE (VirtualBox
+ *   `VTD_BF_SL_PTE_IGN_7`; QEMU's level-1 mask has no 0x80);
+ * - a large-page leaf: the address bits below the page size, 20:12 for 2 MiB and 29:12 for
+ *   1 GiB (QEMU `VTD_SPTE_LPAGE_L2/L3_RSVD_MASK` 0x1ff800 / 0x3ffff800 with bit 11).
  */
 export function secondStageReservedMask(
   entry: bigint,
   level: number,
-  opts: { scalable: boolean; hawBits: number; sl2M: boolean; sl1G: boolean },
+  opts: { hawBits: number; sl2M: boolean; sl1G: boolean; snoopControl: boolean },
 ): bigint {
-  let m = addressBitsAbove(opts.hawBits);
-  if (opts.scalable) m |= (1n << 11n) | (1n << 62n);
+  let m = addressBitsAbove(opts.hawBits) | SL_TM;
   const ps = (entry & PTE_BITS.SL_PS) !== 0n;
   const psAllowed = (level === 2 && opts.sl2M) || (level === 3 && opts.sl1G);
-  if (!psAllowed) m |= PTE_BITS.SL_PS;
-  else if (ps) m |= maskOf(9 * (level - 1)) << 12n;
+  let leaf = level === 1;
+  if (level >= 2) {
+    if (!psAllowed) m |= PTE_BITS.SL_PS;
+    else if (ps) {
+      m |= maskOf(9 * (level - 1)) << 12n;
+      leaf = true;
+    }
+  }
+  if (!leaf || !opts.snoopControl) m |= SL_SNP;
   return m;
 }
 
 /**
  * Reserved-bit mask of a first-stage entry at `level` (1 = PTE ... 5 = PML5E), x86 paging rules
- * (sheet §8.6; QEMU first-stage reserved masks): address bits above `addressBits`; XD when the
- * PASID entry's NXE = 0; PS in PML4E/PML5E; PS in a PDPE when 1 GiB pages are unsupported
- * (CAP.FL1GP); for a 1 GiB page bits 29:13, for a 2 MiB page bits 20:13 (bit 12 is PAT).
+ * (sheet §8.6; QEMU `VTD_FPTE_*_RSVD_MASK(aw)`, `vtd_flpte_nonzero_rsvd`): address bits
+ * 51:`addressBits` (QEMU: `~VTD_HAW_MASK(aw)`, bits 63:52 ignored); PS in PML4E/PML5E (QEMU
+ * L4 mask 0x80); PS in a PDPE when 1 GiB pages are unsupported (CAP.FL1GP; QEMU
+ * `VTD_FPTE_PAGE_L3_FS1GP_RSVD_MASK`); for a 1 GiB page bits 29:13, for a 2 MiB page bits 20:13
+ * (bit 12 is PAT; QEMU `VTD_FPTE_LPAGE_L3/L2_RSVD_MASK` 0x3fffe000 / 0x1fe000). XD (bit 63)
+ * is reserved when the PASID entry's NXE = 0, as x86 treats bit 63 without EFER.NXE (QEMU
+ * ignores bits 63:52 whatever NXE is: docs/fidelity.md).
  */
 export function firstStageReservedMask(
   entry: bigint,
