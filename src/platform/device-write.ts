@@ -15,11 +15,10 @@ import type { PlatformEvent } from './events.ts';
 import type { PlatformState, PciFunction, IommuUnit, InterruptEntryCache } from './state.ts';
 import { isInterruptAddress, decodeCompatibilityAddress, decodeMsiData, compatibilityDestination } from '../x86/msi.ts';
 import { acceptingCpus, arbitrationWinner, picksOne } from '../x86/apic.ts';
-import { remapInterrupt } from '../vtd/interrupt-remapping.ts';
+import { remapInterrupt, latchedEime } from '../vtd/interrupt-remapping.ts';
 import { recordInterruptFault } from '../vtd/fault-recording.ts';
 import { planPosting } from '../vtd/posting.ts';
 import { postToPid } from '../vtd/pid-memory.ts';
-import { decodeIrta } from '../vtd/registers.ts';
 import { notifyPcpu, ownPidProcessor, type RaisedInterrupt } from './notification.ts';
 import { postAndProcessPir } from '../x86/posted-processing.ts';
 import { withVcpu } from './vcpu-table.ts';
@@ -80,14 +79,6 @@ function withIec(u: IommuUnit, iec: InterruptEntryCache): IommuUnit {
     dma: u.dma,
   };
   return copy;
-}
-
-/** IRTA.EIME of the latched IRTA, decoded once per distinct value (it changes only at SIRTP). */
-let eimeMemo = { raw: -1n, eime: false };
-
-function latchedEime(raw: bigint): boolean {
-  if (eimeMemo.raw !== raw) eimeMemo = { raw, eime: decodeIrta(raw).eime };
-  return eimeMemo.eime;
 }
 
 /** `state` with remapping unit `index` replaced by `unit`. */
