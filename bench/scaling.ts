@@ -35,7 +35,7 @@ import { composeRemappableMsi } from '../src/vtd/remappable-msi.ts';
 import { formatBdf } from '../src/pci/bdf.ts';
 import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS } from '../src/vtd/registers.ts';
 import { deepStrictEqual } from 'node:assert/strict';
-import type { TimedCase } from './interleaved.ts';
+import { timeInterleaved, type TimedCase } from './interleaved.ts';
 import { fileURLToPath } from 'node:url';
 
 export const SCALING_DEVICES = [1, 16, 256] as const;
@@ -323,7 +323,6 @@ export function scalingCases(): { fixture: ScalingFixture; model: TimedCase; bas
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   // `tsx bench/scaling.ts [ROUNDS] [SLICE_MS]`: this section alone, printed (BENCHMARKS.md is left as it is).
-  const { timeInterleaved } = await import('./interleaved.ts');
   const rounds = Number(process.argv[2] ?? 10);
   const sliceMs = Number(process.argv[3] ?? 100);
   const configs = scalingCases();
