@@ -12,7 +12,7 @@ import { InputError } from '../io/input-error.ts';
 import { parseScenarioText } from '../scenario/parse.ts';
 import { compileScenario } from '../scenario/compile.ts';
 import { runScenario } from '../scenario/run.ts';
-import { scenarioWithSteps, stepNode, type WriteOptions } from '../scenario/write.ts';
+import { commentText, scenarioWithSteps, stepNode, type WriteOptions } from '../scenario/write.ts';
 import type * as S from '../scenario/types.ts';
 import type { AttackStep } from './adversary.ts';
 
@@ -49,15 +49,6 @@ export function ownIndex(at: readonly number[], j: number): number {
 /** Whether some step of `at` is placed before the scenario's last step `last` (an insertion, not an append). */
 export function inserted(at: readonly number[], last: number): boolean {
   return at.some((a) => a < last);
-}
-
-/** Comment text (no `#`) from `text`: each line gets one leading space, empty lines stay empty. */
-function commentText(text: string): string {
-  return text
-    .trimEnd()
-    .split('\n')
-    .map((l) => (l.trim() === '' ? '' : ` ${l.trimEnd()}`))
-    .join('\n');
 }
 
 function render(doc: Document): string {

@@ -54,7 +54,7 @@ export function stepNode(doc: Document, step: object): YAMLMap {
 }
 
 /** Comment text (no `#`) from `text`: each line gets one leading space, empty lines stay empty. */
-function commentText(text: string): string {
+export function commentText(text: string): string {
   return text
     .trimEnd()
     .split('\n')
