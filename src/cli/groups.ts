@@ -4,7 +4,8 @@
  * the machine's own groups are known — whether the computed partition is the machine's.
  *
  * FILE is one of
- * - a scenario (`.yaml` / `.yml`): its topology, through `fabricOfScenario` (src/scenario/fabric.ts);
+ * - a scenario (`.yaml` / `.yml`): its topology, through `fabricOfScenario` (src/scenario/fabric.ts, passed in
+ *   by the caller so that other inputs do not load the scenario parser);
  * - an `lspci -vvv` / `-vvnn` dump (src/inputs/lspci-topology.ts); its `IOMMU group: N` lines,
  *   when present, are the machine's groups;
  * - an IOMMU group listing (src/inputs/iommu-group-listing.ts): printed as the machine reported it.
@@ -24,7 +25,6 @@ import { iommuGroups, samePartition, type GroupReason, type IommuGroup } from '.
 import { functionKey, hasLspciHeader, parseLspciTopology, type LspciTopology } from '../inputs/lspci-topology.ts';
 import { isGroupListing, parseGroupListing, type GroupListing } from '../inputs/iommu-group-listing.ts';
 // Scenario topologies: the seam for the scenario branch (written by the scenario side).
-import { fabricOfScenario } from '../scenario/fabric.ts';
 
 /** What FILE turned out to be. */
 export type GroupsInput =
@@ -61,9 +61,20 @@ function readText(file: string, what: string): string {
   }
 }
 
+/** Reads a scenario's fabric (src/scenario/fabric.ts `fabricOfScenario`; loaded only for a scenario, it brings in the scenario parser). */
+export type ScenarioFabricReader = (file: string) => FabricDescription;
+
+/** Whether FILE is read as a scenario (by its name). */
+export function isScenarioFile(file: string): boolean {
+  return /\.ya?ml$/i.test(file);
+}
+
 /** Read FILE and tell what it is. @throws InputError for an unreadable file or one of no known kind. */
-export function readGroupsInput(file: string): GroupsInput {
-  if (/\.ya?ml$/i.test(file)) return { kind: 'scenario', file, description: fabricOfScenario(file) };
+export function readGroupsInput(file: string, scenarioFabric?: ScenarioFabricReader): GroupsInput {
+  if (isScenarioFile(file)) {
+    if (scenarioFabric === undefined) throw new InputError('a scenario needs its reader (fabricOfScenario)', { file });
+    return { kind: 'scenario', file, description: scenarioFabric(file) };
+  }
   const text = readText(file, 'input');
   if (isGroupListing(text)) return { kind: 'listing', file, listing: parseGroupListing(text, file) };
   if (hasLspciHeader(text)) return { kind: 'lspci', file, topology: parseLspciTopology(text, file) };
@@ -199,9 +210,9 @@ export interface GroupsResult {
 }
 
 /** Run `groups` on FILE. @throws InputError for bad input. */
-export function runGroups(file: string, o: { json?: boolean; compare?: string }): GroupsResult {
+export function runGroups(file: string, o: { json?: boolean; compare?: string }, scenarioFabric?: ScenarioFabricReader): GroupsResult {
   const json = o.json ?? false;
-  const input = readGroupsInput(file);
+  const input = readGroupsInput(file, scenarioFabric);
   const machineFromFlag = o.compare === undefined ? undefined : readMachineGroups(o.compare);
   if (input.kind === 'listing') {
     if (machineFromFlag === undefined) return { text: formatListing(input.listing, json), ok: true };

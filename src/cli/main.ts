@@ -96,8 +96,9 @@ function registerGroups(program: Command, out: (s: string) => void, setCode: (c:
     .option('--json', 'JSON lines: one object per group, then the machine comparison')
     .option('--compare <listing>', "compare with a machine's IOMMU group listing (or another dump's IOMMU group lines)")
     .action(async (file: string, o: { json?: boolean; compare?: string }) => {
-      const { runGroups } = await import('./groups.ts');
-      const r = runGroups(file, o);
+      const { runGroups, isScenarioFile } = await import('./groups.ts');
+      const reader = isScenarioFile(file) ? (await import('../scenario/fabric.ts')).fabricOfScenario : undefined;
+      const r = runGroups(file, o, reader);
       out(r.text);
       setCode(r.ok ? 0 : 1);
     });
