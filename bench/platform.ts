@@ -37,8 +37,11 @@ const description: PlatformDescription = {
   grants: [],
 };
 
-/** A present, remapped, source-verified (SVT=1, SQ=0) IRTE for `index`, EIME=1. */
-export function irteValue(index: number, vector = 0x30 + (index % 0xc0)): bigint {
+/**
+ * A present, remapped, source-verified (SVT=1, SQ=0) IRTE for `index`, EIME=1: destination
+ * APIC `index % cpus`, SID `sid` (defaults: this fixture's CPUs and device).
+ */
+export function irteValue(index: number, vector = 0x30 + (index % 0xc0), { cpus = CPU_COUNT, sid = DEVICE_RID }: { cpus?: number; sid?: number } = {}): bigint {
   return encodeIrte({
     mode: 'remapped',
     present: true,
@@ -49,8 +52,8 @@ export function irteValue(index: number, vector = 0x30 + (index % 0xc0)): bigint
     triggerLevel: false,
     deliveryMode: 0,
     vector,
-    destination: irteDestinationField(index % CPU_COUNT, true),
-    sid: DEVICE_RID,
+    destination: irteDestinationField(index % cpus, true),
+    sid,
     sq: 0,
     svt: 1,
   });

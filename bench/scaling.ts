@@ -29,13 +29,13 @@ import type { PlatformState } from '../src/platform/state.ts';
 import type { Action } from '../src/platform/actions.ts';
 import type { PlatformEvent } from '../src/platform/events.ts';
 import { applyAction, applyActions } from '../src/platform/transition.ts';
-import { encodeIrte, irteDestinationField } from '../src/vtd/irte.ts';
 import { irEnableSequence } from '../src/platform/ir-enable.ts';
 import { composeRemappableMsi } from '../src/vtd/remappable-msi.ts';
 import { formatBdf } from '../src/pci/bdf.ts';
 import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS } from '../src/vtd/registers.ts';
 import { deepStrictEqual } from 'node:assert/strict';
 import { timeInterleaved, type TimedCase } from './interleaved.ts';
+import { irteValue } from './platform.ts';
 import { fileURLToPath } from 'node:url';
 
 export const SCALING_DEVICES = [1, 16, 256] as const;
@@ -52,23 +52,7 @@ const ridOf = (i: number): number => ((0x10 + (i >> 5)) << 8) | ((i & 31) << 3);
 const keyOf = (i: number): string => formatBdf(ridOf(i));
 
 /** The IRTE of function i (on its unit, at index i / units). */
-function irteOf(i: number): bigint {
-  return encodeIrte({
-    mode: 'remapped',
-    present: true,
-    fpd: false,
-    avail: 0,
-    destinationModeLogical: false,
-    redirectionHint: false,
-    triggerLevel: false,
-    deliveryMode: 0,
-    vector: 0x30 + (i % 0xc0),
-    destination: irteDestinationField(i % SCALING_CPUS, true),
-    sid: ridOf(i),
-    sq: 0,
-    svt: 1,
-  });
-}
+const irteOf = (i: number): bigint => irteValue(i, undefined, { cpus: SCALING_CPUS, sid: ridOf(i) });
 
 export interface ScalingFixture {
   readonly devices: number;
