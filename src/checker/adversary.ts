@@ -31,6 +31,7 @@ import { decodeIrte, IRTE_BYTES } from '../vtd/irte.ts';
 import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
 import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
 import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
+import { x2apicLogicalId, xapicClusterLogicalId } from '../x86/apic.ts';
 import { policyNamed } from '../policy/index.ts';
 import { presentedRequesterIds } from '../fabric/aliases.ts';
 
@@ -102,8 +103,8 @@ export interface AttackPools {
   readonly vectors: readonly number[];
   /** APIC IDs of the pCPUs and the guests' vCPUs. */
   readonly apicIds: readonly number[];
-  /** Guest APIC IDs of vCPUs (guest-msi destinations). */
-  readonly vcpuApicIds: readonly number[];
+  /** guest-msi destinations: the guest APIC IDs of vCPUs (physical), then logical destinations naming several vCPUs of one domain. */
+  readonly guestDestinations: readonly GuestDestination[];
   /** Mapped IOVAs (and GPAs), then the IOMMU structures' addresses (IRTs, PIDs), the fabric's BARs, the table arena, then the interrupt window. */
   readonly dmaAddresses: readonly number[];
   /** PASIDs the scenario's map-dma steps name: a device's DMA may carry one of them (or none). Empty: DMA without PASID only. */
@@ -243,7 +244,10 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   const presented = Object.fromEntries(devices.map((d) => [d.bdf, presentedRequesterIds(state.fabric, d.bdf).map((rid) => formatBdf(rid))]));
   const list = vcpuList(state.vcpus);
   const apicIds = unique([...state.cpus.map((c) => c.apicId), ...list.map((v) => v.apicId)]);
-  const vcpuApicIds = unique(list.map((v) => v.apicId));
+  const guestDestinations: GuestDestination[] = [
+    ...unique(list.map((v) => v.apicId)).map((destination) => ({ destination, logical: false })),
+    ...unique(multicastDestinations(state)).map((destination) => ({ destination, logical: true })),
+  ];
   const addresses: bigint[] = [];
   const pasids: number[] = [];
   for (const s of compiled.steps) {
@@ -259,7 +263,33 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   for (const f of Object.values(state.fabric.functions)) for (const bar of f.bars) addresses.push(bar.base);
   addresses.push(state.hypervisor.tableArena.start, 0xfee0_0000n);
   const dmaAddresses = unique(addresses.filter((a) => a <= BigInt(Number.MAX_SAFE_INTEGER)).map(Number));
-  return { devices, requestDevices, signalDevices, guests: [...bad], ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, presented, vectors: unique(vectors), apicIds, vcpuApicIds, dmaAddresses, dmaPasids: unique(pasids) };
+  return { devices, requestDevices, signalDevices, guests: [...bad], ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, presented, vectors: unique(vectors), apicIds, guestDestinations, dmaAddresses, dmaPasids: unique(pasids) };
+}
+
+/** A guest-msi destination: a guest APIC ID (physical) or a logical destination. */
+export interface GuestDestination {
+  readonly destination: number;
+  readonly logical: boolean;
+}
+
+/**
+ * Logical destinations that name several vCPUs of one domain at once: per domain and
+ * logical cluster, the union of its vCPUs' logical IDs, in the platform's APIC mode
+ * (src/x86/apic.ts; a guest's virtual APIC follows the platform's mode, docs/fidelity.md).
+ * These are the requests a posted IRTE cannot carry (src/policy/guest-msi.ts).
+ */
+export function multicastDestinations(state: PlatformState): number[] {
+  const mode = state.interrupts.apicMode;
+  const cluster = state.interrupts.xapicLogicalModel === 'cluster';
+  const unions = new Map<string, { mask: number; members: number }>();
+  for (const v of vcpuList(state.vcpus)) {
+    const id = mode === 'x2apic' ? x2apicLogicalId(v.apicId) : cluster ? xapicClusterLogicalId(v.apicId) : v.apicId < 8 ? 1 << v.apicId : undefined;
+    if (id === undefined) continue;
+    const key = `${v.domain}:${mode === 'x2apic' ? id >>> 16 : cluster ? id >> 4 : 0}`;
+    const u = unions.get(key) ?? { mask: 0, members: 0 };
+    unions.set(key, { mask: (u.mask | id) >>> 0, members: u.members + 1 });
+  }
+  return [...unions.values()].filter((u) => u.members > 1).map((u) => u.mask);
 }
 
 /** Field values below HOT are positions in a pool; values from HOT up are raw. */
@@ -292,6 +322,11 @@ export type AttackStep = Readonly<Record<string, unknown>>;
 /** The scenario-step key of `step` (its action). */
 export function stepKind(step: AttackStep): string {
   return Object.keys(step).find((k) => k !== 'note' && k !== 'expect') ?? '?';
+}
+
+/** The destination fields of a generated guest-msi step (physical is the schema's default, left out). */
+function guestDestinationStep(d: GuestDestination): { destination: number; destinationMode?: 'logical' } {
+  return d.logical ? { destination: d.destination, destinationMode: 'logical' } : { destination: d.destination };
 }
 
 /** `v` as a pool position when small, else `raw(v)`. */
@@ -407,7 +442,7 @@ export function resolveChoice(pools: AttackPools, threat: ThreatModel, weights: 
           device: d.bdf,
           vm: pools.guests[c.f % pools.guests.length]!,
           entry: c.b % d.msix,
-          destination: pick(pools.vcpuApicIds, c.c, (v) => v >>> 0),
+          ...guestDestinationStep(pick(pools.guestDestinations, c.c, (v) => ({ destination: v >>> 0, logical: false }))),
           vector: pick(pools.vectors, c.d, (v) => v) & 0xff,
           ...(mode === undefined ? {} : { deliveryMode: mode }),
         },

@@ -5,7 +5,7 @@
  * `msi-write` and `signal` are a device's, and `program-*` are the device driver's
  * (guest software) writes to a function's configuration space or MSI-X table.
  */
-import type { Grant, VcpuRun } from './state.ts';
+import type { Grant, IntendedRoute, SoftwareRoute, VcpuRun } from './state.ts';
 import type { RegisterName } from './events.ts';
 
 export type Action =
@@ -137,6 +137,8 @@ export type Action =
       readonly device: string;
       readonly entry: number;
       readonly destination: number;
+      /** The guest's destination mode (DM): a logical destination may name several of its vCPUs. Absent: physical. */
+      readonly destinationMode?: 'physical' | 'logical';
       readonly vector: number;
       readonly deliveryMode?: number;
       readonly domain?: number;
@@ -161,6 +163,16 @@ export type Action =
   | { readonly kind: 'ndst-stale'; readonly vcpu: number; readonly stale: boolean }
   /** The hypervisor takes IRTE `index` of unit `iommu` (its allocator moves past it). */
   | { readonly kind: 'irte-allocated'; readonly iommu: number; readonly index: number }
+  /**
+   * The hypervisor's software route for host vector `hostVector`: an interrupt of that vector
+   * it takes is the guest interrupt `route` names, injected in software (KVM irqfd →
+   * kvm_set_msi; Xen vmsi_deliver_pirq). `route` undefined removes it.
+   */
+  | { readonly kind: 'software-route'; readonly hostVector: number; readonly route: SoftwareRoute | undefined }
+  /** Software injection (KVM kvm_apic_set_irq, Xen vmsi_inj_irq): set `vector` in the vCPU's vIRR, on behalf of `device`. */
+  | { readonly kind: 'inject-interrupt'; readonly vcpu: number; readonly vector: number; readonly device: string }
+  /** Record what the guest's interrupt request behind IRTE `index` of `iommu` means (P3 judges postings against it). */
+  | { readonly kind: 'intend-route'; readonly iommu: number; readonly index: number; readonly route: IntendedRoute }
   /** A self-IPI of `vector` on `pcpu` (KVM sends the wakeup vector to itself if ON is already set when blocking). */
   | { readonly kind: 'self-ipi'; readonly pcpu: number; readonly vector: number };
 

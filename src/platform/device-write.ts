@@ -109,14 +109,14 @@ export function deliverDeviceWrite(
   if (!isInterruptAddress(address)) return deviceDma(state, { fn, rid, address, size: 4, write: true, value: BigInt(data >>> 0) }, emit, raised);
 
   const iommu = fn.iommu;
-  if (iommu === undefined) return compatibility(state, sourceOf(fn, rid, address, data), undefined, emit);
+  if (iommu === undefined) return compatibility(state, sourceOf(fn, rid, address, data), undefined, emit, raised);
   const unit = state.iommus[iommu]!;
   const { outcome, iec } = remapInterrupt(unit, state.memory, state.hostAddressWidth, { rid, address, data });
   if (iec !== unit.iec) state = withUnit(state, iommu, withIec(unit, iec));
 
   switch (outcome.kind) {
     case 'passthrough':
-      return compatibility(state, sourceOf(fn, rid, address, data), iommu, emit);
+      return compatibility(state, sourceOf(fn, rid, address, data), iommu, emit, raised);
     case 'remapped': {
       const irte = outcome.irte;
       const candidates = acceptingCpus(state.cpus, state.interrupts.apicMode, outcome.apicId, irte.destinationModeLogical, state.interrupts.xapicLogicalModel);
@@ -140,6 +140,7 @@ export function deliverDeviceWrite(
         targets: arbitrationWinner(candidates, picksOne(irte.deliveryMode, irte.redirectionHint, irte.destinationModeLogical)),
         candidates,
       });
+      if (state.hypervisor.softwareRoutes !== undefined) raiseRouted(state, candidates, irte.deliveryMode, irte.vector, picksOne(irte.deliveryMode, irte.redirectionHint, irte.destinationModeLogical), raised);
       return state;
     }
     case 'posted': {
@@ -203,7 +204,7 @@ function sourceOf(fn: PciFunction, rid: number, address: bigint, data: number): 
 // MSI read path (tsx also wraps each one to keep its name).
 
 /** The request passes unremapped (no unit, IR off, or CFI pass-through): deliver it in compatibility format. */
-function compatibility(state: PlatformState, source: Source, iommu: number | undefined, emit: Emit): PlatformState {
+function compatibility(state: PlatformState, source: Source, iommu: number | undefined, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
   const a = decodeCompatibilityAddress(source.address);
   const d = decodeMsiData(source.data);
   const destination = compatibilityDestination(a, state.interrupts.extendedDestinationId);
@@ -224,7 +225,20 @@ function compatibility(state: PlatformState, source: Source, iommu: number | und
     targets: arbitrationWinner(candidates, picksOne(d.deliveryMode, a.redirectionHint, a.destinationModeLogical)),
     candidates,
   });
+  if (state.hypervisor.softwareRoutes !== undefined) raiseRouted(state, candidates, d.deliveryMode, d.vector, picksOne(d.deliveryMode, a.redirectionHint, a.destinationModeLogical), raised);
   return state;
+}
+
+/**
+ * A delivered vectored interrupt whose vector the hypervisor routes in software is taken by
+ * the hypervisor on the pCPU that accepts it (in guest mode an external interrupt exits the
+ * VM): it becomes a `host-interrupt` request, which the policy answers by injecting the
+ * guest interrupt (KVM: vfio_msihandler → eventfd → irqfd). One pCPU for a one-of-the-set
+ * message (the model's arbitration winner), each for a multicast.
+ */
+function raiseRouted(state: PlatformState, candidates: readonly number[], deliveryMode: number, vector: number, oneOf: boolean, raised: RaisedInterrupt[]): void {
+  if ((deliveryMode !== 0 && deliveryMode !== 1) || state.hypervisor.softwareRoutes![vector] === undefined) return;
+  for (const pcpu of oneOf ? candidates.slice(0, 1) : candidates) raised.push({ pcpu, vector });
 }
 
 /** Record a fault at unit `index` (`current` is the unit with its IEC after the lookup) unless FPD suppresses it. */

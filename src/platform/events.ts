@@ -389,6 +389,18 @@ export interface HypervisorEvent {
   readonly request: string;
 }
 
+/**
+ * An interrupt the hypervisor injected in software into a vCPU's virtual IRR (the
+ * fallback for a request no posted IRTE can carry): `device`'s interrupt, guest `vector`.
+ */
+export interface InterruptInjectedEvent {
+  readonly kind: 'interrupt-injected';
+  readonly step: number;
+  readonly device: string;
+  readonly vcpu: number;
+  readonly vector: number;
+}
+
 export interface IntentEvent {
   readonly kind: 'intent';
   readonly step: number;
@@ -424,6 +436,7 @@ export type PlatformEvent =
   | VcpuStateEvent
   | GuestInterruptEvent
   | HypervisorEvent
-  | IntentEvent;
+  | IntentEvent
+  | InterruptInjectedEvent;
 
 export type EventKind = PlatformEvent['kind'];

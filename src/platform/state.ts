@@ -232,6 +232,40 @@ export interface HypervisorState {
    * page tables): 4 KiB pages from `next` up to `end`, starting at `start`.
    */
   readonly tableArena: { readonly start: bigint; readonly next: bigint; readonly end: bigint };
+  /**
+   * Host vector → the guest interrupt the hypervisor injects in software when it takes that
+   * vector (the fallback for requests a posted IRTE cannot carry). Absent: none.
+   */
+  readonly softwareRoutes?: Readonly<Record<number, SoftwareRoute>>;
+}
+
+/**
+ * A guest MSI the hypervisor delivers in software: the guest's own message (destination in
+ * the guest's APIC ID space, its vector and delivery mode), resolved among `domain`'s vCPUs
+ * each time the host interrupt arrives, as KVM's irqfd resolves its MSI routing entry
+ * (virt/kvm/eventfd.c irqfd_inject → kvm_set_msi → kvm_irq_delivery_to_apic).
+ */
+export interface SoftwareRoute {
+  readonly device: string;
+  readonly domain: number;
+  readonly destination: number;
+  readonly logical: boolean;
+  /** 0 fixed (every vCPU of the destination), 1 lowest priority (one of them). */
+  readonly deliveryMode: number;
+  readonly vector: number;
+}
+
+/**
+ * What a guest's interrupt request means, as the hypervisor understood it: the vCPUs its
+ * destination names (ids) and whether the message goes to all of them (fixed) or to one
+ * (lowest priority). Read by P3: a posted IRTE has one PDA, so it cannot carry a fixed
+ * request to several vCPUs.
+ */
+export interface IntendedRoute {
+  readonly device: string;
+  readonly vector: number;
+  readonly vcpus: readonly number[];
+  readonly oneOf: boolean;
 }
 
 /** A DMA mapping the hypervisor means a domain to have: `size` bytes at IOVA `iova` → HPA `hpa`. */
@@ -283,6 +317,8 @@ export interface HypervisorIntent {
   readonly grants: readonly Grant[];
   /** Device key → the DMA mappings the hypervisor built for it, per address space (P2; src/platform/dma-intent.ts). */
   readonly dma: Readonly<Record<string, DeviceDmaIntent>>;
+  /** `iommu:index` of an IRTE a policy set up → what the guest's request meant. Absent: none recorded. */
+  readonly interruptRoutes?: Readonly<Record<string, IntendedRoute>>;
 }
 
 /** Platform-wide interrupt addressing facts that are not per-unit. */

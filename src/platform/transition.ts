@@ -30,13 +30,13 @@ import { processPir, highestVector } from '../x86/posted-processing.ts';
 import { updatePid } from '../vtd/pid-memory.ts';
 import { isPolicyRequest, type PolicyRequest } from '../policy/policy.ts';
 import { policyNamed } from '../policy/index.ts';
-import type { Vcpu } from './state.ts';
+import type { IntendedRoute, SoftwareRoute, Vcpu } from './state.ts';
 import { dmaHandlers } from './dma-handlers.ts';
 import { directInvalidation, registerHandlers } from './register-handlers.ts';
 import { sendEventInterrupts } from './event-interrupts.ts';
 import { deviceDma } from './dma-access.ts';
 import { traverseFabric } from './bus.ts';
-import { vcpuAt, withVcpu, type VcpuTable } from './vcpu-table.ts';
+import { runningVcpu, vcpuAt, withVcpu, type VcpuTable } from './vcpu-table.ts';
 
 export interface TransitionResult {
   readonly state: PlatformState;
@@ -181,7 +181,7 @@ function freezeNew(value: unknown): void {
 type DmaKind = 'write-rtaddr' | 'invalidate-dma' | 'invalidation-wait' | 'dma-root' | 'map-dma' | 'unmap-dma' | 'dma';
 /** Handled in src/platform/register-handlers.ts. */
 type RegisterKind = 'write-iqt' | 'write-register';
-type VcpuKind = 'pid-write' | 'vcpu-set' | 'sync-pir' | 'blocked-list' | 'ndst-stale' | 'irte-allocated' | 'self-ipi' | 'guest-ack' | 'guest-eoi';
+type VcpuKind = 'pid-write' | 'vcpu-set' | 'sync-pir' | 'blocked-list' | 'ndst-stale' | 'irte-allocated' | 'self-ipi' | 'guest-ack' | 'guest-eoi' | 'software-route' | 'inject-interrupt' | 'intend-route';
 
 const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind>]: Handler<K> } = {
   'write-irta'(draft, a, emit, before) {
@@ -360,6 +360,36 @@ const vcpuHandlers: { [K in VcpuKind]: Handler<K> } = {
     draft.hypervisor.nextIrte[a.iommu] = Math.max(a.index + 1, draft.hypervisor.nextIrte[a.iommu] ?? 0);
   },
 
+  'software-route'(draft, a, emit, before) {
+    const routes = { ...(before.hypervisor.softwareRoutes ?? {}) };
+    if (a.route === undefined) delete routes[a.hostVector];
+    else routes[a.hostVector] = a.route;
+    draft.hypervisor.softwareRoutes = routes as Draft<Record<number, SoftwareRoute>>;
+    const r = a.route;
+    emit({
+      kind: 'hypervisor',
+      policy: before.hypervisor.policy,
+      request:
+        r === undefined
+          ? `software route of host vector 0x${a.hostVector.toString(16)} removed`
+          : `host vector 0x${a.hostVector.toString(16)} → ${r.device}'s guest MSI: vector 0x${r.vector.toString(16)} ${r.deliveryMode === 1 ? 'lowest-priority' : 'fixed'} ${r.logical ? 'logical' : 'physical'} dest 0x${r.destination.toString(16)} of ${before.domains[r.domain]?.name ?? `domain ${r.domain}`}, injected in software`,
+    });
+  },
+
+  'inject-interrupt'(draft, a, emit, before) {
+    const v = vcpuOrReject(before, a.vcpu, emit);
+    if (!v) return;
+    if (!(Number.isInteger(a.vector) && a.vector >= 0 && a.vector <= 0xff)) return void emit({ kind: 'action-rejected', why: `vector ${a.vector} is not 0..255` });
+    draft.vcpus = withVcpu(before.vcpus, { ...v, virr: v.virr | (1n << BigInt(a.vector)) }) as Draft<VcpuTable>;
+    emit({ kind: 'interrupt-injected', device: a.device, vcpu: v.id, vector: a.vector });
+  },
+
+  'intend-route'(draft, a, emit, before) {
+    draft.intent.interruptRoutes = { ...(before.intent.interruptRoutes ?? {}), [`${a.iommu}:${a.index}`]: a.route } as Draft<Record<string, IntendedRoute>>;
+    const fixed = a.route.oneOf ? 'one of' : 'every one of';
+    emit({ kind: 'intent', change: `IRTE ${a.index} of unit ${a.iommu}: ${a.route.device} vector 0x${a.route.vector.toString(16)} → ${fixed} vCPU ${a.route.vcpus.join(', vCPU ')}` });
+  },
+
   'self-ipi'(draft, a, emit, before, raised) {
     assignState(draft, notifyPcpu(before, a.pcpu, a.vector, emit, raised), before);
   },
@@ -385,7 +415,7 @@ const vcpuHandlers: { [K in VcpuKind]: Handler<K> } = {
   },
 };
 
-function describeRequest(r: PolicyRequest): string {
+function describeRequest(r: PolicyRequest, state: PlatformState): string {
   switch (r.kind) {
     case 'schedule':
       return `schedule vCPU ${r.vcpu} on cpu${r.pcpu}`;
@@ -394,9 +424,10 @@ function describeRequest(r: PolicyRequest): string {
     case 'halt':
       return `vCPU ${r.vcpu} halts`;
     case 'guest-msi':
-      return `guest programs ${r.device} MSI-X entry ${r.entry}: vector 0x${r.vector.toString(16)} → guest APIC ${r.destination}`;
+      return `guest programs ${r.device} MSI-X entry ${r.entry}: vector 0x${r.vector.toString(16)}${r.deliveryMode === 1 ? ' lowest-priority' : ''} → guest ${r.destinationMode === 'logical' ? `logical destination 0x${(r.destination >>> 0).toString(16)}` : `APIC ${r.destination}`}`;
     case 'host-interrupt':
-      return `interrupt 0x${r.vector.toString(16)} on cpu${r.pcpu} outside guest mode`;
+      // In guest mode an external interrupt other than the notification vector exits the VM (SDM §25.2).
+      return `interrupt 0x${r.vector.toString(16)} on cpu${r.pcpu} ${runningVcpu(state.vcpus, r.pcpu) === undefined ? 'outside guest mode' : 'in guest mode: external-interrupt VM exit'}`;
   }
 }
 
@@ -515,7 +546,7 @@ function drain(state: PlatformState, queue: Action[], emit: Emit, step: number):
       const answer = policy.respond(s, a);
       // An empty answer is a refusal or a no-op (a blocked vCPU cannot be scheduled, a request
       // for a device the VM does not own is refused): say so, so the trace explains itself.
-      emit({ kind: 'hypervisor', policy: policy.name, request: describeRequest(a) + (answer.length === 0 ? ' — nothing done' : '') });
+      emit({ kind: 'hypervisor', policy: policy.name, request: describeRequest(a, s) + (answer.length === 0 ? ' — nothing done' : '') });
       queue.unshift(...answer);
       continue;
     }

@@ -15,7 +15,7 @@ import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
 import { msiSourceValidation } from '../vtd/source-id.ts';
 import { dmaAliases } from '../fabric/aliases.ts';
 import { groupOf } from '../fabric/group-index.ts';
-import type { Grant } from '../platform/state.ts';
+import type { Grant, PciFunction } from '../platform/state.ts';
 
 export function pidOf(state: PlatformState, vcpu: Vcpu): PostedInterruptDescriptor {
   return readPid(state.memory, vcpu.pda).pid;
@@ -62,39 +62,64 @@ export interface SetupChecks {
 
 export const ALL_CHECKS: SetupChecks = { owner: true, group: true };
 
+/** A guest request the policy agreed to serve: the device, the domain asking, and the device's unit. */
+export interface AdmittedRequest {
+  readonly fn: PciFunction;
+  readonly requester: number | undefined;
+  readonly iommu: number;
+}
+
 /**
- * Answer a guest's MSI-X write with a posted IRTE: allocate an index on the device's
- * unit, write the entry (PDA = target vCPU's PID, VV = guest vector, source validation
- * as Linux `set_msi_sid` sets it for the device's DMA aliases: src/vtd/source-id.ts),
- * invalidate that IEC entry, record the grant, and program the physical MSI-X entry
- * with the remappable handle. The grant covers every function of the requesting domain
- * whose requests the entry's source validation accepts (behind a PCIe-to-PCI bridge the
- * IRTE cannot tell them apart, and the hypervisor knows it). Nothing is set up (an empty
- * answer) for a device the requesting domain does not own — unless `checks.owner` is
- * false, the XSA-237 class of bug — for a device whose IOMMU group another domain holds
- * (VFIO would not let the domain open it) unless `checks.group` is false, for a delivery
- * mode that cannot be posted, or for a vector below 16 (an exception vector; found by
- * `remapsim check` on the secure twin of the XSA-237 entry).
- * @param findVcpu how the policy resolves the guest's destination APIC ID within a domain
+ * Whether a policy serves `req` at all: nothing is set up for a device the requesting
+ * domain does not own — unless `checks.owner` is false, the XSA-237 class of bug — for a
+ * device whose IOMMU group another domain holds (VFIO would not let the domain open it)
+ * unless `checks.group` is false, for a delivery mode that cannot be posted or injected
+ * (KVM `kvm_irq_is_postable`: fixed and lowest priority), for a vector below 16 (an
+ * exception vector; found by `remapsim check` on the secure twin of the XSA-237 entry), or
+ * for a device behind no remapping unit.
  */
-export function postedMsiSetup(
-  state: PlatformState,
-  req: ActionOf<'guest-msi'>,
-  findVcpu: (state: PlatformState, domain: number | undefined, apicId: number) => Vcpu | undefined,
-  checks: SetupChecks = ALL_CHECKS,
-): Action[] {
+export function admitGuestMsi(state: PlatformState, req: ActionOf<'guest-msi'>, checks: SetupChecks = ALL_CHECKS): AdmittedRequest | undefined {
   const fn = state.devices[req.device];
-  if (fn === undefined || !POSTABLE.has(req.deliveryMode ?? 0) || req.vector < FIRST_DEVICE_VECTOR) return [];
+  if (fn === undefined || !POSTABLE.has(req.deliveryMode ?? 0) || req.vector < FIRST_DEVICE_VECTOR) return undefined;
   const owner = state.intent.owners[req.device];
   const requester = req.domain ?? owner;
-  if (checks.owner && requester !== owner) return [];
-  if (checks.group && !groupViable(state, req.device, requester)) return [];
-  const vcpu = findVcpu(state, requester, req.destination);
+  if (checks.owner && requester !== owner) return undefined;
+  if (checks.group && !groupViable(state, req.device, requester)) return undefined;
   const iommu = fn.iommu;
-  if (vcpu === undefined || iommu === undefined) return [];
-  const index = state.hypervisor.nextIrte[iommu] ?? 0;
+  return iommu === undefined ? undefined : { fn, requester, iommu };
+}
+
+/** The source validation (SID/SQ/SVT) an IRTE for `fn` gets: Linux `set_msi_sid` for the device's DMA aliases (src/vtd/source-id.ts). */
+export function sourceValidationOf(state: PlatformState, fn: PciFunction): { sid: number; sq: number; svt: number } {
   // A function the fabric does not hold (a hand-built platform) is alone on a root bus: no aliases.
-  const source = msiSourceValidation(state.fabric, fn.rid, Object.hasOwn(state.fabric.functions, fn.key) ? dmaAliases(state.fabric, fn.key) : []);
+  return msiSourceValidation(state.fabric, fn.rid, Object.hasOwn(state.fabric.functions, fn.key) ? dmaAliases(state.fabric, fn.key) : []);
+}
+
+/**
+ * The functions whose requests an IRTE with source validation `source` cannot tell apart
+ * from `req.device`'s and that the requesting domain owns: behind a PCIe-to-PCI bridge they
+ * alias each other (and so share its IOMMU group), and the hypervisor knows it. Grants
+ * name each.
+ */
+export function acceptedRequesters(state: PlatformState, device: string, requester: number | undefined, source: { sid: number; svt: number }): string[] {
+  const members = groupOf(state.fabric, device)?.devices ?? [device];
+  return members
+    .map((k) => state.devices[k])
+    .filter((d): d is NonNullable<typeof d> => d !== undefined && (d.key === device || (requester !== undefined && state.intent.owners[d.key] === requester && passes(source, d.busRid))))
+    .map((d) => d.key);
+}
+
+/**
+ * Answer an admitted guest MSI-X write with a posted IRTE into `vcpu`: allocate an index
+ * on the device's unit, write the entry (PDA = the vCPU's PID, VV = guest vector, source
+ * validation from {@link sourceValidationOf}), invalidate that IEC entry, record the
+ * grants ({@link acceptedRequesters} → the vCPU, the guest vector) and program the
+ * physical MSI-X entry with the remappable handle.
+ */
+export function postedIrteSetup(state: PlatformState, req: ActionOf<'guest-msi'>, admitted: AdmittedRequest, vcpu: Vcpu): Action[] {
+  const { fn, requester, iommu } = admitted;
+  const index = state.hypervisor.nextIrte[iommu] ?? 0;
+  const source = sourceValidationOf(state, fn);
   const irte = encodeIrte({
     mode: 'posted',
     present: true,
@@ -108,12 +133,9 @@ export function postedMsiSetup(
     svt: source.svt,
   });
   const msi = composeRemappableMsi({ handle: index, shv: true, subhandle: 0 });
-  // Functions whose requests the entry cannot tell apart from the device's alias each other, so they share its IOMMU group.
-  const members = groupOf(state.fabric, req.device)?.devices ?? [req.device];
-  const accepted = members
-    .map((k) => state.devices[k])
-    .filter((d): d is NonNullable<typeof d> => d !== undefined && (d.key === req.device || (requester !== undefined && state.intent.owners[d.key] === requester && passes(source, d.busRid))));
-  const grants = accepted.map((d): Action => ({ kind: 'grant', grant: { requester: d.key, target: { kind: 'vcpu', vcpu: vcpu.id }, vector: req.vector, deliveryModes: [0, 1] } satisfies Grant }));
+  const grants = acceptedRequesters(state, req.device, requester, source).map(
+    (key): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'vcpu', vcpu: vcpu.id }, vector: req.vector, deliveryModes: [0, 1] } satisfies Grant }),
+  );
   return [
     { kind: 'irte-allocated', iommu, index },
     { kind: 'write-irte', iommu, index, value: irte },
@@ -121,6 +143,36 @@ export function postedMsiSetup(
     ...grants,
     { kind: 'program-msix', device: req.device, entry: req.entry, address: msi.address, data: msi.data, masked: false },
   ];
+}
+
+/**
+ * Answer a guest's MSI-X write naming one vCPU with a posted IRTE (what Linux's VFIO + KVM
+ * irqfd bypass do in `vmx_pi_update_irte` / `intel_ir_set_vcpu_affinity`, and Xen in
+ * `pi_update_irte`): {@link admitGuestMsi}, then {@link postedIrteSetup} into the vCPU
+ * `findVcpu` resolves; nothing when it resolves none. (src/policy/guest-msi.ts decides,
+ * for requests naming several vCPUs, between this and software delivery.)
+ * @param findVcpu how the policy resolves the guest's destination APIC ID within a domain
+ */
+export function postedMsiSetup(
+  state: PlatformState,
+  req: ActionOf<'guest-msi'>,
+  findVcpu: (state: PlatformState, domain: number | undefined, apicId: number) => Vcpu | undefined,
+  checks: SetupChecks = ALL_CHECKS,
+): Action[] {
+  const admitted = admitGuestMsi(state, req, checks);
+  if (admitted === undefined) return [];
+  const vcpu = findVcpu(state, admitted.requester, req.destination);
+  return vcpu === undefined ? [] : [intendRoute(state, req, admitted, [vcpu]), ...postedIrteSetup(state, req, admitted, vcpu)];
+}
+
+/** Record what `req` means for the IRTE the policy is about to allocate: `targets`, all of them (fixed) or one (lowest priority). */
+export function intendRoute(state: PlatformState, req: ActionOf<'guest-msi'>, admitted: AdmittedRequest, targets: readonly Vcpu[]): Action {
+  return {
+    kind: 'intend-route',
+    iommu: admitted.iommu,
+    index: state.hypervisor.nextIrte[admitted.iommu] ?? 0,
+    route: { device: req.device, vector: req.vector, vcpus: targets.map((v) => v.id), oneOf: (req.deliveryMode ?? 0) === 1 },
+  };
 }
 
 /** Whether a request arriving with requester ID `rid` passes source validation `v` (SQ=0). */

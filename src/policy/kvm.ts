@@ -11,15 +11,18 @@
  * - halt: not if a virtual interrupt is pending; else join the pCPU's wakeup list,
  *   NV = POSTED_INTR_WAKEUP_VECTOR (0xf1), block; if ON is already set, self-IPI 0xf1;
  * - wakeup vector: wake every listed vCPU whose ON is set (they leave the list at load);
- * - posted vector outside guest mode: nothing (ON stays set; the next entry harvests).
+ * - posted vector outside guest mode: nothing (ON stays set; the next entry harvests);
+ * - a guest MSI request: posted when it reaches one vCPU, else remapped to a host vector and
+ *   injected in software when that vector arrives (src/policy/guest-msi.ts).
  *
  * `makeKvmPolicy` also builds the broken variants that reproduce real bug classes.
  */
 import type { Action } from '../platform/actions.ts';
 import type { PlatformState, Vcpu } from '../platform/state.ts';
 import type { HypervisorPolicy, PolicyRequest } from './policy.ts';
-import { vcpuAt, vcpuList } from '../platform/vcpu-table.ts';
-import { ndstOf, pidOf, postedMsiSetup, schedulePrologue, vcpuOfOwner } from './common.ts';
+import { vcpuAt } from '../platform/vcpu-table.ts';
+import { ndstOf, pidOf, schedulePrologue } from './common.ts';
+import { guestMsiSetup, injectRouted } from './guest-msi.ts';
 
 /** Linux arch/x86/include/asm/irq_vectors.h */
 export const POSTED_INTR_VECTOR = 0xf2;
@@ -38,6 +41,8 @@ export interface KvmBugs {
   readonly noOwnerCheck?: boolean;
   /** Set up a guest's interrupt request for a device whose IOMMU group another VM holds (VFIO group viability left out). */
   readonly splitGroup?: boolean;
+  /** Post a fixed request naming several vCPUs into the first of them (the single-vCPU check `kvm_intr_is_single_vcpu` left out). */
+  readonly postMulticast?: boolean;
 }
 
 function preemptActions(state: PlatformState, v: Vcpu, bugs: KvmBugs): Action[] {
@@ -81,6 +86,8 @@ export function makeKvmPolicy(name: string, summary: string, source: string, bug
         return out;
       }
       case 'host-interrupt': {
+        const injected = injectRouted(state, r);
+        if (injected !== undefined) return injected;
         if (r.vector !== POSTED_INTR_WAKEUP_VECTOR) return [];
         return (state.hypervisor.blockedLists[r.pcpu] ?? [])
           .map((id) => vcpuAt(state.vcpus, id)!)
@@ -88,7 +95,7 @@ export function makeKvmPolicy(name: string, summary: string, source: string, bug
           .map((v): Action => ({ kind: 'vcpu-set', vcpu: v.id, run: 'runnable', pcpu: v.pcpu }));
       }
       case 'guest-msi':
-        return postedMsiSetup(state, r, bugs.pdaAnyVm ? (s, _owner, apicId) => vcpuList(s.vcpus).find((v) => v.apicId === apicId) : vcpuOfOwner, { owner: !bugs.noOwnerCheck, group: !bugs.splitGroup });
+        return guestMsiSetup(state, r, { checks: { owner: !bugs.noOwnerCheck, group: !bugs.splitGroup }, anyVm: bugs.pdaAnyVm === true, postMulticast: bugs.postMulticast === true });
     }
   };
   return {
@@ -135,6 +142,12 @@ export const kvmBrokenSplitGroup = makeKvmPolicy(
   "sets up a guest's interrupt request for a device whose IOMMU group is split with another VM: behind a PCIe-to-PCI bridge the other VM's device shares the requester ID the IRTE validates",
   `${LINUX}; VFIO's group viability check (drivers/vfio/group.c) left out, as when an ACS override splits groups (pcie_acs_override)`,
   { splitGroup: true },
+);
+export const kvmBrokenPostMulticast = makeKvmPolicy(
+  'kvm-broken-post-multicast',
+  "posts a guest's fixed MSI whose logical destination names several vCPUs into the first of them: the posted IRTE has one PDA, so the other vCPUs never receive the interrupt",
+  `${LINUX}; vmx_pi_update_irte without the kvm_intr_is_single_vcpu check (arch/x86/kvm/lapic.c), which keeps such IRTEs remapped`,
+  { postMulticast: true },
 );
 export const kvmBrokenNoWakeupList = makeKvmPolicy(
   'kvm-broken-no-wakeup-list',

@@ -21,7 +21,8 @@ import type { Action } from '../platform/actions.ts';
 import type { PlatformState } from '../platform/state.ts';
 import type { HypervisorPolicy, PolicyRequest } from './policy.ts';
 import { vcpuAt } from '../platform/vcpu-table.ts';
-import { ndstOf, pidOf, postedMsiSetup, schedulePrologue, vcpuOfOwner } from './common.ts';
+import { ALL_CHECKS, ndstOf, pidOf, schedulePrologue } from './common.ts';
+import { guestMsiSetup, injectRouted } from './guest-msi.ts';
 
 export const XEN_POSTED_INTR_VECTOR = 0xf3;
 export const XEN_PI_WAKEUP_VECTOR = 0xf4;
@@ -59,6 +60,8 @@ function respond(state: PlatformState, r: PolicyRequest): Action[] {
       ];
     }
     case 'host-interrupt': {
+      const injected = injectRouted(state, r);
+      if (injected !== undefined) return injected;
       if (r.vector !== XEN_PI_WAKEUP_VECTOR) return [];
       return (state.hypervisor.blockedLists[r.pcpu] ?? [])
         .map((id) => vcpuAt(state.vcpus, id)!)
@@ -69,7 +72,7 @@ function respond(state: PlatformState, r: PolicyRequest): Action[] {
         ]);
     }
     case 'guest-msi':
-      return postedMsiSetup(state, r, vcpuOfOwner);
+      return guestMsiSetup(state, r, { checks: ALL_CHECKS });
   }
 }
 

@@ -3,15 +3,16 @@
  * pCPU because of a device write is covered by a grant whose requester is the real
  * source of the write (the issuing function, not the requester ID it presented),
  * for that pCPU's APIC ID, that vector and that delivery mode; and no fixed or
- * lowest-priority interrupt uses a vector below 16 (the exception range).
+ * lowest-priority interrupt uses a vector below 16 (the exception range). Postings and
+ * software injections are judged the same way against grants to vCPUs.
  *
  * Read by properties only: the check takes an event and the hypervisor's intent as
  * recorded in the state, and changes nothing.
  */
-import type { InterruptDeliveredEvent, InterruptPostedEvent, PlatformEvent } from '../platform/events.ts';
+import type { InterruptDeliveredEvent, InterruptInjectedEvent, InterruptPostedEvent, PlatformEvent } from '../platform/events.ts';
 import type { PlatformState } from '../platform/state.ts';
 import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
-import { vcpuList } from '../platform/vcpu-table.ts';
+import { vcpuAt, vcpuList } from '../platform/vcpu-table.ts';
 
 export interface Violation {
   readonly property: 'P1';
@@ -78,7 +79,30 @@ export function checkPosting(state: PlatformState, e: InterruptPostedEvent): Vio
   return out;
 }
 
+/**
+ * P1 violations of one software injection (the hypervisor's fallback for a request no posted
+ * IRTE can carry): the vCPU must belong to the domain that owns the device and be granted
+ * (device, that vCPU, the vector); the vector must not be below 16.
+ */
+export function checkInjection(state: PlatformState, e: InterruptInjectedEvent): Violation[] {
+  const v = (message: string): Violation => ({ property: 'P1', step: e.step, event: e, message });
+  const vcpu = vcpuAt(state.vcpus, e.vcpu);
+  if (vcpu === undefined) return [v(`${e.device}'s interrupt injected with vector ${hex(e.vector)} into vCPU ${e.vcpu}, which does not exist`)];
+  const owner = state.intent.owners[e.device];
+  const name = `${state.domains[vcpu.domain]?.name ?? vcpu.domain}.vcpu${vcpu.index}`;
+  const out: Violation[] = [];
+  if (owner !== vcpu.domain) {
+    out.push(v(`${e.device} (owned by ${owner === undefined ? 'nobody' : (state.domains[owner]?.name ?? owner)}) had vector ${hex(e.vector)} injected into ${name} of another domain`));
+  } else if (!state.intent.grants.some((g) => g.requester === e.device && g.target.kind === 'vcpu' && g.target.vcpu === vcpu.id && g.vector === e.vector)) {
+    out.push(v(`${e.device} had vector ${hex(e.vector)} injected into ${name}: no grant covers it`));
+  }
+  if (e.vector < 16) out.push(v(`${e.device} had vector ${hex(e.vector)} (< 16) injected into ${name}`));
+  return out;
+}
+
 /** P1 violations among `events`, judged against the intent in `state`. */
 export function checkInterruptIsolation(state: PlatformState, events: readonly PlatformEvent[]): Violation[] {
-  return events.flatMap((e) => (e.kind === 'interrupt-delivered' ? checkDelivery(state, e) : e.kind === 'interrupt-posted' ? checkPosting(state, e) : []));
+  return events.flatMap((e) =>
+    e.kind === 'interrupt-delivered' ? checkDelivery(state, e) : e.kind === 'interrupt-posted' ? checkPosting(state, e) : e.kind === 'interrupt-injected' ? checkInjection(state, e) : [],
+  );
 }

@@ -12,7 +12,10 @@
  * - a preempted (runnable) vCPU may hold PIR bits (SN suppresses notifications); they
  *   are checked again when it runs;
  * and, on each posting event, the unit sent no notification while SN was set unless the
- * IRTE was urgent (VT-d §9.12).
+ * IRTE was urgent (VT-d §9.12), and the IRTE does not stand for a fixed message to several
+ * vCPUs (the policy's recorded intent, `intent.interruptRoutes`): a posted IRTE has one PDA,
+ * so every other vCPU the guest named never receives it (KVM keeps such IRTEs remapped,
+ * `kvm_intr_is_single_vcpu`).
  */
 import type { PlatformEvent } from '../platform/events.ts';
 import type { PlatformState } from '../platform/state.ts';
@@ -37,8 +40,21 @@ export function checkNoLostInterrupt(state: PlatformState, events: readonly Plat
   const step = state.step - 1;
   const out: P3Violation[] = [];
   for (const e of events) {
-    if (e.kind === 'interrupt-posted' && e.notification !== undefined && e.snSet && !e.urgent) {
+    if (e.kind !== 'interrupt-posted') continue;
+    if (e.notification !== undefined && e.snSet && !e.urgent) {
       out.push({ property: 'P3', step: e.step, vcpu: undefined, message: `PID ${'0x' + e.pda.toString(16)}: notification sent while SN was set and the IRTE is not urgent` });
+    }
+    const meant = state.intent.interruptRoutes?.[`${e.iommu}:${e.irteIndex}`];
+    if (meant !== undefined && !meant.oneOf && meant.vcpus.length > 1) {
+      const into = vcpuList(state.vcpus).find((v) => v.pda === e.pda);
+      const missed = meant.vcpus.filter((id) => id !== into?.id);
+      const names = (ids: readonly number[]): string => ids.map((id) => vcpuName(state, id)).join(', ');
+      out.push({
+        property: 'P3',
+        step: e.step,
+        vcpu: missed[0],
+        message: `${meant.device}'s fixed interrupt, vector 0x${meant.vector.toString(16)}, is meant for ${names(meant.vcpus)} but IRTE ${e.irteIndex} posts it into one PID${into === undefined ? '' : ` (${vcpuName(state, into.id)})`}: ${names(missed)} never receive${missed.length === 1 ? 's' : ''} it`,
+      });
     }
   }
   for (const v of vcpuList(state.vcpus)) {

@@ -38,6 +38,9 @@ export interface Expectation {
   readonly fault?: S.ExpectFault;
   readonly posted?: { readonly virtualVector?: number; readonly notified?: boolean };
   readonly acked?: number;
+  /** The guest vector injected in software, into each of `injectedInto` (global vCPU ids; compiled from vm.vcpuN names). */
+  readonly injected?: number;
+  readonly injectedInto?: readonly number[];
   readonly woken?: true;
   readonly processed?: number;
   readonly dmaAccess?: { readonly hpa?: number | string; readonly translation?: 'untranslated' | 'iotlb-hit' | 'walk'; readonly references?: number };
@@ -452,7 +455,20 @@ class Compiler {
     const actions = this.lower(this.actions(label, step, at));
     const target = step.expect?.peer?.target;
     // A peer target is matched against event keys: any BDF spelling names the same function.
-    const expect = target === undefined ? step.expect : { ...step.expect, peer: { target: this.key(target, [...path, 'expect', 'peer', 'target']).key } };
+    const { injectedInto: _names, ...given } = step.expect ?? {};
+    const withPeer = step.expect === undefined ? undefined : target === undefined ? given : { ...given, peer: { target: this.key(target, [...path, 'expect', 'peer', 'target']).key } };
+    const into = step.expect?.injectedInto;
+    if (into !== undefined && step.expect?.injected === undefined) this.fail('injectedInto needs injected (the vector)', [...path, 'expect', 'injectedInto']);
+    const expect: Expectation | undefined =
+      into === undefined
+        ? withPeer
+        : {
+            ...withPeer,
+            injectedInto: into.map((name, j) => {
+              const [vm, n] = name.split('.vcpu');
+              return this.vcpu({ vm: vm!, vcpu: Number(n) }, [...path, 'expect', 'injectedInto', j]);
+            }),
+          };
     return { index, line: this.parsed.lineAt(path), label, note: step.note, actions, expect };
   }
 
@@ -803,6 +819,7 @@ class Compiler {
           device: this.device(s.device, [...at, 'device']),
           entry: s.entry,
           destination: s.destination,
+          ...(s.destinationMode === undefined ? {} : { destinationMode: s.destinationMode }),
           vector: s.vector,
           ...(s.deliveryMode === undefined ? {} : { deliveryMode: deliveryMode(s.deliveryMode) }),
           ...(s.vm === undefined ? {} : { domain: this.domainId(s.vm, [...at, 'vm']) }),

@@ -42,7 +42,7 @@ export interface RunResult {
   readonly ok: boolean;
 }
 
-const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-delivered', 'interrupt-fault', 'interrupt-posted', 'guest-interrupt', 'vcpu-state', 'pir-processed', 'msi-pending', 'msi-dropped', 'dma-access', 'dma-fault', 'unsupported-request', 'request-blocked', 'dma-peer']);
+const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-injected', 'interrupt-delivered', 'interrupt-fault', 'interrupt-posted', 'guest-interrupt', 'vcpu-state', 'pir-processed', 'msi-pending', 'msi-dropped', 'dma-access', 'dma-fault', 'unsupported-request', 'request-blocked', 'dma-peer']);
 
 /** Why `events` do not meet `expect` (empty if they do). */
 export function checkExpectation(expect: Expectation, events: readonly PlatformEvent[]): string[] {
@@ -85,6 +85,13 @@ export function checkExpectation(expect: Expectation, events: readonly PlatformE
   }
   if (expect.acked !== undefined && !outcomes.some((e) => e.kind === 'guest-interrupt' && e.what === 'ack' && e.vector === expect.acked)) {
     failures.push(`expected the guest to acknowledge vector 0x${expect.acked.toString(16)}, got ${describe(outcomes) || seen}`);
+  }
+  if (expect.injected !== undefined) {
+    const into = new Set(outcomes.flatMap((e) => (e.kind === 'interrupt-injected' && e.vector === expect.injected ? [e.vcpu] : [])));
+    const missing = (expect.injectedInto ?? []).filter((v) => !into.has(v));
+    if (into.size === 0 || missing.length > 0) {
+      failures.push(`expected vector 0x${expect.injected.toString(16)} injected in software${missing.length > 0 ? ` into vCPU ${missing.join(', vCPU ')}` : ''}, got ${describe(outcomes) || seen}`);
+    }
   }
   if (expect.woken && !outcomes.some((e) => e.kind === 'vcpu-state' && e.was === 'blocked' && e.run === 'runnable')) {
     failures.push(`expected a blocked vCPU to be woken, got ${describe(outcomes) || seen}`);
@@ -134,6 +141,8 @@ function describe(outcomes: readonly PlatformEvent[]): string {
             ? `DMA to HPA 0x${e.hpa.toString(16)} (${e.translation}${e.translation === 'walk' ? `, ${pagingReferenceCount(e.references)} paging reads` : ''})`
             : e.kind === 'dma-fault'
               ? `DMA fault 0x${e.reason.toString(16)} (${e.condition})`
+              : e.kind === 'interrupt-injected'
+                ? `software injection of vector 0x${e.vector.toString(16)} into vCPU ${e.vcpu}`
               : e.kind === 'interrupt-posted'
                 ? `posting of vector 0x${e.virtualVector.toString(16)}${e.notification ? ' with notification' : ''}`
                 : e.kind === 'dma-peer'

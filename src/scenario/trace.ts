@@ -148,6 +148,8 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
       return `${e.device} ${e.change}`;
     case 'intent':
       return `intent: ${e.change}`;
+    case 'interrupt-injected':
+      return `${e.device}'s interrupt injected in software: vector ${h(e.vector)} → ${vcpuName(state, e.vcpu)} vIRR`;
     case 'pir-processed':
       return `${vcpuName(state, e.vcpu)} on cpu${e.pcpu}: PIR → vIRR ${e.vectors.length ? e.vectors.map(h).join(',') : '(empty)'} (${e.by === 'notification' ? 'notification in guest mode, no VM exit' : 'harvest before VM entry'})`;
     case 'vcpu-state':

@@ -136,6 +136,8 @@ export interface Step {
     fault?: ExpectFault;
     posted?: { virtualVector?: number; notified?: boolean };
     acked?: number;
+    injected?: number;
+    injectedInto?: string[];
     woken?: true;
     processed?: number;
     dmaAccess?: { hpa?: U64; translation?: 'untranslated' | 'iotlb-hit' | 'walk'; references?: number };
@@ -203,7 +205,7 @@ export interface Step {
   /** PASID-based IOTLB invalidation descriptor (type 6). */
   'invalidate-pasid-iotlb'?: { iommu: number; granularity: 'pasid' | 'page'; did: number; pasid: number; address?: U64; am?: number; ih?: boolean; wait?: boolean };
   dma?: { device: string; rid?: string; pasid?: number; address: U64; size?: number; write?: boolean; value?: U64 };
-  'guest-msi'?: { device: string; entry: number; destination: number; vector: number; deliveryMode?: DeliveryModeName; vm?: string };
+  'guest-msi'?: { device: string; entry: number; destination: number; destinationMode?: 'physical' | 'logical'; vector: number; deliveryMode?: DeliveryModeName; vm?: string };
 }
 
 export interface Scenario {

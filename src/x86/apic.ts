@@ -38,7 +38,12 @@ export function x2apicLogicalId(apicId: number): number {
 /** Highest cluster ID of the xAPIC cluster model: 0xF addresses every cluster. */
 const XAPIC_ALL_CLUSTERS = 0xf;
 
-function accepts(mode: ApicMode, logical: boolean, destination: number, apicId: number, cluster: boolean): boolean {
+/**
+ * Whether the local APIC with `apicId` accepts a message with `destination` (see the module
+ * comment): the rule for one APIC, shared by the platform's pCPUs and a guest's virtual APICs.
+ * @param cluster xAPIC logical destinations use the cluster model (else flat)
+ */
+export function apicAccepts(mode: ApicMode, logical: boolean, destination: number, apicId: number, cluster: boolean): boolean {
   if (mode === 'xapic') {
     if (destination === XAPIC_BROADCAST) return apicId <= 0xfe;
     if (!logical) return apicId === destination;
@@ -74,7 +79,7 @@ export function acceptingCpus(cpus: readonly Pcpu[], mode: ApicMode, destination
   const set: number[] = [];
   for (let i = 0; i < cpus.length; i++) {
     const c = cpus[i]!;
-    if (accepts(mode, logical, dest, c.apicId, xapicModel === 'cluster')) set.push(c.index);
+    if (apicAccepts(mode, logical, dest, c.apicId, xapicModel === 'cluster')) set.push(c.index);
   }
   return set;
 }

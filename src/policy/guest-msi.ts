@@ -1,0 +1,154 @@
+/**
+ * A guest's MSI request that names several of its vCPUs, as KVM and Xen answer it.
+ *
+ * A posted IRTE has one PDA, so it can carry a message to one vCPU only. KVM posts when
+ * the request is single-vCPU (`kvm_intr_is_single_vcpu`, arch/x86/kvm/lapic.c: a physical
+ * destination, or a lowest-priority one reduced to one vCPU by vector hashing,
+ * `kvm_vector_to_index`), and otherwise leaves the IRTE remapped to the host vector of
+ * VFIO's handler, which signals the irqfd; KVM then injects the guest's MSI in software
+ * into every vCPU its destination names (`irqfd_inject` → `kvm_set_msi` →
+ * `kvm_irq_delivery_to_apic`; arch/x86/kvm/vmx/posted_intr.c `vmx_pi_update_irte`: "make
+ * sure the IRTE is in remapped mode if we don't handle it in posted mode"). Xen does the
+ * same (xen/drivers/passthrough/x86/hvm.c `pt_irq_create_bind`: `hvm_girq_dest_2_vcpu_id`,
+ * `vector_hashing_dest`; a non-posted pirq is delivered by `vmsi_deliver_pirq`).
+ *
+ * The guest's destination is read in the guest's APIC ID space with the platform's APIC
+ * mode and logical model (docs/fidelity.md): x2APIC logical IDs derived from the guest's
+ * x2APIC IDs (`kvm_apic_calc_x2apic_ldr`), xAPIC flat or cluster as the platform's.
+ */
+import type { Action, ActionOf } from '../platform/actions.ts';
+import type { PlatformState, Vcpu } from '../platform/state.ts';
+import { vcpuList } from '../platform/vcpu-table.ts';
+import { apicAccepts } from '../x86/apic.ts';
+import { encodeIrte, irteDestinationField } from '../vtd/irte.ts';
+import { encodeIec } from '../vtd/invalidation.ts';
+import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
+import { latchedEime } from '../vtd/interrupt-remapping.ts';
+import { acceptedRequesters, admitGuestMsi, intendRoute, postedIrteSetup, sourceValidationOf, type AdmittedRequest, type SetupChecks } from './common.ts';
+
+/** How a policy resolves and serves a guest MSI request (its bugs included). */
+export interface GuestMsiRules {
+  readonly checks: SetupChecks;
+  /** Resolve the guest's destination among every VM's vCPUs, not only the requester's (bug: kvm-broken-pda-any-vm). */
+  readonly anyVm?: boolean;
+  /** Post a fixed request that names several vCPUs into the first of them instead of delivering it in software (bug: kvm-broken-post-multicast). */
+  readonly postMulticast?: boolean;
+}
+
+/** Host vectors the hypervisor takes for software-routed guest MSIs: allocated downwards from here (below Linux's system vectors at 0xec). */
+export const FIRST_ROUTE_VECTOR = 0xe0;
+/** The lowest host vector the route allocator hands out (Linux FIRST_EXTERNAL_VECTOR 0x20 plus the legacy ISA range). */
+export const LAST_ROUTE_VECTOR = 0x30;
+
+/**
+ * The vCPUs of `domain` (every domain when `domain` is `'any'`) whose virtual APIC accepts
+ * `destination`, in guest APIC ID order.
+ */
+export function guestTargets(state: PlatformState, domain: number | undefined | 'any', destination: number, logical: boolean): Vcpu[] {
+  const cluster = state.interrupts.xapicLogicalModel === 'cluster';
+  return vcpuList(state.vcpus)
+    .filter((v) => (domain === 'any' || v.domain === domain) && apicAccepts(state.interrupts.apicMode, logical, destination >>> 0, v.apicId, cluster))
+    .sort((a, b) => a.apicId - b.apicId || a.id - b.id);
+}
+
+/**
+ * The one vCPU a lowest-priority message goes to under vector hashing (KVM
+ * `kvm_vector_to_index`, Xen `vector_hashing_dest`): the (vector mod n)-th of the n
+ * targets in APIC ID order.
+ */
+export function vectorHashingTarget(targets: readonly Vcpu[], vector: number): Vcpu | undefined {
+  return targets.length === 0 ? undefined : targets[vector % targets.length];
+}
+
+/** The vCPUs a message goes to: one of them for lowest priority (vector hashing), all for fixed. */
+function recipients(targets: readonly Vcpu[], deliveryMode: number, vector: number): Vcpu[] {
+  if (deliveryMode !== 1) return [...targets];
+  const one = vectorHashingTarget(targets, vector);
+  return one === undefined ? [] : [one];
+}
+
+/**
+ * Answer a guest's MSI-X write: a posted IRTE when the request reaches one vCPU (a single
+ * target, or lowest priority reduced by vector hashing), else a remapped IRTE to a host
+ * vector with a software route (see the module comment). Either way the IRTE's meaning is
+ * recorded (`intend-route`) for P3. Nothing is set up when the request is not admitted
+ * ({@link admitGuestMsi}), names no vCPU of the domain, or no host vector is free.
+ */
+export function guestMsiSetup(state: PlatformState, req: ActionOf<'guest-msi'>, rules: GuestMsiRules): Action[] {
+  const admitted = admitGuestMsi(state, req, rules.checks);
+  if (admitted === undefined) return [];
+  const logical = req.destinationMode === 'logical';
+  const deliveryMode = req.deliveryMode ?? 0;
+  // The any-VM bug resolves the destination the way a global lookup would: its first match.
+  const targets = rules.anyVm ? guestTargets(state, 'any', req.destination, logical).slice(0, 1) : guestTargets(state, admitted.requester, req.destination, logical);
+  if (targets.length === 0) return [];
+  const oneOf = deliveryMode === 1;
+  const meant = intendRoute(state, req, admitted, targets);
+  const sole = targets.length === 1 ? targets[0] : oneOf ? vectorHashingTarget(targets, req.vector) : rules.postMulticast ? targets[0] : undefined;
+  if (sole !== undefined) return [meant, ...postedIrteSetup(state, req, admitted, sole)];
+  const fallback = softwareDeliverySetup(state, req, admitted, targets);
+  return fallback.length === 0 ? [] : [meant, ...fallback];
+}
+
+/**
+ * The remapped fallback: IRTE → a free host vector, fixed, physical, to the pCPU the first
+ * target last ran on (the host IRQ's affinity); the software route for that vector; grants
+ * for the host delivery (→ that pCPU) and for each vCPU the guest named (→ the guest vector).
+ */
+function softwareDeliverySetup(state: PlatformState, req: ActionOf<'guest-msi'>, admitted: AdmittedRequest, targets: readonly Vcpu[]): Action[] {
+  const routes = state.hypervisor.softwareRoutes ?? {};
+  let hostVector = FIRST_ROUTE_VECTOR;
+  while (hostVector >= LAST_ROUTE_VECTOR && routes[hostVector] !== undefined) hostVector--;
+  if (hostVector < LAST_ROUTE_VECTOR) return [];
+  const { fn, requester, iommu } = admitted;
+  const pcpu = targets[0]!.pcpu;
+  const apicId = state.cpus[pcpu]?.apicId;
+  const unit = state.iommus[iommu];
+  if (apicId === undefined || unit === undefined) return [];
+  const eime = latchedEime(unit.regs.irtaLatched);
+  if (apicId > (eime ? 0xffff_ffff : 0xff)) return [];
+  const index = state.hypervisor.nextIrte[iommu] ?? 0;
+  const source = sourceValidationOf(state, fn);
+  const irte = encodeIrte({
+    mode: 'remapped',
+    present: true,
+    fpd: false,
+    avail: 0,
+    destinationModeLogical: false,
+    redirectionHint: false,
+    triggerLevel: false,
+    deliveryMode: 0,
+    vector: hostVector,
+    destination: irteDestinationField(apicId, eime),
+    sid: source.sid,
+    sq: source.sq,
+    svt: source.svt,
+  });
+  const msi = composeRemappableMsi({ handle: index, shv: true, subhandle: 0 });
+  const requesters = acceptedRequesters(state, req.device, requester, source);
+  return [
+    { kind: 'irte-allocated', iommu, index },
+    { kind: 'write-irte', iommu, index, value: irte },
+    { kind: 'invalidate-iec', iommu, descriptor: encodeIec({ granularity: 'index', indexMask: 0, interruptIndex: index }) },
+    { kind: 'software-route', hostVector, route: { device: req.device, domain: targets[0]!.domain, destination: req.destination >>> 0, logical: req.destinationMode === 'logical', deliveryMode: req.deliveryMode ?? 0, vector: req.vector } },
+    ...requesters.map((key): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'pcpu', apicId }, vector: hostVector, deliveryModes: [0] } })),
+    ...requesters.flatMap((key) => targets.map((v): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'vcpu', vcpu: v.id }, vector: req.vector, deliveryModes: [0, 1] } }))),
+    { kind: 'program-msix', device: req.device, entry: req.entry, address: msi.address, data: msi.data, masked: false },
+  ];
+}
+
+/**
+ * The hypervisor takes host vector `r.vector`: if it is a software route, inject the
+ * guest's MSI into the vCPUs its destination names now (one of them for lowest priority)
+ * and wake those that are blocked (KVM `kvm_vcpu_kick`); undefined when the vector is not
+ * routed (the policy handles it itself).
+ */
+export function injectRouted(state: PlatformState, r: ActionOf<'host-interrupt'>): Action[] | undefined {
+  const route = state.hypervisor.softwareRoutes?.[r.vector];
+  if (route === undefined) return undefined;
+  const targets = recipients(guestTargets(state, route.domain, route.destination, route.logical), route.deliveryMode, route.vector);
+  return targets.flatMap((v): Action[] => [
+    { kind: 'inject-interrupt', vcpu: v.id, vector: route.vector, device: route.device },
+    ...(v.run === 'blocked' ? [{ kind: 'vcpu-set', vcpu: v.id, run: 'runnable', pcpu: v.pcpu } as const] : []),
+  ]);
+}
