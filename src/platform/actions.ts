@@ -7,6 +7,28 @@
  */
 import type { Grant, IntendedRoute, SoftwareRoute, VcpuRun } from './state.ts';
 import type { RegisterName } from './events.ts';
+import type { DeviceModelView, KvmMsiRoute, VectorBinding } from '../vmm/state.ts';
+import type { VirtualMsix } from '../vmm/virtual-msix.ts';
+
+/**
+ * What a device model asks of the hypervisor or does itself (src/vmm/designs): a design's
+ * device model issues these as it emulates the guest's writes, and an untrusted one
+ * (a stubdomain, `check.adversary.deviceModel`) may issue any of them.
+ */
+export type DeviceModelOp =
+  /** Bind entry `entry` to the guest message (QEMU: a KVM route + irqfd; Xen: XEN_DOMCTL_bind_pt_irq with gvec/gflags). */
+  | { readonly op: 'bind'; readonly entry: number; readonly address: bigint; readonly data: number; readonly maskHandling?: boolean }
+  /** Undo a binding (QEMU: irqfd off and route released; Xen: XEN_DOMCTL_unbind_pt_irq). */
+  | { readonly op: 'unbind'; readonly entry: number }
+  /** Tell the hypervisor the guest's mask state of an entry (Xen: xc_domain_update_msi_irq with or without XEN_DOMCTL_VMSI_X86_UNMASKED). */
+  | { readonly op: 'mask'; readonly entry: number; readonly masked: boolean }
+  /** Write the device's BAR directly (a device model with write access to the MSI-X page: /dev/mem or a writable mapping). */
+  | { readonly op: 'write-page'; readonly bar: number; readonly offset: number; readonly size: number; readonly value: bigint }
+  /** Inject a message from userspace (KVM_SIGNAL_MSI). */
+  | { readonly op: 'signal-msi'; readonly address: bigint; readonly data: number };
+
+/** Cost kinds the VMM layer counts (docs/vmm.md). */
+export type VmmCostKind = 'trap' | 'vm-exit' | 'dm-round-trip' | 'hypercall' | 'ioctl';
 
 export type Action =
   /** Software writes IRTA_REG (0xB8) of a remapping unit. */
@@ -142,9 +164,25 @@ export type Action =
       readonly vector: number;
       readonly deliveryMode?: number;
       readonly domain?: number;
+      /**
+       * IRQ bypass (a VMM design asks, src/vmm): post the request if it reaches one vCPU, and
+       * do nothing otherwise — the VMM's own path (irqfd, Xen's pirq) delivers it.
+       */
+      readonly bypass?: boolean;
     }
   /** An interrupt the hypervisor receives on `pcpu` (a notification outside guest mode). */
   | { readonly kind: 'host-interrupt'; readonly pcpu: number; readonly vector: number }
+  // --- the VMM layer (src/vmm): requests its design answers ---
+  /** The guest accesses a BAR of an assigned function (`size` bytes at `offset`; `value` for a write). */
+  | { readonly kind: 'guest-mmio'; readonly device: string; readonly bar: number; readonly offset: number; readonly size: number; readonly write: boolean; readonly value: bigint }
+  /** The guest writes configuration space of an assigned function (`size` 1, 2 or 4 bytes at `offset`). */
+  | { readonly kind: 'guest-config'; readonly device: string; readonly offset: number; readonly size: number; readonly value: number }
+  /** Internal: the guest's view changed as `access` says; the design reacts (traps, device-model round trips, programming). */
+  | { readonly kind: 'vmm-react'; readonly access: GuestAccess }
+  /** The host took host vector `hostVector` on `pcpu`, which carries `device`'s entry `entry` to the VMM (VFIO eventfd, Xen pirq). */
+  | { readonly kind: 'vmm-interrupt'; readonly device: string; readonly entry: number; readonly pcpu: number; readonly hostVector: number }
+  /** `device`'s device model (of domain `domain`) does `op`. */
+  | { readonly kind: 'device-model'; readonly domain: number; readonly device: string; readonly op: DeviceModelOp }
   // --- the guest's virtual APIC (hardware virtualisation) ---
   /** The running guest acknowledges its highest-priority pending interrupt (vIRR → vISR). */
   | { readonly kind: 'guest-ack'; readonly vcpu: number }
@@ -173,8 +211,50 @@ export type Action =
   | { readonly kind: 'inject-interrupt'; readonly vcpu: number; readonly vector: number; readonly device: string }
   /** Record what the guest's interrupt request behind IRTE `index` of `iommu` means (P3 judges postings against it). */
   | { readonly kind: 'intend-route'; readonly iommu: number; readonly index: number; readonly route: IntendedRoute }
+  // --- the VMM layer's primitive operations (what designs are made of) ---
+  /** Set the guest's view of `device`'s MSI-X (done by the VMM layer itself, never by a design). */
+  | { readonly kind: 'vmm-guest-view'; readonly device: string; readonly guest: VirtualMsix }
+  /** Record the guest's access in the trace (the `guest-access` event P7 reads). */
+  | { readonly kind: 'vmm-access'; readonly access: GuestAccess }
+  /** Record the VMM's bookkeeping for entry `entry` (replaces it). */
+  | { readonly kind: 'vmm-binding'; readonly device: string; readonly entry: number; readonly binding: VectorBinding }
+  /** Record what the device model believes about entry `entry`. */
+  | { readonly kind: 'vmm-dm-view'; readonly device: string; readonly entry: number; readonly view: DeviceModelView }
+  /** Set or clear the emulated pending bit of entry `entry`. */
+  | { readonly kind: 'vmm-pending'; readonly device: string; readonly entry: number; readonly pending: boolean }
+  /** Host vector `hostVector` now carries `target`'s interrupts to the VMM (undefined: no longer). */
+  | { readonly kind: 'vmm-host-vector'; readonly hostVector: number; readonly target: { readonly device: string; readonly entry: number } | undefined }
+  /** Add, replace (`route`) or remove (undefined) KVM route `gsi` (KVM_SET_GSI_ROUTING); refused beyond the table's capacity. */
+  | { readonly kind: 'kvm-route'; readonly gsi: number; readonly route: KvmMsiRoute | undefined }
+  /** Count a cost of the design (`detail` says what, for the trace). */
+  | { readonly kind: 'vmm-cost'; readonly cost: VmmCostKind; readonly detail: string }
+  /** A line of the design's own narrative in the trace. */
+  | { readonly kind: 'vmm-note'; readonly note: string }
+  /** A write reaches the function's BAR in hardware (`by` whom): the physical MSI-X table when it lands there. */
+  | { readonly kind: 'device-register-write'; readonly device: string; readonly bar: number; readonly offset: number; readonly size: number; readonly value: bigint; readonly by: string }
   /** A self-IPI of `vector` on `pcpu` (KVM sends the wakeup vector to itself if ON is already set when blocking). */
   | { readonly kind: 'self-ipi'; readonly pcpu: number; readonly vector: number };
+
+/**
+ * A guest access as the VMM layer decoded it (src/vmm/guest-access.ts): its parts per
+ * region, the entries whose dwords it wrote, and which vectors it unmasked or masked in the
+ * guest's view (with whether the vector was pending when unmasked).
+ */
+export interface GuestAccess {
+  readonly device: string;
+  readonly space: 'mmio' | 'config';
+  readonly write: boolean;
+  readonly bar: number;
+  readonly offset: number;
+  readonly size: number;
+  readonly value: bigint;
+  readonly parts: readonly { readonly region: 'table' | 'pba' | 'page' | 'direct' | 'config'; readonly offset: number; readonly size: number; readonly value: bigint }[];
+  readonly written: readonly number[];
+  readonly unmasked: readonly { readonly entry: number; readonly pending: boolean }[];
+  readonly masked: readonly number[];
+  /** The guest's view before the access. */
+  readonly before: VirtualMsix;
+}
 
 export type ActionKind = Action['kind'];
 export type ActionOf<K extends ActionKind> = Extract<Action, { kind: K }>;

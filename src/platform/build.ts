@@ -3,6 +3,8 @@
  * `platform`, `devices` and `domains` sections become). Hardware starts as after
  * reset: IR and DMA remapping disabled, IRTA 0, caches empty, MSI/MSI-X disabled.
  */
+import { defaultMsixLayout, resetVirtualMsix, type MsixLayout } from '../vmm/virtual-msix.ts';
+import { KVM_IOAPIC_PINS, KVM_MAX_IRQ_ROUTES, type VmmDevice, type VmmState } from '../vmm/state.ts';
 import { PhysicalMemory } from '../memory/physical-memory.ts';
 import { decodeCap, capFaultRecordCount } from '../vtd/registers.ts';
 import { emptyIec, DEFAULT_IEC_CAPACITY } from '../vtd/iec.ts';
@@ -46,8 +48,8 @@ export interface DeviceDescription {
   readonly upstream: readonly number[];
   /** MSI: vectors requested (power of two, 1..32) and per-vector masking. */
   readonly msi?: { readonly vectors: number; readonly maskable: boolean };
-  /** MSI-X: table size in entries (1..2048). */
-  readonly msix?: { readonly tableSize: number };
+  /** MSI-X: table size in entries (1..2048), and where the table and PBA are (default {@link defaultMsixLayout}). */
+  readonly msix?: { readonly tableSize: number; readonly layout?: MsixLayout };
 }
 
 export interface DomainDescription {
@@ -92,6 +94,12 @@ export interface PlatformDescription {
    * topology of {@link defaultFabric} (every device alone on a root bus).
    */
   readonly fabric?: Fabric;
+  /**
+   * The VMM design that virtualizes assigned functions' MSI-X (src/vmm/designs), its KVM
+   * routing-table capacity (default KVM_MAX_IRQ_ROUTES) and where each guest's device model
+   * runs (default dom0). Absent: no VMM layer (guest requests are `guest-msi` only).
+   */
+  readonly vmm?: { readonly design: string; readonly kvmRoutes?: number; readonly deviceModels?: Readonly<Record<number, 'dom0' | 'stubdomain'>> };
 }
 
 /**
@@ -172,6 +180,7 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
       tableArena: { start: (p.tableArena ?? DEFAULT_TABLE_ARENA).start, next: (p.tableArena ?? DEFAULT_TABLE_ARENA).start, end: (p.tableArena ?? DEFAULT_TABLE_ARENA).end },
     },
     intent: { owners, grants: p.grants, dma: p.dma ?? {} },
+    vmm: undefined as VmmState | undefined,
   };
   // The unit covering a function and its requester ID at the IOMMU are fixed by the
   // topology: resolved once here, so that no request costs a scope search.
@@ -187,5 +196,33 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
     const c = policy.initialPid(v, base);
     memory = memory.writeLE(v.pda, PID_BYTES, encodePid({ pir: 0n, on: c.on, sn: c.sn, nv: c.nv, ndst: c.ndst }));
   }
-  return { ...base, memory };
+  return { ...base, memory, vmm: buildVmm(p, base.devices, owners, domains) };
+}
+
+/**
+ * The VMM layer after reset: every function with MSI-X that a guest owns gets a guest view
+ * (disabled, entries masked) and empty bookkeeping.
+ */
+function buildVmm(p: PlatformDescription, devices: Readonly<Record<string, PciFunction>>, owners: Readonly<Record<string, number>>, domains: readonly Domain[]): VmmState | undefined {
+  if (p.vmm === undefined) return undefined;
+  const managed: Record<string, VmmDevice> = {};
+  for (const d of p.devices) {
+    const domain = owners[d.key];
+    if (d.msix === undefined || domain === undefined || domains[domain]?.kind !== 'guest' || devices[d.key] === undefined) continue;
+    const layout = d.msix.layout ?? defaultMsixLayout(d.msix.tableSize);
+    managed[d.key] = {
+      domain,
+      guest: resetVirtualMsix(layout),
+      pending: 0n,
+      vectors: Array.from({ length: layout.entries }, () => ({})),
+      deviceModel: Array.from({ length: layout.entries }, () => ({ masked: true, address: 0n, data: 0, dirty: false })),
+    };
+  }
+  return {
+    design: p.vmm.design,
+    devices: managed,
+    hostVectors: {},
+    kvm: { capacity: p.vmm.kvmRoutes ?? KVM_MAX_IRQ_ROUTES, firstMsiGsi: KVM_IOAPIC_PINS, routes: {} },
+    deviceModels: p.vmm.deviceModels ?? {},
+  };
 }

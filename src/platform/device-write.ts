@@ -58,6 +58,7 @@ export function copyState(s: PlatformState): Mutable<PlatformState> {
     vcpus: s.vcpus,
     hypervisor: s.hypervisor,
     intent: s.intent,
+    vmm: s.vmm,
   };
   return copy;
 }
@@ -140,7 +141,7 @@ export function deliverDeviceWrite(
         targets: arbitrationWinner(candidates, picksOne(irte.deliveryMode, irte.redirectionHint, irte.destinationModeLogical)),
         candidates,
       });
-      if (state.hypervisor.softwareRoutes !== undefined) raiseRouted(state, candidates, irte.deliveryMode, irte.vector, picksOne(irte.deliveryMode, irte.redirectionHint, irte.destinationModeLogical), raised);
+      if (state.hypervisor.softwareRoutes !== undefined || state.vmm !== undefined) raiseRouted(state, candidates, irte.deliveryMode, irte.vector, picksOne(irte.deliveryMode, irte.redirectionHint, irte.destinationModeLogical), raised);
       return state;
     }
     case 'posted': {
@@ -225,7 +226,7 @@ function compatibility(state: PlatformState, source: Source, iommu: number | und
     targets: arbitrationWinner(candidates, picksOne(d.deliveryMode, a.redirectionHint, a.destinationModeLogical)),
     candidates,
   });
-  if (state.hypervisor.softwareRoutes !== undefined) raiseRouted(state, candidates, d.deliveryMode, d.vector, picksOne(d.deliveryMode, a.redirectionHint, a.destinationModeLogical), raised);
+  if (state.hypervisor.softwareRoutes !== undefined || state.vmm !== undefined) raiseRouted(state, candidates, d.deliveryMode, d.vector, picksOne(d.deliveryMode, a.redirectionHint, a.destinationModeLogical), raised);
   return state;
 }
 
@@ -234,10 +235,11 @@ function compatibility(state: PlatformState, source: Source, iommu: number | und
  * the hypervisor on the pCPU that accepts it (in guest mode an external interrupt exits the
  * VM): it becomes a `host-interrupt` request, which the policy answers by injecting the
  * guest interrupt (KVM: vfio_msihandler → eventfd → irqfd). One pCPU for a one-of-the-set
- * message (the model's arbitration winner), each for a multicast.
+ * message (the model's arbitration winner), each for a multicast. The VMM's host vectors
+ * (VFIO's eventfd, Xen's pirq: src/vmm) are taken the same way.
  */
 function raiseRouted(state: PlatformState, candidates: readonly number[], deliveryMode: number, vector: number, oneOf: boolean, raised: RaisedInterrupt[]): void {
-  if ((deliveryMode !== 0 && deliveryMode !== 1) || state.hypervisor.softwareRoutes![vector] === undefined) return;
+  if ((deliveryMode !== 0 && deliveryMode !== 1) || (state.hypervisor.softwareRoutes?.[vector] === undefined && state.vmm?.hostVectors[vector] === undefined)) return;
   for (const pcpu of oneOf ? candidates.slice(0, 1) : candidates) raised.push({ pcpu, vector });
 }
 

@@ -401,6 +401,75 @@ export interface InterruptInjectedEvent {
   readonly vector: number;
 }
 
+/** A guest access to an assigned function, as the VMM layer decoded it (src/vmm/guest-access.ts). */
+export interface GuestAccessEvent {
+  readonly kind: 'guest-access';
+  readonly step: number;
+  readonly device: string;
+  readonly space: 'mmio' | 'config';
+  readonly write: boolean;
+  readonly bar: number;
+  readonly offset: number;
+  readonly size: number;
+  /** The bytes written, or those the guest read back. */
+  readonly value: bigint;
+  /** The regions it touched, in address order (`table`, `pba`, `page`, `direct`, `config`). */
+  readonly regions: readonly string[];
+  readonly written: readonly number[];
+  readonly unmasked: readonly { readonly entry: number; readonly pending: boolean }[];
+  readonly masked: readonly number[];
+}
+
+/** A line of the VMM design's narrative (what QEMU, Xen or the device model did). */
+export interface VmmNoteEvent {
+  readonly kind: 'vmm';
+  readonly step: number;
+  readonly design: string;
+  readonly note: string;
+}
+
+/** One cost of a VMM design: a trap, VM exit, device-model round trip, hypercall or ioctl. */
+export interface VmmCostEvent {
+  readonly kind: 'vmm-cost';
+  readonly step: number;
+  readonly cost: 'trap' | 'vm-exit' | 'dm-round-trip' | 'hypercall' | 'ioctl';
+  readonly detail: string;
+}
+
+/** A change of KVM's GSI routing table, or a route refused because the table is full (-ENOSPC). */
+export interface KvmRoutingEvent {
+  readonly kind: 'kvm-routing';
+  readonly step: number;
+  readonly gsi: number;
+  readonly change: 'add' | 'update' | 'remove' | 'full';
+  readonly address: bigint | undefined;
+  readonly data: number | undefined;
+  /** Routes in use after the change, and the table's capacity. */
+  readonly used: number;
+  readonly capacity: number;
+}
+
+/** An assigned function managed by the VMM raised MSI-X entry `entry` (what P7 judges against the guest's view). */
+export interface DeviceRaisedEvent {
+  readonly kind: 'device-raised';
+  readonly step: number;
+  readonly device: string;
+  readonly entry: number;
+}
+
+/** A write that reached a function's BAR in hardware; `msixTable` when it landed in the physical MSI-X table. */
+export interface DeviceRegisterEvent {
+  readonly kind: 'device-register';
+  readonly step: number;
+  readonly device: string;
+  readonly bar: number;
+  readonly offset: number;
+  readonly size: number;
+  readonly value: bigint;
+  readonly by: string;
+  readonly msixTable: boolean;
+}
+
 export interface IntentEvent {
   readonly kind: 'intent';
   readonly step: number;
@@ -437,6 +506,12 @@ export type PlatformEvent =
   | GuestInterruptEvent
   | HypervisorEvent
   | IntentEvent
-  | InterruptInjectedEvent;
+  | InterruptInjectedEvent
+  | GuestAccessEvent
+  | VmmNoteEvent
+  | VmmCostEvent
+  | KvmRoutingEvent
+  | DeviceRaisedEvent
+  | DeviceRegisterEvent;
 
 export type EventKind = PlatformEvent['kind'];

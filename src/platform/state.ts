@@ -344,6 +344,9 @@ export interface InterruptPlatform {
   readonly urSignaling?: 'masked' | 'serr-nmi';
 }
 
+export type { VmmState } from '../vmm/state.ts';
+import type { VmmState } from '../vmm/state.ts';
+
 export interface PlatformState {
   /** Number of actions applied so far. */
   readonly step: number;
@@ -362,4 +365,6 @@ export interface PlatformState {
   readonly vcpus: VcpuTable;
   readonly hypervisor: HypervisorState;
   readonly intent: HypervisorIntent;
+  /** The VMM layer (src/vmm): undefined when the scenario chooses no VMM design. */
+  readonly vmm: VmmState | undefined;
 }

@@ -37,6 +37,8 @@ import { sendEventInterrupts } from './event-interrupts.ts';
 import { deviceDma } from './dma-access.ts';
 import { traverseFabric } from './bus.ts';
 import { runningVcpu, vcpuAt, withVcpu, type VcpuTable } from './vcpu-table.ts';
+import { vmmHandlers, type VmmKind } from './vmm-handlers.ts';
+import { isVmmRequest, vmmRefusal, vmmRespond, type VmmRequest } from '../vmm/respond.ts';
 
 export interface TransitionResult {
   readonly state: PlatformState;
@@ -61,8 +63,8 @@ export type Handler<K extends ActionKind> = (
   raised: RaisedInterrupt[],
 ) => readonly DeviceWrite[] | void;
 
-/** Primitive actions: everything but the requests a policy answers. */
-type PrimitiveKind = Exclude<ActionKind, PolicyRequest['kind']>;
+/** Primitive actions: everything but the requests a policy or the VMM layer answers. */
+type PrimitiveKind = Exclude<ActionKind, PolicyRequest['kind'] | VmmRequest['kind']>;
 
 function vcpuOrReject(state: PlatformState, id: number, emit: Emit): Vcpu | undefined {
   const v = vcpuAt(state.vcpus, id);
@@ -119,10 +121,12 @@ function freezeResult(next: PlatformState, base: PlatformState): void {
   if (next.vcpus !== base.vcpus) freezeDiff(next.vcpus, base.vcpus);
   if (next.hypervisor !== base.hypervisor) freezeDiff(next.hypervisor, base.hypervisor);
   if (next.intent !== base.intent) freezeDiff(next.intent, base.intent);
+  if (next.vmm !== base.vmm && next.vmm !== undefined) freezeDiff(next.vmm, base.vmm);
 }
 
 /** Every PlatformState field: a new one is a compile error here, a reminder to compare it in freezeResult too. */
 const STATE_FIELDS: { readonly [K in keyof PlatformState]-?: true } = {
+  vmm: true,
   step: true,
   memory: true,
   hostAddressWidth: true,
@@ -183,7 +187,7 @@ type DmaKind = 'write-rtaddr' | 'invalidate-dma' | 'invalidation-wait' | 'dma-ro
 type RegisterKind = 'write-iqt' | 'write-register';
 type VcpuKind = 'pid-write' | 'vcpu-set' | 'sync-pir' | 'blocked-list' | 'ndst-stale' | 'irte-allocated' | 'self-ipi' | 'guest-ack' | 'guest-eoi' | 'software-route' | 'inject-interrupt' | 'intend-route';
 
-const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind>]: Handler<K> } = {
+const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind | VmmKind>]: Handler<K> } = {
   'write-irta'(draft, a, emit, before) {
     const unit = unitOrReject(before, a.iommu, emit);
     if (!unit) return;
@@ -283,6 +287,7 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
   signal(draft, a, emit, before) {
     const fn = deviceOrReject(before, a.device, emit);
     if (!fn) return;
+    if (before.vmm?.devices[a.device] !== undefined) emit({ kind: 'device-raised', device: a.device, entry: a.vector });
     const r = signal(fn, a.vector);
     if (r.kind === 'dropped') return void emit({ kind: 'msi-dropped', device: a.device, vector: a.vector, why: r.why });
     draft.devices[a.device] = r.fn as Draft<PciFunction>;
@@ -499,7 +504,8 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
       (handlers as Record<string, Handler<ActionKind>>)[action.kind] ??
       (vcpuHandlers as Record<string, Handler<ActionKind>>)[action.kind] ??
       (dmaHandlers as Record<string, Handler<ActionKind>>)[action.kind] ??
-      (registerHandlers as Record<string, Handler<ActionKind>>)[action.kind]!;
+      (registerHandlers as Record<string, Handler<ActionKind>>)[action.kind] ??
+      (vmmHandlers as Record<string, Handler<ActionKind>>)[action.kind]!;
     next = produce(state, (draft) => {
       writes = handler(draft, action as never, emit, state, raised);
       draft.step = step + 1;
@@ -526,7 +532,7 @@ export function applyAction(state: PlatformState, action: Action): TransitionRes
   const events: PlatformEvent[] = [];
   const step = state.step;
   const emit = emitterFor(events, step);
-  if (!isPolicyRequest(action)) {
+  if (!isPolicyRequest(action) && !isVmmRequest(action)) {
     const raised: RaisedInterrupt[] = [];
     const next = applyPrimitive(state, action as Action & { kind: PrimitiveKind }, emit, step, raised);
     if (raised.length === 0) return { state: next, events };
@@ -541,6 +547,18 @@ function drain(state: PlatformState, queue: Action[], emit: Emit, step: number):
   // A policy that keeps raising interrupts would loop; the bound is far above any real chain.
   for (let budget = 10_000; queue.length > 0 && budget > 0; budget--) {
     const a = queue.shift()!;
+    // A host vector the VMM took (VFIO's eventfd, Xen's pirq) is the VMM's, not the policy's.
+    const toVmm = a.kind === 'host-interrupt' ? s.vmm?.hostVectors[a.vector] : undefined;
+    if (toVmm !== undefined && a.kind === 'host-interrupt') {
+      queue.unshift({ kind: 'vmm-interrupt', device: toVmm.device, entry: toVmm.entry, pcpu: a.pcpu, hostVector: a.vector });
+      continue;
+    }
+    if (isVmmRequest(a)) {
+      const refusal = vmmRefusal(s, a);
+      if (refusal !== undefined) emit({ kind: 'action-rejected', why: refusal });
+      else queue.unshift(...vmmRespond(s, a));
+      continue;
+    }
     if (isPolicyRequest(a)) {
       const policy = policyNamed(s.hypervisor.policy);
       const answer = policy.respond(s, a);

@@ -12,14 +12,11 @@
  * same (xen/drivers/passthrough/x86/hvm.c `pt_irq_create_bind`: `hvm_girq_dest_2_vcpu_id`,
  * `vector_hashing_dest`; a non-posted pirq is delivered by `vmsi_deliver_pirq`).
  *
- * The guest's destination is read in the guest's APIC ID space with the platform's APIC
- * mode and logical model (docs/fidelity.md): x2APIC logical IDs derived from the guest's
- * x2APIC IDs (`kvm_apic_calc_x2apic_ldr`), xAPIC flat or cluster as the platform's.
+ * The guest's destination is read by src/platform/guest-apic.ts.
  */
 import type { Action, ActionOf } from '../platform/actions.ts';
 import type { PlatformState, Vcpu } from '../platform/state.ts';
-import { vcpuList } from '../platform/vcpu-table.ts';
-import { apicAccepts } from '../x86/apic.ts';
+import { guestTargets, recipients, vectorHashingTarget } from '../platform/guest-apic.ts';
 import { encodeIrte, irteDestinationField } from '../vtd/irte.ts';
 import { encodeIec } from '../vtd/invalidation.ts';
 import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
@@ -40,32 +37,7 @@ export const FIRST_ROUTE_VECTOR = 0xe0;
 /** The lowest host vector the route allocator hands out (Linux FIRST_EXTERNAL_VECTOR 0x20 plus the legacy ISA range). */
 export const LAST_ROUTE_VECTOR = 0x30;
 
-/**
- * The vCPUs of `domain` (every domain when `domain` is `'any'`) whose virtual APIC accepts
- * `destination`, in guest APIC ID order.
- */
-export function guestTargets(state: PlatformState, domain: number | undefined | 'any', destination: number, logical: boolean): Vcpu[] {
-  const cluster = state.interrupts.xapicLogicalModel === 'cluster';
-  return vcpuList(state.vcpus)
-    .filter((v) => (domain === 'any' || v.domain === domain) && apicAccepts(state.interrupts.apicMode, logical, destination >>> 0, v.apicId, cluster))
-    .sort((a, b) => a.apicId - b.apicId || a.id - b.id);
-}
-
-/**
- * The one vCPU a lowest-priority message goes to under vector hashing (KVM
- * `kvm_vector_to_index`, Xen `vector_hashing_dest`): the (vector mod n)-th of the n
- * targets in APIC ID order.
- */
-export function vectorHashingTarget(targets: readonly Vcpu[], vector: number): Vcpu | undefined {
-  return targets.length === 0 ? undefined : targets[vector % targets.length];
-}
-
-/** The vCPUs a message goes to: one of them for lowest priority (vector hashing), all for fixed. */
-function recipients(targets: readonly Vcpu[], deliveryMode: number, vector: number): Vcpu[] {
-  if (deliveryMode !== 1) return [...targets];
-  const one = vectorHashingTarget(targets, vector);
-  return one === undefined ? [] : [one];
-}
+export { guestTargets, vectorHashingTarget };
 
 /**
  * Answer a guest's MSI-X write: a posted IRTE when the request reaches one vCPU (a single
@@ -86,6 +58,7 @@ export function guestMsiSetup(state: PlatformState, req: ActionOf<'guest-msi'>, 
   const meant = intendRoute(state, req, admitted, targets);
   const sole = targets.length === 1 ? targets[0] : oneOf ? vectorHashingTarget(targets, req.vector) : rules.postMulticast ? targets[0] : undefined;
   if (sole !== undefined) return [meant, ...postedIrteSetup(state, req, admitted, sole)];
+  if (req.bypass === true) return [];
   const fallback = softwareDeliverySetup(state, req, admitted, targets);
   return fallback.length === 0 ? [] : [meant, ...fallback];
 }

@@ -32,6 +32,8 @@ import type { Fabric } from '../fabric/model.ts';
 import { deviceRequesterIds } from '../fabric/contexts.ts';
 import { fieldName, type ParsedScenario } from './parse.ts';
 import type * as S from './types.ts';
+import { defaultMsixLayout, layoutProblem, type MsixLayout } from '../vmm/virtual-msix.ts';
+import type { DeviceModelOp } from '../platform/actions.ts';
 
 export interface Expectation {
   readonly delivered?: S.ExpectDelivered;
@@ -82,7 +84,7 @@ const STEP_KEYS = [
   'program-msix', 'msix-control', 'signal', 'assign', 'grant', 'revoke', 'write-memory', 'clear-fault',
   'schedule', 'preempt', 'halt', 'guest-ack', 'guest-eoi', 'guest-msi', 'enable-dma', 'map-dma', 'unmap-dma', 'dma',
   'invalidate-context-cache', 'invalidate-iotlb', 'invalidate-pasid-cache', 'invalidate-pasid-iotlb',
-  'write-register', 'fault-event', 'submit-invalidation',
+  'write-register', 'fault-event', 'submit-invalidation', 'guest-mmio', 'guest-config', 'device-model',
 ] as const;
 type StepKey = (typeof STEP_KEYS)[number];
 
@@ -117,6 +119,8 @@ class Compiler {
   /** The RID_PASID a `map-dma` set for a device (`unit|device`), for the PASID-based flushes of an unmap without PASID. */
   private readonly ridPasids = new Map<string, number>();
   private unitCount = 0;
+  /** Device key → the domain whose `devices` list it. */
+  private readonly owners = new Map<string, number>();
   private fabric: Fabric | undefined;
   private readonly warnings: string[] = [];
 
@@ -138,6 +142,20 @@ class Compiler {
     const { key } = this.key(text, path);
     if (!this.devices.has(key)) this.fail(`no device ${key} in the scenario's devices`, path);
     return key;
+  }
+
+  /** A device's MSI-X table size and layout (PCI spec §6.8.2.4–6.8.2.5), validated. */
+  private msix(m: NonNullable<S.Device['msix']>, path: (string | number)[]): { tableSize: number; layout: MsixLayout } {
+    const base = defaultMsixLayout(m.tableSize);
+    const tableBar = m.tableBar ?? base.tableBar;
+    const tableOffset = m.tableOffset === undefined ? base.tableOffset : Number(u64(m.tableOffset));
+    const pbaBar = m.pbaBar ?? tableBar;
+    const pbaOffset = m.pbaOffset === undefined ? (pbaBar === tableBar ? tableOffset + base.pbaOffset : 0) : Number(u64(m.pbaOffset));
+    const layout: MsixLayout = { entries: m.tableSize, tableBar, tableOffset, pbaBar, pbaOffset, capability: m.capability ?? base.capability };
+    const problem = layoutProblem(layout);
+    if (problem !== undefined) this.fail(problem, path);
+    if (tableOffset > 0xffff_fff8 || pbaOffset > 0xffff_fff8) this.fail('the table and PBA offsets are 32-bit fields', path);
+    return { tableSize: m.tableSize, layout };
   }
 
   /** A DMA-cache invalidation descriptor and (unless `wait` is false) the invalidation wait that completes it. */
@@ -217,7 +235,7 @@ class Compiler {
         name: d.name ?? key,
         upstream: (d.upstream ?? []).map((u, j) => this.key(u, ['devices', i, 'upstream', j]).rid),
         ...(d.msi ? { msi: { vectors: d.msi.vectors ?? 1, maskable: d.msi.maskable ?? false } } : {}),
-        ...(d.msix ? { msix: { tableSize: d.msix.tableSize } } : {}),
+        ...(d.msix ? { msix: this.msix(d.msix, ['devices', i, 'msix']) } : {}),
       });
     });
     const fabric = fabricOfDescription(this.parsed, data);
@@ -240,7 +258,11 @@ class Compiler {
         name: d.name,
         kind: d.kind ?? (i === 0 ? 'host' : 'guest'),
         cpus: d.cpus ?? [],
-        devices: (d.devices ?? []).map((b, j) => this.device(b, ['domains', i, 'devices', j])),
+        devices: (d.devices ?? []).map((b, j) => {
+          const key = this.device(b, ['domains', i, 'devices', j]);
+          this.owners.set(key, i);
+          return key;
+        }),
         vcpuApicIds,
       };
     });
@@ -257,6 +279,15 @@ class Compiler {
       domains,
       grants,
       ...(p.policy === undefined ? {} : { policy: p.policy }),
+      ...(p.vmm === undefined
+        ? {}
+        : {
+            vmm: {
+              design: p.vmm,
+              ...(p.kvmRoutes === undefined ? {} : { kvmRoutes: p.kvmRoutes }),
+              deviceModels: Object.fromEntries((data.domains ?? []).flatMap((d, i) => (d.deviceModel === undefined ? [] : [[i, d.deviceModel]]))),
+            },
+          }),
       ...(p.pidBase === undefined ? {} : { pidBase: u64(p.pidBase) }),
       fabric,
     };
@@ -582,6 +613,45 @@ class Compiler {
           ...(s.enable === undefined ? {} : { enabled: s.enable }),
           ...(s.functionMask === undefined ? {} : { functionMask: s.functionMask }),
         }];
+      }
+      case 'guest-mmio': {
+        const s = step['guest-mmio']!;
+        const device = this.device(s.device, [...at, 'device']);
+        const offset = u64(s.offset);
+        if (offset > 0xffff_ffffn) this.fail('offset is beyond a 32-bit BAR', [...at, 'offset']);
+        const write = s.read !== true;
+        if (write && s.value === undefined) this.fail('a write needs value (or read: true)', [...at, 'value']);
+        if (!write && s.value !== undefined) this.fail('a read has no value', [...at, 'value']);
+        const value = s.value === undefined ? 0n : u64(s.value);
+        if (value >> BigInt(8 * s.size) !== 0n) this.fail(`value does not fit in ${s.size} bytes`, [...at, 'value']);
+        return [{ kind: 'guest-mmio', device, bar: s.bar ?? 0, offset: Number(offset), size: s.size, write, value }];
+      }
+      case 'guest-config': {
+        const s = step['guest-config']!;
+        if (s.value >= 2 ** (8 * s.size)) this.fail(`value does not fit in ${s.size} bytes`, [...at, 'value']);
+        return [{ kind: 'guest-config', device: this.device(s.device, [...at, 'device']), offset: s.offset, size: s.size, value: s.value }];
+      }
+      case 'device-model': {
+        const s = step['device-model']!;
+        const device = this.device(s.device, [...at, 'device']);
+        const owner = this.owners.get(device);
+        const domain = s.vm === undefined ? owner : this.domainId(s.vm, [...at, 'vm']);
+        if (domain === undefined) this.fail(`${device} belongs to no domain: name the device model's vm`, [...at, 'vm']);
+        const need = <T,>(v: T | undefined, field: string): T => {
+          if (v === undefined) this.fail(`op ${s.op} needs ${field}`, [...at, field]);
+          return v;
+        };
+        const op: DeviceModelOp =
+          s.op === 'bind'
+            ? { op: 'bind', entry: need(s.entry, 'entry'), address: u64(need(s.address, 'address')), data: need(s.data, 'data'), ...(s.maskHandling === undefined ? {} : { maskHandling: s.maskHandling }) }
+            : s.op === 'unbind'
+              ? { op: 'unbind', entry: need(s.entry, 'entry') }
+              : s.op === 'mask'
+                ? { op: 'mask', entry: need(s.entry, 'entry'), masked: need(s.masked, 'masked') }
+                : s.op === 'write-page'
+                  ? { op: 'write-page', bar: s.bar ?? 0, offset: Number(u64(need(s.offset, 'offset'))), size: need(s.size, 'size'), value: s.value === undefined ? 0n : u64(s.value) }
+                  : { op: 'signal-msi', address: u64(need(s.address, 'address')), data: need(s.data, 'data') };
+        return [{ kind: 'device-model', domain, device, op }];
       }
       case 'signal': {
         const s = step.signal!;

@@ -148,6 +148,27 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
       return `${e.device} ${e.change}`;
     case 'intent':
       return `intent: ${e.change}`;
+    case 'guest-access': {
+      const what = e.space === 'config' ? `config ${h(e.offset)}` : `BAR${e.bar} ${h(e.offset)}`;
+      const changes = [
+        ...(e.written.length > 0 ? [`entries ${e.written.join(',')} written`] : []),
+        ...e.unmasked.map((u) => `entry ${u.entry} unmasked${u.pending ? ' (pending)' : ''}`),
+        ...e.masked.map((k) => `entry ${k} masked`),
+      ];
+      return `guest ${e.write ? 'writes' : 'reads'} ${e.device} ${what} (${e.size} bytes${e.write ? `, ${hexDigits(e.value, e.size * 2)}` : ` → ${hexDigits(e.value, e.size * 2)}`}) [${e.regions.join('+')}]${changes.length > 0 ? `: ${changes.join(', ')}` : ''}`;
+    }
+    case 'vmm':
+      return `vmm (${e.design}): ${e.note}`;
+    case 'vmm-cost':
+      return `cost: ${e.cost} — ${e.detail}`;
+    case 'kvm-routing':
+      return e.change === 'full'
+        ? `KVM routing table full (${e.used}/${e.capacity} routes): GSI ${e.gsi} refused (-ENOSPC)`
+        : `KVM route GSI ${e.gsi} ${e.change === 'remove' ? 'removed' : `${e.change === 'add' ? 'added' : 'updated'}: MSI ${hexDigits(e.address ?? 0n, 8)}/${hexDigits(e.data ?? 0, 8)}`} (${e.used}/${e.capacity} routes)`;
+    case 'device-raised':
+      return `${e.device} raises MSI-X entry ${e.entry}`;
+    case 'device-register':
+      return `${e.device} BAR${e.bar} ${h(e.offset)} ← ${hexDigits(e.value, e.size * 2)} (${e.size} bytes) by ${e.by}${e.msixTable ? ': the physical MSI-X table' : ''}`;
     case 'interrupt-injected':
       return `${e.device}'s interrupt injected in software: vector ${h(e.vector)} → ${vcpuName(state, e.vcpu)} vIRR`;
     case 'pir-processed':

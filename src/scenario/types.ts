@@ -35,6 +35,10 @@ export interface Platform {
   cpus: { count: number } | { apicIds: number[] };
   iommus?: Unit[];
   policy?: string;
+  /** VMM design virtualizing assigned functions' MSI-X (src/vmm/designs); absent: none. */
+  vmm?: string;
+  /** Capacity of KVM's GSI routing table (default KVM_MAX_IRQ_ROUTES = 4096). */
+  kvmRoutes?: number;
   pidBase?: U64;
   unitDefaults?: { cap?: U64; ecap?: U64; iecCapacity?: number };
 }
@@ -61,7 +65,7 @@ export interface Device extends FabricFields {
   name?: string;
   upstream?: string[];
   msi?: { vectors?: number; maskable?: boolean };
-  msix?: { tableSize: number };
+  msix?: { tableSize: number; tableBar?: number; tableOffset?: U64; pbaBar?: number; pbaOffset?: U64; capability?: number };
 }
 
 export interface Topology {
@@ -75,6 +79,8 @@ export interface DomainSpec {
   cpus?: number[];
   devices?: string[];
   vcpus?: number | number[];
+  /** Where the guest's device model runs: dom0 (trusted, default) or a stubdomain (the guest's own). */
+  deviceModel?: 'dom0' | 'stubdomain';
 }
 
 export interface VcpuRef {
@@ -205,6 +211,22 @@ export interface Step {
   /** PASID-based IOTLB invalidation descriptor (type 6). */
   'invalidate-pasid-iotlb'?: { iommu: number; granularity: 'pasid' | 'page'; did: number; pasid: number; address?: U64; am?: number; ih?: boolean; wait?: boolean };
   dma?: { device: string; rid?: string; pasid?: number; address: U64; size?: number; write?: boolean; value?: U64 };
+  'guest-mmio'?: { device: string; bar?: number; offset: U64; size: number; value?: U64; read?: boolean };
+  'guest-config'?: { device: string; offset: number; size: number; value: number };
+  'device-model'?: {
+    device: string;
+    vm?: string;
+    op: 'bind' | 'unbind' | 'mask' | 'write-page' | 'signal-msi';
+    entry?: number;
+    address?: U64;
+    data?: number;
+    maskHandling?: boolean;
+    masked?: boolean;
+    bar?: number;
+    offset?: U64;
+    size?: number;
+    value?: U64;
+  };
   'guest-msi'?: { device: string; entry: number; destination: number; destinationMode?: 'physical' | 'logical'; vector: number; deliveryMode?: DeliveryModeName; vm?: string };
 }
 

@@ -1,0 +1,13 @@
+/** The VMM designs by name (the scenario's `platform.vmm`). */
+import type { VmmDesign } from './design.ts';
+import { QEMU_KVM_DESIGNS } from './designs/qemu-kvm.ts';
+import { XEN_DESIGNS } from './designs/xen.ts';
+
+export const VMM_DESIGNS: Readonly<Record<string, VmmDesign>> = Object.fromEntries([...QEMU_KVM_DESIGNS, ...XEN_DESIGNS].map((d) => [d.name, d]));
+
+/** The design named `name`. @throws Error for an unknown name (the scenario schema admits only known ones). */
+export function vmmDesignNamed(name: string): VmmDesign {
+  const d = VMM_DESIGNS[name];
+  if (d === undefined) throw new Error(`unknown VMM design '${name}'`);
+  return d;
+}
