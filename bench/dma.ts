@@ -17,7 +17,7 @@
  */
 import { parseScenarioText } from '../src/scenario/parse.ts';
 import { compileScenario } from '../src/scenario/compile.ts';
-import { buildPlatform } from '../src/platform/build.ts';
+import { buildPlatform, SCALABLE_ECAP } from '../src/platform/build.ts';
 import { applyAction } from '../src/platform/transition.ts';
 import type { Action } from '../src/platform/actions.ts';
 import type { PlatformState } from '../src/platform/state.ts';
@@ -38,7 +38,7 @@ platform:
   hostAddressWidth: 46
   cpus: { count: 2 }
   iommus:
-    - { registerBase: 0xfed90000, includePciAll: true, cap: 0x08d2078c106f0462, ecap: 0xf020fe }
+    - { registerBase: 0xfed90000, includePciAll: true, cap: 0x08d2078c106f0462, ecap: 0x${SCALABLE_ECAP.toString(16)} }
 devices:
   - { bdf: "${DMA_DEVICE}", name: nic (vm1) }
 domains:

@@ -34,14 +34,17 @@ import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
 import { x2apicLogicalId, xapicClusterLogicalId } from '../x86/apic.ts';
 import { policyNamed } from '../policy/index.ts';
 import { presentedRequesterIds } from '../fabric/aliases.ts';
+import { MSIX_ENTRY_BYTES, pbaBytes, regionOf, type MsixLayout } from '../vmm/virtual-msix.ts';
 
 /** Every action kind an adversary (or the scheduler) can take, in the order a shrunk kind choice prefers. */
-export const ACTION_KINDS = ['msi', 'dma', 'signal', 'program-msix', 'program-msi', 'msix-control', 'guest-msi', 'halt', 'guest-ack', 'guest-eoi', 'schedule', 'preempt'] as const;
+export const ACTION_KINDS = ['msi', 'dma', 'signal', 'program-msix', 'program-msi', 'msix-control', 'guest-msi', 'halt', 'guest-ack', 'guest-eoi', 'schedule', 'preempt', 'guest-mmio', 'guest-config', 'device-model'] as const;
 /** One of {@link ACTION_KINDS}. */
 export type ActionKind = (typeof ACTION_KINDS)[number];
 
-/** Properties `remapsim check` judges. */
+/** Properties `remapsim check` judges by default (and P7 with a VMM, {@link VMM_PROPERTY_NAMES}). */
 export const PROPERTY_NAMES: readonly S.PropertyName[] = ['P1', 'P2', 'P3', 'P4', 'P5', 'P6'];
+/** The default properties of a platform with a VMM (`platform.vmm`): P7 guest intent too. */
+export const VMM_PROPERTY_NAMES: readonly S.PropertyName[] = [...PROPERTY_NAMES, 'P7'];
 
 /** The budget of a check, every field filled in. */
 export interface Budget {
@@ -66,18 +69,30 @@ export interface ThreatModel {
    * any requester ID at all (ACS Source Validation at a port may still drop it).
    */
   readonly requesterIds: 'own' | 'alias' | 'any';
+  /**
+   * The malicious guests' device models are adversaries (`check.adversary.deviceModel`):
+   * `device-model` steps, and P7 does not judge those guests' devices.
+   */
+  readonly deviceModel: boolean;
   readonly properties: readonly S.PropertyName[];
   readonly budget: Budget;
 }
 
 /** What the adversary's steps choose from, read from the scenario and the state its own steps leave. */
 export interface AttackPools {
-  /** Devices owned by malicious guests (canonical BDF keys), with their MSI-X table size and MSI vector count. */
-  readonly devices: readonly { readonly bdf: string; readonly msix: number; readonly msi: number }[];
+  /**
+   * Devices owned by malicious guests (canonical BDF keys), with their MSI-X table size and MSI
+   * vector count; `vmm`: the VMM manages its MSI-X (the guest reaches it only through the
+   * VMM's traps, `guest-mmio`/`guest-config`, never by `program-*` or `msix-control`).
+   */
+  readonly devices: readonly { readonly bdf: string; readonly msix: number; readonly msi: number; readonly vmm: boolean }[];
+  /** The malicious guests' functions the VMM manages (src/vmm): where `guest-mmio`, `guest-config` and `device-model` steps go, with the layout of their MSI-X. */
+  readonly vmmDevices: readonly { readonly bdf: string; readonly layout: MsixLayout }[];
   /**
    * Every MSI-X function of the platform: a malicious guest's interrupt request
    * (`guest-msi`, a trapped MSI-X write or its hypercall equivalent) may name any of
-   * them — whether the hypervisor checks ownership is what XSA-237 was about.
+   * them — whether the hypervisor checks ownership is what XSA-237 was about — except its
+   * own functions that the VMM manages, whose MSI-X it programs through the VMM (`guest-mmio`).
    */
   readonly requestDevices: readonly { readonly bdf: string; readonly msix: number }[];
   /**
@@ -127,7 +142,7 @@ export function threatModel(compiled: CompiledScenario, data: S.Scenario, pools:
   const guests = adversary.guests ?? compiled.platform.domains.filter((d) => d.kind === 'guest').map((d) => d.name);
   const hasDma = (data.steps ?? []).some((s) => s['enable-dma'] !== undefined || s['map-dma'] !== undefined);
   const hasVcpus = pools.vcpus.length > 0;
-  const software: readonly S.AdversarySoftware[] = adversary.software ?? ['program-msix', 'program-msi', 'msix-control', 'guest-msi', 'halt', 'guest-ack', 'guest-eoi', 'schedule', 'preempt'];
+  const software: readonly S.AdversarySoftware[] = adversary.software ?? ['program-msix', 'program-msi', 'msix-control', 'guest-msi', 'guest-mmio', 'guest-config', 'halt', 'guest-ack', 'guest-eoi', 'schedule', 'preempt'];
   const devices: readonly S.AdversaryDevice[] = adversary.devices ?? (hasDma ? ['msi', 'signal', 'dma'] : ['msi', 'signal']);
   const anyDevice = pools.devices.length > 0;
   const supported = (k: ActionKind): boolean => {
@@ -139,9 +154,13 @@ export function threatModel(compiled: CompiledScenario, data: S.Scenario, pools:
         return pools.signalDevices.length > 0;
       case 'program-msix':
       case 'msix-control':
-        return pools.devices.some((d) => d.msix > 0);
+        return pools.devices.some((d) => d.msix > 0 && !d.vmm);
       case 'program-msi':
-        return pools.devices.some((d) => d.msi > 0);
+        return pools.devices.some((d) => d.msi > 0 && !d.vmm);
+      case 'guest-mmio':
+      case 'guest-config':
+      case 'device-model':
+        return pools.vmmDevices.length > 0;
       case 'guest-msi':
         return hasVcpus && pools.requestDevices.length > 0 && pools.guests.length > 0;
       case 'halt':
@@ -153,7 +172,8 @@ export function threatModel(compiled: CompiledScenario, data: S.Scenario, pools:
         return hasVcpus;
     }
   };
-  const wanted = new Set<string>([...software, ...devices]);
+  const deviceModel = adversary.deviceModel ?? false;
+  const wanted = new Set<string>([...software, ...devices, ...(deviceModel ? ['device-model'] : [])]);
   const kinds = ACTION_KINDS.filter((k) => wanted.has(k) && supported(k));
   if (kinds.length === 0) throw new Error(`the adversary (${guests.join(', ') || 'no guest'}) has no action it can take on this platform: no device or vCPU of a malicious guest`);
   const b = check.budget ?? {};
@@ -163,7 +183,8 @@ export function threatModel(compiled: CompiledScenario, data: S.Scenario, pools:
     seconds: overrides.seconds ?? b.seconds ?? DEFAULT_BUDGET.seconds,
     seed: overrides.seed ?? b.seed ?? DEFAULT_BUDGET.seed,
   };
-  return { guests, kinds, requesterIds: adversary.requesterIds ?? 'own', properties: check.properties ?? PROPERTY_NAMES, budget };
+  const properties = check.properties ?? (compiled.platform.vmm === undefined ? PROPERTY_NAMES : VMM_PROPERTY_NAMES);
+  return { guests, kinds, requesterIds: adversary.requesterIds ?? 'own', deviceModel, properties, budget };
 }
 
 const unique = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
@@ -180,16 +201,22 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   const badIds = new Set(state.domains.filter((d) => bad.has(d.name)).map((d) => d.id));
   const devices = Object.values(state.devices)
     .filter((fn) => badIds.has(state.intent.owners[fn.key] ?? -1))
-    .map((fn) => ({ bdf: fn.key, msix: fn.msix?.table.length ?? 0, msi: fn.msi === undefined ? 0 : 1 << fn.msi.mmc }));
+    .map((fn) => ({ bdf: fn.key, msix: fn.msix?.table.length ?? 0, msi: fn.msi === undefined ? 0 : 1 << fn.msi.mmc, vmm: state.vmm?.devices[fn.key] !== undefined }));
+  const vmmDevices = devices.flatMap((d) => {
+    const v = state.vmm?.devices[d.bdf];
+    return v === undefined ? [] : [{ bdf: d.bdf, layout: v.guest.layout }];
+  });
   // Own devices first, so that shrinking (towards index 0) prefers a request for the guest's own device.
+  // A function the VMM manages is programmed through the VMM's traps (guest-mmio), not by a
+  // policy-level request for the guest's own device, which would bypass the guest's view.
   const requestDevices = [
-    ...devices.filter((d) => d.msix > 0),
+    ...devices.filter((d) => d.msix > 0 && !d.vmm),
     ...Object.values(state.devices)
       .filter((fn) => (fn.msix?.table.length ?? 0) > 0 && !badIds.has(state.intent.owners[fn.key] ?? -1))
       .map((fn) => ({ bdf: fn.key, msix: fn.msix!.table.length })),
   ].map((d) => ({ bdf: d.bdf, msix: d.msix }));
   const signalDevices = [
-    ...devices,
+    ...devices.map((d) => ({ bdf: d.bdf, msix: d.msix, msi: d.msi })),
     ...Object.values(state.devices)
       .filter((fn) => !badIds.has(state.intent.owners[fn.key] ?? -1) && (fn.msix !== undefined || fn.msi !== undefined))
       .map((fn) => ({ bdf: fn.key, msix: fn.msix?.table.length ?? 0, msi: fn.msi === undefined ? 0 : 1 << fn.msi.mmc })),
@@ -263,7 +290,7 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   for (const f of Object.values(state.fabric.functions)) for (const bar of f.bars) addresses.push(bar.base);
   addresses.push(state.hypervisor.tableArena.start, 0xfee0_0000n);
   const dmaAddresses = unique(addresses.filter((a) => a <= BigInt(Number.MAX_SAFE_INTEGER)).map(Number));
-  return { devices, requestDevices, signalDevices, guests: [...bad], ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, presented, vectors: unique(vectors), apicIds, guestDestinations, dmaAddresses, dmaPasids: unique(pasids) };
+  return { devices, vmmDevices, requestDevices, signalDevices, guests: [...bad], ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, presented, vectors: unique(vectors), apicIds, guestDestinations, dmaAddresses, dmaPasids: unique(pasids) };
 }
 
 /** A guest-msi destination: a guest APIC ID (physical) or a logical destination. */
@@ -421,17 +448,17 @@ export function resolveChoice(pools: AttackPools, threat: ThreatModel, weights: 
       return { signal: { device: d.bdf, vector: c.b < HOT ? c.b % n : c.b % 2048 } };
     }
     case 'program-msix': {
-      const d = dev((x) => x.msix > 0);
+      const d = dev((x) => x.msix > 0 && !x.vmm);
       const m = message(pools, c.c, c.d, c.e, c.f);
       return { 'program-msix': { device: d.bdf, entry: c.b % d.msix, address: u64(m.address), data: m.data, masked: c.f % 8 === 7 } };
     }
     case 'program-msi': {
-      const d = dev((x) => x.msi > 0);
+      const d = dev((x) => x.msi > 0 && !x.vmm);
       const m = message(pools, c.c, c.d, c.e, c.f);
       return { 'program-msi': { device: d.bdf, enable: c.b % 4 !== 3, address: u64(m.address), data: m.data & 0xffff } };
     }
     case 'msix-control': {
-      const d = dev((x) => x.msix > 0);
+      const d = dev((x) => x.msix > 0 && !x.vmm);
       return { 'msix-control': { device: d.bdf, enable: c.b % 4 !== 3, functionMask: c.c % 4 === 3 } };
     }
     case 'guest-msi': {
@@ -462,6 +489,134 @@ export function resolveChoice(pools: AttackPools, threat: ThreatModel, weights: 
       const v = pools.vcpus[c.a % pools.vcpus.length]!;
       return { preempt: { vm: v.vm, vcpu: v.vcpu } };
     }
+    case 'guest-mmio':
+      return { 'guest-mmio': guestMmio(pools, c) };
+    case 'guest-config':
+      return { 'guest-config': guestConfig(pools, c) };
+    case 'device-model':
+      return { 'device-model': deviceModelStep(pools, c) };
+  }
+}
+
+/**
+ * The compatibility-format address a guest writes for destination `d` (SDM Vol. 3 §10.11.1:
+ * 0xFEE in 31:20, destination ID 19:12, DM bit 2; a destination above 0xff carries its bits
+ * 14:8 in the extended destination ID, bits 11:5, Linux `KVM_FEATURE_MSI_EXT_DEST_ID`).
+ */
+function guestAddress(d: GuestDestination): number {
+  return (0xfee0_0000 | ((d.destination & 0xff) << 12) | (((d.destination >>> 8) & 0x7f) << 5) | (d.logical ? 4 : 0)) >>> 0;
+}
+
+/**
+ * A guest access to the virtual MSI-X of one of its functions (src/vmm/virtual-msix.ts).
+ * Fields: a the function, b the access (mostly aligned QWORD/DWORD table writes: the entry's
+ * address, its data and vector control, one dword; then reads of the table and PBA, and
+ * accesses the spec leaves undefined: narrow, straddling, elsewhere in the page; raw: any
+ * offset and size), c the destination (the guest's vCPUs' APIC IDs, then logical unions), d
+ * the vector, e the entry, f flags (bit 0 masked, bits 2:1 the dword, bit 3 lowest priority).
+ * Shrinks toward an unmasked fixed message to the first vCPU in entry 0.
+ */
+function guestMmio(pools: AttackPools, c: Choice): Record<string, unknown> {
+  const { bdf, layout: l } = pools.vmmDevices[c.a % pools.vmmDevices.length]!;
+  const op = c.b < HOT ? c.b % 8 : 7;
+  const k = c.e < HOT ? c.e % l.entries : c.e % 2048;
+  const entry = l.tableOffset + k * MSIX_ENTRY_BYTES;
+  const address = guestAddress(pick(pools.guestDestinations, c.c, (v) => ({ destination: v & 0xff, logical: false })));
+  const data = ((pick(pools.vectors, c.d, (v) => v) & 0xff) | ((c.f >>> 3) % 2 === 1 ? 1 << 8 : 0)) >>> 0;
+  const control = c.f % 2;
+  const write = (offset: number, size: number, value: bigint) => ({ device: bdf, bar: l.tableBar, offset: u64(offset), size, value: `0x${value.toString(16)}` });
+  const dword = (field: number): number => [address, 0, data, control][field]!;
+  switch (op) {
+    case 0:
+    case 1:
+      // Message Address (low | upper) as one QWORD.
+      return write(entry, 8, BigInt(address));
+    case 2:
+    case 3:
+      // Message Data and Vector Control as one QWORD (how Linux's __pci_write_msi_msg writes it as two dwords, here at once).
+      return write(entry + 8, 8, BigInt(data) | (BigInt(control) << 32n));
+    case 4: {
+      const field = (c.f >>> 1) % 4;
+      return write(entry + 4 * field, 4, BigInt(dword(field)));
+    }
+    case 5: {
+      // Reads: a table dword or QWORD, or the PBA.
+      if ((c.f >>> 1) % 2 === 1) return { device: bdf, bar: l.pbaBar, offset: u64(l.pbaOffset + 8 * (Math.floor(k / 64) % Math.max(1, pbaBytes(l) / 8))), size: 8, read: true };
+      return { device: bdf, bar: l.tableBar, offset: u64(entry + 4 * ((c.f >>> 2) % 4)), size: (c.f >>> 4) % 2 === 1 ? 8 : 4, read: true };
+    }
+    case 6: {
+      // Accesses the spec leaves undefined: narrow (1 or 2 bytes), straddling the table's end, elsewhere in the page.
+      const how = (c.f >>> 1) % 3;
+      if (how === 0) {
+        const size = (c.f >>> 3) % 2 === 1 ? 2 : 1;
+        const at = entry + 12 - ((c.f >>> 4) % 4) * 4 + ((c.f >>> 6) % 2) * 2;
+        return write(at, size, BigInt(control) & ((1n << BigInt(8 * size)) - 1n));
+      }
+      if (how === 1) return write(l.tableOffset + l.entries * MSIX_ENTRY_BYTES - 4, 8, BigInt(data) | (BigInt(control) << 32n));
+      const page = Math.floor(l.tableOffset / 0x1000) * 0x1000;
+      const free = [0xffc, 0x800, 0x100].map((o) => page + o).find((o) => regionOf(l, l.tableBar, o) === 'page' && regionOf(l, l.tableBar, o + 3) === 'page');
+      return free === undefined ? write(entry + 2, 2, BigInt(address & 0xffff)) : write(free, 4, BigInt(address));
+    }
+    default: {
+      const sizes = [4, 8, 1, 2];
+      const size = sizes[c.d % sizes.length]!;
+      const value = BigInt(c.c >>> 0) & ((1n << BigInt(8 * size)) - 1n);
+      return write(c.f & 0x1ffff, size, value);
+    }
+  }
+}
+
+/**
+ * A guest write of the MSI-X Message Control register (capability + 2; bit 15 Enable, bit 14
+ * Function Mask). Fields: a the function, b the combination (enable, enable + mask, disable,
+ * mask only), c the width (the 16-bit register, its high byte, the capability's first dword).
+ */
+function guestConfig(pools: AttackPools, c: Choice): Record<string, unknown> {
+  const { bdf, layout: l } = pools.vmmDevices[c.a % pools.vmmDevices.length]!;
+  const control = [0x8000, 0xc000, 0x0000, 0x4000][c.b % 4]! | ((l.entries - 1) & 0x7ff);
+  const form = c.c % 4;
+  if (form === 2) return { device: bdf, offset: l.capability + 3, size: 1, value: control >>> 8 };
+  // The capability's header dword: ID 0x11 (MSI-X), next pointer 0, Message Control above.
+  if (form === 3) return { device: bdf, offset: l.capability, size: 4, value: ((control << 16) | 0x11) >>> 0 };
+  return { device: bdf, offset: l.capability + 2, size: 2, value: control };
+}
+
+/**
+ * What a malicious device model does (`check.adversary.deviceModel`): bind an entry to any
+ * message, unbind it, tell the hypervisor any mask state, write the MSI-X page of the device
+ * (the table's dwords, the PBA, the rest of the page), inject a message from userspace. Its
+ * messages name any pCPU or vCPU APIC ID (pools.apicIds) with any pool vector. Fields: a the
+ * function, b the op, c the APIC ID, d the vector, e the entry, f flags (bit 0 masked /
+ * mask handling, bits 3:1 where write-page writes).
+ */
+function deviceModelStep(pools: AttackPools, c: Choice): Record<string, unknown> {
+  const { bdf, layout: l } = pools.vmmDevices[c.a % pools.vmmDevices.length]!;
+  const entry = c.e < HOT ? c.e % l.entries : c.e % 2048;
+  const apicId = pick(pools.apicIds, c.c, (v) => v) & 0xff;
+  const vector = pick(pools.vectors, c.d, (v) => v) & 0xff;
+  const address = (0xfee0_0000 | (apicId << 12)) >>> 0;
+  const op = c.b < HOT ? c.b % 5 : 4;
+  switch (op) {
+    case 0:
+      return { device: bdf, op: 'bind', entry, address: u64(address), data: vector, maskHandling: c.f % 2 === 1 };
+    case 1:
+      return { device: bdf, op: 'unbind', entry };
+    case 2:
+      return { device: bdf, op: 'mask', entry, masked: c.f % 2 === 1 };
+    case 3: {
+      const where = (c.f >>> 1) % 6;
+      const at = l.tableOffset + entry * MSIX_ENTRY_BYTES;
+      // The entry's address, data, vector control (unmasked), address + data as QWORDs, the PBA, then elsewhere in the page.
+      if (where === 0) return { device: bdf, op: 'write-page', bar: l.tableBar, offset: u64(at), size: 4, value: u64(address) };
+      if (where === 1) return { device: bdf, op: 'write-page', bar: l.tableBar, offset: u64(at + 8), size: 4, value: u64(vector) };
+      if (where === 2) return { device: bdf, op: 'write-page', bar: l.tableBar, offset: u64(at + 12), size: 4, value: u64(c.f % 2) };
+      if (where === 3) return { device: bdf, op: 'write-page', bar: l.tableBar, offset: u64(at), size: 8, value: u64(address) };
+      if (where === 4) return { device: bdf, op: 'write-page', bar: l.pbaBar, offset: u64(l.pbaOffset), size: 8, value: u64(0xffff_ffff) };
+      const page = Math.floor(l.tableOffset / 0x1000) * 0x1000;
+      return { device: bdf, op: 'write-page', bar: l.tableBar, offset: u64(page + 0xffc), size: 4, value: u64(address) };
+    }
+    default:
+      return { device: bdf, op: 'signal-msi', address: u64(address), data: vector };
   }
 }
 

@@ -34,6 +34,10 @@ import { checkDmaIsolation } from '../properties/p2-dma-isolation.ts';
 import { checkNoLostInterrupt } from '../properties/p3-no-lost-interrupt.ts';
 import { checkCoherence } from '../properties/p4-coherence.ts';
 import { checkFaultAccountability } from '../properties/p6-fault-accountability.ts';
+import { checkGuestIntent, judgesGuestIntent, rememberGuestIntent, NO_GUEST_INTENT_MEMORY, type GuestIntentMemory } from '../properties/p7-guest-intent.ts';
+import { guestMessage } from '../vmm/guest-message.ts';
+import { vmmDesignNamed } from '../vmm/index.ts';
+import { entryAddress, guestMasked } from '../vmm/virtual-msix.ts';
 import { decodeIrta } from '../vtd/registers.ts';
 import { IRTE_BYTES } from '../vtd/irte.ts';
 import { readPid } from '../vtd/pid-memory.ts';
@@ -49,7 +53,7 @@ import { adversaryIndex, gapsOf, inserted, ownIndex, scenarioWithPlacedSteps } f
 export const CHUNK_RUNS = 50;
 
 /** A property that a run can violate (P5 is judged on the counterexample, not per run). */
-export type RunProperty = 'P1' | 'P2' | 'P3' | 'P4' | 'P6';
+export type RunProperty = 'P1' | 'P2' | 'P3' | 'P4' | 'P6' | 'P7';
 
 /** A scenario ready to be checked: its text, compiled form, the state after its own steps, the threat model and pools. */
 export interface PreparedCheck {
@@ -71,6 +75,24 @@ export interface PreparedCheck {
    * ascending; the last is the end. Only the end unless `check.interleave` (src/checker/interleave.ts).
    */
   readonly gaps: readonly number[];
+  /**
+   * Domains whose device model is an adversary (`check.adversary.deviceModel`: the malicious
+   * guests): P7 does not judge their devices. Empty otherwise.
+   */
+  readonly untrustedDeviceModels: ReadonlySet<number>;
+  /** P7's memory after each of the scenario's own steps (`memories[i]` after step i; src/properties/p7-guest-intent.ts). */
+  readonly memories: readonly GuestIntentMemory[];
+}
+
+/**
+ * The domains whose device model is an adversary: the malicious guests (`check.adversary.guests`,
+ * default every guest) when `check.adversary.deviceModel` is true, else none.
+ */
+export function untrustedDeviceModelsOf(compiled: CompiledScenario, data: S.Scenario): ReadonlySet<number> {
+  const adversary = data.check?.adversary;
+  if (adversary?.deviceModel !== true) return new Set();
+  const bad = new Set(adversary.guests ?? compiled.platform.domains.filter((d) => d.kind === 'guest').map((d) => d.name));
+  return new Set(compiled.platform.domains.flatMap((d, id) => (d.kind === 'guest' && bad.has(d.name) ? [id] : [])));
 }
 
 /** Properties judged per run, among those the threat model names. */
@@ -88,16 +110,24 @@ export function prepareCheck(text: string, file: string, overrides: Partial<Budg
   const parsed = parseScenarioText(text, file);
   const data = parsed.data as S.Scenario;
   const compiled = compileScenario(parsed);
-  const base = runScenario(compiled);
+  const untrustedDeviceModels = untrustedDeviceModelsOf(compiled, data);
+  const base = runScenario(compiled, { untrustedDeviceModels });
   const failed = base.steps.find((s) => s.failures.length > 0);
   if (failed !== undefined) {
     throw new InputError(`the scenario's own step ${failed.step.index} fails its expectation: ${failed.failures.join('; ')}`, { file, ...(failed.step.line === undefined ? {} : { line: failed.step.line }) });
   }
   const states: PlatformState[] = [];
+  const memories: GuestIntentMemory[] = [];
   let at = base.initial;
+  let memory = NO_GUEST_INTENT_MEMORY;
   for (const step of compiled.steps) {
-    for (const action of step.actions) at = applyAction(at, action).state;
+    for (const action of step.actions) {
+      const r = applyAction(at, action);
+      at = r.state;
+      if (at.vmm !== undefined) memory = rememberGuestIntent(memory, at, r.events);
+    }
     states.push(at);
+    memories.push(memory);
   }
   const gaps = gapsOf(data, file);
   const pools = attackPools(compiled, base, data.check?.adversary?.guests, states);
@@ -116,7 +146,7 @@ export function prepareCheck(text: string, file: string, overrides: Partial<Budg
     ...(data.domains === undefined ? {} : { domains: data.domains }),
     steps: [],
   };
-  return { file, text, parsed, data, compiled, base, threat, pools, skeleton, states, gaps };
+  return { file, text, parsed, data, compiled, base, threat, pools, skeleton, states, gaps, untrustedDeviceModels, memories };
 }
 
 /** Whether the adversary of `p` may act between the scenario's own steps. */
@@ -152,6 +182,12 @@ export interface Coverage {
   dmaAccesses: number;
   dmaFaults: number;
   rejected: number;
+  /**
+   * With a VMM (`platform.vmm`): raises of entries of functions it manages, guest unmasks of
+   * pending entries, and interrupts that reached a vCPU for those functions (postings and
+   * injections) — what P7 judged. Absent without a VMM.
+   */
+  vmm?: { raised: number; unmaskedPending: number; arrivals: number };
 }
 
 /** An empty {@link Coverage}. */
@@ -170,6 +206,12 @@ export function addCoverage(a: Coverage, b: Coverage): void {
   a.dmaAccesses += b.dmaAccesses;
   a.dmaFaults += b.dmaFaults;
   a.rejected += b.rejected;
+  if (b.vmm !== undefined) {
+    a.vmm ??= { raised: 0, unmaskedPending: 0, arrivals: 0 };
+    a.vmm.raised += b.vmm.raised;
+    a.vmm.unmaskedPending += b.vmm.unmaskedPending;
+    a.vmm.arrivals += b.vmm.arrivals;
+  }
 }
 
 /** The first property violated by a run. */
@@ -184,8 +226,11 @@ export interface RunViolation {
   readonly also: readonly { readonly property: RunProperty; readonly message: string }[];
 }
 
-/** Violations of `props` after one action, one per property, in the order P1, P2, P3, P4, P6. */
-function judge(props: Set<RunProperty>, state: PlatformState, events: readonly PlatformEvent[]): { property: RunProperty; message: string }[] {
+/**
+ * Violations of `props` after one action of kind `kind`, one per property, in the order P1,
+ * P2, P3, P4, P6, P7 (P7 only with a VMM, and not for a device's raw write: src/properties/p7-guest-intent.ts).
+ */
+function judge(p: PreparedCheck, props: Set<RunProperty>, state: PlatformState, events: readonly PlatformEvent[], kind: string, memory: GuestIntentMemory): { property: RunProperty; message: string }[] {
   const out: { property: RunProperty; message: string }[] = [];
   const add = (property: RunProperty, v: { message: string } | undefined): void => void (v && out.push({ property, message: v.message }));
   if (props.has('P1')) add('P1', checkInterruptIsolation(state, events)[0]);
@@ -193,6 +238,7 @@ function judge(props: Set<RunProperty>, state: PlatformState, events: readonly P
   if (props.has('P3') && state.vcpus.count > 0) add('P3', checkNoLostInterrupt(state, events)[0]);
   if (props.has('P4')) add('P4', checkCoherence(state, events)[0]);
   if (props.has('P6')) add('P6', checkFaultAccountability(state, events)[0]);
+  if (props.has('P7') && state.vmm !== undefined && judgesGuestIntent(kind)) add('P7', checkGuestIntent(state, events, { untrustedDeviceModels: p.untrustedDeviceModels, memory })[0]);
   return out;
 }
 
@@ -211,6 +257,7 @@ export function runSteps(p: PreparedCheck, steps: readonly AttackStep[], coverag
   const pos = at ?? steps.map(() => last);
   const start = pos[0] ?? last;
   let state = stateAfter(p, start);
+  let memory = start < 0 ? NO_GUEST_INTENT_MEMORY : p.memories[start]!;
   if (coverage) coverage.runs++;
   let i = 0;
   for (let b = start; b <= last; b++) {
@@ -223,7 +270,8 @@ export function runSteps(p: PreparedCheck, steps: readonly AttackStep[], coverag
     for (const action of p.compiled.steps[b + 1]!.actions) {
       const r = applyAction(state, action);
       state = r.state;
-      const v = judge(props, state, r.events);
+      const v = judge(p, props, state, r.events, action.kind, memory);
+      if (state.vmm !== undefined) memory = rememberGuestIntent(memory, state, r.events);
       if (v.length > 0) return { ...v[0]!, generated: i - 1, own: b + 1, also: v.slice(1) };
     }
   }
@@ -238,6 +286,14 @@ export function runSteps(p: PreparedCheck, steps: readonly AttackStep[], coverag
       const r = applyAction(state, action);
       state = r.state;
       if (coverage) {
+        if (state.vmm !== undefined) {
+          const t = (coverage.vmm ??= { raised: 0, unmaskedPending: 0, arrivals: 0 });
+          for (const e of r.events) {
+            if (e.kind === 'device-raised') t.raised++;
+            else if (e.kind === 'guest-access') t.unmaskedPending += e.unmasked.filter((u) => u.pending).length;
+            else if ((e.kind === 'interrupt-posted' || e.kind === 'interrupt-injected') && state.vmm.devices[e.device] !== undefined) t.arrivals++;
+          }
+        }
         for (const e of r.events) {
           if (e.kind === 'interrupt-delivered') coverage.deliveries++;
           else if (e.kind === 'interrupt-posted') coverage.postings++;
@@ -250,7 +306,8 @@ export function runSteps(p: PreparedCheck, steps: readonly AttackStep[], coverag
           }
         }
       }
-      const v = judge(props, state, r.events);
+      const v = judge(p, props, state, r.events, action.kind, memory);
+      if (state.vmm !== undefined) memory = rememberGuestIntent(memory, state, r.events);
       if (v.length > 0) return { ...v[0]!, generated: i, also: v.slice(1) };
     }
     return undefined;
@@ -414,7 +471,7 @@ export interface Counterexample {
 
 /** The verdict line's property name in `remapsim run` output for a run property. */
 function violationsOf(r: RunResult, property: RunProperty): readonly { step: number; message: string }[] {
-  return property === 'P1' ? r.violations : property === 'P2' ? r.dmaIsolation : property === 'P3' ? r.lost : property === 'P4' ? r.coherence : r.accountability;
+  return property === 'P1' ? r.violations : property === 'P2' ? r.dmaIsolation : property === 'P3' ? r.lost : property === 'P4' ? r.coherence : property === 'P6' ? r.accountability : r.guestIntent;
 }
 
 /** The trace lines of scenario step `index` in `trace` (formatTrace output): its header and events. */
@@ -458,8 +515,26 @@ export function stateThatMatters(r: RunResult, step: number): string[] {
       out.push(`${e.device}'s ${e.pasid === undefined ? 'domain' : `PASID ${e.pasid}`} maps: ${maps.map((m) => `HPA 0x${m.hpa.toString(16)}+0x${m.size.toString(16)}${m.structures ? ' (structures, on purpose)' : ''}`).join(', ') || 'nothing'}`);
       out.push(...formatWalk(e.references).map((l) => l.trim()));
     }
+    if (e.kind === 'device-raised') out.push(...guestEntryLines(state, e.device, e.entry));
+    if (e.kind === 'guest-access') for (const u of e.unmasked) if (u.pending) out.push(...guestEntryLines(state, e.device, u.entry));
   }
   return out;
+}
+
+/** What P7 read of `device`'s entry `k`: the guest's entry and what it asks for, the VMM's binding, the PBA the guest reads. */
+function guestEntryLines(state: PlatformState, device: string, k: number): string[] {
+  const d = state.vmm?.devices[device];
+  const e = d?.guest.table[k];
+  if (d === undefined || e === undefined) return [];
+  const m = guestMessage(state, d.domain, entryAddress(e), e.data);
+  const name = (v: { domain: number; index: number }): string => `${state.domains[v.domain]?.name ?? v.domain}.vcpu${v.index}`;
+  const asks = m.deliverable ? `vector 0x${m.vector.toString(16)} ${m.deliveryMode === 1 ? `for one of ${m.targets.map(name).join(', ')}` : `for ${m.recipients.map(name).join(', ')}`}` : `nothing deliverable (${m.why})`;
+  const b = d.vectors[k] ?? {};
+  const binding = Object.entries(b).map(([f, v]) => `${f} ${typeof v === 'object' ? JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? `0x${x.toString(16)}` : x)) : typeof v === 'number' ? `0x${v.toString(16)}` : String(v)}`).join(', ');
+  return [
+    `${device} entry ${k} as the guest wrote it: address 0x${entryAddress(e).toString(16)} data 0x${e.data.toString(16)} control ${e.control}; MSI-X ${d.guest.enabled ? 'enabled' : 'disabled'}${d.guest.functionMask ? ', function-masked' : ''}; ${guestMasked(d.guest, k) ? 'masked' : 'unmasked'}: asks for ${asks}`,
+    `${device} entry ${k} in the VMM (${state.vmm!.design}): ${binding || 'not set up'}; the guest's PBA reads 0x${vmmDesignNamed(state.vmm!.design).virtualPending(state, device).toString(16)}`,
+  ];
 }
 
 /**
@@ -561,7 +636,7 @@ export interface CheckResult {
 /** Violations of the checked properties in the run of the scenario's own steps, as `VIOLATION` lines. */
 export function baseViolationsOf(p: PreparedCheck): string[] {
   const props = runProperties(p.threat);
-  return (['P1', 'P2', 'P3', 'P4', 'P6'] as const).filter((x) => props.has(x)).flatMap((x) => violationsOf(p.base, x).map((v) => `VIOLATION ${x} at action ${v.step}: ${v.message}`));
+  return (['P1', 'P2', 'P3', 'P4', 'P6', 'P7'] as const).filter((x) => props.has(x)).flatMap((x) => violationsOf(p.base, x).map((v) => `VIOLATION ${x} at action ${v.step}: ${v.message}`));
 }
 
 /**
@@ -651,6 +726,7 @@ export function formatCoverage(c: Coverage): string[] {
     `coverage: ${c.runs} runs, ${c.steps} adversary steps`,
     `  actions: ${actions || 'none'}`,
     `  outcomes: ${c.deliveries} deliveries, ${c.postings} postings, ${c.dmaAccesses} DMA accesses, ${c.dmaFaults} DMA faults, ${c.rejected} rejected`,
+    ...(c.vmm === undefined ? [] : [`  vmm: ${c.vmm.raised} raises of VMM-managed entries, ${c.vmm.unmaskedPending} unmasks of pending entries, ${c.vmm.arrivals} postings and injections for them`]),
     faults.length === 0 ? '  faults: none' : '  faults:',
     ...faults.map((f) => `    ${f}`),
   ];
@@ -676,7 +752,7 @@ export function formatCheckReport(r: CheckResult, written: string | undefined): 
   const t = p.threat;
   const lines: string[] = [
     `check: ${p.data.name} (${p.file})`,
-    `  adversary: ${t.guests.join(', ') || 'none'}; actions: ${t.kinds.join(', ')}; requester IDs: ${t.requesterIds}`,
+    `  adversary: ${t.guests.join(', ') || 'none'}; actions: ${t.kinds.join(', ')}; requester IDs: ${t.requesterIds}${t.deviceModel ? '; device models: adversaries (P7 not judged for their guests)' : ''}`,
     `  properties: ${t.properties.join(' ')}; budget: ${t.budget.runs} runs × ≤${t.budget.steps} steps, ${t.budget.seconds} s, seed ${t.budget.seed}`,
     interleaves(p)
       ? `  scenario's own steps: ${p.base.steps.length}; the adversary acts after any of steps ${p.gaps[0]}–${p.gaps[p.gaps.length - 1]} (interleaved)`

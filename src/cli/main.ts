@@ -14,6 +14,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { InputError } from '../io/input-error.ts';
 import { SCHEME_IDS } from '../explorer/schemes.ts';
 import type { CheckCommandOptions } from './check.ts';
+import type { CompareOptions } from './compare.ts';
 import type { runExplore as RunExplore } from './explore.ts';
 
 export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;
@@ -104,6 +105,28 @@ function registerGroups(program: Command, out: (s: string) => void, setCode: (c:
     });
 }
 
+/**
+ * Add `compare` to `program`: one scenario under several VMM designs, side by side
+ * (src/cli/compare.ts `compareCommand`, loaded when the command runs; docs/vmm.md).
+ */
+function registerCompare(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
+  program
+    .command('compare')
+    .description('run a scenario under several VMM designs and compare their property verdicts and costs side by side')
+    .argument('<scenario>', 'scenario YAML file')
+    .option('--vmm <designs>', 'comma-separated VMM designs (default: every design that is not broken)')
+    .option('--policy <name>', "hypervisor policy for every design, or 'matching' (kvm for qemu-kvm*, xen for xen*); default: the scenario's")
+    .option('--runs <n>', 'random runs of the check: section (overrides check.budget.runs)', positiveInt('runs'))
+    .option('--workers <n>', 'worker threads for the check (default 1: this thread)', positiveInt('workers'))
+    .option('--json', 'print the comparison as JSON')
+    .action(async (file: string, o: CompareOptions) => {
+      const { compareCommand } = await import('./compare.ts');
+      const r = await compareCommand(file, o);
+      out(r.report);
+      setCode(r.code);
+    });
+}
+
 function buildProgram(out: (s: string) => void, setCode: (c: number) => void): Command {
   const program = new Command('remapsim')
     .description('Bit-exact simulator of x86 MSI and Intel VT-d interrupt remapping')
@@ -177,6 +200,8 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
   registerCheck(program, out, setCode);
 
   registerGroups(program, out, setCode);
+
+  registerCompare(program, out, setCode);
 
   return program;
 }

@@ -208,7 +208,7 @@ export type Action =
    */
   | { readonly kind: 'software-route'; readonly hostVector: number; readonly route: SoftwareRoute | undefined }
   /** Software injection (KVM kvm_apic_set_irq, Xen vmsi_inj_irq): set `vector` in the vCPU's vIRR, on behalf of `device`. */
-  | { readonly kind: 'inject-interrupt'; readonly vcpu: number; readonly vector: number; readonly device: string }
+  | { readonly kind: 'inject-interrupt'; readonly vcpu: number; readonly vector: number; readonly device: string; readonly by?: 'device-model' }
   /** Record what the guest's interrupt request behind IRTE `index` of `iommu` means (P3 judges postings against it). */
   | { readonly kind: 'intend-route'; readonly iommu: number; readonly index: number; readonly route: IntendedRoute }
   // --- the VMM layer's primitive operations (what designs are made of) ---

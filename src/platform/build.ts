@@ -30,6 +30,19 @@ import { defaultRequesterId } from '../fabric/aliases.ts';
 export const DEFAULT_CAP = 0xd2078c106f0462n;
 export const DEFAULT_ECAP = 0xf020fen;
 
+/**
+ * ECAP_REG of a real scalable-mode unit, for scenarios that use scalable mode (PASIDs,
+ * first-stage, second-stage, nested or pass-through PASID entries): Dell PowerEdge R770, Intel
+ * Xeon 6515P (Granite Rapids-SP, family 6 model 173), Linux 6.8 `DMAR: dmar0: reg_base_addr
+ * cbfe0000 ver 7:0 cap f9ed008cee780c66 ecap 3fef9ea6f0efdf` (a public precheck report of that
+ * machine; docs/fidelity.md "DMA translation rules"). Decoded (src/vtd/registers.ts
+ * `decodeEcap`): C QI DT IR EIM PT SC, IRO 0xef, MHMV 15, MTS NEST PRS SRS NWFS EAFS, PSS 19
+ * (20-bit PASIDs), PASID DIT PDS SMTS SLADS SLTS FLTS SMPWC RPS PMS ADMS RPRIVS, and bit 50
+ * (TDXIO, not modelled). Every scalable-mode gate of the walk is open. The default ECAP (Ivy
+ * Bridge) has none of them: a scalable-mode scenario on it faults 0x30 on every request.
+ */
+export const SCALABLE_ECAP = 0x3fef9ea6f0efdfn;
+
 export interface UnitDescription {
   readonly segment: number;
   readonly registerBase: bigint;

@@ -106,14 +106,15 @@ export function dmaCapabilities(unit: IommuUnit, hostAddressWidth: number): DmaC
 
 /**
  * The walk's capabilities, decoded by its own decoder (src/vtd/dma/walk.ts
- * `dmaCapabilitiesFromRegisters`). Only the fields below are passed on: the CAP/ECAP gates
- * of scalable mode (SMTS, FLTS, SLTS, NEST, …) are not wired yet, because the default
- * ECAP — a real Ivy Bridge unit's — has none of them and every scalable-mode scenario would
- * fault 0x30 (issue #10, left for the next session).
+ * `dmaCapabilitiesFromRegisters`): every field, so the walk enforces each CAP/ECAP gate —
+ * MGAW (input bound), DT (legacy TT = 01), PT, SC (SNP / PGSNP), SMTS (RTADDR.TTM = 01),
+ * FLTS / SLTS / NEST (PGTT 1 / 2 / 3), SLADS (SLADE), ADMS (TTM = 11), RPS (RID_PASID) and
+ * RPRIVS (RID_PRIV). A unit without SMTS in scalable mode faults 0x30 on every request
+ * (docs/fidelity.md "DMA translation rules"): scenarios that use scalable mode give their
+ * unit a scalable-mode ECAP (src/platform/build.ts `SCALABLE_ECAP`).
  */
 function decodeCapabilities(unit: IommuUnit, hostAddressWidth: number): DmaCapabilities {
-  const r = dmaCapabilitiesFromRegisters(unit.cap, unit.ecap, hostAddressWidth);
-  return { sl2M: r.sl2M, sl1G: r.sl1G, fl1G: r.fl1G, fl5: r.fl5, sagaw: r.sagaw, hawBits: r.hawBits, passThrough: r.passThrough };
+  return dmaCapabilitiesFromRegisters(unit.cap, unit.ecap, hostAddressWidth);
 }
 
 function withUnit(state: PlatformState, unit: IommuUnit): PlatformState {

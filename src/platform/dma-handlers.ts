@@ -148,6 +148,12 @@ export const dmaHandlers: {
   'dma-root'(draft, a, emit, before) {
     const unit = unitOrReject(before, a.iommu, emit);
     if (!unit) return;
+    // TTM = 01 is reserved without ECAP.SMTS (VT-d §11.4.5): Linux sets it only where the unit
+    // has SMTS (`sm_supported` in `iommu_set_root_entry`); the hardware faults every request
+    // 0x30 under it (src/vtd/dma/walk.ts; docs/fidelity.md "DMA translation rules").
+    if (a.scalable && !decodeEcap(unit.ecap).SMTS) {
+      return void emit({ kind: 'action-rejected', why: `dma-root: ${unit.name} has no ECAP.SMTS, so scalable mode (RTADDR.TTM = 01) is reserved on it` });
+    }
     const page = allocatePage(before.memory, before.hypervisor.tableArena);
     const value = RTADDR.encode({ RTA: addressFrame(page.address), TTM: a.scalable ? TTM.SCALABLE : TTM.LEGACY });
     draft.memory = page.memory;

@@ -399,6 +399,8 @@ export interface InterruptInjectedEvent {
   readonly device: string;
   readonly vcpu: number;
   readonly vector: number;
+  /** Set when the device model injected it from userspace on its own (KVM_SIGNAL_MSI), not the hypervisor for a bound vector. */
+  readonly by?: 'device-model';
 }
 
 /** A guest access to an assigned function, as the VMM layer decoded it (src/vmm/guest-access.ts). */

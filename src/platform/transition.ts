@@ -386,7 +386,7 @@ const vcpuHandlers: { [K in VcpuKind]: Handler<K> } = {
     if (!v) return;
     if (!(Number.isInteger(a.vector) && a.vector >= 0 && a.vector <= 0xff)) return void emit({ kind: 'action-rejected', why: `vector ${a.vector} is not 0..255` });
     draft.vcpus = withVcpu(before.vcpus, { ...v, virr: v.virr | (1n << BigInt(a.vector)) }) as Draft<VcpuTable>;
-    emit({ kind: 'interrupt-injected', device: a.device, vcpu: v.id, vector: a.vector });
+    emit({ kind: 'interrupt-injected', device: a.device, vcpu: v.id, vector: a.vector, ...(a.by === undefined ? {} : { by: a.by }) });
   },
 
   'intend-route'(draft, a, emit, before) {

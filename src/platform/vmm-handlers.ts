@@ -102,7 +102,7 @@ export const vmmHandlers: { [K in VmmKind]: Handler<K> } = {
       const field = (at % MSIX_ENTRY_BYTES) / 4;
       table[k] =
         field === 0
-          ? { ...e, address: (e.address & ~0xffff_ffffn) | BigInt(dword & ~3) }
+          ? { ...e, address: (e.address & ~0xffff_ffffn) | BigInt((dword & ~3) >>> 0) }
           : field === 1
             ? { ...e, address: (e.address & 0xffff_ffffn) | (BigInt(dword) << 32n) }
             : field === 2

@@ -83,6 +83,12 @@ export function checkPosting(state: PlatformState, e: InterruptPostedEvent): Vio
  * P1 violations of one software injection (the hypervisor's fallback for a request no posted
  * IRTE can carry): the vCPU must belong to the domain that owns the device and be granted
  * (device, that vCPU, the vector); the vector must not be below 16.
+ *
+ * An injection by the device's device model (`by: 'device-model'`, KVM_SIGNAL_MSI on the VM
+ * file descriptor the device model holds: virt/kvm/kvm_main.c `kvm_vm_ioctl` → virt/kvm/irqchip.c `kvm_send_userspace_msi`,
+ * which reaches only that VM's vCPUs) into a vCPU of the device owner's own domain is the
+ * guest's own device model acting on its own guest, which the hypervisor does not police: no
+ * grant is needed and no vector is refused. Into another domain it is a forgery like any other.
  */
 export function checkInjection(state: PlatformState, e: InterruptInjectedEvent): Violation[] {
   const v = (message: string): Violation => ({ property: 'P1', step: e.step, event: e, message });
@@ -91,8 +97,9 @@ export function checkInjection(state: PlatformState, e: InterruptInjectedEvent):
   const owner = state.intent.owners[e.device];
   const name = `${state.domains[vcpu.domain]?.name ?? vcpu.domain}.vcpu${vcpu.index}`;
   const out: Violation[] = [];
+  if (e.by === 'device-model' && owner !== undefined && owner === vcpu.domain) return [];
   if (owner !== vcpu.domain) {
-    out.push(v(`${e.device} (owned by ${owner === undefined ? 'nobody' : (state.domains[owner]?.name ?? owner)}) had vector ${hex(e.vector)} injected into ${name} of another domain`));
+    out.push(v(`${e.device} (owned by ${owner === undefined ? 'nobody' : (state.domains[owner]?.name ?? owner)}) had vector ${hex(e.vector)} injected into ${name} of another domain${e.by === 'device-model' ? ' by its device model' : ''}`));
   } else if (!state.intent.grants.some((g) => g.requester === e.device && g.target.kind === 'vcpu' && g.target.vcpu === vcpu.id && g.vector === e.vector)) {
     out.push(v(`${e.device} had vector ${hex(e.vector)} injected into ${name}: no grant covers it`));
   }

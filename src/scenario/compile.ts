@@ -22,7 +22,7 @@ import { encodeDmaInvalidation } from '../vtd/dma/invalidation-dma.ts';
 const WAIT = encodeWait({ interruptFlag: false, statusWrite: false, fence: true, pageRequestDrain: false, statusData: 0, statusAddress: 0n });
 import { loadDmar } from '../vtd/dmar/load.ts';
 import { irEnableSequence, defaultQueue, qiEnableSequence, qiSubmitSync, type SoftwareQueue } from '../platform/ir-enable.ts';
-import { DEFAULT_CAP, DEFAULT_ECAP } from '../platform/build.ts';
+import { DEFAULT_CAP, DEFAULT_ECAP, SCALABLE_ECAP } from '../platform/build.ts';
 import { CCMD_REG, IOTLB_REG, IVA_REG, decodeCap, decodeEcap } from '../vtd/registers.ts';
 import { slotOf } from '../vtd/invalidation-queue.ts';
 import { decodeDmaInvalidation } from '../vtd/dma/invalidation-dma.ts';
@@ -739,6 +739,11 @@ class Compiler {
       case 'enable-dma': {
         const s = step['enable-dma']!;
         const iommu = this.iommu(s.iommu, [...at, 'iommu']);
+        // Linux sets RTADDR.TTM = 01 only where ECAP.SMTS is set (`sm_supported`); without it the
+        // mode is reserved and the unit faults every request 0x30 (docs/fidelity.md).
+        if (s.scalable && !decodeEcap(this.caps[iommu]!.ecap).SMTS) {
+          this.fail(`unit ${iommu} has no ECAP.SMTS (ECAP 0x${this.caps[iommu]!.ecap.toString(16)}): scalable mode needs a scalable-mode unit, e.g. ecap: 0x${SCALABLE_ECAP.toString(16)}`, [...at, 'scalable']);
+        }
         if (s.scalable) this.scalable.add(iommu);
         else this.scalable.delete(iommu);
         // Linux: queued invalidation first (`intel_iommu_init_qi`), then the root table (SRTP and,

@@ -12,6 +12,7 @@ import { checkNoLostInterrupt, type P3Violation } from '../properties/p3-no-lost
 import { checkDmaIsolation, type P2Violation } from '../properties/p2-dma-isolation.ts';
 import { checkCoherence, type P4Violation } from '../properties/p4-coherence.ts';
 import { checkFaultAccountability, emptyFaultTally, type FaultTally, type P6Violation } from '../properties/p6-fault-accountability.ts';
+import { checkGuestIntent, judgesGuestIntent, rememberGuestIntent, tallyGuestIntent, NO_GUEST_INTENT_MEMORY, type GuestIntentTally, type P7Violation } from '../properties/p7-guest-intent.ts';
 import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
 import { pagingReferenceCount } from '../vtd/dma/walk.ts';
 import type { CompiledScenario, CompiledStep, Expectation } from './compile.ts';
@@ -38,8 +39,18 @@ export interface RunResult {
   readonly accountability: readonly P6Violation[];
   /** How every rejected request was accounted for (P6's verdict line). */
   readonly faults: FaultTally;
-  /** No P1–P4 or P6 violation and every expectation held. */
+  /** P7 violations: the guest's virtual MSI-X programming not honoured (only when the platform has a VMM). */
+  readonly guestIntent: readonly P7Violation[];
+  /** What P7 judged: raises of VMM-managed entries and unmasks of pending ones (P7's verdict line). */
+  readonly guestIntentTally: GuestIntentTally;
+  /** No P1–P4, P6 or P7 violation and every expectation held. */
   readonly ok: boolean;
+}
+
+/** Options of {@link runScenario}. */
+export interface RunOptions {
+  /** Domains whose device model is an adversary (`check.adversary.deviceModel`): P7 does not judge their devices. */
+  readonly untrustedDeviceModels?: ReadonlySet<number>;
 }
 
 const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-injected', 'interrupt-delivered', 'interrupt-fault', 'interrupt-posted', 'guest-interrupt', 'vcpu-state', 'pir-processed', 'msi-pending', 'msi-dropped', 'dma-access', 'dma-fault', 'unsupported-request', 'request-blocked', 'dma-peer']);
@@ -156,7 +167,7 @@ function describe(outcomes: readonly PlatformEvent[]): string {
     .join(', ');
 }
 
-export function runScenario(scenario: CompiledScenario): RunResult {
+export function runScenario(scenario: CompiledScenario, options: RunOptions = {}): RunResult {
   const initial = buildPlatform(scenario.platform);
   let state = initial;
   const steps: StepResult[] = [];
@@ -166,6 +177,10 @@ export function runScenario(scenario: CompiledScenario): RunResult {
   const coherence: P4Violation[] = [];
   const accountability: P6Violation[] = [];
   const faults = emptyFaultTally();
+  const guestIntent: P7Violation[] = [];
+  const guestIntentTally = tallyGuestIntent([]);
+  const p7 = options.untrustedDeviceModels === undefined ? {} : { untrustedDeviceModels: options.untrustedDeviceModels };
+  let memory = NO_GUEST_INTENT_MEMORY;
   for (const step of scenario.steps) {
     const events: PlatformEvent[] = [];
     for (const action of step.actions) {
@@ -177,9 +192,14 @@ export function runScenario(scenario: CompiledScenario): RunResult {
       dmaIsolation.push(...checkDmaIsolation(state, r.events));
       coherence.push(...checkCoherence(state, r.events));
       accountability.push(...checkFaultAccountability(state, r.events, faults));
+      if (state.vmm !== undefined) {
+        tallyGuestIntent(r.events, guestIntentTally);
+        if (judgesGuestIntent(action.kind)) guestIntent.push(...checkGuestIntent(state, r.events, { ...p7, memory }));
+        memory = rememberGuestIntent(memory, state, r.events);
+      }
     }
     steps.push({ step, events, failures: step.expect ? checkExpectation(step.expect, events) : [] });
   }
-  const ok = violations.length === 0 && lost.length === 0 && dmaIsolation.length === 0 && coherence.length === 0 && accountability.length === 0 && steps.every((s) => s.failures.length === 0);
-  return { scenario, initial, final: state, steps, violations, lost, dmaIsolation, coherence, accountability, faults, ok };
+  const ok = violations.length === 0 && lost.length === 0 && dmaIsolation.length === 0 && coherence.length === 0 && accountability.length === 0 && guestIntent.length === 0 && steps.every((s) => s.failures.length === 0);
+  return { scenario, initial, final: state, steps, violations, lost, dmaIsolation, coherence, accountability, faults, guestIntent, guestIntentTally, ok };
 }

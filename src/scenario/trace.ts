@@ -216,6 +216,7 @@ export function formatTrace(r: RunResult, options: { walks?: boolean } = {}): st
   for (const v of r.dmaIsolation) lines.push(`VIOLATION P2 at action ${v.step}: ${v.message}`);
   for (const v of r.coherence) lines.push(`VIOLATION P4 at action ${v.step}: ${v.message}`);
   for (const v of r.accountability) lines.push(`VIOLATION P6 at action ${v.step}: ${v.message}`);
+  for (const v of r.guestIntent) lines.push(`VIOLATION P7 at action ${v.step}: ${v.message}`);
   const dmaAccesses = r.steps.reduce((n, s) => n + s.events.filter((e) => e.kind === 'dma-access' || e.kind === 'dma-peer').length, 0);
   const dmaFaults = r.steps.reduce((n, s) => n + s.events.filter((e) => e.kind === 'dma-fault').length, 0);
   if (dmaAccesses + dmaFaults > 0) {
@@ -232,6 +233,7 @@ export function formatTrace(r: RunResult, options: { walks?: boolean } = {}): st
   if (r.final.vcpus.count > 0) {
     lines.push(r.lost.length === 0 ? `P3 no lost interrupt: HELD (${r.final.vcpus.count} vCPUs, policy ${r.final.hypervisor.policy})` : `P3 no lost interrupt: VIOLATED (${r.lost.length} violation(s), policy ${r.final.hypervisor.policy})`);
   }
+  if (r.final.vmm !== undefined) lines.push(p7Verdict(r));
   return lines.join('\n') + '\n';
 }
 
@@ -250,6 +252,13 @@ function p6Verdict(r: RunResult): string {
   return r.accountability.length === 0 ? `P6 fault accountability: HELD (${tallyText(r.faults)})` : `P6 fault accountability: VIOLATED (${r.accountability.length} violation(s); ${tallyText(r.faults)})`;
 }
 
+/** The P7 verdict line (printed when the platform has a VMM). */
+function p7Verdict(r: RunResult): string {
+  const t = r.guestIntentTally;
+  const counts = `${t.raised} raised, ${t.unmaskedPending} unmasked with pending`;
+  return r.guestIntent.length === 0 ? `P7 guest intent: HELD (${counts})` : `P7 guest intent: VIOLATED (${r.guestIntent.length} violation(s); ${counts})`;
+}
+
 /** JSON lines: each event with its scenario step; then expectation failures; last a verdict object. */
 export function formatJsonTrace(r: RunResult): string {
   const out: string[] = [];
@@ -263,6 +272,7 @@ export function formatJsonTrace(r: RunResult): string {
     out.push(JSON.stringify({ kind: 'verdict', property: 'P4', held: r.coherence.length === 0, violations: r.coherence.map((v) => ({ step: v.step, message: v.message })) }));
   }
   if (rejectedCount(r.faults) > 0) out.push(JSON.stringify({ kind: 'verdict', property: 'P6', held: r.accountability.length === 0, faults: r.faults, violations: r.accountability.map((v) => ({ step: v.step, message: v.message })) }));
+  if (r.final.vmm !== undefined) out.push(JSON.stringify({ kind: 'verdict', property: 'P7', held: r.guestIntent.length === 0, raised: r.guestIntentTally.raised, unmaskedPending: r.guestIntentTally.unmaskedPending, violations: r.guestIntent.map((v) => ({ step: v.step, device: v.device, entry: v.entry ?? null, kind: v.kind, message: v.message })) }));
   if (r.final.vcpus.count > 0) out.push(JSON.stringify({ kind: 'verdict', property: 'P3', held: r.lost.length === 0, violations: r.lost.map((v) => ({ step: v.step, message: v.message })) }));
   out.push(JSON.stringify(toJsonValue({ kind: 'verdict', property: 'P1', held: r.violations.length === 0, violations: r.violations.map((v) => ({ step: v.step, message: v.message })) })));
   return out.join('\n') + '\n';

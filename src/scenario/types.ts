@@ -244,10 +244,10 @@ export interface Scenario {
 }
 
 /** Guest-software actions an adversary may take (`check.adversary.software`). */
-export type AdversarySoftware = 'program-msix' | 'program-msi' | 'msix-control' | 'guest-msi' | 'halt' | 'guest-ack' | 'guest-eoi' | 'schedule' | 'preempt';
+export type AdversarySoftware = 'program-msix' | 'program-msi' | 'msix-control' | 'guest-msi' | 'guest-mmio' | 'guest-config' | 'halt' | 'guest-ack' | 'guest-eoi' | 'schedule' | 'preempt';
 /** Device actions an adversary may take (`check.adversary.devices`). */
 export type AdversaryDevice = 'dma' | 'msi' | 'signal';
-export type PropertyName = 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P6';
+export type PropertyName = 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P6' | 'P7';
 
 /** The `check:` section: threat model, properties and budget (docs/checking.md). */
 export interface CheckSpec {
@@ -256,6 +256,8 @@ export interface CheckSpec {
     software?: AdversarySoftware[];
     devices?: AdversaryDevice[];
     requesterIds?: 'own' | 'alias' | 'any';
+    /** The malicious guests' device models are adversaries too (`device-model` steps; docs/checking.md). */
+    deviceModel?: boolean;
   };
   properties?: PropertyName[];
   budget?: { runs?: number; steps?: number; seconds?: number; seed?: number };

@@ -19,10 +19,11 @@ import { decodeWait, descriptorType, encodeWait, INV_DESC_TYPE } from '../../src
 import type { Action } from '../../src/platform/actions.ts';
 import { RTADDR, SCALABLE_CONTEXT_ENTRY, SCALABLE_ROOT_ENTRY, frameAddress } from '../../src/vtd/dma/structures.ts';
 import { InputError } from '../../src/io/input-error.ts';
+import { SCALABLE_ECAP } from '../../src/platform/build.ts';
 
-/** ECAP of a scalable-mode unit (SMTS, PASID, FLTS, SLTS, NEST, SLADS over the R820's f020fe), without and with RPS. */
-const ECAP_SM = 0x0000_e900_04f0_20fen;
-const ECAP_SM_RPS = ECAP_SM | (1n << 49n);
+/** ECAP of a real scalable-mode unit (src/platform/build.ts SCALABLE_ECAP), without and with RPS (bit 49). */
+const ECAP_SM_RPS = SCALABLE_ECAP;
+const ECAP_SM = SCALABLE_ECAP & ~(1n << 49n);
 
 const scenario = (steps: readonly object[], ecap = ECAP_SM): string =>
   [

@@ -27,6 +27,7 @@ import type { PlatformState } from '../../src/platform/state.ts';
 import { decodeFaultRecord } from '../../src/vtd/fault-record.ts';
 import { decodeFsts } from '../../src/vtd/registers.ts';
 import { checkFaultAccountability } from '../../src/properties/p6-fault-accountability.ts';
+import { SCALABLE_ECAP } from '../../src/platform/build.ts';
 
 const run = (text: string): RunResult => runScenario(compileScenario(parseScenarioText(text, 'window.yaml')));
 const outcomes = (events: readonly PlatformEvent[]): string[] =>
@@ -43,7 +44,8 @@ const faultState = (s: PlatformState): { pending: number[]; fsts: number } => ({
   fsts: s.iommus[0]!.regs.fsts,
 });
 
-const SCALABLE_CAPS = 'cap: 0x08d2078c106f0462, ecap: 0xf020fe';
+/** A scalable-mode unit: the R820's CAP with PI, a real scalable-mode ECAP (src/platform/build.ts). */
+const SCALABLE_CAPS = `cap: 0x08d2078c106f0462, ecap: 0x${SCALABLE_ECAP.toString(16)}`;
 
 /** vm1 owns 07:00.0, granted 0x30 on cpu1. `setup` lines go first in `steps`. */
 function scenario(o: { iommus?: string; urSignaling?: string; steps: string[] }): string {

@@ -15,14 +15,15 @@ import { compileScenario, type CompiledScenario } from '../../src/scenario/compi
 import { runScenario, type RunResult } from '../../src/scenario/run.ts';
 import type * as S from '../../src/scenario/types.ts';
 import type { PlatformEvent } from '../../src/platform/events.ts';
+import { SCALABLE_ECAP } from '../../src/platform/build.ts';
 
 const HEADER = [
   'name: p4-caches',
   'platform:',
   '  hostAddressWidth: 46',
   '  cpus: { count: 3 }',
-  // A scalable-capable unit: SMTS, PASID, FLTS, SLTS, NEST, SLADS over the R820's ECAP.
-  '  iommus: [{ registerBase: 0xfed90000, includePciAll: true, cap: 0x08d2078c106f0462, ecap: "0xe90004f020fe" }]',
+  // A scalable-mode unit: a real scalable-mode ECAP (src/platform/build.ts SCALABLE_ECAP).
+  `  iommus: [{ registerBase: 0xfed90000, includePciAll: true, cap: 0x08d2078c106f0462, ecap: "0x${SCALABLE_ECAP.toString(16)}" }]`,
   'devices: [{ bdf: "07:00.0" }, { bdf: "08:00.0" }]',
   'domains:',
   '  - { name: host, kind: host, cpus: [0] }',

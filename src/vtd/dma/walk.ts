@@ -315,7 +315,8 @@ export type DmaWalkResult = DmaTranslation | DmaWalkFault;
  * ECAP.SLADS (PASID-entry SLADE); `abortDmaMode` = ECAP.ADMS (TTM = 3); `ridPasid` = ECAP.RPS
  * (without it RID_PASID is ignored and PASID 0 is used — "It uses the value of 0 for
  * RID_PASID", ECAP.RPS in the datasheets; QEMU `PASID_0`); `ridPriv` = ECAP.RPRIVS (without it
- * RID_PRIV is ignored and requests without PASID are user requests).
+ * RID_PRIV is ignored and requests without PASID are user requests). The platform passes every
+ * field, from the unit's CAP/ECAP (src/platform/dma-access.ts; test/dma/capability-gates.test.ts).
  */
 export interface DmaCapabilities {
   sl2M: boolean;
@@ -1096,7 +1097,8 @@ const PGTT_TYPE: Readonly<Record<number, TranslationType>> = {
 };
 
 /**
- * Scalable mode (TTM = 1, needs ECAP.SMTS: else 0x30, VirtualBox RTA.1.3). Root entry LP/UP
+ * Scalable mode (TTM = 1, needs ECAP.SMTS: else 0x30, VirtualBox RTA.1.3; QEMU would walk
+ * legacy tables instead, docs/fidelity.md). Root entry LP/UP
  * (0x39), reserved bits of both halves — LCTP and UCTP at or above 2^HAW included, QEMU
  * `vtd_root_entry_rsvd_bits_check` (0x3A); context entry P (0x41), reserved bits —
  * PASIDDIRPTR at or above 2^HAW included, QEMU `VTD_SM_CONTEXT_ENTRY_RSVD_VAL0(aw)` (0x42);
