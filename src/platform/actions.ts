@@ -169,6 +169,12 @@ export type Action =
        * do nothing otherwise — the VMM's own path (irqfd, Xen's pirq) delivers it.
        */
       readonly bypass?: boolean;
+      /**
+       * With `bypass`: the index of the IRTE the host already set up for the vector on the
+       * device's unit, to be rewritten in place as posted (Linux `intel_ir_set_vcpu_affinity`
+       * → `modify_irte`; Xen `pi_update_irte`): the physical entry keeps its handle.
+       */
+      readonly irte?: number;
     }
   /** An interrupt the hypervisor receives on `pcpu` (a notification outside guest mode). */
   | { readonly kind: 'host-interrupt'; readonly pcpu: number; readonly vector: number }

@@ -111,14 +111,15 @@ export function acceptedRequesters(state: PlatformState, device: string, request
 
 /**
  * Answer an admitted guest MSI-X write with a posted IRTE into `vcpu`: allocate an index
- * on the device's unit, write the entry (PDA = the vCPU's PID, VV = guest vector, source
+ * on the device's unit (or rewrite `req.irte` in place, keeping the physical entry), write the entry (PDA = the vCPU's PID, VV = guest vector, source
  * validation from {@link sourceValidationOf}), invalidate that IEC entry, record the
  * grants ({@link acceptedRequesters} → the vCPU, the guest vector) and program the
  * physical MSI-X entry with the remappable handle.
  */
 export function postedIrteSetup(state: PlatformState, req: ActionOf<'guest-msi'>, admitted: AdmittedRequest, vcpu: Vcpu): Action[] {
   const { fn, requester, iommu } = admitted;
-  const index = state.hypervisor.nextIrte[iommu] ?? 0;
+  const inPlace = req.irte !== undefined;
+  const index = req.irte ?? state.hypervisor.nextIrte[iommu] ?? 0;
   const source = sourceValidationOf(state, fn);
   const irte = encodeIrte({
     mode: 'posted',
@@ -137,11 +138,12 @@ export function postedIrteSetup(state: PlatformState, req: ActionOf<'guest-msi'>
     (key): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'vcpu', vcpu: vcpu.id }, vector: req.vector, deliveryModes: [0, 1] } satisfies Grant }),
   );
   return [
-    { kind: 'irte-allocated', iommu, index },
+    ...(inPlace ? [] : [{ kind: 'irte-allocated', iommu, index } as const]),
     { kind: 'write-irte', iommu, index, value: irte },
     { kind: 'invalidate-iec', iommu, descriptor: encodeIec({ granularity: 'index', indexMask: 0, interruptIndex: index }) },
     ...grants,
-    { kind: 'program-msix', device: req.device, entry: req.entry, address: msi.address, data: msi.data, masked: false },
+    // Rewritten in place, the entry keeps the handle the physical MSI-X entry already carries.
+    ...(inPlace ? [] : [{ kind: 'program-msix', device: req.device, entry: req.entry, address: msi.address, data: msi.data, masked: false } as const]),
   ];
 }
 
@@ -170,7 +172,7 @@ export function intendRoute(state: PlatformState, req: ActionOf<'guest-msi'>, ad
   return {
     kind: 'intend-route',
     iommu: admitted.iommu,
-    index: state.hypervisor.nextIrte[admitted.iommu] ?? 0,
+    index: req.irte ?? state.hypervisor.nextIrte[admitted.iommu] ?? 0,
     route: { device: req.device, vector: req.vector, vcpus: targets.map((v) => v.id), oneOf: (req.deliveryMode ?? 0) === 1 },
   };
 }

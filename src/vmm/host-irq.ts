@@ -58,7 +58,7 @@ export function hostIrqSetup(state: PlatformState, device: string, entry: number
         { kind: 'grant', grant: { requester: device, target: { kind: 'pcpu', apicId }, vector: hostVector, deliveryModes: [0] } },
         { kind: 'program-msix', device, entry, address: msg.address, data: msg.data, masked: false },
       ],
-      binding: { ...previous, hostVector, posted: false },
+      binding: { ...previous, hostVector, hostPcpu: pcpu, posted: false },
     };
   }
   const eime = latchedEime(unit.regs.irtaLatched);
@@ -89,12 +89,17 @@ export function hostIrqSetup(state: PlatformState, device: string, entry: number
     ...acceptedRequesters(state, device, owner, source).map((key): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'pcpu', apicId }, vector: hostVector, deliveryModes: [0] } })),
     { kind: 'program-msix', device, entry, address: msi.address, data: msi.data, masked: false },
   ];
-  return { actions, binding: { ...previous, hostVector, irte: { iommu, index }, posted: false } };
+  return { actions, binding: { ...previous, hostVector, hostPcpu: pcpu, irte: { iommu, index }, posted: false } };
 }
 
-/** Point `device`'s physical entry back at its host IRTE (undo a posting: KVM `irq_set_vcpu_affinity(host_irq, NULL)`). */
-export function unpostActions(device: string, entry: number, binding: VectorBinding): Action[] {
-  if (binding.irte === undefined) return [];
-  const msi = composeRemappableMsi({ handle: binding.irte.index, shv: true, subhandle: 0 });
-  return [{ kind: 'program-msix', device, entry, address: msi.address, data: msi.data, masked: false }];
+/**
+ * Undo a posting: rewrite `device`'s entry's IRTE in place as the host's remapped one again
+ * (KVM `irq_set_vcpu_affinity(host_irq, NULL)` → `intel_ir_set_vcpu_affinity` →
+ * `modify_irte`; Xen `pi_update_irte(NULL, …)`), and invalidate its IEC entry. The physical
+ * entry keeps its handle. Nothing for a binding without an IRTE.
+ */
+export function unpostActions(state: PlatformState, device: string, entry: number, binding: VectorBinding): Action[] {
+  if (binding.irte === undefined || binding.hostVector === undefined) return [];
+  const setup = hostIrqSetup(state, device, entry, binding.hostPcpu ?? 0, binding);
+  return setup === undefined ? [] : setup.actions.filter((a) => a.kind === 'write-irte' || a.kind === 'invalidate-iec');
 }

@@ -30,6 +30,8 @@ export interface KvmRoutingTable {
 export interface VectorBinding {
   /** Host vector whose remapped IRTE delivers the physical entry to the host (VFIO's handler, Xen's pirq); absent before setup. */
   readonly hostVector?: number;
+  /** The pCPU the host IRQ is affine to (the IRTE's destination). */
+  readonly hostPcpu?: number;
   /** The IRTE the host set up for it (unit, index). */
   readonly irte?: { readonly iommu: number; readonly index: number };
   /** KVM GSI of its route (qemu-kvm); absent: delivered from userspace (KVM_SIGNAL_MSI). */

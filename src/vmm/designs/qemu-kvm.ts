@@ -160,7 +160,7 @@ function vectorUse(plan: Plan, rules: Rules, device: string, k: number, message:
   const bound = { address, data };
   const next: VectorBinding = gsi === undefined ? { ...withoutGsi(binding), bound, posted } : { ...binding, gsi, bound, posted };
   // KVM keeps a producer that no longer reaches one vCPU in remapped mode (vmx_pi_update_irte: "make sure the IRTE is in remapped mode").
-  if (previous.posted === true && !posted) plan.push(...unpostActions(device, k, next));
+  if (previous.posted === true && !posted) plan.push(...unpostActions(state, device, k, next));
   plan.setBinding(device, k, next);
   if (gsi !== undefined && msg.deliverable && !bypass) steps.push('no IRQ bypass (no posting without interrupt remapping and CAP.PI): irqfd injects');
   if (bypass && msg.deliverable) {
@@ -175,6 +175,7 @@ function vectorUse(plan: Plan, rules: Rules, device: string, k: number, message:
       deliveryMode: msg.deliveryMode,
       domain: dev.domain,
       bypass: true,
+      ...(next.irte === undefined ? {} : { irte: next.irte.index }),
     });
   }
   const what = kind === 'use' ? 'vfio_msix_vector_use' : kind === 'update' ? 'vfio_update_kvm_msi_virq' : 'device model bind (its own KVM route + irqfd)';
@@ -187,7 +188,7 @@ function vectorRelease(plan: Plan, device: string, k: number): void {
   if (b.hostVector === undefined) return;
   const at = plan.length;
   if (b.gsi !== undefined) plan.push(cost('ioctl', `VFIO_DEVICE_SET_IRQS: ${device} entry ${k}'s eventfd → QEMU's handler (GSI ${b.gsi} and its irqfd kept)`));
-  const unpost = b.posted === true ? unpostActions(device, k, b) : [];
+  const unpost = b.posted === true ? unpostActions(plan.state, device, k, b) : [];
   plan.push(...unpost);
   plan.setBinding(device, k, { ...b, posted: false });
   plan.insert(
@@ -348,7 +349,7 @@ function onDeviceInterrupt(rules: Rules, state: PlatformState, request: ActionOf
     plan.push(note(`lazy route for entry ${k}: GSI ${gsi}, irqfd; the interrupt is delivered through it → ${describeMessage(state, m.address, m.data, msg)}`));
     if (msg.deliverable) plan.push(...plan.inject(device, msg));
     if (bypass && msg.deliverable) {
-      plan.later({ kind: 'guest-msi', device, entry: k, destination: msg.destination, destinationMode: msg.logical ? 'logical' : 'physical', vector: msg.vector, deliveryMode: msg.deliveryMode, domain: dev.domain, bypass: true });
+      plan.later({ kind: 'guest-msi', device, entry: k, destination: msg.destination, destinationMode: msg.logical ? 'logical' : 'physical', vector: msg.vector, deliveryMode: msg.deliveryMode, domain: dev.domain, bypass: true, ...(b.irte === undefined ? {} : { irte: b.irte.index }) });
     }
     return plan.done();
   }
@@ -385,7 +386,7 @@ function onDeviceModel(rules: Rules, state: PlatformState, request: ActionOf<'de
         cost('ioctl', `KVM_IRQFD deassign: GSI ${b.gsi}`),
         { kind: 'kvm-route', gsi: b.gsi, route: undefined },
         cost('ioctl', `KVM_SET_GSI_ROUTING: GSI ${b.gsi} removed`),
-        ...(b.posted === true ? unpostActions(device, op.entry, b) : []),
+        ...(b.posted === true ? unpostActions(state, device, op.entry, b) : []),
       );
       plan.setBinding(device, op.entry, { ...withoutGsi(b), posted: false });
       return plan.done();

@@ -149,6 +149,7 @@ export function physicalMask(state: PlatformState, device: string, entry: number
       deliveryMode: m.deliveryMode,
       domain: dev.domain,
       bypass: true,
+      ...(binding.irte === undefined ? {} : { irte: binding.irte.index }),
     },
     { kind: 'vmm-binding', device, entry, binding: { ...binding, posted: true } },
   ];
@@ -162,6 +163,11 @@ function unboundOf(b: VectorBinding): VectorBinding {
 /** Replace the physical entry's Mask in the host IRQ set-up's programming (the entry stays masked until Xen unmasks it). */
 function keepMasked(actions: readonly Action[], device: string, entry: number): Action[] {
   return actions.map((a) => (a.kind === 'program-msix' && a.device === device && a.entry === entry ? { ...a, masked: true } : a));
+}
+
+/** Set the physical entry's mask unless it is already set (the IRTE rewrite of an un-posting leaves the entry as it was). */
+function maskPhysically(state: PlatformState, device: string, entry: number): Action[] {
+  return physicallyMasked(state, device, entry) ? [] : [{ kind: 'program-msix', device, entry, masked: true }];
 }
 
 /**
@@ -196,7 +202,7 @@ export function bindPirq(rules: BindRules, state: PlatformState, device: string,
     b = setup.binding;
     physMasked = true;
   } else if (b.posted === true) {
-    out.push(note(`pi_update_irte(NULL): ${device} entry ${entry} back to its remapped IRTE before rebinding`), ...keepMasked(unpostActions(device, entry, b), device, entry));
+    out.push(note(`pi_update_irte(NULL): ${device} entry ${entry} back to its remapped IRTE before rebinding`), ...unpostActions(state, device, entry, b), ...maskPhysically(state, device, entry));
     physMasked = true;
   }
   if (m.deliverable) out.push(...m.recipients.map((v): Action => ({ kind: 'grant', grant: { requester: device, target: { kind: 'vcpu', vcpu: v.id }, vector: m.vector, deliveryModes: [0, 1] } })));
@@ -222,7 +228,8 @@ export function unbindPirq(state: PlatformState, device: string, entry: number):
   if (dev === undefined || b?.bound === undefined) return [...out, note(`XEN_DOMCTL_unbind_pt_irq: -EINVAL (${device} entry ${entry} is not bound)`)];
   return [
     ...out,
-    ...(b.posted === true ? keepMasked(unpostActions(device, entry, b), device, entry) : physicallyMasked(state, device, entry) ? [] : [{ kind: 'program-msix', device, entry, masked: true } as const]),
+    ...(b.posted === true ? unpostActions(state, device, entry, b) : []),
+    ...maskPhysically(state, device, entry),
     { kind: 'vmm-binding', device, entry, binding: unboundOf(b) },
     note(`pt_irq_destroy_bind: ${device} entry ${entry} unbound, left masked${b.posted === true ? ' (pi_update_irte(NULL): no longer posted)' : ''}`),
   ];
