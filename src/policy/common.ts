@@ -10,6 +10,7 @@ import { runningVcpu, vcpuAt, vcpuList } from '../platform/vcpu-table.ts';
 import { readPid } from '../vtd/pid-memory.ts';
 import { ndstForApicId, type PostedInterruptDescriptor } from '../vtd/pid.ts';
 import { encodeIrte } from '../vtd/irte.ts';
+import { CAP_LAYOUT, GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
 import { encodeIec } from '../vtd/invalidation.ts';
 import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
 import { msiSourceValidation } from '../vtd/source-id.ts';
@@ -175,6 +176,23 @@ export function intendRoute(state: PlatformState, req: ActionOf<'guest-msi'>, ad
     index: req.irte ?? state.hypervisor.nextIrte[admitted.iommu] ?? 0,
     route: { device: req.device, vector: req.vector, vcpus: targets.map((v) => v.id), oneOf: (req.deliveryMode ?? 0) === 1 },
   };
+}
+
+/**
+ * Whether the unit `iommu` can post interrupts: interrupt remapping on (GSTS.IRES) and
+ * CAP.PI (Linux drivers/iommu/intel/irq_remapping.c sets IRQ_POSTING_CAP only then; KVM's
+ * `vmx_pi_update_irte` and Xen's `iommu_intpost` do nothing without it).
+ */
+export function postingCapable(state: PlatformState, iommu: number): boolean {
+  const unit = state.iommus[iommu];
+  if (unit === undefined || (unit.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRES)) === 0) return false;
+  return ((unit.cap >> BigInt(CAP_LAYOUT.spec.fields.PI.lo)) & 1n) === 1n;
+}
+
+/** Whether interrupt remapping is on at unit `iommu` (GSTS.IRES). */
+export function remappingOn(state: PlatformState, iommu: number): boolean {
+  const unit = state.iommus[iommu];
+  return unit !== undefined && (unit.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRES)) !== 0;
 }
 
 /** Whether a request arriving with requester ID `rid` passes source validation `v` (SQ=0). */

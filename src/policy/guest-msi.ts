@@ -12,7 +12,10 @@
  * same (xen/drivers/passthrough/x86/hvm.c `pt_irq_create_bind`: `hvm_girq_dest_2_vcpu_id`,
  * `vector_hashing_dest`; a non-posted pirq is delivered by `vmsi_deliver_pirq`).
  *
- * The guest's destination is read by src/platform/guest-apic.ts.
+ * The guest's destination is read by src/platform/guest-apic.ts. A unit that cannot post (IR
+ * off, or CAP.PI clear: Linux sets IRQ_POSTING_CAP only with both) gets software delivery
+ * for every request, single-vCPU ones included, as KVM falls back when `vmx_pi_update_irte`
+ * finds no posting capability; with IR off the host message is compatibility format.
  */
 import type { Action, ActionOf } from '../platform/actions.ts';
 import type { PlatformState, Vcpu } from '../platform/state.ts';
@@ -21,7 +24,8 @@ import { encodeIrte, irteDestinationField } from '../vtd/irte.ts';
 import { encodeIec } from '../vtd/invalidation.ts';
 import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
 import { latchedEime } from '../vtd/interrupt-remapping.ts';
-import { acceptedRequesters, admitGuestMsi, intendRoute, postedIrteSetup, sourceValidationOf, type AdmittedRequest, type SetupChecks } from './common.ts';
+import { composeCompatibilityMsi } from '../x86/msi.ts';
+import { acceptedRequesters, admitGuestMsi, intendRoute, postedIrteSetup, postingCapable, remappingOn, sourceValidationOf, type AdmittedRequest, type SetupChecks } from './common.ts';
 
 /** How a policy resolves and serves a guest MSI request (its bugs included). */
 export interface GuestMsiRules {
@@ -56,7 +60,10 @@ export function guestMsiSetup(state: PlatformState, req: ActionOf<'guest-msi'>, 
   if (targets.length === 0) return [];
   const oneOf = deliveryMode === 1;
   const meant = intendRoute(state, req, admitted, targets);
-  const sole = targets.length === 1 ? targets[0] : oneOf ? vectorHashingTarget(targets, req.vector) : rules.postMulticast ? targets[0] : undefined;
+  // Without posting (IR off or no CAP.PI) everything is delivered in software, as KVM does when
+  // the host lacks IRQ_POSTING_CAP: the IRTE (or, with IR off, the message) names a host vector.
+  const canPost = postingCapable(state, admitted.iommu);
+  const sole = !canPost ? undefined : targets.length === 1 ? targets[0] : oneOf ? vectorHashingTarget(targets, req.vector) : rules.postMulticast ? targets[0] : undefined;
   if (sole !== undefined) return [meant, ...postedIrteSetup(state, req, admitted, sole)];
   if (req.bypass === true) return [];
   const fallback = softwareDeliverySetup(state, req, admitted, targets);
@@ -78,6 +85,20 @@ function softwareDeliverySetup(state: PlatformState, req: ActionOf<'guest-msi'>,
   const apicId = state.cpus[pcpu]?.apicId;
   const unit = state.iommus[iommu];
   if (apicId === undefined || unit === undefined) return [];
+  const route: Action = { kind: 'software-route', hostVector, route: { device: req.device, domain: targets[0]!.domain, destination: req.destination >>> 0, logical: req.destinationMode === 'logical', deliveryMode: req.deliveryMode ?? 0, vector: req.vector } };
+  const requestersOf = (source: { sid: number; svt: number }): string[] => acceptedRequesters(state, req.device, requester, source);
+  const guestGrants = (keys: readonly string[]): Action[] => keys.flatMap((key) => targets.map((v): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'vcpu', vcpu: v.id }, vector: req.vector, deliveryModes: [0, 1] } })));
+  if (!remappingOn(state, iommu)) {
+    // IR off: the host writes a compatibility-format message naming the pCPU (Linux irq_msi_compose_msg).
+    if (apicId > 0xff) return [];
+    const msg = composeCompatibilityMsi({ destination: apicId, vector: hostVector });
+    return [
+      route,
+      { kind: 'grant', grant: { requester: req.device, target: { kind: 'pcpu', apicId }, vector: hostVector, deliveryModes: [0] } },
+      ...guestGrants([req.device]),
+      { kind: 'program-msix', device: req.device, entry: req.entry, address: msg.address, data: msg.data, masked: false },
+    ];
+  }
   const eime = latchedEime(unit.regs.irtaLatched);
   if (apicId > (eime ? 0xffff_ffff : 0xff)) return [];
   const index = state.hypervisor.nextIrte[iommu] ?? 0;
@@ -98,14 +119,14 @@ function softwareDeliverySetup(state: PlatformState, req: ActionOf<'guest-msi'>,
     svt: source.svt,
   });
   const msi = composeRemappableMsi({ handle: index, shv: true, subhandle: 0 });
-  const requesters = acceptedRequesters(state, req.device, requester, source);
+  const requesters = requestersOf(source);
   return [
     { kind: 'irte-allocated', iommu, index },
     { kind: 'write-irte', iommu, index, value: irte },
     { kind: 'invalidate-iec', iommu, descriptor: encodeIec({ granularity: 'index', indexMask: 0, interruptIndex: index }) },
-    { kind: 'software-route', hostVector, route: { device: req.device, domain: targets[0]!.domain, destination: req.destination >>> 0, logical: req.destinationMode === 'logical', deliveryMode: req.deliveryMode ?? 0, vector: req.vector } },
+    route,
     ...requesters.map((key): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'pcpu', apicId }, vector: hostVector, deliveryModes: [0] } })),
-    ...requesters.flatMap((key) => targets.map((v): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'vcpu', vcpu: v.id }, vector: req.vector, deliveryModes: [0, 1] } }))),
+    ...guestGrants(requesters),
     { kind: 'program-msix', device: req.device, entry: req.entry, address: msi.address, data: msi.data, masked: false },
   ];
 }

@@ -205,3 +205,26 @@ describe('guest destination resolution', () => {
     expect(vectorHashingTarget([], 0x41)).toBeUndefined();
   });
 });
+
+describe('a unit that cannot post: software delivery for every request (KVM without IRQ_POSTING_CAP)', () => {
+  const noPi = (text: string): string => text.replace('cap: 0x08d2078c106f0462', 'cap: 0x00d2078c106f0462');
+  it('CAP.PI clear: a single-vCPU request gets a remapped IRTE to a host vector and is injected', () => {
+    const r = run(noPi(scenario('kvm', '{ device: "05:00.0", entry: 0, destination: 1, vector: 0x41 }', SIGNAL)));
+    const e = irte0(r.final);
+    expect(e.mode).toBe('remapped');
+    if (e.mode === 'remapped') expect(e).toMatchObject({ vector: FIRST_ROUTE_VECTOR, destination: 2 });
+    expect(r.steps.at(-1)!.events.filter((x): x is InterruptInjectedEvent => x.kind === 'interrupt-injected').map((x) => [x.vcpu, x.vector])).toEqual([[1, 0x41]]);
+    expect(eventsOf(r).some((x) => x.kind === 'interrupt-fault')).toBe(false);
+    expect(r.ok).toBe(true);
+  });
+
+  it('IR off: the physical entry gets a compatibility-format message naming the pCPU, and the interrupt is injected', () => {
+    const text = scenario('kvm', '{ device: "05:00.0", entry: 0, destination: 1, vector: 0x41 }', SIGNAL).replace(/ {2}- enable-ir: .*\n/, '');
+    const r = run(text);
+    expect(r.final.devices['05:00.0']!.msix!.table[0]).toEqual({ address: 0xfee02000n, data: FIRST_ROUTE_VECTOR, masked: false });
+    const last = r.steps.at(-1)!.events;
+    expect(last.filter((x) => x.kind === 'interrupt-delivered').map((x) => (x as { path: string }).path)).toEqual(['compatibility']);
+    expect(last.filter((x): x is InterruptInjectedEvent => x.kind === 'interrupt-injected').map((x) => [x.vcpu, x.vector])).toEqual([[1, 0x41]]);
+    expect(r.ok).toBe(true);
+  });
+});

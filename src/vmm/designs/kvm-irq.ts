@@ -13,12 +13,12 @@
  * state with the host vectors, IRTE indices and GSIs it has already handed out, so the second
  * vector does not get the first one's.
  */
+import { postingCapable } from '../../policy/common.ts';
 import type { Action, VmmCostKind } from '../../platform/actions.ts';
 import type { Grant, PlatformState } from '../../platform/state.ts';
 import type { GuestMessage } from '../guest-message.ts';
 import { hostIrqSetup } from '../host-irq.ts';
 import type { VectorBinding } from '../state.ts';
-import { CAP_LAYOUT, GLOBAL_STATUS_BITS } from '../../vtd/registers.ts';
 
 export const hex = (n: number | bigint): string => `0x${n.toString(16)}`;
 
@@ -161,9 +161,7 @@ export class Plan {
  */
 export function irqPostingCapable(state: PlatformState, device: string): boolean {
   const iommu = state.devices[device]?.iommu;
-  const unit = iommu === undefined ? undefined : state.iommus[iommu];
-  if (unit === undefined || (unit.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRES)) === 0) return false;
-  return ((unit.cap >> BigInt(CAP_LAYOUT.spec.fields.PI.lo)) & 1n) === 1n;
+  return iommu !== undefined && postingCapable(state, iommu);
 }
 
 /** One line for a message: `0xfee01000/0x00000041 (vector 0x41 → vCPU 1)` or why it goes nowhere. */
