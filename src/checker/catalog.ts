@@ -1,8 +1,8 @@
 /**
  * The attack catalog (specs/attacks/, docs/checking.md): for each attack, an insecure
  * scenario in which `remapsim check` must find a counterexample to `property`, and its
- * secure twin in which every property that applies must hold (P1–P5, P3 only with
- * vCPUs). Shared by the catalog tests (test/attacks/catalog.test.ts) and the
+ * secure twin in which every property that applies must hold (P1, P2, P4, P5; P3 only with
+ * vCPUs; P6 and P7 with a VMM, `platform.vmm`). Shared by the catalog tests (test/attacks/catalog.test.ts) and the
  * documentation's table.
  */
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ export interface CatalogEntry {
   /** Where the attack comes from (CVE, advisory, paper, spec section). */
   readonly source: string;
   /** The property the insecure scenario's counterexample violates (first reported). */
-  readonly property: 'P1' | 'P2' | 'P3' | 'P4';
+  readonly property: 'P1' | 'P2' | 'P3' | 'P4' | 'P7';
   /** What the secure twin does that blocks the attack. */
   readonly blockedBy: string;
 }
@@ -44,6 +44,10 @@ export const CATALOG: readonly CatalogEntry[] = [
   { id: 'lowest-priority-logical', attack: 'a lowest-priority logical IRTE whose destination set spans two domains (the hardware may pick either)', source: 'Intel SDM Vol. 3 §10.6.2.4, §10.11.1; VT-d §5.1.5', property: 'P1', blockedBy: "a logical destination covering only the owner's CPUs" },
   { id: 'pid-mapped', attack: "a second stage that maps a PI descriptor into a guest's DMA space", source: 'VT-d §9.11–9.12; DESIGN.md P2', property: 'P2', blockedBy: "page tables mapping the guest's memory only" },
   { id: 'xsa59-malformed-msi', attack: 'a malformed MSI (a request to 0xFEEx_xxxx that is not a DWORD write) reported as SERR# and delivered as an NMI, past interrupt remapping', source: 'XSA-59 / CVE-2013-3495; VT-d §5.1.4 (interrupt requests are DWORD writes)', property: 'P1', blockedBy: 'Unsupported Request signalling masked at the root complex (Xen pci_vtd_quirk): the request is aborted without a system error' },
+  { id: 'kvm-lazy-routes', attack: "KVM MSI routes created lazily at a vector's first interrupt: with the routing table full the interrupt is dropped (no KVM_SIGNAL_MSI fallback)", source: 'seed thread 002 (Kiszka/Tsirkin 2011, "we could run out of them when creating routes, statically or lazily"); QEMU kvm_irqchip_add_msi_route (-ENOSPC), KVM_MAX_IRQ_ROUTES; VMM qemu-kvm-broken-lazy-routes vs qemu-kvm', property: 'P7', blockedBy: 'routes set up at unmask (vfio_msix_vector_use); a vector left without a GSI is sent from QEMU with KVM_SIGNAL_MSI' },
+  { id: 'xen-mask-unobservable', attack: "a guest's mask → rewrite → unmask of an MSI-X entry whose mask the device model never sees: the old message stays bound", source: 'seed thread 004 ("Currently Xen sends only clearing that bit to the device model, but not setting it, so QEMU cannot detect it"); Xen 2023 "x86/msi: passthrough all MSI-X vector ctrl writes to device model"; VMM xen-broken-mask-unobservable vs xen', property: 'P7', blockedBy: 'every Vector Control write passed to the device model (XENFEAT_dm_msix_all_writes): QEMU binds the new message at the unmask' },
+  { id: 'xen-mask-handling', attack: 'MASK_HANDLING set on one vector of a device and not the others, accepted and assumed for all: a vector bound without it is masked by nobody', source: 'seed thread 004 ("I would just return -EINVAL if the flag is not consistent across vectors on the same device"); Xen pt_irq_create_bind; VMM xen-broken-mask-handling-inconsistent vs xen', property: 'P7', blockedBy: "XEN_DOMCTL_bind_pt_irq returns -EINVAL for a flag inconsistent across the device's vectors; Xen keeps masking them" },
+  { id: 'xen-dm-page-write', attack: "a compromised device model (stubdomain) with write access to the MSI-X page rewrites the physical table: with IR off, an interrupt into another domain's CPU", source: 'seed thread 004 ("QEMU can\'t be trusted with properly filtering them (and otherwise given full write access to the page)"; "page mapped R/O to it"); Xen mmio_ro_ranges; VMM xen-broken-dm-page-write vs xen', property: 'P1', blockedBy: 'the MSI-X pages read-only to the device model (its write faults); only Xen programs the physical table' },
 ];
 
 /** Absolute path of an entry's insecure or secure scenario. */

@@ -3,8 +3,8 @@
  * of each scenario's `check.budget`: every insecure scenario's counterexample is found
  * by search within its budget (each well within 10 s), shrinks to a handful of steps,
  * and replays with `remapsim run` (no fast-check) to the same violation; every secure
- * twin holds with every property that applies checked (P1, P2, P4, P5, and P3 with
- * vCPUs), not a chosen subset. The torn-update pairs let the adversary act between the
+ * twin holds with every property that applies checked (P1, P2, P4, P5, P3 with vCPUs,
+ * and P6 and P7 with a VMM: the VMM pairs' default properties), not a chosen subset. The torn-update pairs let the adversary act between the
  * scenario's steps (`check.interleave`): their counterexamples are steps inserted where
  * they ran. Checks run in this thread (`workers: 1`): the result is the same with
  * workers (test/checker/check.test.ts, interleave.test.ts).
@@ -57,8 +57,10 @@ describe('the attack catalog', () => {
         expect(r.result.counterexample).toBeUndefined();
         expect(r.result.runs).toBe(r.result.prepared.threat.budget.runs);
         expect(r.report).toMatch(/^HELD: /m);
-        // Every property that applies is checked (P3 only with vCPUs to lose interrupts in).
-        const applicable = ['P1', 'P2', ...(r.result.prepared.pools.vcpus.length > 0 ? ['P3'] : []), 'P4', 'P5'];
+        // Every property that applies is checked (P3 only with vCPUs to lose interrupts in; with a
+        // VMM, P6 and P7 too — `remapsim check`'s defaults there, src/checker/adversary.ts VMM_PROPERTY_NAMES).
+        const vmm = r.result.prepared.compiled.platform.vmm !== undefined;
+        const applicable = ['P1', 'P2', ...(r.result.prepared.pools.vcpus.length > 0 ? ['P3'] : []), 'P4', 'P5', ...(vmm ? ['P6', 'P7'] : [])];
         expect(r.result.prepared.threat.properties).toEqual(expect.arrayContaining(applicable));
       });
     });

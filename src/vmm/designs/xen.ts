@@ -147,6 +147,10 @@ function updateOne(dev: VmmDevice, device: string, k: number, view: DeviceModelV
   return [
     note(`QEMU xen_pt_msix_update_one: ${device} entry ${k} (${why}) → ${take ? 'new' : 'kept'} message ${hex(msg.address)}/${hex(msg.data)}`),
     { kind: 'device-model', domain: dev.domain, device, op: { op: 'bind', entry: k, address: msg.address, data: msg.data, maskHandling: b.maskHandling ?? false } },
+    // A kept message leaves the change pending for the next masked → unmasked transition, as
+    // QEMU's comment says ("deferred until the next masked -> unmasked transition"); its code
+    // clears `updated` after the bind anyway, which loses the change (docs/fidelity.md).
+    ...(take ? [] : [{ kind: 'vmm-dm-view', device, entry: k, view: { ...view, dirty: true } } as const]),
   ];
 }
 
