@@ -20,7 +20,8 @@ import { compileScenario } from '../../src/scenario/compile.ts';
 import { runScenario, type RunResult } from '../../src/scenario/run.ts';
 import { formatTrace } from '../../src/scenario/trace.ts';
 import { buildPlatform } from '../../src/platform/build.ts';
-import { applyAction } from '../../src/platform/transition.ts';
+import { applyAction, applyActions } from '../../src/platform/transition.ts';
+import { irEnableSequence } from '../../src/platform/ir-enable.ts';
 import { decodeIrte } from '../../src/vtd/irte.ts';
 import type { PlatformEvent } from '../../src/platform/events.ts';
 import { cli, repo, tempDir } from '../cli/cli-harness.ts';
@@ -237,7 +238,7 @@ describe('split-group-policy through the CLI', () => {
 
 describe('a device the hand-built fabric does not hold', () => {
   it('gets a posted IRTE validating its own BDF (no aliases, no group), instead of a RangeError', () => {
-    const state = buildPlatform({
+    const built = buildPlatform({
       hostAddressWidth: 39,
       apicMode: 'x2apic',
       extendedDestinationId: false,
@@ -252,6 +253,8 @@ describe('a device the hand-built fabric does not hold', () => {
       grants: [],
       fabric: buildFabric({ functions: [] }),
     });
+    // Posting needs interrupt remapping on (and CAP.PI, which the unit has).
+    const state = applyActions(built, irEnableSequence(0, { base: 0x1000_0000n, eime: true, entries: 256 }).actions).state;
     const r = applyAction(state, { kind: 'guest-msi', device: '03:00.0', entry: 0, destination: 0, vector: 0x41 });
     const irte = r.events.find((e) => e.kind === 'memory-write' && /^IRTE 0 of/.test(e.what ?? ''));
     expect(irte).toBeDefined();
