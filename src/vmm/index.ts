@@ -2,8 +2,9 @@
 import type { VmmDesign } from './design.ts';
 import { QEMU_KVM_DESIGNS } from './designs/qemu-kvm.ts';
 import { XEN_DESIGNS } from './designs/xen.ts';
+import { VFIO_MSI_VIRT_OFF_DESIGNS } from './designs/vfio-msi-virt-off.ts';
 
-export const VMM_DESIGNS: Readonly<Record<string, VmmDesign>> = Object.fromEntries([...QEMU_KVM_DESIGNS, ...XEN_DESIGNS].map((d) => [d.name, d]));
+export const VMM_DESIGNS: Readonly<Record<string, VmmDesign>> = Object.fromEntries([...QEMU_KVM_DESIGNS, ...XEN_DESIGNS, ...VFIO_MSI_VIRT_OFF_DESIGNS].map((d) => [d.name, d]));
 
 /** The design named `name`. @throws Error for an unknown name (the scenario schema admits only known ones). */
 export function vmmDesignNamed(name: string): VmmDesign {

@@ -74,7 +74,7 @@ describe('vmmCosts', () => {
 
 describe('designs and policies', () => {
   it('defaults to every correct design, in registry order', () => {
-    expect(designsOf(undefined)).toEqual(['qemu-kvm', 'xen']);
+    expect(designsOf(undefined)).toEqual(['qemu-kvm', 'xen', 'vfio-msi-virt-off']);
     expect(designsOf('xen, qemu-kvm-broken-lazy-routes')).toEqual(['xen', 'qemu-kvm-broken-lazy-routes']);
   });
   it('matches each design with its hypervisor', () => {
@@ -198,7 +198,7 @@ describe('remapsim compare', () => {
     it('an unknown design', async () => {
       const r = await cli(['compare', SPEC, '--vmm', 'qemu-kvm,nope']);
       expect(r).toMatchObject({ code: 2, out: '' });
-      expect(r.err).toBe("remapsim: --vmm: unknown VMM design 'nope' (known: qemu-kvm, qemu-kvm-broken-lazy-routes, xen, xen-broken-mask-unobservable, xen-broken-mask-handling-inconsistent, xen-broken-dm-page-write)\n");
+      expect(r.err).toBe("remapsim: --vmm: unknown VMM design 'nope' (known: qemu-kvm, qemu-kvm-broken-lazy-routes, xen, xen-broken-mask-unobservable, xen-broken-mask-handling-inconsistent, xen-broken-dm-page-write, vfio-msi-virt-off)\n");
     });
     it('a design named twice, or none', async () => {
       expect((await cli(['compare', SPEC, '--vmm', 'xen,xen'])).err).toBe("remapsim: --vmm: VMM design 'xen' is named twice\n");

@@ -14,6 +14,19 @@ const FILES = readdirSync(DIR)
 
 /** Lines (substrings) each scenario's trace must contain, in this order. */
 const KEY_LINES: Readonly<Record<string, readonly string[]>> = {
+  'vfio-msi-virt-off-posted.yaml': [
+    "returns the physical 0x00000000fee00018 instead of the guest's 0x00000000fee01000",
+    '81:00.0 BAR0 0x100 ← 00000000fee00018 (8 bytes) by guest (mapped BAR)',
+    '81:00.0 MSI fee00018/00000000 → posted by dmar0 IRTE 0x0',
+    '82:00.0 MSI fee00018/00000000 → BLOCKED by dmar0: fault 0x26',
+    'P7 guest intent: HELD',
+  ],
+  'vfio-msi-virt-off-ir-off.yaml': [
+    "returns the physical 0x00000000fee03000 instead of the guest's 0x00000000fee01000",
+    '0c:00.0 MSI fee03000/000000d0 → compatibility format, not remapped',
+    "0c:00.0's interrupt injected in software: vector 0x51 → vm1.vcpu1 vIRR",
+    'P7 guest intent: HELD',
+  ],
   'qemu-kvm-posted.yaml': [
     'cost: trap — QEMU msix_table_mmio_write',
     'vmm (qemu-kvm): vfio_msix_vector_use: entry 0 → host vector 0xd0 on cpu3, GSI 24, irqfd, IRQ bypass (posted)',
