@@ -19,7 +19,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { InputError } from '../io/input-error.ts';
-import { FUNCTION_KIND_WORDS, FabricError, type Fabric, type FabricDescription, type FunctionKind } from '../fabric/model.ts';
+import { FUNCTION_KIND_WORDS, FabricError, type Fabric, type FabricDescription } from '../fabric/model.ts';
 import { buildFabric } from '../fabric/build.ts';
 import { iommuGroups, samePartition, type GroupReason, type IommuGroup } from '../fabric/groups.ts';
 import { functionKey, hasLspciHeader, parseLspciTopology, type LspciTopology } from '../inputs/lspci-topology.ts';

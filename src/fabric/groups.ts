@@ -35,7 +35,7 @@
  */
 import { acsEnabled, missingAcs } from './acs.ts';
 import { dmaAliases, type DmaAlias } from './aliases.ts';
-import { FUNCTION_KIND_WORDS, REQ_ACS_FLAGS, type AcsBit, type Fabric, type FabricFunction, type FunctionKind } from './model.ts';
+import { FUNCTION_KIND_WORDS, REQ_ACS_FLAGS, type AcsBit, type Fabric, type FabricFunction } from './model.ts';
 import { formatBdf, parseBdf } from '../pci/bdf.ts';
 
 /** Why a function is in its group. Each reason names the functions involved so that it can be printed. */

@@ -20,12 +20,8 @@
 import type { Action, ActionOf } from '../platform/actions.ts';
 import type { PlatformState, Vcpu } from '../platform/state.ts';
 import { guestTargets, recipients, vectorHashingTarget } from '../platform/guest-apic.ts';
-import { encodeIrte, irteDestinationField } from '../vtd/irte.ts';
-import { encodeIec } from '../vtd/invalidation.ts';
-import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
-import { latchedEime } from '../vtd/interrupt-remapping.ts';
-import { composeCompatibilityMsi } from '../x86/msi.ts';
-import { acceptedRequesters, admitGuestMsi, intendRoute, postedIrteSetup, postingCapable, remappingOn, sourceValidationOf, type AdmittedRequest, type SetupChecks } from './common.ts';
+import { hostDelivery } from './host-delivery.ts';
+import { admitGuestMsi, intendRoute, postedIrteSetup, postingCapable, type AdmittedRequest, type SetupChecks } from './common.ts';
 
 /** How a policy resolves and serves a guest MSI request (its bugs included). */
 export interface GuestMsiRules {
@@ -71,64 +67,23 @@ export function guestMsiSetup(state: PlatformState, req: ActionOf<'guest-msi'>, 
 }
 
 /**
- * The remapped fallback: IRTE → a free host vector, fixed, physical, to the pCPU the first
- * target last ran on (the host IRQ's affinity); the software route for that vector; grants
- * for the host delivery (→ that pCPU) and for each vCPU the guest named (→ the guest vector).
+ * The software fallback: the host's delivery of the entry to a free host vector on the pCPU
+ * the first target last ran on (the host IRQ's affinity; src/policy/host-delivery.ts), the
+ * software route for that vector, and grants for each vCPU the guest named (→ the guest vector).
  */
 function softwareDeliverySetup(state: PlatformState, req: ActionOf<'guest-msi'>, admitted: AdmittedRequest, targets: readonly Vcpu[]): Action[] {
   const routes = state.hypervisor.softwareRoutes ?? {};
   let hostVector = FIRST_ROUTE_VECTOR;
   while (hostVector >= LAST_ROUTE_VECTOR && routes[hostVector] !== undefined) hostVector--;
   if (hostVector < LAST_ROUTE_VECTOR) return [];
-  const { fn, requester, iommu } = admitted;
+  const { requester } = admitted;
   const pcpu = targets[0]!.pcpu;
-  const apicId = state.cpus[pcpu]?.apicId;
-  const unit = state.iommus[iommu];
-  if (apicId === undefined || unit === undefined) return [];
+  const delivery = hostDelivery(state, req.device, req.entry, pcpu, hostVector, requester);
+  if (delivery === undefined) return [];
   const route: Action = { kind: 'software-route', hostVector, route: { device: req.device, domain: targets[0]!.domain, destination: req.destination >>> 0, logical: req.destinationMode === 'logical', deliveryMode: req.deliveryMode ?? 0, vector: req.vector } };
-  const requestersOf = (source: { sid: number; svt: number }): string[] => acceptedRequesters(state, req.device, requester, source);
-  const guestGrants = (keys: readonly string[]): Action[] => keys.flatMap((key) => targets.map((v): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'vcpu', vcpu: v.id }, vector: req.vector, deliveryModes: [0, 1] } })));
-  if (!remappingOn(state, iommu)) {
-    // IR off: the host writes a compatibility-format message naming the pCPU (Linux irq_msi_compose_msg).
-    if (apicId > 0xff) return [];
-    const msg = composeCompatibilityMsi({ destination: apicId, vector: hostVector });
-    return [
-      route,
-      { kind: 'grant', grant: { requester: req.device, target: { kind: 'pcpu', apicId }, vector: hostVector, deliveryModes: [0] } },
-      ...guestGrants([req.device]),
-      { kind: 'program-msix', device: req.device, entry: req.entry, address: msg.address, data: msg.data, masked: false },
-    ];
-  }
-  const eime = latchedEime(unit.regs.irtaLatched);
-  if (apicId > (eime ? 0xffff_ffff : 0xff)) return [];
-  const index = state.hypervisor.nextIrte[iommu] ?? 0;
-  const source = sourceValidationOf(state, fn);
-  const irte = encodeIrte({
-    mode: 'remapped',
-    present: true,
-    fpd: false,
-    avail: 0,
-    destinationModeLogical: false,
-    redirectionHint: false,
-    triggerLevel: false,
-    deliveryMode: 0,
-    vector: hostVector,
-    destination: irteDestinationField(apicId, eime),
-    sid: source.sid,
-    sq: source.sq,
-    svt: source.svt,
-  });
-  const msi = composeRemappableMsi({ handle: index, shv: true, subhandle: 0 });
-  const requesters = requestersOf(source);
-  return [
-    { kind: 'irte-allocated', iommu, index },
-    { kind: 'write-irte', iommu, index, value: irte },
-    { kind: 'invalidate-iec', iommu, descriptor: encodeIec({ granularity: 'index', indexMask: 0, interruptIndex: index }) },
-    route,
-    ...requesters.map((key): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'pcpu', apicId }, vector: hostVector, deliveryModes: [0] } })),
-    ...guestGrants(requesters),
-    { kind: 'program-msix', device: req.device, entry: req.entry, address: msi.address, data: msi.data, masked: false },
-  ];
+  const guestGrants = delivery.requesters.flatMap((key) => targets.map((v): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'vcpu', vcpu: v.id }, vector: req.vector, deliveryModes: [0, 1] } })));
+  const msix = delivery.actions.filter((a) => a.kind === 'program-msix');
+  return [route, ...delivery.actions.filter((a) => a.kind !== 'program-msix'), ...guestGrants, ...msix];
 }
 
 /**

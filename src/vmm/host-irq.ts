@@ -12,13 +12,7 @@
  */
 import type { Action } from '../platform/actions.ts';
 import type { PlatformState } from '../platform/state.ts';
-import { encodeIrte, irteDestinationField } from '../vtd/irte.ts';
-import { encodeIec } from '../vtd/invalidation.ts';
-import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
-import { latchedEime } from '../vtd/interrupt-remapping.ts';
-import { GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
-import { composeCompatibilityMsi } from '../x86/msi.ts';
-import { acceptedRequesters, sourceValidationOf } from '../policy/common.ts';
+import { hostDelivery } from '../policy/host-delivery.ts';
 import type { VectorBinding } from './state.ts';
 
 /** Host vectors the VMM layer allocates for assigned functions' entries: from here downwards (below the policy fallback's range). */
@@ -41,55 +35,14 @@ export function freeHostVector(state: PlatformState): number | undefined {
  * @param pcpu the pCPU the host IRQ is affine to
  */
 export function hostIrqSetup(state: PlatformState, device: string, entry: number, pcpu: number, previous: VectorBinding): { actions: Action[]; binding: VectorBinding } | undefined {
-  const fn = state.devices[device];
-  const iommu = fn?.iommu;
-  const unit = iommu === undefined ? undefined : state.iommus[iommu];
-  const apicId = state.cpus[pcpu]?.apicId;
   const hostVector = previous.hostVector ?? freeHostVector(state);
-  if (fn === undefined || apicId === undefined || hostVector === undefined) return undefined;
-  const owner = state.intent.owners[device];
-  if (iommu === undefined || unit === undefined || (unit.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRES)) === 0) {
-    // No interrupt remapping: the host writes a compatibility-format message naming the pCPU (Linux irq_msi_compose_msg).
-    if (apicId > 0xff) return undefined;
-    const msg = composeCompatibilityMsi({ destination: apicId, vector: hostVector });
-    return {
-      actions: [
-        { kind: 'vmm-host-vector', hostVector, target: { device, entry } },
-        { kind: 'grant', grant: { requester: device, target: { kind: 'pcpu', apicId }, vector: hostVector, deliveryModes: [0] } },
-        { kind: 'program-msix', device, entry, address: msg.address, data: msg.data, masked: false },
-      ],
-      binding: { ...previous, hostVector, hostPcpu: pcpu, posted: false },
-    };
-  }
-  const eime = latchedEime(unit.regs.irtaLatched);
-  if (apicId > (eime ? 0xffff_ffff : 0xff)) return undefined;
-  const index = previous.irte?.index ?? state.hypervisor.nextIrte[iommu] ?? 0;
-  const source = sourceValidationOf(state, fn);
-  const irte = encodeIrte({
-    mode: 'remapped',
-    present: true,
-    fpd: false,
-    avail: 0,
-    destinationModeLogical: false,
-    redirectionHint: false,
-    triggerLevel: false,
-    deliveryMode: 0,
-    vector: hostVector,
-    destination: irteDestinationField(apicId, eime),
-    sid: source.sid,
-    sq: source.sq,
-    svt: source.svt,
-  });
-  const msi = composeRemappableMsi({ handle: index, shv: true, subhandle: 0 });
-  const actions: Action[] = [
-    ...(previous.irte === undefined ? [{ kind: 'irte-allocated', iommu, index } as const] : []),
-    { kind: 'write-irte', iommu, index, value: irte },
-    { kind: 'invalidate-iec', iommu, descriptor: encodeIec({ granularity: 'index', indexMask: 0, interruptIndex: index }) },
-    { kind: 'vmm-host-vector', hostVector, target: { device, entry } },
-    ...acceptedRequesters(state, device, owner, source).map((key): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'pcpu', apicId }, vector: hostVector, deliveryModes: [0] } })),
-    { kind: 'program-msix', device, entry, address: msi.address, data: msi.data, masked: false },
-  ];
-  return { actions, binding: { ...previous, hostVector, hostPcpu: pcpu, irte: { iommu, index }, posted: false } };
+  if (hostVector === undefined) return undefined;
+  const delivery = hostDelivery(state, device, entry, pcpu, hostVector, state.intent.owners[device], previous.irte?.index);
+  if (delivery === undefined) return undefined;
+  return {
+    actions: [{ kind: 'vmm-host-vector', hostVector, target: { device, entry } }, ...delivery.actions],
+    binding: { ...previous, hostVector, hostPcpu: pcpu, ...(delivery.irte === undefined ? {} : { irte: delivery.irte }), posted: false },
+  };
 }
 
 /**

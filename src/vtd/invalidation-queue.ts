@@ -61,7 +61,7 @@ import {
   IQERCD_REG,
   IVA_REG,
 } from './registers.ts';
-import { INV_DESC_TYPE, decodeIec, decodeWait, descriptorType, IEC_LAYOUT, WAIT_LAYOUT } from './invalidation.ts';
+import { INV_DESC_TYPE, decodeIec, decodeWait, descriptorType, IEC_LAYOUT } from './invalidation.ts';
 import { decodeDmaInvalidation, GRANULARITY, type DmaInvalidation } from './dma/invalidation-dma.ts';
 import { applyDmaInvalidation, settleDmaCaches, type DmaCaches } from './dma/caches.ts';
 import { RTADDR, TTM } from './dma/structures.ts';

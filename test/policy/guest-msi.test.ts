@@ -13,7 +13,6 @@ import { applyAction } from '../../src/platform/transition.ts';
 import { decodeIrte } from '../../src/vtd/irte.ts';
 import { vcpuList } from '../../src/platform/vcpu-table.ts';
 import { checkInjection, checkInterruptIsolation } from '../../src/properties/p1-interrupt-isolation.ts';
-import { checkNoLostInterrupt } from '../../src/properties/p3-no-lost-interrupt.ts';
 import { guestTargets, vectorHashingTarget, FIRST_ROUTE_VECTOR } from '../../src/policy/guest-msi.ts';
 import type { InterruptInjectedEvent, PlatformEvent } from '../../src/platform/events.ts';
 import type { PlatformState } from '../../src/platform/state.ts';

@@ -27,7 +27,6 @@ import { maskOf } from '../../bits/bits.ts';
 import { faultReason } from '../fault-reasons.ts';
 import { capMgawBits, decodeCap, decodeEcap } from '../registers.ts';
 import {
-  FL_PTE,
   LEGACY_CONTEXT_ENTRY,
   LEGACY_ROOT_ENTRY,
   PASID_DIR_ENTRY,

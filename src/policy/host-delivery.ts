@@ -1,0 +1,82 @@
+/**
+ * The host's own delivery of a function's MSI-X entry to a host vector on one pCPU — what the
+ * host IRQ domain programs when the hypervisor takes an interrupt itself (Linux
+ * `intel_irq_remapping_alloc` / `irq_msi_compose_msg`; Xen `msi_msg_to_remap_entry`). Shared
+ * by the policies' software delivery (src/policy/guest-msi.ts) and the VMM layer's host IRQ
+ * setup (src/vmm/host-irq.ts).
+ *
+ * With interrupt remapping on: an IRTE remapped to `hostVector`, fixed, physical, to the pCPU,
+ * with the function's source validation (Linux `set_msi_sid`), its IEC entry invalidated, the
+ * physical entry given the remappable handle, and grants for the host delivery to every
+ * function the IRTE cannot tell apart from this one. With IR off: a compatibility-format
+ * message naming the pCPU, and the grant for the function.
+ */
+import type { Action } from '../platform/actions.ts';
+import type { PlatformState } from '../platform/state.ts';
+import { encodeIrte, irteDestinationField } from '../vtd/irte.ts';
+import { encodeIec } from '../vtd/invalidation.ts';
+import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
+import { latchedEime } from '../vtd/interrupt-remapping.ts';
+import { composeCompatibilityMsi } from '../x86/msi.ts';
+import { acceptedRequesters, remappingOn, sourceValidationOf } from './common.ts';
+
+/** The actions, the IRTE used (undefined with IR off), the pCPU's APIC ID and the functions granted. */
+export interface HostDelivery {
+  readonly actions: Action[];
+  readonly irte: { readonly iommu: number; readonly index: number } | undefined;
+  readonly apicId: number;
+  readonly requesters: readonly string[];
+}
+
+/**
+ * See the module comment. `reuse` is an IRTE index the host already holds for the entry
+ * (rewritten in place, not allocated). Undefined when it cannot be done: no such function or
+ * pCPU, or an APIC ID the message format cannot carry (above 0xFF with IR off or EIME = 0).
+ * @param owner the domain the grants are for (the function's owner)
+ */
+export function hostDelivery(state: PlatformState, device: string, entry: number, pcpu: number, hostVector: number, owner: number | undefined, reuse?: number): HostDelivery | undefined {
+  const fn = state.devices[device];
+  const apicId = state.cpus[pcpu]?.apicId;
+  if (fn === undefined || apicId === undefined) return undefined;
+  const iommu = fn.iommu;
+  const unit = iommu === undefined ? undefined : state.iommus[iommu];
+  const hostGrant = (key: string): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'pcpu', apicId }, vector: hostVector, deliveryModes: [0] } });
+  if (iommu === undefined || unit === undefined || !remappingOn(state, iommu)) {
+    if (apicId > 0xff) return undefined;
+    const msg = composeCompatibilityMsi({ destination: apicId, vector: hostVector });
+    return { actions: [hostGrant(device), { kind: 'program-msix', device, entry, address: msg.address, data: msg.data, masked: false }], irte: undefined, apicId, requesters: [device] };
+  }
+  const eime = latchedEime(unit.regs.irtaLatched);
+  if (apicId > (eime ? 0xffff_ffff : 0xff)) return undefined;
+  const index = reuse ?? state.hypervisor.nextIrte[iommu] ?? 0;
+  const source = sourceValidationOf(state, fn);
+  const irte = encodeIrte({
+    mode: 'remapped',
+    present: true,
+    fpd: false,
+    avail: 0,
+    destinationModeLogical: false,
+    redirectionHint: false,
+    triggerLevel: false,
+    deliveryMode: 0,
+    vector: hostVector,
+    destination: irteDestinationField(apicId, eime),
+    sid: source.sid,
+    sq: source.sq,
+    svt: source.svt,
+  });
+  const msi = composeRemappableMsi({ handle: index, shv: true, subhandle: 0 });
+  const requesters = acceptedRequesters(state, device, owner, source);
+  return {
+    actions: [
+      ...(reuse === undefined ? [{ kind: 'irte-allocated', iommu, index } as const] : []),
+      { kind: 'write-irte', iommu, index, value: irte },
+      { kind: 'invalidate-iec', iommu, descriptor: encodeIec({ granularity: 'index', indexMask: 0, interruptIndex: index }) },
+      ...requesters.map(hostGrant),
+      { kind: 'program-msix', device, entry, address: msi.address, data: msi.data, masked: false },
+    ],
+    irte: { iommu, index },
+    apicId,
+    requesters,
+  };
+}
