@@ -127,6 +127,14 @@ describe('the interrupt index', () => {
     expect(r.outcome).toMatchObject({ kind: 'remapped', irteIndex: 3 });
   });
 
+  it('a 64-bit address with bits above 2^53 set: bits 31:0 still decode exactly', () => {
+    const req = request(3);
+    const r = remapInterrupt(unit(), irt(all(8)), HAW, { ...req, address: req.address | 0x8000_0000_0000_0000n });
+    expect(r.outcome).toMatchObject({ kind: 'remapped', irteIndex: 3 });
+    const compat = remapInterrupt(unit({ gsts: IRES | CFIS, eime: false }), irt(all(8)), HAW, { rid: RID_A, address: 0xffff_ffff_fee0_1000n, data: 0x30 });
+    expect(compat.outcome).toEqual({ kind: 'passthrough', why: 'cfi' });
+  });
+
   it('an index at the table size faults 0x21 with that index; the last entry does not', () => {
     const u = unit({ entries: 8 });
     expect(remapInterrupt(u, irt(all(9)), HAW, request(7)).outcome).toMatchObject({ kind: 'remapped', irteIndex: 7 });

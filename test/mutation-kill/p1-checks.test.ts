@@ -6,8 +6,8 @@
  * Intel SDM Vol. 3 §6.2 / §11.5.2 "Valid Interrupt Vectors").
  */
 import { describe, expect, it } from 'vitest';
-import { checkDelivery, checkInterruptIsolation, checkPosting } from '../../src/properties/p1-interrupt-isolation.ts';
-import type { PlatformEvent } from '../../src/platform/events.ts';
+import { checkDelivery, checkInjection, checkInterruptIsolation, checkPosting } from '../../src/properties/p1-interrupt-isolation.ts';
+import type { InterruptInjectedEvent, PlatformEvent } from '../../src/platform/events.ts';
 import { DEV_A, DEV_A1, DEV_B, DEV_FREE, RID_A, delivered, pcpuGrant, pdaOf, platform, posted, vcpuGrant } from './fixtures.ts';
 
 const messages = (vs: readonly { message: string }[]): string[] => vs.map((v) => v.message);
@@ -63,6 +63,12 @@ describe('P1 checkDelivery: a grant covers a delivery only when every field matc
 
   it('a delivery mode outside the 3-bit names is printed as its number', () => {
     expect(messages(checkDelivery(platform(), delivered({ deliveryMode: 9 })))).toEqual([UNCOVERED_CPU1.replace('0x30 fixed', '0x30 9')]);
+  });
+
+  it('a vCPU grant never covers a physical delivery, even to a pCPU whose APIC ID is unknown', () => {
+    expect(messages(checkDelivery(platform([vcpuGrant(DEV_A, 1, 0x30)]), delivered({ candidates: [7], targets: [7] })))).toEqual([
+      '07:00.0 (requester ID on the bus 0x700) reached cpu7 (APIC undefined) with vector 0x30 fixed via the remapped path (IRTE 5): no grant covers it',
+    ]);
   });
 
   it('a candidate pCPU the platform does not have is judged (APIC ID unknown), not skipped', () => {
@@ -223,5 +229,56 @@ describe('P1 checkInterruptIsolation', () => {
 
   it('no events: no violations', () => {
     expect(checkInterruptIsolation(platform(), [])).toEqual([]);
+  });
+});
+
+describe('P1 checkInjection (the hypervisor injects a device\'s interrupt in software)', () => {
+  const injected = (o: Partial<InterruptInjectedEvent> = {}): InterruptInjectedEvent => ({ kind: 'interrupt-injected', step: 7, device: DEV_A, vcpu: 1, vector: 0x51, ...o });
+
+  it('into the granted vCPU of the owning domain: no violation', () => {
+    expect(checkInjection(platform([vcpuGrant(DEV_A, 1, 0x51)]), injected())).toEqual([]);
+  });
+
+  it('into a vCPU that does not exist: one violation, nothing else judged', () => {
+    const e = injected({ vcpu: 3, vector: 2 });
+    expect(checkInjection(platform(), e)).toEqual([{ property: 'P1', step: 7, event: e, message: "07:00.0's interrupt injected with vector 0x2 into vCPU 3, which does not exist" }]);
+  });
+
+  it('no grant covers it', () => {
+    const e = injected();
+    expect(checkInjection(platform(), e)).toEqual([{ property: 'P1', step: 7, event: e, message: '07:00.0 had vector 0x51 injected into vm1.vcpu1: no grant covers it' }]);
+  });
+
+  it.each([
+    ['another requester', vcpuGrant(DEV_A1, 1, 0x51)],
+    ['another vCPU', vcpuGrant(DEV_A, 0, 0x51)],
+    ['another vector', vcpuGrant(DEV_A, 1, 0x52)],
+    ['a pCPU target', { requester: DEV_A, target: { kind: 'pcpu', apicId: 1 }, vector: 0x51, deliveryModes: [0, 1] } as const],
+  ])('a grant for %s does not cover it', (_, grant) => {
+    expect(messages(checkInjection(platform([grant]), injected()))).toEqual(['07:00.0 had vector 0x51 injected into vm1.vcpu1: no grant covers it']);
+  });
+
+  it('into another domain\'s vCPU, or for a device nobody owns', () => {
+    expect(messages(checkInjection(platform([vcpuGrant(DEV_A, 2, 0x51)]), injected({ vcpu: 2 })))).toEqual(['07:00.0 (owned by vm1) had vector 0x51 injected into vm2.vcpu0 of another domain']);
+    expect(messages(checkInjection(platform(), injected({ device: DEV_FREE })))).toEqual(['09:00.0 (owned by nobody) had vector 0x51 injected into vm1.vcpu1 of another domain']);
+  });
+
+  it('owners and domains without a record are printed by number', () => {
+    const base = platform();
+    const s = { ...base, intent: { ...base.intent, owners: { ...base.intent.owners, [DEV_B]: 9 } }, domains: [base.domains[0]!, base.domains[1]!] };
+    expect(messages(checkInjection(s, injected({ device: DEV_B, vcpu: 2 })))).toEqual(['08:00.0 (owned by 9) had vector 0x51 injected into 2.vcpu0 of another domain']);
+  });
+
+  it('vector 15: the exception-vector violation, after the ownership one; 16 is valid', () => {
+    expect(messages(checkInjection(platform([vcpuGrant(DEV_A, 1, 15)]), injected({ vector: 15 })))).toEqual(['07:00.0 had vector 0xf (< 16) injected into vm1.vcpu1']);
+    expect(messages(checkInjection(platform(), injected({ device: DEV_B, vector: 15 })))).toEqual([
+      '08:00.0 (owned by vm2) had vector 0xf injected into vm1.vcpu1 of another domain',
+      '08:00.0 had vector 0xf (< 16) injected into vm1.vcpu1',
+    ]);
+    expect(checkInjection(platform([vcpuGrant(DEV_A, 1, 16)]), injected({ vector: 16 }))).toEqual([]);
+  });
+
+  it('checkInterruptIsolation judges injections too', () => {
+    expect(checkInterruptIsolation(platform(), [injected({ step: 9 })]).map((v) => [v.step, v.message])).toEqual([[9, '07:00.0 had vector 0x51 injected into vm1.vcpu1: no grant covers it']]);
   });
 });

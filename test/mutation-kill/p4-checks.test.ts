@@ -132,6 +132,35 @@ describe('P4 checkCachedAccess: where the stale entries come from', () => {
   });
 });
 
+describe('P4 checkCachedAccess: the fresh walk is of the access\'s own type', () => {
+  /** As staleContext, but the new tables map the page write-only: a read of it faults now, a write does not. */
+  function staleToWriteOnly(): { r: RunResult; e: DmaAccessEvent } {
+    const r = run([
+      { 'enable-dma': { iommu: 0, scalable: false } },
+      { 'map-dma': { iommu: 0, device: '07:00.0', did: 1, mode: 'legacy', mappings: [{ iova: 0x10000, hpa: 0x8000_0000, size: 0x1000 }] } },
+      dma(0x10000),
+      { 'map-dma': { iommu: 0, device: '07:00.0', did: 3, mode: 'legacy', invalidate: 'deferred', mappings: [{ iova: 0x10000, hpa: 0x8100_0000, size: 0x1000, read: false }] } },
+      { 'invalidate-iotlb': { iommu: 0, granularity: 'domain', did: 3 } },
+      dma(0x10010),
+    ]);
+    const e = outcome(r, 5);
+    if (e.kind !== 'dma-access') throw new Error(e.kind);
+    return { r, e };
+  }
+
+  it('a write: the tables give the new page', () => {
+    const { r, e } = staleToWriteOnly();
+    expect(checkCachedAccess(r.final, e)?.message).toBe(CONTEXT_MESSAGE);
+  });
+
+  it('a read of the same page: the tables now fault it', () => {
+    const { r, e } = staleToWriteOnly();
+    expect(checkCachedAccess(r.final, { ...e, write: false })?.message).toMatch(
+      /^07:00\.0 read IOVA 0x10010 through a stale context-cache entry for 07:00\.0 \(DID 1\) to HPA 0x80000010; the tables now give fault 0x[0-9a-f]+ \([a-z-]+\)$/,
+    );
+  });
+});
+
 describe('P4 checkCachedAccess: messages', () => {
   const context: StaleCacheUse = { cache: 'context', rid: 0x700, entry: 0n };
   const pasid: StaleCacheUse = { cache: 'pasid', rid: 0x701, pasid: 5, did: 2, entry: 0n };
