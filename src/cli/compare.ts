@@ -107,7 +107,7 @@ export function matchingPolicy(design: string): string {
 /** The designs `--vmm` names, in the order given (default: every correct design, registry order). @throws InputError for an unknown or repeated name. */
 export function designsOf(list: string | undefined): string[] {
   const known = Object.keys(VMM_DESIGNS);
-  const names = list === undefined ? known.filter((n) => !VMM_DESIGNS[n]!.broken) : list.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const names = list === undefined ? known.filter((n) => !VMM_DESIGNS[n]!.broken && VMM_DESIGNS[n]!.comparedByDefault !== false) : list.split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (names.length === 0) throw new InputError(list === undefined ? 'no VMM design is registered (src/vmm/designs)' : 'name at least one VMM design', { field: '--vmm' });
   for (const n of names) {
     if (VMM_DESIGNS[n] === undefined) throw new InputError(`unknown VMM design '${n}' (known: ${known.join(', ') || 'none'})`, { field: '--vmm' });

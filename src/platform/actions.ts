@@ -27,6 +27,20 @@ export type DeviceModelOp =
   /** Inject a message from userspace (KVM_SIGNAL_MSI). */
   | { readonly op: 'signal-msi'; readonly address: bigint; readonly data: number };
 
+/**
+ * What a guest asks the hypervisor by hypercall about an assigned function's interrupts
+ * (src/vmm/designs): `set-interrupt` (POWER's RTAS ibm,change-msi / H_* style paravirt setup,
+ * design `paravirt-hcall`) sets entry `entry` up for guest vector `vector` at its vCPU `vcpu`
+ * (the domain's vCPU index).
+ */
+export type HypercallOp = { readonly op: 'set-interrupt'; readonly entry: number; readonly vcpu: number; readonly vector: number }
+  /**
+   * `get-msi-pair` (design `ims-hypercall`, seed thread 001): the hypervisor allocates an IRTE
+   * for the function's IMS slot `slot`, bound to the function, delivering guest vector `vector`
+   * to the domain's vCPU `vcpu`, and returns its remappable address/data pair.
+   */
+  | { readonly op: 'get-msi-pair'; readonly slot: number; readonly vcpu: number; readonly vector: number };
+
 /** Cost kinds the VMM layer counts (docs/vmm.md). */
 export type VmmCostKind = 'trap' | 'vm-exit' | 'dm-round-trip' | 'hypercall' | 'ioctl';
 
@@ -189,6 +203,8 @@ export type Action =
   | { readonly kind: 'vmm-interrupt'; readonly device: string; readonly entry: number; readonly pcpu: number; readonly hostVector: number }
   /** `device`'s device model (of domain `domain`) does `op`. */
   | { readonly kind: 'device-model'; readonly domain: number; readonly device: string; readonly op: DeviceModelOp }
+  /** Guest `domain` makes hypercall `op` about its function `device` (a design without hypercalls refuses it with a note). */
+  | { readonly kind: 'hypercall'; readonly domain: number; readonly device: string; readonly op: HypercallOp }
   // --- the guest's virtual APIC (hardware virtualisation) ---
   /** The running guest acknowledges its highest-priority pending interrupt (vIRR → vISR). */
   | { readonly kind: 'guest-ack'; readonly vcpu: number }
@@ -238,6 +254,13 @@ export type Action =
   | { readonly kind: 'vmm-note'; readonly note: string }
   /** A write reaches the function's BAR in hardware (`by` whom): the physical MSI-X table when it lands there. */
   | { readonly kind: 'device-register-write'; readonly device: string; readonly bar: number; readonly offset: number; readonly size: number; readonly value: bigint; readonly by: string }
+  /**
+   * Host-bridge MSI validation (`platform.msiValidation`): the hypervisor assigns the pair
+   * `address`/`data` to `device`'s entry `entry` (replacing the entry's previous pair); the
+   * bridge then accepts that pair from the function's partitionable endpoint. A no-op when the
+   * platform does not validate.
+   */
+  | { readonly kind: 'msi-assign'; readonly device: string; readonly entry: number; readonly address: bigint; readonly data: number }
   /** A self-IPI of `vector` on `pcpu` (KVM sends the wakeup vector to itself if ON is already set when blocking). */
   | { readonly kind: 'self-ipi'; readonly pcpu: number; readonly vector: number };
 

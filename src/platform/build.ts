@@ -88,6 +88,8 @@ export interface PlatformDescription {
   readonly xapicLogicalModel?: 'flat' | 'cluster';
   /** Unsupported Request signalling of the root complex (InterruptPlatform.urSignaling); default masked. */
   readonly urSignaling?: 'masked' | 'serr-nmi';
+  /** Host-bridge MSI validation (InterruptPlatform.msiValidation): on with no pair assigned yet. Absent: off. */
+  readonly msiValidation?: 'partitionable-endpoint';
   /** APIC ID of each pCPU, by pCPU index. */
   readonly apicIds: readonly number[];
   readonly iommus: readonly UnitDescription[];
@@ -177,7 +179,7 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
     step: 0,
     memory: PhysicalMemory.empty(),
     hostAddressWidth: p.hostAddressWidth,
-    interrupts: { apicMode: p.apicMode, extendedDestinationId: p.extendedDestinationId, ...(p.xapicLogicalModel === undefined ? {} : { xapicLogicalModel: p.xapicLogicalModel }), ...(p.urSignaling === undefined ? {} : { urSignaling: p.urSignaling }) },
+    interrupts: { apicMode: p.apicMode, extendedDestinationId: p.extendedDestinationId, ...(p.xapicLogicalModel === undefined ? {} : { xapicLogicalModel: p.xapicLogicalModel }), ...(p.urSignaling === undefined ? {} : { urSignaling: p.urSignaling }), ...(p.msiValidation === undefined ? {} : { msiValidation: { assigned: {} } }) },
     cpus: p.apicIds.map((apicId, index) => ({ index, apicId })),
     iommus: p.iommus.map(buildUnit),
     devices: {} as Record<string, PciFunction>,

@@ -108,6 +108,8 @@ export function deliverDeviceWrite(
 ): PlatformState {
   // Outside the interrupt window a dword write is ordinary DMA: translated when the unit translates.
   if (!isInterruptAddress(address)) return deviceDma(state, { fn, rid, address, size: 4, write: true, value: BigInt(data >>> 0) }, emit, raised);
+  // Host-bridge MSI validation (POWER PHB, seed thread 003), before any IOMMU: one field test when off.
+  if (state.interrupts.msiValidation !== undefined && !msiPairAssigned(state, rid, address, data, emit, fn)) return state;
 
   const iommu = fn.iommu;
   if (iommu === undefined) return compatibility(state, sourceOf(fn, rid, address, data), undefined, emit, raised);
@@ -193,6 +195,28 @@ export function deliverDeviceWrite(
     case 'fault':
       return recordFault(state, sourceOf(fn, rid, address, data), emit, withIec(unit, iec), iommu, outcome);
   }
+}
+
+/**
+ * Whether the host bridge accepts the interrupt write `address`/`data` arriving with requester
+ * ID `rid`: the pair must be one the hypervisor assigned (`msi-assign`) to the partitionable
+ * endpoint `rid` names — every function whose requester ID at the root is `rid` (functions
+ * aliased behind a PCIe-to-PCI bridge are one endpoint). Otherwise emits `msi-validation`
+ * (the bridge blocks the write and records an error) and returns false.
+ */
+function msiPairAssigned(state: PlatformState, rid: number, address: bigint, data: number, emit: Emit, fn: PciFunction): boolean {
+  const assigned = state.interrupts.msiValidation!.assigned;
+  let count = 0;
+  for (const key of Object.keys(assigned)) {
+    const d = state.devices[key];
+    if (d === undefined || d.busRid !== rid) continue;
+    for (const pair of Object.values(assigned[key]!)) {
+      count++;
+      if (pair.address === address && pair.data >>> 0 === data >>> 0) return true;
+    }
+  }
+  emit({ kind: 'msi-validation', device: fn.key, rid, address, data, assigned: count });
+  return false;
 }
 
 /** The Source of a write, built only on the paths that pass it on (the remapped and posted events spell it out). */

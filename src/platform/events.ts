@@ -422,6 +422,22 @@ export interface GuestAccessEvent {
   readonly masked: readonly number[];
 }
 
+/**
+ * Host-bridge MSI validation blocked an interrupt write (`platform.msiValidation`): the pair is
+ * not one the hypervisor assigned to the partitionable endpoint of requester `rid`, so the
+ * bridge drops it and records an error (POWER PHB; seed thread 003) before any IOMMU sees it.
+ */
+export interface MsiValidationEvent {
+  readonly kind: 'msi-validation';
+  readonly step: number;
+  readonly device: string;
+  readonly rid: number;
+  readonly address: bigint;
+  readonly data: number;
+  /** How many pairs the endpoint has assigned. */
+  readonly assigned: number;
+}
+
 /** A line of the VMM design's narrative (what QEMU, Xen or the device model did). */
 export interface VmmNoteEvent {
   readonly kind: 'vmm';
@@ -487,6 +503,7 @@ export interface ActionRejectedEvent {
 
 export type PlatformEvent =
   | ActionRejectedEvent
+  | MsiValidationEvent
   | InterruptDeliveredEvent
   | InterruptFaultEvent
   | InterruptPostedEvent

@@ -342,6 +342,14 @@ export interface InterruptPlatform {
    * as a system error (SERR#), which the platform delivers as an NMI to the BSP.
    */
   readonly urSignaling?: 'masked' | 'serr-nmi';
+  /**
+   * Host-bridge MSI validation (`platform.msiValidation: partitionable-endpoint`; POWER's PHB,
+   * seed thread 003: "the host bridge enforce validation anyways"): a write to the interrupt
+   * window is accepted only with an address/data pair the hypervisor assigned to the
+   * partitionable endpoint its requester ID names (`assigned[device][entry]`, the `msi-assign`
+   * primitive); any other is blocked before the IOMMU (an `msi-validation` event). Absent: off.
+   */
+  readonly msiValidation?: { readonly assigned: Readonly<Record<string, Readonly<Record<number, { readonly address: bigint; readonly data: number }>>>> };
 }
 
 export type { VmmState } from '../vmm/state.ts';

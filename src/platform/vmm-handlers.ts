@@ -11,7 +11,7 @@ import { hexDigits } from '../bits/bits.ts';
 import { releasePending } from '../pci/msi-capability.ts';
 import { MSIX_ENTRY_BYTES, regionOf } from '../vmm/virtual-msix.ts';
 
-export type VmmKind = 'vmm-guest-view' | 'vmm-access' | 'vmm-binding' | 'vmm-dm-view' | 'vmm-pending' | 'vmm-host-vector' | 'kvm-route' | 'vmm-cost' | 'vmm-note' | 'device-register-write';
+export type VmmKind = 'vmm-guest-view' | 'vmm-access' | 'vmm-binding' | 'vmm-dm-view' | 'vmm-pending' | 'vmm-host-vector' | 'kvm-route' | 'vmm-cost' | 'vmm-note' | 'device-register-write' | 'msi-assign';
 
 function vmmDevice(draft: Draft<PlatformState>, device: string): Draft<VmmDevice> | undefined {
   return draft.vmm?.devices[device];
@@ -113,5 +113,12 @@ export const vmmHandlers: { [K in VmmKind]: Handler<K> } = {
     draft.devices[a.device] = released.fn as Draft<PciFunction>;
     emit({ kind: 'msi-config', device: a.device, change: `physical MSI-X table ← ${hexDigits(a.value, a.size * 2)} at BAR${a.bar} offset ${h(a.offset)} by ${a.by}` });
     return released.messages.map((m) => ({ fn: released.fn, rid: released.fn.rid, address: m.address, data: m.data }));
+  },
+
+  'msi-assign'(draft, a) {
+    // Host-bridge MSI validation off: nothing to record (the mode costs nothing).
+    const v = draft.interrupts.msiValidation;
+    if (v === undefined) return;
+    v.assigned[a.device] = { ...(v.assigned[a.device] ?? {}), [a.entry]: { address: a.address, data: a.data >>> 0 } };
   },
 };

@@ -85,6 +85,7 @@ const STEP_KEYS = [
   'schedule', 'preempt', 'halt', 'guest-ack', 'guest-eoi', 'guest-msi', 'enable-dma', 'map-dma', 'unmap-dma', 'dma',
   'invalidate-context-cache', 'invalidate-iotlb', 'invalidate-pasid-cache', 'invalidate-pasid-iotlb',
   'write-register', 'fault-event', 'submit-invalidation', 'guest-mmio', 'guest-config', 'device-model',
+  'hypercall',
 ] as const;
 type StepKey = (typeof STEP_KEYS)[number];
 
@@ -273,6 +274,7 @@ class Compiler {
       apicMode: p.apicMode ?? 'x2apic',
       extendedDestinationId: p.extendedDestinationId ?? false,
       ...(p.urSignaling === undefined ? {} : { urSignaling: p.urSignaling }),
+      ...(p.msiValidation === undefined ? {} : { msiValidation: p.msiValidation }),
       apicIds,
       iommus: units,
       devices: [...this.devices.values()],
@@ -652,6 +654,14 @@ class Compiler {
                   ? { op: 'write-page', bar: s.bar ?? 0, offset: Number(u64(need(s.offset, 'offset'))), size: need(s.size, 'size'), value: s.value === undefined ? 0n : u64(s.value) }
                   : { op: 'signal-msi', address: u64(need(s.address, 'address')), data: need(s.data, 'data') };
         return [{ kind: 'device-model', domain, device, op }];
+      }
+      case 'hypercall': {
+        const s = step.hypercall!;
+        const device = this.device(s.device, [...at, 'device']);
+        const domain = this.domainId(s.vm, [...at, 'vm']);
+        const vcpu = this.vcpu({ vm: s.vm, vcpu: s.vcpu }, at);
+        if (s.op === 'get-msi-pair') return [{ kind: 'hypercall', domain, device, op: { op: s.op, slot: s.slot, vcpu, vector: s.vector } }];
+        return [{ kind: 'hypercall', domain, device, op: { op: s.op, entry: s.entry, vcpu, vector: s.vector } }];
       }
       case 'signal': {
         const s = step.signal!;

@@ -53,7 +53,7 @@ export interface RunOptions {
   readonly untrustedDeviceModels?: ReadonlySet<number>;
 }
 
-const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-injected', 'interrupt-delivered', 'interrupt-fault', 'interrupt-posted', 'guest-interrupt', 'vcpu-state', 'pir-processed', 'msi-pending', 'msi-dropped', 'dma-access', 'dma-fault', 'unsupported-request', 'request-blocked', 'dma-peer']);
+const OUTCOMES = new Set<PlatformEvent['kind']>(['interrupt-injected', 'interrupt-delivered', 'interrupt-fault', 'interrupt-posted', 'guest-interrupt', 'vcpu-state', 'pir-processed', 'msi-pending', 'msi-dropped', 'dma-access', 'dma-fault', 'unsupported-request', 'request-blocked', 'dma-peer', 'msi-validation']);
 
 /** Why `events` do not meet `expect` (empty if they do). */
 export function checkExpectation(expect: Expectation, events: readonly PlatformEvent[]): string[] {
@@ -158,6 +158,8 @@ function describe(outcomes: readonly PlatformEvent[]): string {
                 ? `posting of vector 0x${e.virtualVector.toString(16)}${e.notification ? ' with notification' : ''}`
                 : e.kind === 'dma-peer'
                   ? `peer-to-peer request to ${e.target} via ${e.at}`
+                  : e.kind === 'msi-validation'
+                    ? 'MSI blocked by host-bridge validation'
                   : e.kind === 'request-blocked'
                     ? `request blocked by ${e.port} (ACS SV)`
                     : e.kind === 'unsupported-request'

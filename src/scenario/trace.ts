@@ -110,6 +110,8 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
       const value = e.write ? ` ← ${hexDigits(e.value, e.size * 2)}` : '';
       return `${e.device}${pasid} DMA ${e.write ? 'write' : 'read'} ${e.size} B at ${hexDigits(e.address, 16)}${value} → UNSUPPORTED REQUEST (${what}): aborted by the root complex before interrupt remapping, no fault recorded; ${e.signalled === 'serr-nmi' ? 'reported as a system error (SERR#)' : 'UR signalling masked'}`;
     }
+    case 'msi-validation':
+      return `${e.device} MSI ${hexDigits(e.address, 16)}/${hexDigits(e.data, 8)} as requester ${formatBdf(e.rid)} → BLOCKED by host-bridge MSI validation: not a pair assigned to its partitionable endpoint (${e.assigned} assigned), error recorded, never reaches the IOMMU`;
     case 'request-blocked':
       return `${e.device} ${e.write ? 'write' : 'read'} at ${hexDigits(e.address, 16)} as requester ${formatBdf(e.rid)} → BLOCKED by ${e.port}: ACS Source Validation (bus ${hexDigits(e.rid >> 8, 2)} outside ${hexDigits(e.range[0], 2)}-${hexDigits(e.range[1], 2)}), never reaches the IOMMU`;
     case 'dma-peer':

@@ -32,6 +32,8 @@ export interface Platform {
   extendedDestinationId?: boolean;
   /** Unsupported Request signalling of the root complex (XSA-59); default masked. */
   urSignaling?: 'masked' | 'serr-nmi';
+  /** Host-bridge MSI validation (InterruptPlatform.msiValidation); absent: off. */
+  msiValidation?: 'partitionable-endpoint';
   cpus: { count: number } | { apicIds: number[] };
   iommus?: Unit[];
   policy?: string;
@@ -227,6 +229,11 @@ export interface Step {
     size?: number;
     value?: U64;
   };
+  /** The guest's hypercall about its function: `set-interrupt` (entry → guest vector at its vCPU). */
+  hypercall?:
+    | { vm: string; op: 'set-interrupt'; device: string; entry: number; vcpu: number; vector: number }
+    /** `get-msi-pair` (design ims-hypercall): a working address/data pair for IMS slot `slot` of the function, → guest vector at its vCPU. */
+    | { vm: string; op: 'get-msi-pair'; device: string; slot: number; vcpu: number; vector: number };
   'guest-msi'?: { device: string; entry: number; destination: number; destinationMode?: 'physical' | 'logical'; vector: number; deliveryMode?: DeliveryModeName; vm?: string };
 }
 

@@ -18,6 +18,12 @@ export interface VmmDesign {
   readonly source: string;
   /** Deliberately wrong: the catalog expects a property to fail. */
   readonly broken: boolean;
+  /**
+   * false: `remapsim compare` runs the design only when `--vmm` names it — its guest sets
+   * interrupts up another way (by hypercall), so scenarios written for a trapped MSI-X table do
+   * not apply. Absent: compared by default when not broken.
+   */
+  readonly comparedByDefault?: false;
   /** The guest's access changed its view (`vmm-react`): what the VMM does about it. */
   onGuestAccess(state: PlatformState, request: ActionOf<'vmm-react'>): Action[];
   /** The host took a host vector that carries an assigned function's entry to the VMM. */
@@ -29,4 +35,9 @@ export interface VmmDesign {
    * (QEMU) or the hardware's (Xen passes PBA reads through).
    */
   virtualPending(state: PlatformState, device: string): bigint;
+  /**
+   * The guest's hypercall about its function (`hypercall`, e.g. `set-interrupt`). Absent: the
+   * design has no such interface and the VMM layer refuses the call with a note.
+   */
+  onHypercall?(state: PlatformState, request: ActionOf<'hypercall'>): Action[];
 }

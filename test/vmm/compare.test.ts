@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { cli, repo, tempDir } from '../cli/cli-harness.ts';
 import { countCosts, stepKind, vmmCosts } from '../../src/vmm/costs.ts';
 import { designsOf, matchingPolicy } from '../../src/cli/compare.ts';
+import { VMM_DESIGNS } from '../../src/vmm/index.ts';
 import type { PlatformEvent } from '../../src/platform/events.ts';
 
 const SPEC = repo('specs/vmm/compare-posted.yaml');
@@ -74,7 +75,9 @@ describe('vmmCosts', () => {
 
 describe('designs and policies', () => {
   it('defaults to every correct design, in registry order', () => {
-    expect(designsOf(undefined)).toEqual(['qemu-kvm', 'xen', 'vfio-msi-virt-off']);
+    expect(designsOf(undefined).slice(0, 3)).toEqual(['qemu-kvm', 'xen', 'vfio-msi-virt-off']);
+    expect(designsOf(undefined)).toEqual(Object.values(VMM_DESIGNS).filter((d) => !d.broken && d.comparedByDefault !== false).map((d) => d.name));
+    expect(designsOf(undefined)).not.toContain('ims-hypercall');
     expect(designsOf('xen, qemu-kvm-broken-lazy-routes')).toEqual(['xen', 'qemu-kvm-broken-lazy-routes']);
   });
   it('matches each design with its hypervisor', () => {
@@ -198,7 +201,7 @@ describe('remapsim compare', () => {
     it('an unknown design', async () => {
       const r = await cli(['compare', SPEC, '--vmm', 'qemu-kvm,nope']);
       expect(r).toMatchObject({ code: 2, out: '' });
-      expect(r.err).toBe("remapsim: --vmm: unknown VMM design 'nope' (known: qemu-kvm, qemu-kvm-broken-lazy-routes, xen, xen-broken-mask-unobservable, xen-broken-mask-handling-inconsistent, xen-broken-dm-page-write, vfio-msi-virt-off)\n");
+      expect(r.err).toBe(`remapsim: --vmm: unknown VMM design 'nope' (known: ${Object.keys(VMM_DESIGNS).join(', ')})\n`);
     });
     it('a design named twice, or none', async () => {
       expect((await cli(['compare', SPEC, '--vmm', 'xen,xen'])).err).toBe("remapsim: --vmm: VMM design 'xen' is named twice\n");

@@ -14,6 +14,25 @@ const FILES = readdirSync(DIR)
 
 /** Lines (substrings) each scenario's trace must contain, in this order. */
 const KEY_LINES: Readonly<Record<string, readonly string[]>> = {
+  'paravirt-hcall-ir-off.yaml': [
+    'cost: hypercall — set-interrupt 05:00.0 entry 0 → vCPU 1, vector 0x41',
+    '05:00.0 MSI-X entry 0 ← address fee02000 data 000000d0 unmasked',
+    "05:00.0's interrupt injected in software: vector 0x41 → vm1.vcpu1 vIRR",
+    'MSI-X table write ignored',
+    'returns 0: the table is not emulated',
+    "05:00.0's interrupt injected in software: vector 0x41 → vm1.vcpu1 vIRR",
+    '05:00.0 MSI 00000000fee00000/000000d0 as requester 05:00.0 → BLOCKED by host-bridge MSI validation',
+    'P7 guest intent: HELD',
+  ],
+  'ims-hypercall-posted.yaml': [
+    'cost: hypercall — get-msi-pair by vm1: 05:00.0 slot 0 → vm1.vcpu1, vector 0x45',
+    'get-msi-pair 05:00.0 slot 0 → address 0xfee00038 data 0x0 (IRTE 1, posted into vm1.vcpu1 vector 0x45',
+    '05:00.0 BAR0 0x1000 ← 00000000fee00038 (8 bytes) by guest (mapped BAR)',
+    '05:00.0 MSI fee00038/00000000 → posted by dmar0 IRTE 0x1',
+    '06:00.0 MSI fee00038/00000000 → BLOCKED by dmar0: fault 0x26',
+    '05:00.0 MSI fee01000/00000046 → BLOCKED by dmar0: fault 0x25',
+    'P7 guest intent: HELD',
+  ],
   'vfio-msi-virt-off-posted.yaml': [
     "returns the physical 0x00000000fee00018 instead of the guest's 0x00000000fee01000",
     '81:00.0 BAR0 0x100 ← 00000000fee00018 (8 bytes) by guest (mapped BAR)',
