@@ -20,6 +20,7 @@ import { recordInterruptFault } from '../vtd/fault-recording.ts';
 import { planPosting } from '../vtd/posting.ts';
 import { postToPid } from '../vtd/pid-memory.ts';
 import { notifyPcpu, ownPidProcessor, type RaisedInterrupt } from './notification.ts';
+import { msiPairKey } from './msi-validation.ts';
 import { postAndProcessPir } from '../x86/posted-processing.ts';
 import { withVcpu } from './vcpu-table.ts';
 import { PhysicalMemory } from '../memory/physical-memory.ts';
@@ -205,17 +206,9 @@ export function deliverDeviceWrite(
  * (the bridge blocks the write and records an error) and returns false.
  */
 function msiPairAssigned(state: PlatformState, rid: number, address: bigint, data: number, emit: Emit, fn: PciFunction): boolean {
-  const assigned = state.interrupts.msiValidation!.assigned;
-  let count = 0;
-  for (const key of Object.keys(assigned)) {
-    const d = state.devices[key];
-    if (d === undefined || d.busRid !== rid) continue;
-    for (const pair of Object.values(assigned[key]!)) {
-      count++;
-      if (pair.address === address && pair.data >>> 0 === data >>> 0) return true;
-    }
-  }
-  emit({ kind: 'msi-validation', device: fn.key, rid, address, data, assigned: count });
+  const pairs = state.interrupts.msiValidation!.byRequester?.[rid];
+  if (pairs !== undefined && (pairs[msiPairKey(address, data)] ?? 0) > 0) return true;
+  emit({ kind: 'msi-validation', device: fn.key, rid, address, data, assigned: pairs === undefined ? 0 : Object.values(pairs).reduce((n, c) => n + c, 0) });
   return false;
 }
 

@@ -349,7 +349,11 @@ export interface InterruptPlatform {
    * partitionable endpoint its requester ID names (`assigned[device][entry]`, the `msi-assign`
    * primitive); any other is blocked before the IOMMU (an `msi-validation` event). Absent: off.
    */
-  readonly msiValidation?: { readonly assigned: Readonly<Record<string, Readonly<Record<number, { readonly address: bigint; readonly data: number }>>>> };
+  readonly msiValidation?: {
+    readonly assigned: Readonly<Record<string, Readonly<Record<number, { readonly address: bigint; readonly data: number }>>>>;
+    /** The same pairs by the requester ID the endpoint's requests carry (`address:data` → how many entries hold it): the bridge's lookup, one per write. */
+    readonly byRequester?: Readonly<Record<number, Readonly<Record<string, number>>>>;
+  };
 }
 
 export type { VmmState } from '../vmm/state.ts';

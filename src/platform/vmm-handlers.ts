@@ -7,6 +7,7 @@ import type { Draft } from 'immer';
 import type { PciFunction, PlatformState } from './state.ts';
 import type { VmmDevice } from '../vmm/state.ts';
 import { deviceOrReject, type Handler } from './transition.ts';
+import { msiPairKey } from './msi-validation.ts';
 import { hexDigits } from '../bits/bits.ts';
 import { releasePending } from '../pci/msi-capability.ts';
 import { MSIX_ENTRY_BYTES, regionOf } from '../vmm/virtual-msix.ts';
@@ -115,10 +116,22 @@ export const vmmHandlers: { [K in VmmKind]: Handler<K> } = {
     return released.messages.map((m) => ({ fn: released.fn, rid: released.fn.rid, address: m.address, data: m.data }));
   },
 
-  'msi-assign'(draft, a) {
+  'msi-assign'(draft, a, _emit, before) {
     // Host-bridge MSI validation off: nothing to record (the mode costs nothing).
     const v = draft.interrupts.msiValidation;
-    if (v === undefined) return;
-    v.assigned[a.device] = { ...(v.assigned[a.device] ?? {}), [a.entry]: { address: a.address, data: a.data >>> 0 } };
+    const was = before.interrupts.msiValidation;
+    const rid = before.devices[a.device]?.busRid;
+    if (v === undefined || was === undefined || rid === undefined) return;
+    const old = was.assigned[a.device]?.[a.entry];
+    v.assigned[a.device] = { ...(was.assigned[a.device] ?? {}), [a.entry]: { address: a.address, data: a.data >>> 0 } };
+    const counts: Record<string, number> = { ...(was.byRequester?.[rid] ?? {}) };
+    if (old !== undefined) {
+      const k = msiPairKey(old.address, old.data);
+      if ((counts[k] ?? 0) <= 1) delete counts[k];
+      else counts[k] = counts[k]! - 1;
+    }
+    const k = msiPairKey(a.address, a.data);
+    counts[k] = (counts[k] ?? 0) + 1;
+    v.byRequester = { ...(was.byRequester ?? {}), [rid]: counts };
   },
 };
