@@ -237,7 +237,7 @@ function buildVmm(p: PlatformDescription, devices: Readonly<Record<string, PciFu
     design: p.vmm.design,
     devices: managed,
     hostVectors: {},
-    kvm: { capacity: p.vmm.kvmRoutes ?? KVM_MAX_IRQ_ROUTES, firstMsiGsi: KVM_IOAPIC_PINS, routes: {} },
+    kvm: { capacity: p.vmm.kvmRoutes ?? KVM_MAX_IRQ_ROUTES, firstMsiGsi: KVM_IOAPIC_PINS, routes: {}, used: 0 },
     deviceModels: p.vmm.deviceModels ?? {},
   };
 }

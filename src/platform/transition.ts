@@ -366,10 +366,10 @@ const vcpuHandlers: { [K in VcpuKind]: Handler<K> } = {
   },
 
   'software-route'(draft, a, emit, before) {
-    const routes = { ...(before.hypervisor.softwareRoutes ?? {}) };
+    // Changed in the draft: one key, not a copy of every route.
+    const routes = (draft.hypervisor.softwareRoutes ??= {} as Draft<Record<number, SoftwareRoute>>);
     if (a.route === undefined) delete routes[a.hostVector];
-    else routes[a.hostVector] = a.route;
-    draft.hypervisor.softwareRoutes = routes as Draft<Record<number, SoftwareRoute>>;
+    else routes[a.hostVector] = a.route as Draft<SoftwareRoute>;
     const r = a.route;
     emit({
       kind: 'hypervisor',
@@ -390,7 +390,7 @@ const vcpuHandlers: { [K in VcpuKind]: Handler<K> } = {
   },
 
   'intend-route'(draft, a, emit, before) {
-    draft.intent.interruptRoutes = { ...(before.intent.interruptRoutes ?? {}), [`${a.iommu}:${a.index}`]: a.route } as Draft<Record<string, IntendedRoute>>;
+    (draft.intent.interruptRoutes ??= {} as Draft<Record<string, IntendedRoute>>)[`${a.iommu}:${a.index}`] = a.route as Draft<IntendedRoute>;
     const fixed = a.route.oneOf ? 'one of' : 'every one of';
     emit({ kind: 'intent', change: `IRTE ${a.index} of unit ${a.iommu}: ${a.route.device} vector 0x${a.route.vector.toString(16)} → ${fixed} vCPU ${a.route.vcpus.join(', vCPU ')}` });
   },

@@ -61,17 +61,19 @@ export const vmmHandlers: { [K in VmmKind]: Handler<K> } = {
     const vmm = before.vmm;
     if (vmm === undefined || draft.vmm === undefined) return void emit({ kind: 'action-rejected', why: 'no VMM' });
     const table = vmm.kvm;
-    const used = Object.keys(table.routes).length;
+    const used = table.used;
     const exists = table.routes[a.gsi] !== undefined;
     if (a.route === undefined) {
       if (!exists) return;
       delete draft.vmm.kvm.routes[a.gsi];
+      draft.vmm.kvm.used = used - 1;
       return void emit({ kind: 'kvm-routing', gsi: a.gsi, change: 'remove', address: undefined, data: undefined, used: used - 1, capacity: table.capacity });
     }
     if (!exists && (used >= table.capacity || a.gsi < table.firstMsiGsi || a.gsi >= table.firstMsiGsi + table.capacity)) {
       return void emit({ kind: 'kvm-routing', gsi: a.gsi, change: 'full', address: a.route.address, data: a.route.data, used, capacity: table.capacity });
     }
     draft.vmm.kvm.routes[a.gsi] = a.route;
+    if (!exists) draft.vmm.kvm.used = used + 1;
     emit({ kind: 'kvm-routing', gsi: a.gsi, change: exists ? 'update' : 'add', address: a.route.address, data: a.route.data, used: exists ? used : used + 1, capacity: table.capacity });
   },
 
@@ -119,12 +121,13 @@ export const vmmHandlers: { [K in VmmKind]: Handler<K> } = {
   'msi-assign'(draft, a, _emit, before) {
     // Host-bridge MSI validation off: nothing to record (the mode costs nothing).
     const v = draft.interrupts.msiValidation;
-    const was = before.interrupts.msiValidation;
     const rid = before.devices[a.device]?.busRid;
-    if (v === undefined || was === undefined || rid === undefined) return;
-    const old = was.assigned[a.device]?.[a.entry];
-    v.assigned[a.device] = { ...(was.assigned[a.device] ?? {}), [a.entry]: { address: a.address, data: a.data >>> 0 } };
-    const counts: Record<string, number> = { ...(was.byRequester?.[rid] ?? {}) };
+    if (v === undefined || rid === undefined) return;
+    const entries = (v.assigned[a.device] ??= {});
+    const old = entries[a.entry];
+    entries[a.entry] = { address: a.address, data: a.data >>> 0 };
+    // The bridge's per-requester index, changed key by key in the draft.
+    const counts = ((v.byRequester ??= {})[rid] ??= {});
     if (old !== undefined) {
       const k = msiPairKey(old.address, old.data);
       if ((counts[k] ?? 0) <= 1) delete counts[k];
@@ -132,6 +135,5 @@ export const vmmHandlers: { [K in VmmKind]: Handler<K> } = {
     }
     const k = msiPairKey(a.address, a.data);
     counts[k] = (counts[k] ?? 0) + 1;
-    v.byRequester = { ...(was.byRequester ?? {}), [rid]: counts };
   },
 };

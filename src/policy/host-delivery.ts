@@ -20,6 +20,34 @@ import { latchedEime } from '../vtd/interrupt-remapping.ts';
 import { composeCompatibilityMsi } from '../x86/msi.ts';
 import { acceptedRequesters, remappingOn, sourceValidationOf } from './common.ts';
 
+/**
+ * The IRTE (128 bits) of the host's own delivery: remapped, present, fixed, edge, physical
+ * destination `apicId` (VT-d §9.10 DST: bits 15:8 with EIME = 0, all 32 bits with EIME = 1, as
+ * unit `iommu` latched it), vector `hostVector`, source validation `source`. Undefined when
+ * the APIC ID does not fit the unit's destination format.
+ */
+export function hostRemappedIrte(state: PlatformState, iommu: number, apicId: number, hostVector: number, source: { sid: number; sq: number; svt: number }): bigint | undefined {
+  const unit = state.iommus[iommu];
+  if (unit === undefined) return undefined;
+  const eime = latchedEime(unit.regs.irtaLatched);
+  if (apicId > (eime ? 0xffff_ffff : 0xff)) return undefined;
+  return encodeIrte({
+    mode: 'remapped',
+    present: true,
+    fpd: false,
+    avail: 0,
+    destinationModeLogical: false,
+    redirectionHint: false,
+    triggerLevel: false,
+    deliveryMode: 0,
+    vector: hostVector,
+    destination: irteDestinationField(apicId, eime),
+    sid: source.sid,
+    sq: source.sq,
+    svt: source.svt,
+  });
+}
+
 /** The actions, the IRTE used (undefined with IR off), the pCPU's APIC ID and the functions granted. */
 export interface HostDelivery {
   readonly actions: Action[];
@@ -46,25 +74,10 @@ export function hostDelivery(state: PlatformState, device: string, entry: number
     const msg = composeCompatibilityMsi({ destination: apicId, vector: hostVector });
     return { actions: [hostGrant(device), { kind: 'program-msix', device, entry, address: msg.address, data: msg.data, masked: false }], irte: undefined, apicId, requesters: [device] };
   }
-  const eime = latchedEime(unit.regs.irtaLatched);
-  if (apicId > (eime ? 0xffff_ffff : 0xff)) return undefined;
   const index = reuse ?? state.hypervisor.nextIrte[iommu] ?? 0;
   const source = sourceValidationOf(state, fn);
-  const irte = encodeIrte({
-    mode: 'remapped',
-    present: true,
-    fpd: false,
-    avail: 0,
-    destinationModeLogical: false,
-    redirectionHint: false,
-    triggerLevel: false,
-    deliveryMode: 0,
-    vector: hostVector,
-    destination: irteDestinationField(apicId, eime),
-    sid: source.sid,
-    sq: source.sq,
-    svt: source.svt,
-  });
+  const irte = hostRemappedIrte(state, iommu, apicId, hostVector, source);
+  if (irte === undefined) return undefined;
   const msi = composeRemappableMsi({ handle: index, shv: true, subhandle: 0 });
   const requesters = acceptedRequesters(state, device, owner, source);
   return {

@@ -24,6 +24,8 @@ export interface KvmRoutingTable {
   readonly capacity: number;
   readonly firstMsiGsi: number;
   readonly routes: Readonly<Record<number, KvmMsiRoute>>;
+  /** How many routes `routes` holds, kept by the `kvm-route` primitive so that a change costs no count of the table. */
+  readonly used: number;
 }
 
 /** The VMM's bookkeeping for one vector of an assigned function. */

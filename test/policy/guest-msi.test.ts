@@ -6,6 +6,8 @@
  * against the recorded intent.
  */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { apicAccepts } from '../../src/x86/apic.ts';
 import { parseScenarioText } from '../../src/scenario/parse.ts';
 import { compileScenario } from '../../src/scenario/compile.ts';
 import { runScenario, type RunResult } from '../../src/scenario/run.ts';
@@ -226,4 +228,47 @@ describe('a unit that cannot post: software delivery for every request (KVM with
     expect(last.filter((x): x is InterruptInjectedEvent => x.kind === 'interrupt-injected').map((x) => [x.vcpu, x.vector])).toEqual([[1, 0x41]]);
     expect(r.ok).toBe(true);
   });
+});
+
+describe('guestTargets: the APIC-ID index agrees with asking every vCPU', () => {
+  // The xAPIC cluster model is a platform description field, not a scenario one: set on the built state.
+  const platform = (apicMode: string, model: 'cluster' | undefined, ids: number[]): PlatformState => {
+    const s = built(apicMode, ids);
+    return model === undefined ? s : { ...s, interrupts: { ...s.interrupts, xapicLogicalModel: model } };
+  };
+  const built = (apicMode: string, ids: number[]): PlatformState =>
+    run(`
+name: index
+platform:
+  hostAddressWidth: 39
+  cpus: { count: 2 }
+  apicMode: ${apicMode}
+domains:
+  - { name: host, kind: host, cpus: [0] }
+  - { name: vm1, kind: guest, cpus: [1], vcpus: [${ids.join(', ')}] }
+  - { name: vm2, kind: guest, cpus: [1], vcpus: [${ids.slice(0, 3).join(', ')}] }
+steps: []
+`).final;
+  const naive = (s: PlatformState, domain: number, dest: number, logical: boolean): number[] =>
+    vcpuList(s.vcpus)
+      .filter((v) => v.domain === domain && apicAccepts(s.interrupts.apicMode, logical, dest >>> 0, v.apicId, s.interrupts.xapicLogicalModel === 'cluster'))
+      .sort((a, b) => a.apicId - b.apicId || a.id - b.id)
+      .map((v) => v.id);
+  const cases: [string, 'cluster' | undefined, number[]][] = [
+    ['x2apic', undefined, [0, 1, 2, 15, 16, 17, 33, 64, 300]],
+    ['xapic', undefined, [0, 1, 2, 5, 7, 8]],
+    ['xapic', 'cluster', [0, 1, 3, 4, 6, 13, 59]],
+  ];
+  for (const [mode, model, ids] of cases) {
+    it(`${mode}${model ? ` ${model}` : ''}`, () => {
+      const s = platform(mode, model, ids);
+      const dest = fc.oneof(fc.constantFrom(0, 1, 2, 3, 0xff, 0xf3, 0x21, 0x10003, 0x20001, 0xffff_ffff, 300, 0x12), fc.integer({ min: 0, max: 0xffff_ffff }));
+      fc.assert(
+        fc.property(dest, fc.boolean(), fc.constantFrom(1, 2), (d, logical, domain) => {
+          expect(guestTargets(s, domain, d, logical).map((v) => v.id)).toEqual(naive(s, domain, d, logical));
+        }),
+        { seed: 7, numRuns: 400 },
+      );
+    });
+  }
 });

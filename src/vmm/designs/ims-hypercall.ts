@@ -53,12 +53,12 @@ import type { Action, ActionOf } from '../../platform/actions.ts';
 import type { PlatformState } from '../../platform/state.ts';
 import type { VmmDesign } from '../design.ts';
 import { vcpuAt } from '../../platform/vcpu-table.ts';
-import { encodeIrte, irteDestinationField } from '../../vtd/irte.ts';
+import { encodeIrte } from '../../vtd/irte.ts';
 import { encodeIec } from '../../vtd/invalidation.ts';
 import { composeRemappableMsi } from '../../vtd/remappable-msi.ts';
-import { latchedEime } from '../../vtd/interrupt-remapping.ts';
 import { acceptedRequesters, postingCapable, remappingOn, sourceValidationOf } from '../../policy/common.ts';
 import { freeHostVector } from '../host-irq.ts';
+import { hostRemappedIrte } from '../../policy/host-delivery.ts';
 import { qemuKvm } from './qemu-kvm.ts';
 import { cost, hex, note } from './kvm-irq.ts';
 
@@ -119,21 +119,8 @@ function getMsiPair(state: PlatformState, request: ActionOf<'hypercall'>, rules:
   }
   const hostVector = freeHostVector(state);
   const apicId = state.cpus[vcpu.pcpu]?.apicId;
-  const eime = latchedEime(state.iommus[iommu]!.regs.irtaLatched);
-  if (hostVector === undefined || apicId === undefined || apicId > (eime ? 0xffff_ffff : 0xff)) return refuse('no free host vector for a remapped IRTE');
-  const irte = encodeIrte({
-    mode: 'remapped',
-    present: true,
-    fpd: false,
-    avail: 0,
-    destinationModeLogical: false,
-    redirectionHint: false,
-    triggerLevel: false,
-    deliveryMode: 0,
-    vector: hostVector,
-    destination: irteDestinationField(apicId, eime),
-    ...source,
-  });
+  const irte = hostVector === undefined || apicId === undefined ? undefined : hostRemappedIrte(state, iommu, apicId, hostVector, source);
+  if (hostVector === undefined || apicId === undefined || irte === undefined) return refuse('no free host vector for a remapped IRTE');
   const hostGrants = requesters.map((key): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'pcpu', apicId }, vector: hostVector, deliveryModes: [0] } }));
   return [
     head,
