@@ -35,9 +35,11 @@ import { x2apicLogicalId, xapicClusterLogicalId } from '../x86/apic.ts';
 import { policyNamed } from '../policy/index.ts';
 import { presentedRequesterIds } from '../fabric/aliases.ts';
 import { MSIX_ENTRY_BYTES, pbaBytes, regionOf, type MsixLayout } from '../vmm/virtual-msix.ts';
+import { vmmDesignNamed } from '../vmm/index.ts';
+import type { HypercallOp } from '../platform/actions.ts';
 
 /** Every action kind an adversary (or the scheduler) can take, in the order a shrunk kind choice prefers. */
-export const ACTION_KINDS = ['msi', 'dma', 'signal', 'program-msix', 'program-msi', 'msix-control', 'guest-msi', 'halt', 'guest-ack', 'guest-eoi', 'schedule', 'preempt', 'guest-mmio', 'guest-config', 'device-model'] as const;
+export const ACTION_KINDS = ['msi', 'dma', 'signal', 'program-msix', 'program-msi', 'msix-control', 'guest-msi', 'halt', 'guest-ack', 'guest-eoi', 'schedule', 'preempt', 'guest-mmio', 'guest-config', 'device-model', 'hypercall'] as const;
 /** One of {@link ACTION_KINDS}. */
 export type ActionKind = (typeof ACTION_KINDS)[number];
 
@@ -89,6 +91,17 @@ export interface AttackPools {
   /** The malicious guests' functions the VMM manages (src/vmm): where `guest-mmio`, `guest-config` and `device-model` steps go, with the layout of their MSI-X. */
   readonly vmmDevices: readonly { readonly bdf: string; readonly layout: MsixLayout }[];
   /**
+   * The hypercall ops the VMM design answers (src/vmm/design.ts `hypercalls`); empty: the
+   * design has none, or there is no VMM.
+   */
+  readonly hypercalls: readonly HypercallOp['op'][];
+  /**
+   * Every function the VMM manages, with its owner's name and MSI-X table size (entries): a
+   * malicious guest's hypercall may name any of them — whether the design checks ownership
+   * is what ims-hypercall-broken-no-owner-check gets wrong.
+   */
+  readonly hypercallDevices: readonly { readonly bdf: string; readonly vm: string; readonly entries: number }[];
+  /**
    * Every MSI-X function of the platform: a malicious guest's interrupt request
    * (`guest-msi`, a trapped MSI-X write or its hypercall equivalent) may name any of
    * them — whether the hypervisor checks ownership is what XSA-237 was about — except its
@@ -132,6 +145,7 @@ export interface AttackPools {
  * EOI, schedule and preempt only with vCPUs; program-msi/-msix only for devices with
  * that capability); devices may send any MSI and signal, and DMA when the scenario
  * sets up DMA remapping (a platform without it gives no DMA isolation to check);
+ * hypercalls only with a VMM design that answers some (src/vmm/design.ts `hypercalls`);
  * requester IDs are the devices' own; all of P1–P5; budget {@link DEFAULT_BUDGET}.
  * `overrides` (command-line options) replace budget fields.
  * @throws Error when the adversary has no action it can take (no malicious guest device nor vCPU).
@@ -142,7 +156,7 @@ export function threatModel(compiled: CompiledScenario, data: S.Scenario, pools:
   const guests = adversary.guests ?? compiled.platform.domains.filter((d) => d.kind === 'guest').map((d) => d.name);
   const hasDma = (data.steps ?? []).some((s) => s['enable-dma'] !== undefined || s['map-dma'] !== undefined);
   const hasVcpus = pools.vcpus.length > 0;
-  const software: readonly S.AdversarySoftware[] = adversary.software ?? ['program-msix', 'program-msi', 'msix-control', 'guest-msi', 'guest-mmio', 'guest-config', 'halt', 'guest-ack', 'guest-eoi', 'schedule', 'preempt'];
+  const software: readonly S.AdversarySoftware[] = adversary.software ?? ['program-msix', 'program-msi', 'msix-control', 'guest-msi', 'guest-mmio', 'guest-config', 'hypercall', 'halt', 'guest-ack', 'guest-eoi', 'schedule', 'preempt'];
   const devices: readonly S.AdversaryDevice[] = adversary.devices ?? (hasDma ? ['msi', 'signal', 'dma'] : ['msi', 'signal']);
   const anyDevice = pools.devices.length > 0;
   const supported = (k: ActionKind): boolean => {
@@ -163,6 +177,8 @@ export function threatModel(compiled: CompiledScenario, data: S.Scenario, pools:
         return pools.vmmDevices.length > 0;
       case 'guest-msi':
         return hasVcpus && pools.requestDevices.length > 0 && pools.guests.length > 0;
+      case 'hypercall':
+        return hasVcpus && pools.hypercalls.length > 0 && pools.hypercallDevices.length > 0 && pools.guests.length > 0;
       case 'halt':
       case 'guest-ack':
       case 'guest-eoi':
@@ -225,6 +241,12 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   const ownVcpus = vcpus.filter((v) => bad.has(v.vm));
   const handles: number[] = [];
   const vectors: number[] = [];
+  const hypercalls = state.vmm === undefined ? [] : (vmmDesignNamed(state.vmm.design).hypercalls ?? []);
+  // Every VMM-managed function, the malicious guests' first (a shrunk hypercall names their own).
+  const hypercallDevices = Object.entries(state.vmm?.devices ?? {})
+    .map(([bdf, d]) => ({ bdf, vm: state.domains[d.domain]?.name ?? '', entries: d.guest.layout.entries, own: badIds.has(d.domain) }))
+    .sort((x, y) => Number(y.own) - Number(x.own))
+    .map(({ bdf, vm, entries }) => ({ bdf, vm, entries }));
   // Every store into an IRT teaches a handle: the `irte` sugar (`IRTE N of dmarK`) and a
   // plain `write-memory` into the table (half an IRTE, a torn update) alike. The entry's
   // vector is read from memory as that step left it.
@@ -260,6 +282,9 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
       }
     }
   });
+  // A hypercall's IRTE (get-msi-pair) is the next the hypervisor allocates, in order: those handles are guessable.
+  if (hypercalls.length > 0) for (const next of Object.values(state.hypervisor.nextIrte)) for (let k = 0; k < 4; k++) handles.push(next + k);
+  if (hypercalls.length > 0 && Object.keys(state.hypervisor.nextIrte).length === 0) handles.push(0, 1, 2, 3);
   for (const g of state.intent.grants) vectors.push(g.vector);
   for (const g of p.grants) vectors.push(g.vector);
   for (const s of compiled.steps) for (const a of s.actions) if (a.kind === 'guest-msi') vectors.push(a.vector);
@@ -290,7 +315,7 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   for (const f of Object.values(state.fabric.functions)) for (const bar of f.bars) addresses.push(bar.base);
   addresses.push(state.hypervisor.tableArena.start, 0xfee0_0000n);
   const dmaAddresses = unique(addresses.filter((a) => a <= BigInt(Number.MAX_SAFE_INTEGER)).map(Number));
-  return { devices, vmmDevices, requestDevices, signalDevices, guests: [...bad], ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, presented, vectors: unique(vectors), apicIds, guestDestinations, dmaAddresses, dmaPasids: unique(pasids) };
+  return { devices, vmmDevices, hypercalls, hypercallDevices, requestDevices, signalDevices, guests: [...bad], ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, presented, vectors: unique(vectors), apicIds, guestDestinations, dmaAddresses, dmaPasids: unique(pasids) };
 }
 
 /** A guest-msi destination: a guest APIC ID (physical) or a logical destination. */
@@ -495,7 +520,32 @@ export function resolveChoice(pools: AttackPools, threat: ThreatModel, weights: 
       return { 'guest-config': guestConfig(pools, c) };
     case 'device-model':
       return { 'device-model': deviceModelStep(pools, c) };
+    case 'hypercall':
+      return { hypercall: hypercallStep(pools, c) };
   }
+}
+
+/**
+ * A malicious guest's hypercall (the VMM design's, src/vmm/design.ts `hypercalls`):
+ * `get-msi-pair {device, slot, vcpu, vector}` or `set-interrupt {device, entry, vcpu, vector}`.
+ * Fields: f the caller (a malicious guest), a the function (the caller's first, then every
+ * other function the VMM manages, other guests' too), b the op, c the vCPU (the caller's
+ * first, then every other guest vCPU, named with `vcpuOf`), d the vector (the hot vectors,
+ * raw: any byte), e the slot or entry (below the function's table size, raw: any slot up to
+ * 65535, any entry up to 2047). Shrinks toward the caller's own function, entry 0, its first
+ * vCPU and the first hot vector: a well-formed call.
+ */
+function hypercallStep(pools: AttackPools, c: Choice): Record<string, unknown> {
+  const vm = pools.guests[c.f % pools.guests.length]!;
+  const devices = [...pools.hypercallDevices.filter((d) => d.vm === vm), ...pools.hypercallDevices.filter((d) => d.vm !== vm)];
+  const d = devices[c.a % devices.length]!;
+  const op = pools.hypercalls[c.b % pools.hypercalls.length]!;
+  const vcpus = [...pools.vcpus.filter((v) => v.vm === vm), ...pools.vcpus.filter((v) => v.vm !== vm)];
+  const v = vcpus[c.c % vcpus.length]!;
+  const vector = pick(pools.vectors, c.d, (x) => x) & 0xff;
+  const target = { vcpu: v.vcpu, ...(v.vm === vm ? {} : { vcpuOf: v.vm }) };
+  if (op === 'get-msi-pair') return { vm, op, device: d.bdf, slot: c.e < HOT ? c.e % Math.max(1, d.entries) : c.e % 0x10000, ...target, vector };
+  return { vm, op, device: d.bdf, entry: c.e < HOT ? c.e % Math.max(1, d.entries) : c.e % 2048, ...target, vector };
 }
 
 /**

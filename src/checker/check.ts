@@ -501,7 +501,7 @@ export function stateThatMatters(r: RunResult, step: number): string[] {
     }
     if (e.kind === 'interrupt-delivered') {
       const owner = state.intent.owners[e.device];
-      out.push(`${e.device} belongs to ${owner === undefined ? 'no domain' : state.domains[owner]!.name}; its grants: ${state.intent.grants.filter((g) => g.requester === e.device).map((g) => `0x${g.vector.toString(16)}→${g.target.kind === 'pcpu' ? `APIC ${g.target.apicId}` : `vCPU ${g.target.vcpu}`}`).join(', ') || 'none'}`);
+      out.push(`${e.device} belongs to ${owner === undefined ? 'no domain' : state.domains[owner]!.name}; its grants: ${state.intent.grants.filter((g) => g.requester === e.device).map((g) => `0x${g.vector.toString(16)}${g.lastVector === undefined ? '' : `..0x${g.lastVector.toString(16)}`}→${g.target.kind === 'pcpu' ? `APIC ${g.target.apicId}` : `vCPU ${g.target.vcpu}`}`).join(', ') || 'none'}`);
     }
     if (e.kind === 'interrupt-posted') {
       const v = vcpuList(state.vcpus).find((x) => x.pda === e.pda);

@@ -28,6 +28,7 @@ import { rejectedCount } from '../properties/p6-fault-accountability.ts';
 import { POLICIES } from '../policy/index.ts';
 import type { CheckPool } from '../checker/pool.ts';
 import type * as S from '../scenario/types.ts';
+import { probeDesign, type DesignProbes } from '../vmm/probes.ts';
 
 /** Options of {@link compareCommand} (the command line's). */
 export interface CompareOptions {
@@ -89,6 +90,8 @@ export interface DesignComparison {
   readonly costs: VmmCosts;
   /** KVM's routing table at the end (gsi ascending). */
   readonly kvmRoutes: readonly { readonly gsi: number; readonly address: bigint; readonly data: number; readonly device: string; readonly entry: number }[];
+  /** Whether an unmodified driver's onboard interrupt controller / IMS store works on the final state (src/vmm/probes.ts; not part of `ok`). */
+  readonly probes: DesignProbes;
   /** Every property held (or did not apply), every expectation held, the check found nothing. */
   readonly ok: boolean;
 }
@@ -104,10 +107,17 @@ export function matchingPolicy(design: string): string {
   return design.startsWith('xen') ? 'xen' : 'kvm';
 }
 
-/** The designs `--vmm` names, in the order given (default: every correct design, registry order). @throws InputError for an unknown or repeated name. */
+/**
+ * The designs `--vmm` names, in the order given. Default: every correct design whose guest
+ * programs a trapped MSI-X table (registry order); `all`: every correct design, the hypercall
+ * designs too (a scenario for them gives each design's guest driver its own steps, `under:`).
+ * @throws InputError for an unknown or repeated name.
+ */
 export function designsOf(list: string | undefined): string[] {
   const known = Object.keys(VMM_DESIGNS);
-  const names = list === undefined ? known.filter((n) => !VMM_DESIGNS[n]!.broken && VMM_DESIGNS[n]!.comparedByDefault !== false) : list.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const correct = known.filter((n) => !VMM_DESIGNS[n]!.broken);
+  const names =
+    list === undefined ? correct.filter((n) => VMM_DESIGNS[n]!.comparedByDefault !== false) : list.trim() === 'all' ? correct : list.split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (names.length === 0) throw new InputError(list === undefined ? 'no VMM design is registered (src/vmm/designs)' : 'name at least one VMM design', { field: '--vmm' });
   for (const n of names) {
     if (VMM_DESIGNS[n] === undefined) throw new InputError(`unknown VMM design '${n}' (known: ${known.join(', ') || 'none'})`, { field: '--vmm' });
@@ -229,6 +239,7 @@ export async function compareScenario(file: string, o: CompareOptions = {}): Pro
       check,
       costs: vmmCosts(r.steps, r.final),
       kvmRoutes: routes,
+      probes: probeDesign(r.final),
       ok: PROPERTY_IDS.every((p) => properties[p].verdict !== 'VIOLATED') && failures.length === 0 && (check === undefined || check.verdict === 'HELD'),
     });
   }
@@ -283,10 +294,19 @@ export function formatComparison(c: Comparison): string {
     ['check', ...d.map((x) => checkCell(x.check))],
     ...costRows('per MSI-X programming', 'writes', d, (k) => k.programming),
     ...costRows('per interrupt', 'raised', d, (k) => k.interrupt),
+    ['onboard interrupt controller', ...d.map((x) => x.probes.onboardController.verdict)],
+    ['IMS, unmodified driver', ...d.map((x) => x.probes.ims.verdict)],
     ['KVM routes in use at the end', ...d.map((x) => (matchingPolicy(x.design) === 'kvm' ? `${x.costs.kvmRoutesInUse} of ${x.costs.kvmRouteCapacity}` : 'n/a'))],
   ];
   for (const r of rows) table.push(r);
-  const lines = [`compare: ${c.scenario} (${c.file})`, table.toString(), 'costs: total (average per occurrence); a programming is a guest write to the MSI-X table or Message Control, an interrupt a raised entry'];
+  const lines = [
+    `compare: ${c.scenario} (${c.file})`,
+    table.toString(),
+    'costs: total (average per occurrence); a programming is a guest write to the MSI-X table or Message Control, an interrupt a raised entry',
+    "probes (on the final state): the device sends the pair its unmodified driver read back from the MSI-X table (onboard interrupt controller) or wrote itself (IMS store); works = the guest's entry's vCPUs get its vector",
+  ];
+  for (const x of d) lines.push(`${x.design}: the guest names vCPUs by ${VMM_DESIGNS[x.design]!.guestAddressing ?? '(not stated)'}`);
+  for (const x of d) lines.push(`${x.design}: onboard controller ${x.probes.onboardController.verdict}: ${x.probes.onboardController.detail}`, `${x.design}: IMS ${x.probes.ims.verdict}: ${x.probes.ims.detail}`);
   for (const x of d) {
     for (const p of PROPERTY_IDS) for (const v of x.properties[p].violations) lines.push(`${x.design}: VIOLATION ${p}${v.step < 0 ? '' : ` at action ${v.step}`}: ${v.message}`);
     for (const f of x.expectations.failures) lines.push(`${x.design}: EXPECTATION FAILED at step ${f.step}: ${f.message}`);
@@ -311,6 +331,7 @@ export function comparisonJson(c: Comparison): unknown {
     designs: c.designs.map((x) => ({
       design: x.design,
       summary: x.summary,
+      guestAddressing: VMM_DESIGNS[x.design]!.guestAddressing ?? null,
       policy: x.policy,
       ok: x.ok,
       properties: x.properties,
@@ -324,6 +345,7 @@ export function comparisonJson(c: Comparison): unknown {
         kvmRoutesInUse: x.costs.kvmRoutesInUse,
         kvmRouteCapacity: x.costs.kvmRouteCapacity,
       },
+      probes: x.probes,
       kvmRoutes: x.kvmRoutes.map((r) => ({ gsi: r.gsi, address: `0x${r.address.toString(16)}`, data: `0x${r.data.toString(16)}`, device: r.device, entry: r.entry })),
     })),
   };

@@ -114,7 +114,7 @@ function registerCompare(program: Command, out: (s: string) => void, setCode: (c
     .command('compare')
     .description('run a scenario under several VMM designs and compare their property verdicts and costs side by side')
     .argument('<scenario>', 'scenario YAML file')
-    .option('--vmm <designs>', 'comma-separated VMM designs (default: every design that is not broken)')
+    .option('--vmm <designs>', 'comma-separated VMM designs, or `all` (every correct design, the hypercall ones too); default: every correct design whose guest programs a trapped MSI-X table')
     .option('--policy <name>', "hypervisor policy for every design, or 'matching' (kvm for qemu-kvm*, xen for xen*); default: the scenario's")
     .option('--runs <n>', 'random runs of the check: section (overrides check.budget.runs)', positiveInt('runs'))
     .option('--workers <n>', 'worker threads for the check (default 1: this thread)', positiveInt('workers'))
@@ -162,7 +162,22 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
       setCode(r.ok ? EXIT.ok : EXIT.failed);
     });
 
-  const imp = program.command('import').description('import real machine data');
+  // `import FILE` picks the importer by the table's signature; `import dmar|ivrs FILE` names it.
+  // The program parses options anywhere, so `import dmar F --json` can leave `--json` on
+  // `import`: the subcommands read their options merged with the parent's (importOpts).
+  const imp = program
+    .command('import')
+    .description('import real machine data: `import FILE` chooses dmar or ivrs by the table signature')
+    .argument('[file]', 'ACPI DMAR or IVRS table (.bin or iasl .dsl)')
+    .option('--json', 'print the parsed table as JSON')
+    .option('--scenario <out>', 'write a scenario skeleton for this machine')
+    .action(async (file: string | undefined, o: { json?: boolean; scenario?: string }) => {
+      if (file === undefined) throw new InputError('missing FILE: remapsim import [dmar|ivrs] FILE', { field: 'import' });
+      const { sniffImporter, importIvrs } = await import('./import-ivrs.ts');
+      if (sniffImporter(file) === 'ivrs') out(importIvrs(file, o));
+      else out((await import('./import-dmar.ts')).importDmar(file, o));
+    });
+  const importOpts = (o: { json?: boolean; scenario?: string }): { json?: boolean; scenario?: string } => ({ ...imp.opts<{ json?: boolean; scenario?: string }>(), ...o });
   imp
     .command('dmar')
     .description('parse an ACPI DMAR table (.bin as read from /sys/firmware/acpi/tables/DMAR, or iasl .dsl)')
@@ -171,18 +186,33 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
     .option('--scenario <out>', 'write a scenario skeleton for this machine')
     .action(async (file: string, o: { json?: boolean; scenario?: string }) => {
       const { importDmar } = await import('./import-dmar.ts');
-      out(importDmar(file, o));
+      out(importDmar(file, importOpts(o)));
+    });
+  imp
+    .command('ivrs')
+    .description('parse an AMD ACPI IVRS table (.bin as read from /sys/firmware/acpi/tables/IVRS, or iasl .dsl)')
+    .argument('<file>')
+    .option('--json', 'print the parsed table as JSON')
+    .option('--scenario <out>', 'write a scenario skeleton for this machine')
+    .action(async (file: string, o: { json?: boolean; scenario?: string }) => {
+      const { importIvrs } = await import('./import-ivrs.ts');
+      out(importIvrs(file, importOpts(o)));
     });
 
   const dec = program.command('decode').description('decode MSI address/data pairs');
+  const iommuVendor = (v: string): 'amd' | 'intel' | 'auto' => {
+    if (v === 'amd' || v === 'intel' || v === 'auto') return v;
+    throw new InvalidArgumentError('must be amd, intel or auto');
+  };
   dec
     .command('lspci')
     .description('decode every MSI Address/Data pair in an lspci -vvv dump')
     .argument('<file>')
     .option('--json', 'JSON lines')
-    .action(async (file: string, o: { json?: boolean }) => {
+    .option('--iommu <vendor>', 'amd, intel or auto: auto picks amd when the dump shows an AMD IOMMU function (class 0806, vendor 1022), intel otherwise, and says why', iommuVendor, 'auto')
+    .action(async (file: string, o: { json?: boolean; iommu: 'amd' | 'intel' | 'auto' }) => {
       const { decodeLspci } = await import('./decode.ts');
-      out(decodeLspci(file, o.json ?? false));
+      out(decodeLspci(file, o.json ?? false, o.iommu));
     });
   dec
     .command('msi')
@@ -190,9 +220,10 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
     .argument('<address>')
     .argument('<data>')
     .option('--json', 'JSON')
-    .action(async (address: string, data: string, o: { json?: boolean }) => {
+    .option('--iommu <vendor>', 'amd, intel or auto (auto = intel: one pair gives nothing to detect)', iommuVendor, 'auto')
+    .action(async (address: string, data: string, o: { json?: boolean; iommu: 'amd' | 'intel' | 'auto' }) => {
       const { decodeMsiPair } = await import('./decode.ts');
-      out(decodeMsiPair(address, data, o.json ?? false));
+      out(decodeMsiPair(address, data, o.json ?? false, o.iommu));
     });
 
   registerExplore(program, out, setCode);

@@ -160,8 +160,11 @@ function judge(vcpu: number, apicIds: readonly number[], scheme: SchemeId, msg: 
 
 /**
  * Simulate `scheme` for every vCPU of a guest whose vCPUs have `apicIds` (vCPU i = index i).
- * The hypothetical scheme has no guest-side encoding limit to simulate (its message carries
- * the 32-bit APIC ID); it is verified on the host side only (src/explorer/host-layer.ts).
+ * The HYPOTHETICAL direct scheme's guest writes the standard compatibility-format message the
+ * direct-post hardware reads its vAPIC ID from (the destination with the 15-bit extended
+ * destination ID, src/hypothetical/direct-post; docs/vmm.md "direct-post (hypothetical)"):
+ * on the guest side it is the extended-destination-ID message, simulated the same way; the
+ * host side (src/explorer/host-layer.ts) then runs the direct-post model itself.
  */
 export function simulateGuestLayer(scheme: SchemeId, apicIds: readonly number[]): GuestLayerResult {
   const info = schemeInfo(scheme);
@@ -169,16 +172,11 @@ export function simulateGuestLayer(scheme: SchemeId, apicIds: readonly number[])
     const why: Unreachable = { code: 'not-simulated', detail: info.whyNotSimulated ?? 'not simulated' };
     return { scheme, outcomes: apicIds.map((apicId, vcpu) => ({ vcpu, apicId, destination: undefined, targets: [], reached: false, why, setup: NO_SETUP })) };
   }
-  if (scheme === 'direct-vcpu-msi') {
-    // The guest writes the MSI-X entry itself: the 4 dwords are stores the device takes untrapped.
-    const setup: GuestSetup = { msixDwords: 4, irteWrites: 0, invalidations: 0 };
-    return { scheme, outcomes: apicIds.map((apicId, vcpu) => ({ vcpu, apicId, destination: apicId, targets: [vcpu], reached: true, why: undefined, setup })) };
-  }
   const viommu = scheme === 'viommu-ir' || scheme === 'viommu-ir-dma';
   const base = guestPlatform({
     apicIds,
     apicMode: scheme === 'xapic-physical' || scheme === 'xapic-logical-flat' || scheme === 'xapic-logical-cluster' ? 'xapic' : 'x2apic',
-    extendedDestinationId: scheme === 'ext-dest-id',
+    extendedDestinationId: scheme === 'ext-dest-id' || scheme === 'direct-vcpu-msi',
     viommu,
     ...(scheme === 'xapic-logical-cluster' ? { xapicLogicalModel: 'cluster' as const } : {}),
   });
@@ -204,7 +202,7 @@ export function simulateGuestLayer(scheme: SchemeId, apicIds: readonly number[])
       const mask = apicId < 8 ? 1 << apicId : 0;
       msg = { ...composeCompatibilityMsi({ destination: mask, vector: GUEST_VECTOR, destinationModeLogical: true }), truncatedTo: undefined };
     } else {
-      msg = compatMessage(apicId, scheme === 'ext-dest-id' ? 15 : 8, false);
+      msg = compatMessage(apicId, scheme === 'ext-dest-id' || scheme === 'direct-vcpu-msi' ? 15 : 8, false);
     }
     actions.push({ kind: 'program-msix', device: DEVICE, entry: 0, address: msg.address, data: msg.data, masked: false }, { kind: 'signal', device: DEVICE, vector: 0 });
     const events = simulate(base, actions);

@@ -13,10 +13,13 @@
  *   vCPU runs on, physical, fixed. Reached when the `interrupt-delivered` targets are that
  *   pCPU; the hypervisor then takes a VM exit and injects (injection itself is software the
  *   platform does not model).
- * - `direct` (HYPOTHETICAL, seed 000): the hardware would look up (source-id, APIC ID) in a
- *   per-VM vCPU table and post. Modelled by reduction to what exists: one posted IRTE per vCPU
- *   written once when the VM is created (not per MSI), and the guest's message reduced to the
- *   handle of its vCPU's entry. Reached as for `posted`.
+ * - `direct` (HYPOTHETICAL, seed 000): the direct-post model itself (src/hypothetical/
+ *   direct-post, src/vmm/designs/direct-post.ts; docs/vmm.md "direct-post (hypothetical)"):
+ *   a platform with `directPost` (key source-id) and the direct-post VMM design; the VMM's
+ *   `vmm-start` writes the device's root entry and the VM's vAPIC table (one entry per vCPU)
+ *   once per VM, and per MSI the guest only writes its MSI-X entry (untrapped): the
+ *   compatibility-format message naming its vCPU's APIC ID (15-bit extended destination ID),
+ *   which the unit looks up and posts. Reached as for `posted`.
  *
  * Costs are counted from the events and from the memory references the simulation makes
  * (src/explorer/memory-counter.ts).
@@ -33,7 +36,8 @@ import { PID_BYTES } from '../vtd/pid.ts';
 import { postedMsiSetup } from '../policy/common.ts';
 import { vcpuList } from '../platform/vcpu-table.ts';
 import type { Vcpu } from '../platform/state.ts';
-import { DEVICE, DEVICE_RID, GUEST_VECTOR, HOST_VECTOR, IRT_BASE, PID_BASE, hostPlatform } from './platforms.ts';
+import { DEVICE, DEVICE_RID, DIRECT_POST_TABLE_BASE, GUEST_VECTOR, HOST_VECTOR, IRT_BASE, PID_BASE, hostPlatform } from './platforms.ts';
+import { composeCompatibilityMsi } from '../x86/msi.ts';
 import { ReferenceCounter, withCounting, withoutCounting, type ReferenceTally } from './memory-counter.ts';
 import type { Delivery } from './schemes.ts';
 
@@ -41,6 +45,8 @@ import type { Delivery } from './schemes.ts';
 export interface InterruptCost {
   /** IRTE reads by the remapping unit (an IEC miss). */
   readonly irteReads: number;
+  /** HYPOTHETICAL direct-post root and vAPIC entry reads by the unit (a direct-post cache miss); 0 on every other path. */
+  readonly tableReads: number;
   /** Posted-interrupt descriptor reads and writes, by the unit and by the CPU processing PIR. */
   readonly pidReads: number;
   readonly pidWrites: number;
@@ -54,7 +60,9 @@ export interface InterruptCost {
 export interface HostSetup {
   /** Host IRTE stores. */
   readonly irteWrites: number;
-  /** Host IEC invalidations. */
+  /** HYPOTHETICAL direct-post table entries the host wrote (root and vAPIC entries, 8 bytes each). */
+  readonly tableWrites: number;
+  /** Host IEC invalidations, and direct-post cache invalidations (hypothetical). */
   readonly invalidations: number;
   /** Requests the hypervisor handled (a trapped guest write turned into a policy request). */
   readonly hypervisorRequests: number;
@@ -78,23 +86,31 @@ export interface HostLayerResult {
   readonly outcomes: readonly (HostOutcome | undefined)[];
   /** The host after every setup (for steady-state measurements). */
   readonly state: PlatformState;
-  /** Per-VM setup (the direct scheme's table): IRTE writes and invalidations, not per MSI. */
+  /** Per-VM setup (the direct scheme's `vmm-start`: table writes and invalidations), not per MSI. */
   readonly perVm: HostSetup;
 }
 
-const NO_SETUP: HostSetup = { irteWrites: 0, invalidations: 0, hypervisorRequests: 0 };
+/** The guest domain of the host platform (src/explorer/platforms.ts hostDescription: host 0, vm 1). */
+const GUEST_DOMAIN = 1;
+const NO_COST: InterruptCost = { irteReads: 0, tableReads: 0, pidReads: 0, pidWrites: 0, notifications: 0, vmExits: 0 };
+const NO_SETUP: HostSetup = { irteWrites: 0, tableWrites: 0, invalidations: 0, hypervisorRequests: 0 };
+
+/** Bytes of the direct-post tables the simulation can touch: the 512 KiB root table and the VM's vAPIC table (at most 2^15 × 8 bytes), generously. */
+const DIRECT_POST_TABLE_SPAN = 0x10_0000n;
 
 function regionsFor(vcpus: number, irtes: number): ReferenceCounter {
   return new ReferenceCounter([
     { name: 'irt', first: IRT_BASE, end: IRT_BASE + BigInt(irtes * IRTE_BYTES) },
     { name: 'pid', first: PID_BASE, end: PID_BASE + BigInt(vcpus * PID_BYTES) },
+    { name: 'dpt', first: DIRECT_POST_TABLE_BASE, end: DIRECT_POST_TABLE_BASE + DIRECT_POST_TABLE_SPAN },
   ]);
 }
 
 function hostSetupOf(events: readonly PlatformEvent[]): HostSetup {
   return {
     irteWrites: events.filter((e) => e.kind === 'memory-write' && e.what?.startsWith('IRTE') === true).length,
-    invalidations: events.filter((e) => e.kind === 'iec-invalidate').length,
+    tableWrites: events.filter((e) => e.kind === 'vmm-cost' && e.cost === 'table-write').length,
+    invalidations: events.filter((e) => e.kind === 'iec-invalidate' || (e.kind === 'direct-post' && e.change === 'invalidation')).length,
     hypervisorRequests: events.filter((e) => e.kind === 'hypervisor').length,
   };
 }
@@ -120,6 +136,7 @@ export function measuredInterrupt(state: PlatformState, a: Action, counter: Refe
     events: r.events,
     cost: {
       irteReads: tally.irt?.reads ?? 0,
+      tableReads: tally.dpt?.reads ?? 0,
       pidReads: tally.pid?.reads ?? 0,
       pidWrites: tally.pid?.writes ?? 0,
       notifications: r.events.filter((e) => e.kind === 'interrupt-posted' && e.notification !== undefined).length,
@@ -159,10 +176,17 @@ export function indexedVcpuLookup(state: PlatformState): (s: PlatformState, owne
   };
 }
 
-/** The host platform for `delivery` before any MSI is set up: one IRTE per vCPU (the posted policy allocates from index 0 upwards). */
+/**
+ * The host platform for `delivery` before any MSI is set up: one IRTE per vCPU (the posted
+ * policy allocates from index 0 upwards); for `direct` the hypothetical direct-post hardware
+ * and VMM design.
+ */
 export function hostBase(delivery: Delivery, guestApicIds: readonly number[]): PlatformState {
-  return hostPlatform({ guestApicIds, posted: delivery !== 'remapped', irtes: Math.max(guestApicIds.length, 2) });
+  return hostPlatform({ guestApicIds, posted: delivery !== 'remapped', irtes: Math.max(guestApicIds.length, 2), ...(delivery === 'direct' ? { direct: true } : {}) });
 }
+
+/** Largest vAPIC ID a compatibility-format message carries (15-bit extended destination ID) and the largest direct-post vAPIC table holds. */
+const MAX_VAPIC_ID = 0x7fff;
 
 /**
  * Set up and fire one interrupt for every vCPU in `vcpus` (indices into `guestApicIds`) on one
@@ -176,18 +200,10 @@ export function simulateHostLayer(delivery: Delivery, guestApicIds: readonly num
   const counter = regionsFor(n, irtes);
   let perVm = NO_SETUP;
   if (delivery === 'direct') {
-    const events: PlatformEvent[] = [];
-    for (let v = 0; v < n; v++) {
-      const pda = vcpuAt(state.vcpus, v)!.pda;
-      const value = encodeIrte({ mode: 'posted', present: true, fpd: false, avail: 0, urgent: false, virtualVector: GUEST_VECTOR, pda, sid: DEVICE_RID, sq: 0, svt: 1 });
-      const r = applyAction(state, { kind: 'write-irte', iommu: 0, index: v, value });
-      state = r.state;
-      events.push(...r.events);
-    }
-    const r = applyAction(state, { kind: 'invalidate-iec', iommu: 0, descriptor: encodeIec({ granularity: 'global', indexMask: 0, interruptIndex: 0 }) });
+    // The VMM starts the VM: root entry for the VF, the VM's vAPIC table, invalidation, DPTA (src/vmm/designs/direct-post.ts).
+    const r = applyAction(state, { kind: 'vmm-start', domain: GUEST_DOMAIN });
     state = r.state;
-    events.push(...r.events);
-    perVm = hostSetupOf(events);
+    perVm = { ...hostSetupOf(r.events), hypervisorRequests: 1 };
   }
   const outcomes: (HostOutcome | undefined)[] = new Array<HostOutcome | undefined>(n).fill(undefined);
   let nextIndex = 0;
@@ -210,7 +226,13 @@ export function simulateHostLayer(delivery: Delivery, guestApicIds: readonly num
         { kind: 'program-msix', device: DEVICE, entry: 0, address: msi.address, data: msi.data, masked: false },
       );
     } else {
-      const msi = composeRemappableMsi({ handle: vcpu });
+      // The guest's own untrapped MSI-X write: the standard message naming its vCPU's APIC ID.
+      const apicId = guestApicIds[vcpu]!;
+      if (apicId > MAX_VAPIC_ID) {
+        outcomes[vcpu] = { vcpu, reached: false, why: `APIC ID ${apicId} does not fit a 15-bit vAPIC ID`, setup: NO_SETUP, firstInterrupt: NO_COST, message: { address: 0n, data: 0 } };
+        continue;
+      }
+      const msi = composeCompatibilityMsi({ destination: apicId, vector: GUEST_VECTOR, extendedDestinationId: true });
       setupActions.push({ kind: 'program-msix', device: DEVICE, entry: 0, address: msi.address, data: msi.data, masked: false });
     }
     const setupEvents: PlatformEvent[] = [];
@@ -240,13 +262,14 @@ export function steadyStateCost(host: HostLayerResult, vcpus: readonly number[])
   const n = host.state.vcpus.count;
   const counter = regionsFor(n, Math.max(n, 2));
   let state = host.state;
-  const total = { irteReads: 0, pidReads: 0, pidWrites: 0, notifications: 0, vmExits: 0 };
+  const total = { irteReads: 0, tableReads: 0, pidReads: 0, pidWrites: 0, notifications: 0, vmExits: 0 };
   for (let round = 0; round < 2; round++) {
     for (const m of messages) {
       const r = measuredInterrupt(state, { kind: 'msi-write', device: DEVICE, address: m.address, data: m.data }, counter);
       state = r.state;
       if (round === 0) continue;
       total.irteReads += r.cost.irteReads;
+      total.tableReads += r.cost.tableReads;
       total.pidReads += r.cost.pidReads;
       total.pidWrites += r.cost.pidWrites;
       total.notifications += r.cost.notifications;
@@ -254,5 +277,5 @@ export function steadyStateCost(host: HostLayerResult, vcpus: readonly number[])
     }
   }
   const k = messages.length;
-  return { irteReads: total.irteReads / k, pidReads: total.pidReads / k, pidWrites: total.pidWrites / k, notifications: total.notifications / k, vmExits: total.vmExits / k };
+  return { irteReads: total.irteReads / k, tableReads: total.tableReads / k, pidReads: total.pidReads / k, pidWrites: total.pidWrites / k, notifications: total.notifications / k, vmExits: total.vmExits / k };
 }

@@ -26,6 +26,8 @@ export const HOST_VECTOR = 0x30;
 export const IRT_BASE = 0x1_0000_0000n;
 /** First PID (64 bytes per vCPU from here). */
 export const PID_BASE = 0x4000_0000n;
+/** Where the HYPOTHETICAL direct-post tables live (the direct-post design's default, src/vmm/designs/direct-post.ts). */
+export const DIRECT_POST_TABLE_BASE = 0x2_0000_0000n;
 /** CAP_REG with PI (bit 59) set: the R820 value of DEFAULT_CAP | PI, as bench/posted.ts and specs/examples/posted-kvm.yaml use. */
 export const PI_CAP = 0x08d2078c106f0462n;
 
@@ -84,13 +86,19 @@ export function loadAllVcpus(state: PlatformState): PlatformState {
   });
 }
 
-/** The host platform's description (see {@link hostPlatform}). */
-export function hostDescription(o: { guestApicIds: readonly number[]; posted: boolean }): PlatformDescription {
+/**
+ * The host platform's description (see {@link hostPlatform}). `direct`: the HYPOTHETICAL
+ * direct-post hardware (key source-id, 8-bit vectors, 64-entry cache, tables at
+ * {@link DIRECT_POST_TABLE_BASE}) with the direct-post VMM design, and the extended
+ * destination ID the guest's compatibility messages carry its vAPIC IDs in (15 bits).
+ */
+export function hostDescription(o: { guestApicIds: readonly number[]; posted: boolean; direct?: boolean }): PlatformDescription {
   const cpus = o.guestApicIds.map((_, i) => i);
   return {
     hostAddressWidth: 46,
     apicMode: 'x2apic',
-    extendedDestinationId: false,
+    extendedDestinationId: o.direct === true,
+    ...(o.direct === true ? { directPost: { key: 'source-id', vectorBits: 8, cacheCapacity: 64, tableBase: DIRECT_POST_TABLE_BASE }, vmm: { design: 'direct-post' } } : {}),
     apicIds: cpus,
     iommus: [{ segment: 0, registerBase: 0xfed9_0000n, includePciAll: true, cap: o.posted ? PI_CAP : DEFAULT_CAP, ecap: DEFAULT_ECAP, scope: NO_SCOPE }],
     devices: [{ segment: 0, rid: DEVICE_RID, key: DEVICE, name: 'assigned VF', upstream: [], msix: { tableSize: 1 } }],
@@ -107,9 +115,10 @@ export function hostDescription(o: { guestApicIds: readonly number[]; posted: bo
 /**
  * The host: pCPU i (x2APIC ID i) runs vCPU i in guest mode (a pinned, dedicated-pCPU VM),
  * one VT-d unit with IR on (EIME=1, IRT sized for `irtes`), CAP.PI when `posted`, the VF
- * owned by the guest, KVM-like policy, every vCPU loaded ({@link loadAllVcpus}).
+ * owned by the guest, KVM-like policy, every vCPU loaded ({@link loadAllVcpus}); with
+ * `direct` the hypothetical direct-post hardware and VMM design ({@link hostDescription}).
  */
-export function hostPlatform(o: { guestApicIds: readonly number[]; posted: boolean; irtes: number }): PlatformState {
+export function hostPlatform(o: { guestApicIds: readonly number[]; posted: boolean; irtes: number; direct?: boolean }): PlatformState {
   const actions: Action[] = [
     ...irEnableSequence(0, { base: IRT_BASE, eime: true, entries: irtEntriesFor(o.irtes) }).actions,
     { kind: 'msix-control', device: DEVICE, enabled: true },

@@ -29,7 +29,8 @@ export type SchemeId = (typeof SCHEME_IDS)[number];
  * How the hypervisor turns the guest's interrupt into a vCPU interrupt for an assigned
  * device: `remapped` = a host IRTE (IM=0) to the pCPU the vCPU runs on, then the hypervisor
  * injects; `posted` = a host posted IRTE (IM=1) into the vCPU's PID; `direct` = the
- * hypothetical scheme's posting with no per-MSI hypervisor work.
+ * hypothetical direct-post IOMMU's posting with no per-MSI hypervisor work (simulated with
+ * that model: src/explorer/host-layer.ts).
  */
 export type Delivery = 'remapped' | 'posted' | 'direct';
 
@@ -184,19 +185,22 @@ export const SCHEMES: Readonly<Record<SchemeId, SchemeInfo>> = {
   'direct-vcpu-msi': {
     id: 'direct-vcpu-msi',
     label: 'HYPOTHETICAL direct',
-    title: 'HYPOTHETICAL: MSI carrying <source-id, vCPU APIC ID, vector>, posted by default (seed 000)',
+    title: 'HYPOTHETICAL: direct-post IOMMU — a standard MSI naming the guest APIC ID + vector, looked up by <source-id, vAPIC ID> and posted by default (seed 000)',
     hypothetical: true,
     simulated: true,
-    destinationBits: 32,
+    destinationBits: 15,
     deliveries: ['direct'],
     trapsMsix: false,
     exposesDmaRemapping: false,
     needs: {
-      platform: 'an IOMMU that looks up (source-id → VM, APIC ID → PID) and posts; no such hardware exists',
-      hypervisor: 'register each VM\'s vCPU table once; no per-MSI trap',
-      guest: 'writes standard MSIs naming its own APIC IDs, unmodified',
+      platform: 'the hypothetical direct-post IOMMU (src/hypothetical/direct-post: DPTA, a root entry per source ID, a vAPIC table per VM naming each vCPU\'s PID); no such hardware exists',
+      hypervisor: 'the direct-post VMM design (src/vmm/designs/direct-post.ts): write each VM\'s root entries and vAPIC table once at vmm-start; no per-MSI trap, exit or IRTE',
+      guest: 'writes standard compatibility-format MSIs naming its own APIC IDs (15-bit extended destination ID, physical mode), unmodified',
     },
-    sources: ['seed 000 (D. Woodhouse, 2024-08-13: "the IOMMU receives a <source-id, vCPU APIC ID, vector> tuple")'],
+    sources: [
+      'seed 000 (D. Woodhouse, 2024-08-13: "the IOMMU receives a <source-id, vCPU APIC ID, vector> tuple")',
+      'src/hypothetical/direct-post/table.ts (remapsim\'s hypothetical formats), src/vmm/designs/direct-post.ts, docs/vmm.md "direct-post (hypothetical)"',
+    ],
   },
 };
 

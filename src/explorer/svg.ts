@@ -95,7 +95,7 @@ function panels(sweep: SweepResult): Panel[] {
       ticks: [0, ...log2Ticks(yMax)],
       series: reach,
     },
-    linearPanel('memory-references', 'Memory references per interrupt (IRTE + PID reads and writes, steady state)', 'references / interrupt', per((c) => c.irteReads + c.pidReads + c.pidWrites)),
+    linearPanel('memory-references', 'Memory references per interrupt (IRTE or direct-post table + PID reads and writes, steady state)', 'references / interrupt', per((c) => c.irteReads + c.tableReads + c.pidReads + c.pidWrites)),
     linearPanel('vm-exits', 'VM exits per interrupt (steady state)', 'VM exits / interrupt', per((c) => c.vmExits)),
   ];
 }

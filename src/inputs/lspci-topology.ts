@@ -58,6 +58,8 @@ export interface LspciTopology {
   readonly lines: ReadonlyMap<string, number>;
   /** Function key → its lspci description, `CLASS: DEVICE` (e.g. `PCI bridge: Intel Corporation Device`). */
   readonly names: ReadonlyMap<string, string>;
+  /** Function key → the class code `[cccc]` of its header line (only with `-nn`; e.g. 0x0806 for an IOMMU). */
+  readonly classCodes: ReadonlyMap<string, number>;
   /** What the importer had to guess, in words (missing bridges, trimmed capability lines, VMD domains …). */
   readonly assumptions: readonly string[];
 }
@@ -421,6 +423,7 @@ function assemble(blocks: readonly Block[]): LspciTopology {
   const machineGroups = new Map<string, number>();
   const lines = new Map<string, number>();
   const names = new Map<string, string>();
+  const classCodes = new Map<string, number>();
   for (const b of blocks) {
     const kind = kinds.get(b)!;
     const f: Mutable<FunctionDescription> = { segment: b.segment, rid: b.rid, kind };
@@ -456,9 +459,10 @@ function assemble(blocks: readonly Block[]): LspciTopology {
     functions.push(f);
     lines.set(b.key, b.line);
     names.set(b.key, b.name);
+    if (b.classCode !== undefined) classCodes.set(b.key, b.classCode);
     if (b.group !== undefined) machineGroups.set(b.key, b.group);
   }
-  return { description: { hostBridges: rootBuses, functions }, machineGroups, lines, names, assumptions };
+  return { description: { hostBridges: rootBuses, functions }, machineGroups, lines, names, classCodes, assumptions };
 }
 
 /**

@@ -41,8 +41,12 @@ export type HypercallOp = { readonly op: 'set-interrupt'; readonly entry: number
    */
   | { readonly op: 'get-msi-pair'; readonly slot: number; readonly vcpu: number; readonly vector: number };
 
-/** Cost kinds the VMM layer counts (docs/vmm.md). */
-export type VmmCostKind = 'trap' | 'vm-exit' | 'dm-round-trip' | 'hypercall' | 'ioctl';
+/**
+ * Cost kinds the VMM layer counts (docs/vmm.md). `table-write`: one 8-byte entry of an
+ * interrupt table the hypervisor writes in memory for the hardware (the HYPOTHETICAL
+ * direct-post design's root and vAPIC entries, src/vmm/designs/direct-post.ts).
+ */
+export type VmmCostKind = 'trap' | 'vm-exit' | 'dm-round-trip' | 'hypercall' | 'ioctl' | 'table-write';
 
 export type Action =
   /** Software writes IRTA_REG (0xB8) of a remapping unit. */
@@ -55,6 +59,10 @@ export type Action =
   | { readonly kind: 'write-irte'; readonly iommu: number; readonly index: number; readonly value: bigint }
   /** Software submits an IEC invalidation descriptor (type 4, 128 bits) and waits for it. */
   | { readonly kind: 'invalidate-iec'; readonly iommu: number; readonly descriptor: bigint }
+  /** HYPOTHETICAL: software writes the unit's DPTA register (src/hypothetical/direct-post/table.ts encodeDpta). */
+  | { readonly kind: 'write-dpta'; readonly iommu: number; readonly value: bigint }
+  /** HYPOTHETICAL: software submits a direct-post table invalidation (type 0xE, 128 bits; table.ts encodeDptInvalidation) and waits for it. */
+  | { readonly kind: 'invalidate-dpt'; readonly iommu: number; readonly descriptor: bigint }
   /** Software writes RTADDR_REG (0x20): root table address and translation table mode (TTM). */
   | { readonly kind: 'write-rtaddr'; readonly iommu: number; readonly value: bigint }
   /** Software submits a DMA-cache invalidation descriptor (context-cache 1, IOTLB 2, PASID-IOTLB 6, PASID-cache 7). */
@@ -152,7 +160,7 @@ export type Action =
   | { readonly kind: 'assign-device'; readonly device: string; readonly domain: number }
   /** Hypervisor intent: record a grant. */
   | { readonly kind: 'grant'; readonly grant: Grant }
-  /** Hypervisor intent: withdraw the grants of `requester` for `vector` (all its grants when omitted). */
+  /** Hypervisor intent: withdraw the grants of `requester` covering `vector` (a range grant that covers it goes whole; all its grants when omitted). */
   | { readonly kind: 'revoke'; readonly requester: string; readonly vector?: number }
   // --- requests to the hypervisor, answered by its policy module (src/policy) ---
   /** The scheduler runs `vcpu` on `pcpu` (VM entry; a migration when the pCPU changes). */
@@ -205,6 +213,12 @@ export type Action =
   | { readonly kind: 'device-model'; readonly domain: number; readonly device: string; readonly op: DeviceModelOp }
   /** Guest `domain` makes hypercall `op` about its function `device` (a design without hypercalls refuses it with a note). */
   | { readonly kind: 'hypercall'; readonly domain: number; readonly device: string; readonly op: HypercallOp }
+  /**
+   * The VMM starts guest `domain` (its vCPUs exist, its functions are assigned): the design's
+   * `onStart` sets up what it needs once per VM (the HYPOTHETICAL direct-post design writes its
+   * tables); a design without `onStart` answers with a note. Refused for a domain that is not a guest.
+   */
+  | { readonly kind: 'vmm-start'; readonly domain: number }
   // --- the guest's virtual APIC (hardware virtualisation) ---
   /** The running guest acknowledges its highest-priority pending interrupt (vIRR → vISR). */
   | { readonly kind: 'guest-ack'; readonly vcpu: number }
@@ -262,7 +276,12 @@ export type Action =
    */
   | { readonly kind: 'msi-assign'; readonly device: string; readonly entry: number; readonly address: bigint; readonly data: number }
   /** A self-IPI of `vector` on `pcpu` (KVM sends the wakeup vector to itself if ON is already set when blocking). */
-  | { readonly kind: 'self-ipi'; readonly pcpu: number; readonly vector: number };
+  | { readonly kind: 'self-ipi'; readonly pcpu: number; readonly vector: number }
+  /**
+   * Software writes AMD-Vi MMIO register `register` (a name of src/amdvi/registers.ts AMDVI_MMIO)
+   * of unit `iommu` (an index into `PlatformState.amdvi.units`); src/platform/amdvi-handlers.ts.
+   */
+  | { readonly kind: 'amdvi-write-register'; readonly iommu: number; readonly register: string; readonly value: bigint };
 
 /**
  * A guest access as the VMM layer decoded it (src/vmm/guest-access.ts): its parts per

@@ -3,6 +3,7 @@
  * `platform`, `devices` and `domains` sections become). Hardware starts as after
  * reset: IR and DMA remapping disabled, IRTA 0, caches empty, MSI/MSI-X disabled.
  */
+import { emptyDirectPostCache } from '../hypothetical/direct-post/cache.ts';
 import { defaultMsixLayout, resetVirtualMsix, type MsixLayout } from '../vmm/virtual-msix.ts';
 import { KVM_IOAPIC_PINS, KVM_MAX_IRQ_ROUTES, type VmmDevice, type VmmState } from '../vmm/state.ts';
 import { PhysicalMemory } from '../memory/physical-memory.ts';
@@ -14,8 +15,10 @@ import { emptyMsi, emptyMsix } from '../pci/msi-capability.ts';
 import type { ApicMode, DeviceDmaIntent, Domain, DomainKind, DrhdScope, Grant, IommuUnit, PciFunction, PlatformState, Vcpu } from './state.ts';
 import { policyNamed, DEFAULT_POLICY } from '../policy/index.ts';
 import { encodePid, PID_BYTES } from '../vtd/pid.ts';
+import { pirExtensionBytes } from '../vtd/pid-memory.ts';
 import { vcpuTable } from './vcpu-table.ts';
-import { unitFor } from './topology.ts';
+import { amdUnitFor, unitFor } from './topology.ts';
+import { avicBackingPage, buildAmdViUnits, DEFAULT_AVIC_BACKING_BASE, type AmdViPlatformDescription } from './amdvi-build.ts';
 import type { Fabric, FabricDescription } from '../fabric/model.ts';
 import { buildFabric } from '../fabric/build.ts';
 import { defaultRequesterId } from '../fabric/aliases.ts';
@@ -90,6 +93,11 @@ export interface PlatformDescription {
   readonly urSignaling?: 'masked' | 'serr-nmi';
   /** Host-bridge MSI validation (InterruptPlatform.msiValidation): on with no pair assigned yet. Absent: off. */
   readonly msiValidation?: 'partitionable-endpoint';
+  /**
+   * HYPOTHETICAL direct-post hardware (InterruptPlatform.directPost, src/hypothetical/direct-post):
+   * every unit gets a DPTA register (0: DPE clear) and an empty direct-post cache. Absent: off.
+   */
+  readonly directPost?: { readonly key: 'source-id' | 'vapic-id'; readonly vectorBits: number; readonly cacheCapacity: number; readonly tableBase: bigint };
   /** APIC ID of each pCPU, by pCPU index. */
   readonly apicIds: readonly number[];
   readonly iommus: readonly UnitDescription[];
@@ -115,6 +123,12 @@ export interface PlatformDescription {
    * runs (default dom0). Absent: no VMM layer (guest requests are `guest-msi` only).
    */
   readonly vmm?: { readonly design: string; readonly kvmRoutes?: number; readonly deviceModels?: Readonly<Record<number, 'dom0' | 'stubdomain'>> };
+  /**
+   * An AMD-Vi platform (src/platform/amdvi-build.ts): its units with the scope their IVHD gives;
+   * then `iommus` must be empty, vCPUs get AVIC backing pages (4 KiB each from `pidBase`, default
+   * DEFAULT_AVIC_BACKING_BASE) in `pda`, and no PID is written. Absent: a VT-d platform.
+   */
+  readonly amdvi?: AmdViPlatformDescription;
 }
 
 /**
@@ -131,7 +145,7 @@ export function defaultFabricDescription(devices: readonly DeviceDescription[]):
   };
 }
 
-function buildUnit(u: UnitDescription, index: number): IommuUnit {
+function buildUnit(u: UnitDescription, index: number, directPost: boolean): IommuUnit {
   const cap = u.cap ?? DEFAULT_CAP;
   const records = capFaultRecordCount(decodeCap(cap).NFR);
   return {
@@ -147,6 +161,8 @@ function buildUnit(u: UnitDescription, index: number): IommuUnit {
     frcd: Array.from({ length: records }, () => 0n),
     iec: emptyIec(u.iecCapacity ?? DEFAULT_IEC_CAPACITY),
     dma: emptyDmaCaches(),
+    // Always the key (undefined when off): every unit object has the same shape as withIec's copies.
+    directPost: directPost ? { dpta: 0n, cache: emptyDirectPostCache() } : undefined,
   };
 }
 
@@ -164,24 +180,32 @@ function buildDevice(d: DeviceDescription, iommu: number | undefined, busRid: nu
   };
 }
 
-/** The platform after reset. Domain ids are their positions in `domains`. */
+/**
+ * The platform after reset. Domain ids are their positions in `domains`.
+ * @throws RangeError when the description has both VT-d and AMD-Vi units, or a bad AMD-Vi unit.
+ */
 export function buildPlatform(p: PlatformDescription): PlatformState {
+  // A platform is of one vendor (src/platform/vendor.ts).
+  if (p.amdvi !== undefined && p.iommus.length > 0) throw new RangeError('a platform has VT-d units or AMD-Vi units, not both');
   const domains: Domain[] = p.domains.map((d, id) => ({ id, name: d.name, kind: d.kind, cpus: d.cpus }));
   const owners: Record<string, number> = {};
   p.domains.forEach((d, id) => d.devices.forEach((key) => (owners[key] = id)));
   const policy = policyNamed(p.policy ?? DEFAULT_POLICY);
-  const pidBase = p.pidBase ?? DEFAULT_PID_BASE;
+  const pidBase = p.pidBase ?? (p.amdvi === undefined ? DEFAULT_PID_BASE : DEFAULT_AVIC_BACKING_BASE);
+  // HYPOTHETICAL wide vectors (platform.directPost.vectorBits > 8): each PID is followed by its
+  // PIR extension (src/vtd/pid-memory.ts), so the descriptors are that much further apart.
+  const pidStride = PID_BYTES + Math.ceil(pirExtensionBytes(p.directPost?.vectorBits ?? 8) / PID_BYTES) * PID_BYTES;
   const fabric = p.fabric ?? buildFabric(defaultFabricDescription(p.devices));
   const vcpuArray: Vcpu[] = p.domains.flatMap((d, domain) =>
     (d.vcpuApicIds ?? []).map((apicId, index) => ({ domain, index, apicId, pcpu: d.cpus.length ? d.cpus[index % d.cpus.length]! : 0 })),
-  ).map((v, id) => ({ ...v, id, run: 'runnable', pda: pidBase + BigInt(id * PID_BYTES), virr: 0n, visr: 0n }));
+  ).map((v, id) => ({ ...v, id, run: 'runnable', pda: p.amdvi === undefined ? pidBase + BigInt(id * pidStride) : avicBackingPage(pidBase, id), virr: 0n, visr: 0n }));
   const base = {
     step: 0,
     memory: PhysicalMemory.empty(),
     hostAddressWidth: p.hostAddressWidth,
-    interrupts: { apicMode: p.apicMode, extendedDestinationId: p.extendedDestinationId, ...(p.xapicLogicalModel === undefined ? {} : { xapicLogicalModel: p.xapicLogicalModel }), ...(p.urSignaling === undefined ? {} : { urSignaling: p.urSignaling }), ...(p.msiValidation === undefined ? {} : { msiValidation: { assigned: {} } }) },
+    interrupts: { apicMode: p.apicMode, extendedDestinationId: p.extendedDestinationId, ...(p.xapicLogicalModel === undefined ? {} : { xapicLogicalModel: p.xapicLogicalModel }), ...(p.urSignaling === undefined ? {} : { urSignaling: p.urSignaling }), ...(p.msiValidation === undefined ? {} : { msiValidation: { assigned: {} } }), ...(p.directPost === undefined ? {} : { directPost: p.directPost }) },
     cpus: p.apicIds.map((apicId, index) => ({ index, apicId })),
-    iommus: p.iommus.map(buildUnit),
+    iommus: p.iommus.map((u, i) => buildUnit(u, i, p.directPost !== undefined)),
     devices: {} as Record<string, PciFunction>,
     fabric,
     domains,
@@ -196,6 +220,7 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
     },
     intent: { owners, grants: p.grants, dma: p.dma ?? {} },
     vmm: undefined as VmmState | undefined,
+    amdvi: p.amdvi === undefined ? undefined : { units: buildAmdViUnits(p.amdvi) },
   };
   // The unit covering a function and its requester ID at the IOMMU are fixed by the
   // topology: resolved once here, so that no request costs a scope search.
@@ -203,11 +228,15 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
     // A function whose DMA another function carries (VMD) is where that function is.
     const where = fabric.functions[d.key];
     const carrier = where?.dmaDevice === undefined ? undefined : fabric.functions[where.dmaDevice];
-    const iommu = carrier === undefined ? unitFor(base, d.segment, d.rid, d.upstream) : unitFor(base, carrier.segment, carrier.rid, carrier.path.map((k) => fabric.functions[k]!.rid));
+    const iommu =
+      p.amdvi !== undefined
+        ? amdUnitFor(p.amdvi.units, carrier?.segment ?? d.segment, carrier?.rid ?? d.rid)
+        : carrier === undefined ? unitFor(base, d.segment, d.rid, d.upstream) : unitFor(base, carrier.segment, carrier.rid, carrier.path.map((k) => fabric.functions[k]!.rid));
     base.devices[d.key] = buildDevice(d, iommu, where === undefined ? d.rid : defaultRequesterId(fabric, d.key));
   }
   let memory = base.memory;
-  for (const v of vcpuArray) {
+  // On AMD `pda` is the AVIC backing page, zero after reset: there is no PID to write.
+  for (const v of p.amdvi === undefined ? vcpuArray : []) {
     const c = policy.initialPid(v, base);
     memory = memory.writeLE(v.pda, PID_BYTES, encodePid({ pir: 0n, on: c.on, sn: c.sn, nv: c.nv, ndst: c.ndst }));
   }

@@ -18,13 +18,15 @@ import { acceptingCpus, arbitrationWinner, picksOne } from '../x86/apic.ts';
 import { remapInterrupt, latchedEime } from '../vtd/interrupt-remapping.ts';
 import { recordInterruptFault } from '../vtd/fault-recording.ts';
 import { planPosting } from '../vtd/posting.ts';
-import { postToPid } from '../vtd/pid-memory.ts';
+import { postToPid, postToPidExtension } from '../vtd/pid-memory.ts';
+import { directPostRequest, lookupDirectPost } from '../hypothetical/direct-post/lookup.ts';
 import { notifyPcpu, ownPidProcessor, type RaisedInterrupt } from './notification.ts';
 import { msiPairKey } from './msi-validation.ts';
 import { postAndProcessPir } from '../x86/posted-processing.ts';
 import { withVcpu } from './vcpu-table.ts';
 import { PhysicalMemory } from '../memory/physical-memory.ts';
 import { deviceDma } from './dma-access.ts';
+import { VENDOR_PATHS } from './vendor.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 type Emit = (event: DistributiveOmit<PlatformEvent, 'step'>) => void;
@@ -60,6 +62,7 @@ export function copyState(s: PlatformState): Mutable<PlatformState> {
     hypervisor: s.hypervisor,
     intent: s.intent,
     vmm: s.vmm,
+    amdvi: s.amdvi,
   };
   return copy;
 }
@@ -79,6 +82,27 @@ function withIec(u: IommuUnit, iec: InterruptEntryCache): IommuUnit {
     frcd: u.frcd,
     iec,
     dma: u.dma,
+    directPost: u.directPost,
+  };
+  return copy;
+}
+
+/** A shallow copy of `u` with its (hypothetical) direct-post state replaced, field by field as {@link withIec}. */
+function withDirectPost(u: IommuUnit, directPost: IommuUnit['directPost']): IommuUnit {
+  const copy: { -readonly [K in keyof IommuUnit]-?: IommuUnit[K] } = {
+    index: u.index,
+    name: u.name,
+    segment: u.segment,
+    registerBase: u.registerBase,
+    includePciAll: u.includePciAll,
+    scope: u.scope,
+    cap: u.cap,
+    ecap: u.ecap,
+    regs: u.regs,
+    frcd: u.frcd,
+    iec: u.iec,
+    dma: u.dma,
+    directPost,
   };
   return copy;
 }
@@ -114,7 +138,13 @@ export function deliverDeviceWrite(
 
   const iommu = fn.iommu;
   if (iommu === undefined) return compatibility(state, sourceOf(fn, rid, address, data), undefined, emit, raised);
+  // The vendor seam (src/platform/vendor.ts): an AMD-Vi platform's units are elsewhere. One field test.
+  if (state.amdvi !== undefined) return VENDOR_PATHS.amdvi.interrupt(state, fn, rid, address, data, emit, raised);
   const unit = state.iommus[iommu]!;
+  // HYPOTHETICAL direct-post hardware (src/hypothetical/direct-post): with DPTA.DPE = 1 a
+  // compatibility-format request (address bit 4 = 0) is looked up there instead. One field
+  // test when the platform has none.
+  if (unit.directPost !== undefined && (unit.directPost.dpta & 1n) === 1n && (address & 0x10n) === 0n) return directPost(state, fn, rid, address, data, iommu, unit, emit, raised);
   const { outcome, iec } = remapInterrupt(unit, state.memory, state.hostAddressWidth, { rid, address, data });
   if (iec !== unit.iec) state = withUnit(state, iommu, withIec(unit, iec));
 
@@ -222,7 +252,7 @@ function sourceOf(fn: PciFunction, rid: number, address: bigint, data: number): 
 // MSI read path (tsx also wraps each one to keep its name).
 
 /** The request passes unremapped (no unit, IR off, or CFI pass-through): deliver it in compatibility format. */
-function compatibility(state: PlatformState, source: Source, iommu: number | undefined, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
+export function compatibility(state: PlatformState, source: Source, iommu: number | undefined, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
   const a = decodeCompatibilityAddress(source.address);
   const d = decodeMsiData(source.data);
   const destination = compatibilityDestination(a, state.interrupts.extendedDestinationId);
@@ -255,7 +285,7 @@ function compatibility(state: PlatformState, source: Source, iommu: number | und
  * message (the model's arbitration winner), each for a multicast. The VMM's host vectors
  * (VFIO's eventfd, Xen's pirq: src/vmm) are taken the same way.
  */
-function raiseRouted(state: PlatformState, candidates: readonly number[], deliveryMode: number, vector: number, oneOf: boolean, raised: RaisedInterrupt[]): void {
+export function raiseRouted(state: PlatformState, candidates: readonly number[], deliveryMode: number, vector: number, oneOf: boolean, raised: RaisedInterrupt[]): void {
   if ((deliveryMode !== 0 && deliveryMode !== 1) || (state.hypervisor.softwareRoutes?.[vector] === undefined && state.vmm?.hostVectors[vector] === undefined)) return;
   for (const pcpu of oneOf ? candidates.slice(0, 1) : candidates) raised.push({ pcpu, vector });
 }
@@ -278,4 +308,77 @@ function recordFault(
   }
   emit({ kind: 'interrupt-fault', ...source, iommu: index, reason: f.reason, irteIndex: f.irteIndex, qualified: f.qualified, frcd });
   return next;
+}
+
+/**
+ * HYPOTHETICAL direct posting (src/hypothetical/direct-post; no specification has it): the
+ * compatibility-format request from `rid` names vAPIC ID + vector; the unit looks the pair
+ * up through its direct-post cache and tables and posts the vector into the PID the vAPIC
+ * entry names, exactly as VT-d posting does (src/vtd/posting.ts planPosting: PIR bit, and if
+ * ON was clear and SN clear or URG, ON set and NV sent to NDST). NDST is read as an x2APIC ID
+ * when the platform's APIC mode is x2APIC (how the policies write it, src/policy/common.ts).
+ * Wide vectors (≥ 256) go into the PIR extension (src/vtd/pid-memory.ts postToPidExtension).
+ * A fault (0xD0–0xD5, or VT-d's 0x28 for PID reserved bits) is recorded in FRCD with
+ * FI = the vAPIC ID; none is qualified.
+ */
+function directPost(state: PlatformState, fn: PciFunction, rid: number, address: bigint, data: number, iommu: number, unit: IommuUnit, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
+  const config = state.interrupts.directPost;
+  const dp = unit.directPost!;
+  if (config === undefined) return state; // a unit cannot have the extension without the platform's
+  const req = directPostRequest(address, data, config.vectorBits, state.interrupts.extendedDestinationId);
+  if (req.kind === 'fault') return directPostFault(state, sourceOf(fn, rid, address, data), emit, unit, iommu, req.reason, req.vapicId);
+  const { outcome, cache } = lookupDirectPost(dp, state.memory, state.hostAddressWidth, config, rid, req.vapicId);
+  let current = unit;
+  if (cache !== dp.cache) {
+    current = withDirectPost(unit, { dpta: dp.dpta, cache });
+    state = withUnit(state, iommu, current);
+  }
+  if (outcome.kind === 'fault') return directPostFault(state, sourceOf(fn, rid, address, data), emit, current, iommu, outcome.reason, req.vapicId);
+  const entry = outcome.entry;
+  const x2apic = state.interrupts.apicMode === 'x2apic';
+  const posted = planPosting(state.memory, state.hostAddressWidth, { mode: 'posted', present: true, fpd: false, avail: 0, urgent: entry.urgent, virtualVector: req.vector, pda: entry.pda, sid: rid, sq: 0, svt: 0 }, x2apic);
+  if (posted.kind === 'fault') return directPostFault(state, sourceOf(fn, rid, address, data), emit, current, iommu, posted.reason, req.vapicId);
+  const n = posted.notification;
+  const targets = n === undefined ? [] : acceptingCpus(state.cpus, state.interrupts.apicMode, n.apicId, false);
+  emit({
+    kind: 'interrupt-posted',
+    device: fn.key,
+    rid,
+    address,
+    data,
+    iommu,
+    irteIndex: undefined,
+    iecHit: false,
+    pda: entry.pda,
+    virtualVector: req.vector,
+    urgent: entry.urgent,
+    snSet: posted.snSet,
+    notification: n === undefined ? undefined : { vector: n.vector, apicId: n.apicId, targets },
+    suppressed: posted.suppressed,
+    directPost: { vapicId: req.vapicId, cacheHit: outcome.cacheHit },
+  });
+  const copy = copyState(state);
+  // The running-vCPU fast path of the VT-d posted case; 8-bit vectors only (the PIR extension is not fused).
+  if (targets.length === 1 && config.vectorBits <= 8 && PhysicalMemory.isDirect(state.memory)) {
+    const pcpu = targets[0]!;
+    const own = ownPidProcessor(state, pcpu, n!.vector, entry.pda);
+    if (own !== undefined) {
+      const r = postAndProcessPir(state.memory, own, req.vector);
+      emit({ kind: 'pir-processed', vcpu: own.id, pcpu, vectors: r.vectors, by: 'notification' });
+      copy.memory = r.memory;
+      copy.vcpus = withVcpu(state.vcpus, r.vcpu);
+      return copy;
+    }
+  }
+  copy.memory = req.vector >= 256 ? postToPidExtension(state.memory, entry.pda, req.vector, n !== undefined) : postToPid(state.memory, entry.pda, req.vector, n !== undefined);
+  let next: PlatformState = copy;
+  for (const pcpu of targets) next = notifyPcpu(next, pcpu, n!.vector, emit, raised);
+  return next;
+}
+
+/** Record a (hypothetical) direct-post fault at unit `index`: FRCD with SID = requester ID, FI[63:48] = the vAPIC ID; never suppressed. */
+function directPostFault(state: PlatformState, source: Source, emit: Emit, current: IommuUnit, index: number, reason: number, vapicId: number): PlatformState {
+  const r = recordInterruptFault(current, { reason, sid: source.rid, index: vapicId & 0xffff });
+  emit({ kind: 'interrupt-fault', ...source, iommu: index, reason, irteIndex: undefined, qualified: false, frcd: r.record, directPost: { vapicId } });
+  return withUnit(state, index, r.unit);
 }

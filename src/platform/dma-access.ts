@@ -54,6 +54,7 @@ import { RTADDR, TTM } from '../vtd/dma/structures.ts';
 import { recordDmaFault } from '../vtd/fault-recording.ts';
 import { faultReason } from '../vtd/fault-reasons.ts';
 import type { UnsupportedRequestWhy } from './events.ts';
+import { VENDOR_PATHS } from './vendor.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 type Emit = (event: DistributiveOmit<PlatformEvent, 'step'>) => void;
@@ -136,6 +137,8 @@ export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, r
     if (why === undefined) return deliverDeviceWrite(state, a.fn, a.rid, a.address, Number(a.value & 0xffff_ffffn), emit, raised);
     return unsupportedRequest(state, a, why, emit);
   }
+  // The vendor seam (src/platform/vendor.ts): an AMD-Vi platform translates through its own units. One field test.
+  if (state.amdvi !== undefined) return VENDOR_PATHS.amdvi.dma(state, a, emit, raised);
 
   const iommu = a.fn.iommu;
   const unit = iommu === undefined ? undefined : state.iommus[iommu];

@@ -5,6 +5,8 @@
 
 import type { MemoryReference } from '../vtd/dma/walk.ts';
 import type { StaleCacheUse } from '../vtd/dma/caches.ts';
+import type { AmdDmaFaultDetail, AmdInterruptFaultDetail, AmdPostedDetail, AmdViPlatformEvent } from './amdvi-events.ts';
+export type * from './amdvi-events.ts';
 
 /**
  * compatibility: not remapped (IR off, CFI pass-through, or no remapping unit); remapped: through
@@ -63,6 +65,10 @@ export interface InterruptFaultEvent {
   readonly qualified: boolean;
   /** Index of the FRCD register the fault was recorded in; undefined when suppressed by FPD or lost to overflow (FSTS.PFO). */
   readonly frcd: number | undefined;
+  /** Present for a HYPOTHETICAL direct-post fault (reasons 0xD0–0xD5): the vAPIC ID the request named (FRCD FI). */
+  readonly directPost?: { readonly vapicId: number };
+  /** On an AMD-Vi unit: why it aborted and what became of its event-log entry (`reason` is the event code; `frcd` undefined). */
+  readonly amdvi?: AmdInterruptFaultDetail;
 }
 
 /**
@@ -78,15 +84,25 @@ export interface InterruptPostedEvent {
   readonly address: bigint;
   readonly data: number;
   readonly iommu: number;
-  readonly irteIndex: number;
+  /** The posted IRTE's index; undefined when the HYPOTHETICAL direct-post lookup posted it (no IRTE). */
+  readonly irteIndex: number | undefined;
+  /** IEC hit for the IRTE; always false for a direct post (see `directPost.cacheHit`). */
   readonly iecHit: boolean;
   readonly pda: bigint;
+  /** The vector set in the PIR (≥ 256 only with HYPOTHETICAL wide vectors: the PIR extension). */
   readonly virtualVector: number;
   readonly urgent: boolean;
   /** PID.SN as the unit read it. */
   readonly snSet: boolean;
   readonly notification: { readonly vector: number; readonly apicId: number; readonly targets: readonly number[] } | undefined;
   readonly suppressed: 'on-already-set' | 'sn-set' | undefined;
+  /**
+   * Present when the HYPOTHETICAL direct-post hardware posted it (src/hypothetical/direct-post):
+   * the vAPIC ID the request named and whether the unit's direct-post cache held the entry.
+   */
+  readonly directPost?: { readonly vapicId: number; readonly cacheHit: boolean };
+  /** AVIC posting by an AMD-Vi unit (GA mode): `pda` is the vAPIC backing page, `irteIndex` the IRTE. */
+  readonly amdvi?: AmdPostedDetail;
 }
 
 /** The request fields every DMA outcome event carries. */
@@ -128,6 +144,8 @@ export interface DmaFaultEvent extends DmaRequestFields {
   /** The model's name for the condition (e.g. `ss-not-present`, `no-write`). */
   readonly condition: string;
   readonly frcd: number | undefined;
+  /** On an AMD-Vi unit: the event-log entry (`reason` is its code, IO_PAGE_FAULT = 2). */
+  readonly amdvi?: AmdDmaFaultDetail;
 }
 
 /**
@@ -446,11 +464,11 @@ export interface VmmNoteEvent {
   readonly note: string;
 }
 
-/** One cost of a VMM design: a trap, VM exit, device-model round trip, hypercall or ioctl. */
+/** One cost of a VMM design: a trap, VM exit, device-model round trip, hypercall, ioctl or interrupt-table entry write (src/platform/actions.ts VmmCostKind). */
 export interface VmmCostEvent {
   readonly kind: 'vmm-cost';
   readonly step: number;
-  readonly cost: 'trap' | 'vm-exit' | 'dm-round-trip' | 'hypercall' | 'ioctl';
+  readonly cost: 'trap' | 'vm-exit' | 'dm-round-trip' | 'hypercall' | 'ioctl' | 'table-write';
   readonly detail: string;
 }
 
@@ -501,7 +519,25 @@ export interface ActionRejectedEvent {
   readonly why: string;
 }
 
+/**
+ * HYPOTHETICAL direct-post hardware (src/hypothetical/direct-post): software wrote a unit's
+ * DPTA register (`change: 'dpta'`, `value` the register) or the unit processed a direct-post
+ * table invalidation (`change: 'invalidation'`, `value` the 128-bit type-0xE descriptor,
+ * `dropped` the cache entries it dropped). `what` is the decoded value.
+ */
+export interface DirectPostEvent {
+  readonly kind: 'direct-post';
+  readonly step: number;
+  readonly iommu: number;
+  readonly change: 'dpta' | 'invalidation';
+  readonly value: bigint;
+  readonly what: string;
+  readonly dropped: number | undefined;
+}
+
 export type PlatformEvent =
+  | AmdViPlatformEvent
+  | DirectPostEvent
   | ActionRejectedEvent
   | MsiValidationEvent
   | InterruptDeliveredEvent

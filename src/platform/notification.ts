@@ -26,7 +26,7 @@ export interface RaisedInterrupt {
 export function notifyPcpu(state: PlatformState, pcpu: number, vector: number, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
   const running = runningVcpu(state.vcpus, pcpu);
   if (running !== undefined && vector === state.hypervisor.postedVector) {
-    const r = processPir(state.memory, running, false);
+    const r = processPir(state.memory, running, false, state.interrupts.directPost?.vectorBits);
     emit({ kind: 'pir-processed', vcpu: running.id, pcpu, vectors: r.vectors, by: 'notification' });
     // copyState keeps every state object the same shape (see copyState).
     const next = copyState(state);

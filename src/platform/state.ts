@@ -13,6 +13,8 @@ import type { Irte } from '../vtd/irte.ts';
 import type { VcpuTable } from './vcpu-table.ts';
 import type { DmaCaches } from '../vtd/dma/caches.ts';
 import type { Fabric } from '../fabric/model.ts';
+import type { DirectPostCache } from '../hypothetical/direct-post/cache.ts';
+import type { AmdViUnit } from '../amdvi/unit.ts';
 
 export type ApicMode = 'xapic' | 'x2apic';
 
@@ -120,6 +122,11 @@ export interface IommuUnit {
   readonly iec: InterruptEntryCache;
   /** DMA-remapping caches: context, PASID, IOTLB and paging-structure caches (src/vtd/dma/caches.ts). */
   readonly dma: DmaCaches;
+  /**
+   * HYPOTHETICAL direct-post extension (src/hypothetical/direct-post): the DPTA register as
+   * written and the unit's direct-post table cache. Absent unless `platform.directPost`.
+   */
+  readonly directPost?: { readonly dpta: bigint; readonly cache: DirectPostCache } | undefined;
 }
 
 /** MSI capability state of a PCI function (PCI Local Bus Spec §6.8.1; sheet §12.1). */
@@ -208,7 +215,12 @@ export interface Vcpu {
   readonly run: VcpuRun;
   /** pCPU it runs on (running) or last ran on. */
   readonly pcpu: number;
-  /** Address of its posted-interrupt descriptor (64-byte aligned HPA). */
+  /**
+   * Address of its posted-interrupt descriptor (64-byte aligned HPA). On an AMD-Vi platform
+   * (`PlatformState.amdvi`) it is the vCPU's AVIC vAPIC backing page instead (4 KiB-aligned HPA,
+   * AMD APM vol. 2 §15.29; src/platform/build.ts DEFAULT_AVIC_BACKING_BASE), the page a GA-mode
+   * IRTE's GA root names, so vendor-neutral code (P1 checkPosting) matches `interrupt-posted.pda`.
+   */
   readonly pda: bigint;
   /** Virtual APIC IRR and ISR, 256 bits each (bit n = vector n). */
   readonly virr: bigint;
@@ -305,9 +317,21 @@ export interface DeviceDmaIntent {
 export interface Grant {
   readonly requester: string;
   readonly target: GrantTarget;
+  /** The vector granted, or the first of the range [vector, lastVector]. */
   readonly vector: number;
+  /**
+   * With it the grant covers every vector of [vector, lastVector] (inclusive): the
+   * HYPOTHETICAL direct-post design lets a device post any vector 16..2^vectorBits − 1 into
+   * its owner's vCPUs (src/vmm/designs/direct-post.ts). Absent: `vector` alone.
+   */
+  readonly lastVector?: number;
   /** Delivery modes allowed (3-bit encodings; default fixed and lowest-priority). */
   readonly deliveryModes: readonly number[];
+}
+
+/** Whether grant `g` covers vector `v` (its `vector`, or the range up to `lastVector`). */
+export function grantCoversVector(g: Grant, v: number): boolean {
+  return g.lastVector === undefined ? g.vector === v : v >= g.vector && v <= g.lastVector;
 }
 
 /** The trusted hypervisor's intent: who owns each device and which interrupts it granted. */
@@ -354,6 +378,18 @@ export interface InterruptPlatform {
     /** The same pairs by the requester ID the endpoint's requests carry (`address:data` → how many entries hold it): the bridge's lookup, one per write. */
     readonly byRequester?: Readonly<Record<number, Readonly<Record<string, number>>>>;
   };
+  /**
+   * HYPOTHETICAL direct-post hardware (`platform.directPost`, src/hypothetical/direct-post): the
+   * lookup key (`vapic-id` is the broken variant), the vector width in bits (8..16; > 8 adds
+   * the PIR extension), the per-unit cache capacity in entries, and where the hypervisor puts
+   * its direct-post tables (byte address, 4 KiB aligned). Absent: no unit has it.
+   */
+  readonly directPost?: {
+    readonly key: 'source-id' | 'vapic-id';
+    readonly vectorBits: number;
+    readonly cacheCapacity: number;
+    readonly tableBase: bigint;
+  };
 }
 
 export type { VmmState } from '../vmm/state.ts';
@@ -379,4 +415,10 @@ export interface PlatformState {
   readonly intent: HypervisorIntent;
   /** The VMM layer (src/vmm): undefined when the scenario chooses no VMM design. */
   readonly vmm: VmmState | undefined;
+  /**
+   * AMD-Vi units (src/amdvi/unit.ts) when the platform is an AMD one: then `iommus` is empty,
+   * `PciFunction.iommu` indexes `amdvi.units` and events' `iommu` is that index (the vendor
+   * seam, src/platform/vendor.ts). Absent on a VT-d platform.
+   */
+  readonly amdvi?: { readonly units: readonly AmdViUnit[] } | undefined;
 }

@@ -5,6 +5,7 @@
  * segment's INCLUDE_PCI_ALL unit; otherwise none (requests pass unremapped).
  */
 import type { IommuUnit, PlatformState } from './state.ts';
+import type { AmdViScope } from './amdvi-build.ts';
 
 
 function inScope(unit: IommuUnit, rid: number, upstream: readonly number[]): boolean {
@@ -28,4 +29,22 @@ export function unitFor(state: Pick<PlatformState, 'iommus'>, segment: number, r
   const inSegment = state.iommus.filter((u) => u.segment === segment);
   const explicit = inSegment.find((u) => !u.includePciAll && inScope(u, rid, upstream));
   return (explicit ?? inSegment.find((u) => u.includePciAll))?.index;
+}
+
+/**
+ * Index of the AMD-Vi unit covering requester ID `rid` in `segment`, or undefined when none does.
+ * As Linux builds its rlookup table (drivers/iommu/amd/init.c `init_iommu_from_acpi` →
+ * `set_iommu_for_device`, IVHDs in table order): every unit whose scope names `rid` — a device
+ * range (01h all, 02h select, 03h–04h range, 42h/43h alias select / range, which name the alias
+ * target too, 46h/47h extended), or a special entry's source ID — claims it, and the last claim
+ * wins. The IOMMU's own function is not in its own scope (Linux removes it).
+ */
+export function amdUnitFor(units: readonly { readonly segment: number; readonly deviceId: number; readonly scope: AmdViScope }[], segment: number, rid: number): number | undefined {
+  let found: number | undefined;
+  units.forEach((u, i) => {
+    if (u.segment !== segment || u.deviceId === rid) return;
+    const s = u.scope;
+    if (s.ranges.some((r) => (rid >= r.first && rid <= r.last) || r.aliasTo === rid) || s.specials.some((x) => x.rid === rid)) found = i;
+  });
+  return found;
 }

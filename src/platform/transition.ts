@@ -30,7 +30,7 @@ import { processPir, highestVector } from '../x86/posted-processing.ts';
 import { updatePid } from '../vtd/pid-memory.ts';
 import { isPolicyRequest, type PolicyRequest } from '../policy/policy.ts';
 import { policyNamed } from '../policy/index.ts';
-import type { IntendedRoute, SoftwareRoute, Vcpu } from './state.ts';
+import { grantCoversVector, type IntendedRoute, type SoftwareRoute, type Vcpu } from './state.ts';
 import { dmaHandlers } from './dma-handlers.ts';
 import { directInvalidation, registerHandlers } from './register-handlers.ts';
 import { sendEventInterrupts } from './event-interrupts.ts';
@@ -38,6 +38,8 @@ import { deviceDma } from './dma-access.ts';
 import { traverseFabric } from './bus.ts';
 import { runningVcpu, vcpuAt, withVcpu, type VcpuTable } from './vcpu-table.ts';
 import { vmmHandlers, type VmmKind } from './vmm-handlers.ts';
+import { directPostHandlers, type DirectPostKind } from './direct-post-handlers.ts';
+import { amdviHandlers } from './amdvi-handlers.ts';
 import { isVmmRequest, vmmRefusal, vmmRespond, type VmmRequest } from '../vmm/respond.ts';
 
 export interface TransitionResult {
@@ -122,11 +124,13 @@ function freezeResult(next: PlatformState, base: PlatformState): void {
   if (next.hypervisor !== base.hypervisor) freezeDiff(next.hypervisor, base.hypervisor);
   if (next.intent !== base.intent) freezeDiff(next.intent, base.intent);
   if (next.vmm !== base.vmm && next.vmm !== undefined) freezeDiff(next.vmm, base.vmm);
+  if (next.amdvi !== base.amdvi && next.amdvi !== undefined) freezeDiff(next.amdvi, base.amdvi);
 }
 
 /** Every PlatformState field: a new one is a compile error here, a reminder to compare it in freezeResult too. */
 const STATE_FIELDS: { readonly [K in keyof PlatformState]-?: true } = {
   vmm: true,
+  amdvi: true,
   step: true,
   memory: true,
   hostAddressWidth: true,
@@ -187,7 +191,7 @@ type DmaKind = 'write-rtaddr' | 'invalidate-dma' | 'invalidation-wait' | 'dma-ro
 type RegisterKind = 'write-iqt' | 'write-register';
 type VcpuKind = 'pid-write' | 'vcpu-set' | 'sync-pir' | 'blocked-list' | 'ndst-stale' | 'irte-allocated' | 'self-ipi' | 'guest-ack' | 'guest-eoi' | 'software-route' | 'inject-interrupt' | 'intend-route';
 
-const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind | VmmKind>]: Handler<K> } = {
+const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind | VmmKind | DirectPostKind | 'amdvi-write-register'>]: Handler<K> } = {
   'write-irta'(draft, a, emit, before) {
     const unit = unitOrReject(before, a.iommu, emit);
     if (!unit) return;
@@ -306,11 +310,11 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
   grant(draft, a, emit) {
     draft.intent.grants.push(a.grant as Draft<typeof a.grant>);
     const t = a.grant.target;
-    emit({ kind: 'intent', change: `grant ${a.grant.requester} vector 0x${a.grant.vector.toString(16)} → ${t.kind === 'pcpu' ? `APIC ${t.apicId}` : `vCPU ${t.vcpu}`}` });
+    emit({ kind: 'intent', change: `grant ${a.grant.requester} vector 0x${a.grant.vector.toString(16)}${a.grant.lastVector === undefined ? '' : `..0x${a.grant.lastVector.toString(16)}`} → ${t.kind === 'pcpu' ? `APIC ${t.apicId}` : `vCPU ${t.vcpu}`}` });
   },
 
   revoke(draft, a, emit) {
-    draft.intent.grants = draft.intent.grants.filter((g) => !(g.requester === a.requester && (a.vector === undefined || g.vector === a.vector)));
+    draft.intent.grants = draft.intent.grants.filter((g) => !(g.requester === a.requester && (a.vector === undefined || grantCoversVector(g, a.vector))));
     emit({ kind: 'intent', change: `revoke ${a.requester}${a.vector === undefined ? '' : ` vector 0x${a.vector.toString(16)}`}` });
   },
 };
@@ -342,7 +346,7 @@ const vcpuHandlers: { [K in VcpuKind]: Handler<K> } = {
   'sync-pir'(draft, a, emit, before) {
     const v = vcpuOrReject(before, a.vcpu, emit);
     if (!v) return;
-    const r = processPir(before.memory, v, true);
+    const r = processPir(before.memory, v, true, before.interrupts.directPost?.vectorBits);
     if (r.vectors.length === 0 && r.memory === before.memory) return;
     draft.memory = r.memory;
     draft.vcpus = withVcpu(before.vcpus, r.vcpu) as Draft<VcpuTable>;
@@ -505,7 +509,9 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
       (vcpuHandlers as Record<string, Handler<ActionKind>>)[action.kind] ??
       (dmaHandlers as Record<string, Handler<ActionKind>>)[action.kind] ??
       (registerHandlers as Record<string, Handler<ActionKind>>)[action.kind] ??
-      (vmmHandlers as Record<string, Handler<ActionKind>>)[action.kind]!;
+      (vmmHandlers as Record<string, Handler<ActionKind>>)[action.kind] ??
+      (directPostHandlers as Record<string, Handler<ActionKind>>)[action.kind] ??
+      (amdviHandlers as Record<string, Handler<ActionKind>>)[action.kind]!;
     next = produce(state, (draft) => {
       writes = handler(draft, action as never, emit, state, raised);
       draft.step = step + 1;

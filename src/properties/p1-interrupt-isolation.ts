@@ -10,7 +10,7 @@
  * recorded in the state, and changes nothing.
  */
 import type { InterruptDeliveredEvent, InterruptInjectedEvent, InterruptPostedEvent, PlatformEvent } from '../platform/events.ts';
-import type { PlatformState } from '../platform/state.ts';
+import { grantCoversVector, type PlatformState } from '../platform/state.ts';
 import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
 import { vcpuAt, vcpuList } from '../platform/vcpu-table.ts';
 
@@ -44,7 +44,7 @@ export function checkDelivery(state: PlatformState, e: InterruptDeliveredEvent):
   for (const cpu of e.candidates) {
     const apicId = state.cpus[cpu]?.apicId;
     const covered = state.intent.grants.some(
-      (g) => g.requester === e.device && g.target.kind === 'pcpu' && g.target.apicId === apicId && g.vector === e.vector && g.deliveryModes.includes(e.deliveryMode),
+      (g) => g.requester === e.device && g.target.kind === 'pcpu' && g.target.apicId === apicId && grantCoversVector(g, e.vector) && g.deliveryModes.includes(e.deliveryMode),
     );
     if (!covered) {
       out.push({
@@ -72,7 +72,7 @@ export function checkPosting(state: PlatformState, e: InterruptPostedEvent): Vio
   const out: Violation[] = [];
   if (owner !== vcpu.domain) {
     out.push(v(`${e.device} (owned by ${owner === undefined ? 'nobody' : (state.domains[owner]?.name ?? owner)}) posted vector ${hex(e.virtualVector)} into ${name} of another domain`));
-  } else if (!state.intent.grants.some((g) => g.requester === e.device && g.target.kind === 'vcpu' && g.target.vcpu === vcpu.id && g.vector === e.virtualVector)) {
+  } else if (!state.intent.grants.some((g) => g.requester === e.device && g.target.kind === 'vcpu' && g.target.vcpu === vcpu.id && grantCoversVector(g, e.virtualVector))) {
     out.push(v(`${e.device} posted vector ${hex(e.virtualVector)} into ${name}: no grant covers it`));
   }
   if (e.virtualVector < 16) out.push(v(`${e.device} posted vector ${hex(e.virtualVector)} (< 16) into ${name}`));
@@ -100,7 +100,7 @@ export function checkInjection(state: PlatformState, e: InterruptInjectedEvent):
   if (e.by === 'device-model' && owner !== undefined && owner === vcpu.domain) return [];
   if (owner !== vcpu.domain) {
     out.push(v(`${e.device} (owned by ${owner === undefined ? 'nobody' : (state.domains[owner]?.name ?? owner)}) had vector ${hex(e.vector)} injected into ${name} of another domain${e.by === 'device-model' ? ' by its device model' : ''}`));
-  } else if (!state.intent.grants.some((g) => g.requester === e.device && g.target.kind === 'vcpu' && g.target.vcpu === vcpu.id && g.vector === e.vector)) {
+  } else if (!state.intent.grants.some((g) => g.requester === e.device && g.target.kind === 'vcpu' && g.target.vcpu === vcpu.id && grantCoversVector(g, e.vector))) {
     out.push(v(`${e.device} had vector ${hex(e.vector)} injected into ${name}: no grant covers it`));
   }
   if (e.vector < 16) out.push(v(`${e.device} had vector ${hex(e.vector)} (< 16) injected into ${name}`));

@@ -16,6 +16,7 @@ import { vcpuList } from '../platform/vcpu-table.ts';
 import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
 import { IRTE_BYTES } from '../vtd/irte.ts';
 import { PID_BYTES } from '../vtd/pid.ts';
+import { pirExtensionBytes } from '../vtd/pid-memory.ts';
 import { queueGeometry } from '../vtd/invalidation-queue.ts';
 import { coveringGrants } from '../platform/dma-intent.ts';
 
@@ -45,7 +46,9 @@ export function iommuStructures(state: PlatformState): Region[] {
     const irta = decodeIrta(u.regs.irtaLatched);
     out.push({ start: irta.base, end: irta.base + BigInt(irtEntries(irta.size) * IRTE_BYTES), what: `the IRT of ${u.name}` });
   }
-  for (const v of vcpuList(state.vcpus)) out.push({ start: v.pda, end: v.pda + BigInt(PID_BYTES), what: `the PID of vCPU ${v.id}` });
+  // With HYPOTHETICAL wide vectors (platform.directPost) each PID is followed by its PIR extension.
+  const pidSpan = BigInt(PID_BYTES + pirExtensionBytes(state.interrupts.directPost?.vectorBits ?? 8));
+  for (const v of vcpuList(state.vcpus)) out.push({ start: v.pda, end: v.pda + pidSpan, what: `the PID of vCPU ${v.id}` });
   const arena = state.hypervisor.tableArena;
   if (arena.next > arena.start) out.push({ start: arena.start, end: arena.next, what: 'the DMA-remapping tables' });
   return out;

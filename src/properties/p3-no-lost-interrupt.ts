@@ -44,7 +44,8 @@ export function checkNoLostInterrupt(state: PlatformState, events: readonly Plat
     if (e.notification !== undefined && e.snSet && !e.urgent) {
       out.push({ property: 'P3', step: e.step, vcpu: undefined, message: `PID ${'0x' + e.pda.toString(16)}: notification sent while SN was set and the IRTE is not urgent` });
     }
-    const meant = state.intent.interruptRoutes?.[`${e.iommu}:${e.irteIndex}`];
+    // A direct post (hypothetical, no IRTE) has no recorded route to compare with.
+    const meant = e.irteIndex === undefined ? undefined : state.intent.interruptRoutes?.[`${e.iommu}:${e.irteIndex}`];
     if (meant !== undefined && !meant.oneOf && meant.vcpus.length > 1) {
       const into = vcpuList(state.vcpus).find((v) => v.pda === e.pda);
       const missed = meant.vcpus.filter((id) => id !== into?.id);

@@ -103,7 +103,8 @@ function recordMismatch(unit: IommuUnit, index: number, e: InterruptFaultEvent |
   if (r.faultReason !== e.reason) wrong.push(`FR ${hex(r.faultReason)}`);
   if (r.sourceId !== e.rid) wrong.push(`SID ${formatBdf(r.sourceId)}`);
   if (e.kind === 'interrupt-fault') {
-    if (faultRecordInterruptIndex(r) !== (e.irteIndex ?? 0)) wrong.push(`index ${hex(faultRecordInterruptIndex(r))}`);
+    // A (hypothetical) direct-post fault records the vAPIC ID in FI[63:48] where VT-d puts the interrupt index.
+    if (faultRecordInterruptIndex(r) !== (e.directPost?.vapicId ?? e.irteIndex ?? 0)) wrong.push(`index ${hex(faultRecordInterruptIndex(r))}`);
   } else {
     if (r.faultInfo !== (e.iova & ~0xfffn)) wrong.push(`FI ${hex(r.faultInfo)}`);
     if (r.readOrAtomic !== !e.write) wrong.push(`T ${r.readOrAtomic ? 'read' : 'write'}`);

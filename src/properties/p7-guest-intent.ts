@@ -52,6 +52,19 @@
  * entries are in that state is the one thing P7 remembers across actions
  * ({@link GuestIntentMemory}, {@link rememberGuestIntent}), as P6 keeps its tally.
  *
+ * A hypercall the design accepted (`paravirt-hcall`'s `set-interrupt`: POWER RTAS
+ * `ibm,change-msi`, QEMU hw/ppc/spapr_pci.c `rtas_ibm_change_msi`) is the guest's intent for
+ * the entry it sets up, as a trapped table write would be: the design puts what the guest asked
+ * into the guest's view (`vmm-guest-view`) with no guest access. So in an action with a
+ * `hypercall` cost, every entry of a device without a `guest-access` in that action that was
+ * masked in the view before the action (as P7 remembers it: the view and PBA after the previous
+ * action, {@link GuestIntentMemory} `views`; before any action, the reset state — every entry
+ * masked, nothing pending) and is unmasked after it counts as an unmask by the guest: with its
+ * Pending bit set before, it asks for the message of the new view and for the bit to be clear
+ * after (the function sends a pending message when the entry is unmasked, PCI spec §6.8.3.4).
+ * The hypervisor programs the message itself, so it is committed (never undefined) — unlike a
+ * guest's write to an unmasked entry.
+ *
  * A device whose guest's device model is an adversary (`check.adversary.deviceModel`) is not
  * judged: its device model belongs to the guest and may break its own guest. Not applicable
  * (no violations) without a VMM (`state.vmm` undefined). Read by properties only: it takes
@@ -62,7 +75,7 @@ import type { PlatformState, Vcpu } from '../platform/state.ts';
 import { vcpuAt, vcpuList } from '../platform/vcpu-table.ts';
 import { guestMessage } from '../vmm/guest-message.ts';
 import { vmmDesignNamed } from '../vmm/index.ts';
-import { entryAddress, guestMasked, MSIX_ENTRY_BYTES, type VirtualMsix } from '../vmm/virtual-msix.ts';
+import { entryAddress, guestMasked, MSIX_ENTRY_BYTES, resetVirtualMsix, type VirtualMsix } from '../vmm/virtual-msix.ts';
 
 /** What went wrong (the message says it in words). */
 export type P7Kind = 'lost' | 'wrong-vector' | 'wrong-vcpu' | 'spurious' | 'not-pending' | 'pending-not-cleared' | 'not-delivered-on-unmask';
@@ -77,14 +90,23 @@ export interface P7Violation {
   readonly kind: P7Kind;
 }
 
-/**
- * The entries (keys `device/entry`) whose address or data the guest changed while they were
- * unmasked, since it last unmasked them: their message is undefined (see the module comment).
- */
-export type GuestIntentMemory = ReadonlySet<string>;
+/** What P7 remembers across actions (see the module comment). */
+export interface GuestIntentMemory {
+  /**
+   * The entries (keys `device/entry`) whose address or data the guest changed while they were
+   * unmasked, since it last unmasked them: their message is undefined.
+   */
+  readonly undefinedMessages: ReadonlySet<string>;
+  /**
+   * Per VMM-managed function (canonical BDF): its guest view and the PBA as the guest reads it
+   * (bit k = entry k, the design's `virtualPending`) after the last action — what a hypercall
+   * changed is read against it. Absent: the reset state (every entry masked, nothing pending).
+   */
+  readonly views: Readonly<Record<string, { readonly guest: VirtualMsix; readonly pending: bigint }>>;
+}
 
-/** The memory of a run before any guest access. */
-export const NO_GUEST_INTENT_MEMORY: GuestIntentMemory = new Set();
+/** The memory of a run before any action. */
+export const NO_GUEST_INTENT_MEMORY: GuestIntentMemory = { undefinedMessages: new Set(), views: {} };
 
 const memoryKey = (device: string, entry: number): string => `${device}/${entry}`;
 
@@ -109,28 +131,79 @@ function commits(e: GuestAccessEvent, view: VirtualMsix, k: number): boolean {
   return e.unmasked.some((u) => u.entry === k) && writtenFields(e, view).some((w) => w.entry === k && w.field === 3);
 }
 
+/** The view and PBA of `device` before the action, as `memory` remembers them (the reset state when it does not). */
+function viewBefore(memory: GuestIntentMemory, state: PlatformState, device: string): { readonly guest: VirtualMsix; readonly pending: bigint } | undefined {
+  const known = memory.views[device];
+  if (known !== undefined) return known;
+  const d = state.vmm?.devices[device];
+  return d === undefined ? undefined : { guest: resetVirtualMsix(d.guest.layout), pending: 0n };
+}
+
+/**
+ * The entries of each device that an accepted hypercall of this action set up (see the module
+ * comment): an action with a `hypercall` cost, a device without a `guest-access` in it, whose
+ * entry's message or mask differs from the view before. `unmasked`: masked before, unmasked
+ * after, with the Pending bit before.
+ */
+function hypercallChanges(memory: GuestIntentMemory, state: PlatformState, events: readonly PlatformEvent[]): { device: string; step: number; changed: number[]; unmasked: { entry: number; pending: boolean }[] }[] {
+  const call = events.find((e) => e.kind === 'vmm-cost' && e.cost === 'hypercall');
+  if (call === undefined || state.vmm === undefined) return [];
+  const accessed = new Set(events.flatMap((e) => (e.kind === 'guest-access' ? [e.device] : [])));
+  const out: { device: string; step: number; changed: number[]; unmasked: { entry: number; pending: boolean }[] }[] = [];
+  for (const [device, d] of Object.entries(state.vmm.devices)) {
+    const before = viewBefore(memory, state, device)!;
+    if (accessed.has(device) || before.guest === d.guest) continue;
+    const changed: number[] = [];
+    const unmasked: { entry: number; pending: boolean }[] = [];
+    d.guest.table.forEach((e, k) => {
+      const b = before.guest.table[k];
+      const wasMasked = guestMasked(before.guest, k);
+      const nowMasked = guestMasked(d.guest, k);
+      if (b === undefined || b.addressLow !== e.addressLow || b.addressHigh !== e.addressHigh || b.data !== e.data || wasMasked !== nowMasked) changed.push(k);
+      if (wasMasked && !nowMasked) unmasked.push({ entry: k, pending: ((before.pending >> BigInt(k)) & 1n) === 1n });
+    });
+    if (changed.length > 0) out.push({ device, step: call.step, changed, unmasked });
+  }
+  return out;
+}
+
 /**
  * The memory after an action: `memory` before it, updated from the action's `guest-access`
  * events read against `state` after it. An unmask through the entry's own Vector Control
  * clears an entry; a table write of an entry's address or data dwords while the entry was
  * unmasked (its effective mask before the access: Mask bit, Function Mask, MSI-X Enable) adds
- * it. Pure.
+ * it; an entry an accepted hypercall set up is committed (cleared). The views and PBAs of the
+ * VMM-managed functions after the action are kept (`virtualPending`: the PBA as the guest reads
+ * it, default the design's). Pure.
  */
-export function rememberGuestIntent(memory: GuestIntentMemory, state: PlatformState, events: readonly PlatformEvent[]): GuestIntentMemory {
+export function rememberGuestIntent(memory: GuestIntentMemory, state: PlatformState, events: readonly PlatformEvent[], virtualPending?: (state: PlatformState, device: string) => bigint): GuestIntentMemory {
   let out: Set<string> | undefined;
-  const set = (): Set<string> => (out ??= new Set(memory));
+  const keys = (): ReadonlySet<string> => out ?? memory.undefinedMessages;
+  const set = (): Set<string> => (out ??= new Set(memory.undefinedMessages));
   for (const e of events) {
     if (e.kind !== 'guest-access') continue;
     const view = state.vmm?.devices[e.device]?.guest;
     if (view === undefined) continue;
-    for (const u of e.unmasked) if ((out ?? memory).has(memoryKey(e.device, u.entry)) && commits(e, view, u.entry)) set().delete(memoryKey(e.device, u.entry));
+    for (const u of e.unmasked) if (keys().has(memoryKey(e.device, u.entry)) && commits(e, view, u.entry)) set().delete(memoryKey(e.device, u.entry));
     for (const w of writtenFields(e, view)) {
       if (w.field === 3) continue;
       const maskedBefore = e.unmasked.some((u) => u.entry === w.entry) ? true : e.masked.includes(w.entry) ? false : guestMasked(view, w.entry);
       if (!maskedBefore) set().add(memoryKey(e.device, w.entry));
     }
   }
-  return out ?? memory;
+  for (const c of hypercallChanges(memory, state, events)) for (const k of c.changed) if (keys().has(memoryKey(c.device, k))) set().delete(memoryKey(c.device, k));
+  const vmm = state.vmm;
+  let views: Record<string, { guest: VirtualMsix; pending: bigint }> | undefined;
+  if (vmm !== undefined) {
+    const pendingOf = virtualPending ?? ((s: PlatformState, device: string) => vmmDesignNamed(vmm.design).virtualPending(s, device));
+    for (const [device, d] of Object.entries(vmm.devices)) {
+      const known = memory.views[device];
+      const pending = pendingOf(state, device);
+      if (known !== undefined && known.guest === d.guest && known.pending === pending) continue;
+      (views ??= { ...memory.views })[device] = { guest: d.guest, pending };
+    }
+  }
+  return out === undefined && views === undefined ? memory : { undefinedMessages: out ?? memory.undefinedMessages, views: views ?? memory.views };
 }
 
 /** Options of {@link checkGuestIntent}. */
@@ -149,7 +222,8 @@ interface Obligation {
   readonly step: number;
   readonly device: string;
   readonly entry: number;
-  readonly cause: 'raised' | 'unmasked';
+  /** `set-up`: an accepted hypercall unmasked the entry in the guest's view (see the module comment). */
+  readonly cause: 'raised' | 'unmasked' | 'set-up';
   /** Vector and vCPUs (all of them for fixed, one of them for lowest priority); undefined: no arrival. */
   readonly wants: { readonly vector: number; readonly vcpus: readonly Vcpu[]; readonly oneOf: boolean } | undefined;
   /** Why it asks for no arrival (with `wants` undefined). */
@@ -249,8 +323,8 @@ export function checkGuestIntent(state: PlatformState, events: readonly Platform
   for (const e of events) {
     const view = e.kind === 'device-raised' || e.kind === 'guest-access' ? vmm.devices[e.device]?.guest : undefined;
     if (view === undefined) continue;
-    if (e.kind === 'device-raised' && memory.has(memoryKey(e.device, e.entry)) && !guestMasked(view, e.entry)) undefinedMessage.add(e.device);
-    if (e.kind === 'guest-access' && e.unmasked.some((u) => u.pending && memory.has(memoryKey(e.device, u.entry)) && !commits(e, view, u.entry))) undefinedMessage.add(e.device);
+    if (e.kind === 'device-raised' && memory.undefinedMessages.has(memoryKey(e.device, e.entry)) && !guestMasked(view, e.entry)) undefinedMessage.add(e.device);
+    if (e.kind === 'guest-access' && e.unmasked.some((u) => u.pending && memory.undefinedMessages.has(memoryKey(e.device, u.entry)) && !commits(e, view, u.entry))) undefinedMessage.add(e.device);
   }
   const judged = (device: string): boolean => {
     const d = vmm.devices[device];
@@ -302,6 +376,19 @@ export function checkGuestIntent(state: PlatformState, events: readonly Platform
     }
   }
 
+  // An accepted hypercall's unmask of a pending entry: as the guest's unmask (see the module comment).
+  for (const c of hypercallChanges(memory, state, events)) {
+    if (!judged(c.device)) continue;
+    for (const u of c.unmasked) {
+      if (!u.pending) continue;
+      const o = asks(state, c.step, c.device, u.entry, 'set-up');
+      add(obligations, c.device, o);
+      if (o.wants !== undefined && isPending(c.device, u.entry)) {
+        out.push({ property: 'P7', step: c.step, device: c.device, entry: u.entry, kind: 'pending-not-cleared', message: `the guest's hypercall set up ${c.device}'s pending entry ${u.entry}: its Pending bit is still set after it (the guest's PBA reads ${hex(pendingOf(state, c.device))})` });
+      }
+    }
+  }
+
   const devices = [...new Set([...obligations.keys(), ...arrivals.keys()])];
   for (const device of devices) {
     const os = obligations.get(device) ?? [];
@@ -311,7 +398,7 @@ export function checkGuestIntent(state: PlatformState, events: readonly Platform
     const used = new Set(matched.filter((a) => a >= 0));
     const left = (): number[] => as.map((_, i) => i).filter((i) => !used.has(i));
     const open = slots.map((_, i) => i).filter((i) => matched[i] === -1);
-    const what = (o: Obligation): string => (o.cause === 'raised' ? `${device} raised entry ${o.entry}` : `the guest unmasked ${device}'s pending entry ${o.entry}`);
+    const what = (o: Obligation): string => (o.cause === 'raised' ? `${device} raised entry ${o.entry}` : o.cause === 'unmasked' ? `the guest unmasked ${device}'s pending entry ${o.entry}` : `the guest's hypercall set up ${device}'s pending entry ${o.entry}`);
     const reported = new Set<number>();
     // Left-over arrivals at a vCPU the slot names with another vector, then the vector at another vCPU.
     for (const pass of ['wrong-vector', 'wrong-vcpu'] as const) {
@@ -355,7 +442,7 @@ export function checkGuestIntent(state: PlatformState, events: readonly Platform
         message: `${what(o)} (${describeWant(state, o)}): nothing arrived at ${at}${instead.length === 0 ? '' : `; arrived instead: ${instead.join(', ')}`}`,
       });
     }
-    const context = os.filter((o) => o.wants === undefined).map((o) => `${o.cause === 'raised' ? `entry ${o.entry} raised` : `entry ${o.entry} unmasked`}: ${o.nothing}`);
+    const context = os.filter((o) => o.wants === undefined).map((o) => `entry ${o.entry} ${o.cause === 'raised' ? 'raised' : o.cause === 'unmasked' ? 'unmasked' : 'set up by hypercall'}: ${o.nothing}`);
     for (const i of left()) {
       const x = as[i]!;
       const entry = x.event.kind === 'interrupt-posted' ? postedEntry(state, device, x.event) : undefined;

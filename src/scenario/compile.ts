@@ -6,6 +6,7 @@
  * happened. Semantic errors (an unknown device, a missing unit) are InputErrors
  * with the line of the offending field.
  */
+import { encodeDptInvalidation } from '../hypothetical/direct-post/table.ts';
 import { dirname, resolve } from 'node:path';
 import type { Action } from '../platform/actions.ts';
 import type { Grant } from '../platform/state.ts';
@@ -33,6 +34,7 @@ import { deviceRequesterIds } from '../fabric/contexts.ts';
 import { fieldName, type ParsedScenario } from './parse.ts';
 import type * as S from './types.ts';
 import { defaultMsixLayout, layoutProblem, type MsixLayout } from '../vmm/virtual-msix.ts';
+import { VMM_DESIGNS } from '../vmm/index.ts';
 import type { DeviceModelOp } from '../platform/actions.ts';
 
 export interface Expectation {
@@ -79,13 +81,16 @@ export interface CompiledScenario {
   readonly warnings: readonly string[];
 }
 
+/** Where the hypervisor puts its (hypothetical) direct-post tables unless platform.directPost.tableBase says otherwise: 8 GiB. */
+export const DEFAULT_DIRECT_POST_TABLE_BASE = 0x2_0000_0000n;
+
 const STEP_KEYS = [
   'set-irta', 'gcmd', 'enable-ir', 'disable-ir', 'irte', 'clear-irte', 'invalidate-iec', 'invalidate-dma', 'msi', 'program-msi',
   'program-msix', 'msix-control', 'signal', 'assign', 'grant', 'revoke', 'write-memory', 'clear-fault',
   'schedule', 'preempt', 'halt', 'guest-ack', 'guest-eoi', 'guest-msi', 'enable-dma', 'map-dma', 'unmap-dma', 'dma',
   'invalidate-context-cache', 'invalidate-iotlb', 'invalidate-pasid-cache', 'invalidate-pasid-iotlb',
   'write-register', 'fault-event', 'submit-invalidation', 'guest-mmio', 'guest-config', 'device-model',
-  'hypercall',
+  'hypercall', 'vmm-start', 'write-dpta', 'invalidate-dpt',
 ] as const;
 type StepKey = (typeof STEP_KEYS)[number];
 
@@ -103,6 +108,8 @@ function deliveryMode(name: DeliveryModeName | undefined): number {
 class Compiler {
   private readonly devices = new Map<string, DeviceDescription>();
   private readonly domains = new Map<string, number>();
+  /** Kind of each domain, by id (`vmm-start` starts guests only). */
+  private readonly domainKinds: string[] = [];
   /** First vCPU id of each domain, and its vCPU count. */
   private readonly vcpuRanges = new Map<string, { first: number; count: number }>();
   private cpuCount = 0;
@@ -267,6 +274,11 @@ class Compiler {
         vcpuApicIds,
       };
     });
+    domains.forEach((d) => this.domainKinds.push(d.kind));
+    // The HYPOTHETICAL direct-post design writes the direct-post hardware's tables: without the hardware there is nothing to write.
+    if ((p.vmm === 'direct-post' || p.vmm === 'direct-post-broken-no-invalidate') && p.directPost === undefined) {
+      this.fail('platform.vmm direct-post (hypothetical) needs the hypothetical direct-post hardware: add platform.directPost', ['platform', 'vmm']);
+    }
     const grants = (data.grants ?? []).map((g, i) => this.grant(g, ['grants', i]));
     this.warnings.push(...splitGroupWarnings(fabric, domains));
     return {
@@ -275,6 +287,7 @@ class Compiler {
       extendedDestinationId: p.extendedDestinationId ?? false,
       ...(p.urSignaling === undefined ? {} : { urSignaling: p.urSignaling }),
       ...(p.msiValidation === undefined ? {} : { msiValidation: p.msiValidation }),
+      ...(p.directPost === undefined ? {} : { directPost: this.directPost(p.directPost) }),
       apicIds,
       iommus: units,
       devices: [...this.devices.values()],
@@ -293,6 +306,20 @@ class Compiler {
       ...(p.pidBase === undefined ? {} : { pidBase: u64(p.pidBase) }),
       fabric,
     };
+  }
+
+  /** `platform.directPost` (HYPOTHETICAL) with its defaults; the table base must be 4 KiB aligned. */
+  private directPost(d: NonNullable<S.Platform['directPost']>): { key: 'source-id' | 'vapic-id'; vectorBits: number; cacheCapacity: number; tableBase: bigint } {
+    const tableBase = d.tableBase === undefined ? DEFAULT_DIRECT_POST_TABLE_BASE : u64(d.tableBase);
+    if ((tableBase & 0xfffn) !== 0n) this.fail('the direct-post table base must be 4 KiB aligned', ['platform', 'directPost', 'tableBase']);
+    return { key: d.key, vectorBits: d.vectorBits ?? 8, cacheCapacity: d.cacheCapacity ?? 64, tableBase };
+  }
+
+  /** Unit `iommu` at `path`, which must have the (hypothetical) direct-post hardware. */
+  private directPostUnit(iommu: number, path: (string | number)[]): number {
+    const unit = this.iommu(iommu, path);
+    if ((this.parsed.data as S.Scenario).platform.directPost === undefined) this.fail('a direct-post step (hypothetical) needs platform.directPost', path);
+    return unit;
   }
 
   /** Domain id of a domain name at `path`. */
@@ -479,6 +506,15 @@ class Compiler {
 
   private step(step: S.Step, index: number): CompiledStep {
     const path = ['steps', index];
+    // A guest driver step for other VMM designs stays in place (step indices are the file's) and does nothing.
+    const under = step.under;
+    const design = (this.parsed.data as S.Scenario).platform.vmm;
+    under?.forEach((name, j) => {
+      if (VMM_DESIGNS[name] === undefined) this.fail(`unknown VMM design '${name}' (known: ${Object.keys(VMM_DESIGNS).join(', ')})`, [...path, 'under', j]);
+    });
+    if (under !== undefined && !(design !== undefined && under.includes(design))) {
+      return { index, line: this.parsed.lineAt(path), label: 'skipped', note: `${step.note === undefined ? '' : `${step.note} `}(only under ${under.join(', ')}; this run's VMM design is ${design ?? 'none'})`, actions: [], expect: undefined };
+    }
     const keys = STEP_KEYS.filter((k) => k in step);
     if (keys.length !== 1) {
       this.fail(keys.length === 0 ? `a step needs one action (${STEP_KEYS.join(', ')})` : `a step has one action, found ${keys.join(' and ')}`, path);
@@ -659,7 +695,8 @@ class Compiler {
         const s = step.hypercall!;
         const device = this.device(s.device, [...at, 'device']);
         const domain = this.domainId(s.vm, [...at, 'vm']);
-        const vcpu = this.vcpu({ vm: s.vm, vcpu: s.vcpu }, at);
+        // vcpuOf: another domain's vCPU, which a malicious guest may name (the hypervisor must refuse it).
+        const vcpu = this.vcpu({ vm: s.vcpuOf ?? s.vm, vcpu: s.vcpu }, at);
         if (s.op === 'get-msi-pair') return [{ kind: 'hypercall', domain, device, op: { op: s.op, slot: s.slot, vcpu, vector: s.vector } }];
         return [{ kind: 'hypercall', domain, device, op: { op: s.op, entry: s.entry, vcpu, vector: s.vector } }];
       }
@@ -896,6 +933,24 @@ class Compiler {
         const value = s.value === undefined ? 0n : u64(s.value);
         if (value >> BigInt(8 * size) !== 0n) this.fail(`value does not fit in ${size} bytes`, [...at, 'value']);
         return [{ kind: 'dma', device, ...(rid === undefined ? {} : { rid }), ...(s.pasid === undefined ? {} : { pasid: s.pasid }), address, size, write: s.write ?? true, value }];
+      }
+      case 'write-dpta': {
+        const s = step['write-dpta']!;
+        return [{ kind: 'write-dpta', iommu: this.directPostUnit(s.iommu, [...at, 'iommu']), value: u64(s.value) }];
+      }
+      case 'invalidate-dpt': {
+        const s = step['invalidate-dpt']!;
+        const iommu = this.directPostUnit(s.iommu, [...at, 'iommu']);
+        if (s.granularity !== 'global' && s.sid === undefined) this.fail(`a ${s.granularity} invalidation names its requester ID: add sid`, [...at, 'sid']);
+        if (s.granularity === 'entry' && s.vapicId === undefined) this.fail('an entry invalidation names its vAPIC ID: add vapicId', [...at, 'vapicId']);
+        const sid = s.sid === undefined ? 0 : this.key(s.sid, [...at, 'sid']).rid;
+        return [{ kind: 'invalidate-dpt', iommu, descriptor: encodeDptInvalidation({ granularity: s.granularity, sid, vapicId: s.vapicId ?? 0 }) }];
+      }
+      case 'vmm-start': {
+        const s = step['vmm-start']!;
+        const domain = this.domainId(s.vm, [...at, 'vm']);
+        if (this.domainKinds[domain] !== 'guest') this.fail(`${s.vm} is not a guest: the VMM starts guests`, [...at, 'vm']);
+        return [{ kind: 'vmm-start', domain }];
       }
       case 'guest-msi': {
         const s = step['guest-msi']!;

@@ -10,6 +10,7 @@ import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
 import { decodeIrte } from '../vtd/irte.ts';
 import { decodeIrta, irtEntries } from '../vtd/registers.ts';
 import { faultReason } from '../vtd/fault-reasons.ts';
+import { directPostFaultReason } from '../hypothetical/direct-post/faults.ts';
 import { formatBdf } from '../pci/bdf.ts';
 import { hexDigits } from '../bits/bits.ts';
 import { vcpuAt } from '../platform/vcpu-table.ts';
@@ -25,6 +26,7 @@ export function formatWalk(refs: readonly MemoryReference[]): string[] {
   );
 }
 import type { RunResult } from './run.ts';
+import { formatAmdEvent } from './amdvi-trace.ts';
 import { rejectedCount, type FaultTally } from '../properties/p6-fault-accountability.ts';
 
 const h = (v: number | bigint): string => `0x${v.toString(16)}`;
@@ -70,6 +72,9 @@ function unitName(state: PlatformState, iommu: number | undefined): string {
 
 /** One human line for an event. `state` supplies names (units, CPUs). */
 export function formatEvent(e: PlatformEvent, state: PlatformState): string {
+  // AMD-Vi lines first (src/scenario/amdvi-trace.ts): undefined for every VT-d event.
+  const amd = formatAmdEvent(e, state);
+  if (amd !== undefined) return amd;
   switch (e.kind) {
     case 'interrupt-delivered': {
       if (e.path === 'system-error') {
@@ -83,15 +88,19 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
       return `${e.device}${spoof} MSI ${formatMsiAddress(e.address)}/${hexDigits(e.data, 8)} → ${via}: vector ${h(e.vector)} ${DELIVERY_MODE_NAMES[e.deliveryMode]} ${e.triggerMode} ${e.destinationMode} dest ${h(e.destination)} → ${cpus}`;
     }
     case 'interrupt-fault': {
-      const reason = faultReason(e.reason);
+      const reason = e.directPost === undefined ? faultReason(e.reason) : (directPostFaultReason(e.reason) ?? faultReason(e.reason));
       const spoof = state.devices[e.device]?.rid === e.rid ? '' : ` as requester ${formatBdf(e.rid)}`;
       const recorded = e.frcd === undefined ? (e.qualified ? 'not recorded (FPD or overflow)' : 'not recorded (overflow, FSTS.PFO)') : `recorded in FRCD${e.frcd}`;
-      return `${e.device}${spoof} MSI ${formatMsiAddress(e.address)}/${hexDigits(e.data, 8)} → BLOCKED by ${unitName(state, e.iommu)}: fault ${h(e.reason)} ${reason?.description ?? ''}${e.irteIndex === undefined ? '' : ` (index ${h(e.irteIndex)})`}, SID ${formatBdf(e.rid)}, ${recorded}`;
+      return `${e.device}${spoof} MSI ${formatMsiAddress(e.address)}/${hexDigits(e.data, 8)} → BLOCKED by ${unitName(state, e.iommu)}: fault ${h(e.reason)} ${reason?.description ?? ''}${e.irteIndex === undefined ? '' : ` (index ${h(e.irteIndex)})`}${e.directPost === undefined ? '' : ` (hypothetical direct-post, vAPIC ${e.directPost.vapicId})`}, SID ${formatBdf(e.rid)}, ${recorded}`;
     }
     case 'interrupt-posted': {
       const n = e.notification;
       const note = n === undefined ? `no notification (${e.suppressed === 'sn-set' ? 'SN set' : 'ON already set'})` : `notification vector ${h(n.vector)} → APIC ${h(n.apicId)} (${n.targets.map((c) => `cpu${c}`).join(',') || 'no CPU accepts it'})`;
       const spoof = state.devices[e.device]?.rid === e.rid ? '' : ` as requester ${formatBdf(e.rid)}`;
+      if (e.directPost !== undefined || e.irteIndex === undefined) {
+        const dp = e.directPost;
+        return `${e.device}${spoof} MSI ${formatMsiAddress(e.address)}/${hexDigits(e.data, 8)} → direct-posted (hypothetical) vAPIC ${dp?.vapicId ?? '?'} → PID ${h(e.pda)} by ${unitName(state, e.iommu)} (cache ${dp?.cacheHit ? 'hit' : 'miss'}): ${e.virtualVector >= 256 ? 'PIR extension' : 'PIR'} bit ${h(e.virtualVector)}${e.urgent ? ' (URG)' : ''}, ${note}`;
+      }
       return `${e.device}${spoof} MSI ${formatMsiAddress(e.address)}/${hexDigits(e.data, 8)} → posted by ${unitName(state, e.iommu)} IRTE ${h(e.irteIndex)} (IEC ${e.iecHit ? 'hit' : 'miss'}): PIR bit ${h(e.virtualVector)} set in PID ${h(e.pda)}${e.urgent ? ' (URG)' : ''}, ${note}`;
     }
     case 'dma-access': {
@@ -138,6 +147,10 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
     }
     case 'invalidation':
       return formatInvalidation(unitName(state, e.iommu), e);
+    case 'direct-post':
+      return e.change === 'dpta'
+        ? `${unitName(state, e.iommu)} DPTA ← ${hexDigits(e.value, 16)} (${e.what})`
+        : `${unitName(state, e.iommu)} direct-post cache invalidation (hypothetical, type 0xE) ${e.what}: dropped ${e.dropped ? `${e.dropped} entr${e.dropped === 1 ? 'y' : 'ies'}` : 'nothing'}`;
     case 'event-interrupt':
       return formatEventInterrupt(unitName(state, e.iommu), e);
     case 'iec-invalidate':
@@ -183,6 +196,11 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
       return `hypervisor (${e.policy}): ${e.request}`;
     case 'action-rejected':
       return `rejected: ${e.why}`;
+    case 'amdvi-event':
+    case 'amdvi-ga-log':
+    case 'amdvi-register':
+    case 'amdvi-command':
+      return formatAmdEvent(e, state)!;
   }
 }
 

@@ -4,6 +4,7 @@
  * values are numbers (≤ 2^53) or hex strings; 128-bit values are hex strings.
  */
 import type { DeliveryModeName } from '../x86/msi.ts';
+import type { AmdViPlatformSpec, AmdViSteps } from './amdvi-types.ts';
 
 export type U64 = number | string;
 
@@ -27,6 +28,10 @@ export interface Unit {
 
 export interface Platform {
   dmar?: string;
+  /** ACPI IVRS table (.bin or iasl .dsl), relative to the scenario file: an AMD-Vi platform (src/scenario/amdvi-platform.ts). */
+  ivrs?: string;
+  /** AMD-Vi units by hand (src/scenario/amdvi-types.ts). */
+  amdvi?: AmdViPlatformSpec;
   hostAddressWidth?: number;
   apicMode?: 'xapic' | 'x2apic';
   extendedDestinationId?: boolean;
@@ -34,6 +39,8 @@ export interface Platform {
   urSignaling?: 'masked' | 'serr-nmi';
   /** Host-bridge MSI validation (InterruptPlatform.msiValidation); absent: off. */
   msiValidation?: 'partitionable-endpoint';
+  /** HYPOTHETICAL direct-post hardware (InterruptPlatform.directPost); absent: off. Defaults: vectorBits 8, cacheCapacity 64, tableBase 0x200000000. */
+  directPost?: { key: 'source-id' | 'vapic-id'; vectorBits?: number; cacheCapacity?: number; tableBase?: U64 };
   cpus: { count: number } | { apicIds: number[] };
   iommus?: Unit[];
   policy?: string;
@@ -137,8 +144,10 @@ export interface ExpectFault {
   recorded?: boolean;
 }
 
-export interface Step {
+export interface Step extends AmdViSteps {
   note?: string;
+  /** Run the step only when platform.vmm is one of these designs (a guest driver that differs by design). */
+  under?: string[];
   expect?: {
     delivered?: ExpectDelivered;
     fault?: ExpectFault;
@@ -164,6 +173,10 @@ export interface Step {
   irte?: IrteSpec;
   'clear-irte'?: { iommu: number; index: number };
   'invalidate-iec'?: { iommu: number; index?: number; mask?: number };
+  /** HYPOTHETICAL: write the unit's DPTA register (platform.directPost). */
+  'write-dpta'?: { iommu: number; value: U64 };
+  /** HYPOTHETICAL: direct-post cache invalidation (type 0xE): global, every entry of requester ID `sid`, or `sid`'s entry for `vapicId`. */
+  'invalidate-dpt'?: { iommu: number; granularity: 'global' | 'source' | 'entry'; sid?: string; vapicId?: number };
   /** Context-cache (one requester ID, or all) and IOTLB (one domain, or all) invalidations, then a wait. */
   'invalidate-dma'?: { iommu: number; context?: string; iotlb?: 'domain' | 'all'; did?: number };
   msi?: { device: string; rid?: string; address: U64; data: number };
@@ -231,10 +244,12 @@ export interface Step {
   };
   /** The guest's hypercall about its function: `set-interrupt` (entry → guest vector at its vCPU). */
   hypercall?:
-    | { vm: string; op: 'set-interrupt'; device: string; entry: number; vcpu: number; vector: number }
-    /** `get-msi-pair` (design ims-hypercall): a working address/data pair for IMS slot `slot` of the function, → guest vector at its vCPU. */
-    | { vm: string; op: 'get-msi-pair'; device: string; slot: number; vcpu: number; vector: number };
+    | { vm: string; op: 'set-interrupt'; device: string; entry: number; vcpu: number; vcpuOf?: string; vector: number }
+    /** `get-msi-pair` (design ims-hypercall): a working address/data pair for IMS slot `slot` of the function, → guest vector at its vCPU. `vcpuOf`: the domain whose vCPU `vcpu` is (default `vm`). */
+    | { vm: string; op: 'get-msi-pair'; device: string; slot: number; vcpu: number; vcpuOf?: string; vector: number };
   'guest-msi'?: { device: string; entry: number; destination: number; destinationMode?: 'physical' | 'logical'; vector: number; deliveryMode?: DeliveryModeName; vm?: string };
+  /** The VMM starts guest `vm`: the design's per-VM set-up (direct-post, HYPOTHETICAL: its interrupt tables). */
+  'vmm-start'?: { vm: string };
 }
 
 export interface Scenario {
@@ -251,7 +266,7 @@ export interface Scenario {
 }
 
 /** Guest-software actions an adversary may take (`check.adversary.software`). */
-export type AdversarySoftware = 'program-msix' | 'program-msi' | 'msix-control' | 'guest-msi' | 'guest-mmio' | 'guest-config' | 'halt' | 'guest-ack' | 'guest-eoi' | 'schedule' | 'preempt';
+export type AdversarySoftware = 'program-msix' | 'program-msi' | 'msix-control' | 'guest-msi' | 'guest-mmio' | 'guest-config' | 'hypercall' | 'halt' | 'guest-ack' | 'guest-eoi' | 'schedule' | 'preempt';
 /** Device actions an adversary may take (`check.adversary.devices`). */
 export type AdversaryDevice = 'dma' | 'msi' | 'signal';
 export type PropertyName = 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P6' | 'P7';

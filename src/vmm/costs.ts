@@ -1,7 +1,8 @@
 /**
  * What a VMM design costs in a run, counted from the run's events (src/scenario/run.ts
  * `RunResult.steps[].events`): the design's own cost events (`vmm-cost`: traps, VM exits,
- * device-model round trips, hypercalls, ioctls), the host's interrupt-remapping work it
+ * device-model round trips, hypercalls, ioctls, and the 8-byte interrupt-table entries the
+ * HYPOTHETICAL direct-post design writes, `table-write`), the host's interrupt-remapping work it
  * caused (IRTE stores — the `memory-write` events the `write-irte` primitive emits, whose
  * `what` is `IRTE <index> of <unit>`, src/platform/transition.ts — and IEC invalidations,
  * the `iec-invalidate` events of `invalidate-iec`, src/vtd/invalidation-queue.ts), the
@@ -30,6 +31,8 @@ export interface CostCounts {
   readonly dmRoundTrips: number;
   readonly hypercalls: number;
   readonly ioctls: number;
+  /** Interrupt-table entries the design wrote (`table-write`: the HYPOTHETICAL direct-post root and vAPIC entries, 8 bytes each). */
+  readonly tableWrites: number;
   /** IRTE stores (16-byte writes into an interrupt remapping table). */
   readonly irteWrites: number;
   /** IEC invalidations processed (index-selective or global). */
@@ -43,7 +46,7 @@ export interface CostCounts {
 }
 
 /** The counter names, in the order tables print them. */
-export const COST_FIELDS: readonly (keyof CostCounts)[] = ['traps', 'vmExits', 'dmRoundTrips', 'hypercalls', 'ioctls', 'irteWrites', 'iecInvalidations', 'injections', 'postings', 'routesRefused'];
+export const COST_FIELDS: readonly (keyof CostCounts)[] = ['traps', 'vmExits', 'dmRoundTrips', 'hypercalls', 'ioctls', 'tableWrites', 'irteWrites', 'iecInvalidations', 'injections', 'postings', 'routesRefused'];
 
 /** Human labels of {@link COST_FIELDS}. */
 export const COST_LABELS: Readonly<Record<keyof CostCounts, string>> = {
@@ -52,6 +55,7 @@ export const COST_LABELS: Readonly<Record<keyof CostCounts, string>> = {
   dmRoundTrips: 'device-model round trips',
   hypercalls: 'hypercalls',
   ioctls: 'ioctls',
+  tableWrites: 'table entry writes (hypothetical direct-post)',
   irteWrites: 'IRTE writes',
   iecInvalidations: 'IEC invalidations',
   injections: 'software injections',
@@ -89,9 +93,9 @@ export interface StepEvents {
   readonly events: readonly PlatformEvent[];
 }
 
-const ZERO: CostCounts = { traps: 0, vmExits: 0, dmRoundTrips: 0, hypercalls: 0, ioctls: 0, irteWrites: 0, iecInvalidations: 0, injections: 0, postings: 0, routesRefused: 0 };
+const ZERO: CostCounts = { traps: 0, vmExits: 0, dmRoundTrips: 0, hypercalls: 0, ioctls: 0, tableWrites: 0, irteWrites: 0, iecInvalidations: 0, injections: 0, postings: 0, routesRefused: 0 };
 
-const COST_OF: Readonly<Record<string, keyof CostCounts>> = { trap: 'traps', 'vm-exit': 'vmExits', 'dm-round-trip': 'dmRoundTrips', hypercall: 'hypercalls', ioctl: 'ioctls' };
+const COST_OF: Readonly<Record<string, keyof CostCounts>> = { trap: 'traps', 'vm-exit': 'vmExits', 'dm-round-trip': 'dmRoundTrips', hypercall: 'hypercalls', ioctl: 'ioctls', 'table-write': 'tableWrites' };
 
 /** Whether a `memory-write` is an IRTE store (src/platform/transition.ts `write-irte`: `IRTE <index> of <unit>`). */
 function isIrteWrite(e: PlatformEvent): boolean {

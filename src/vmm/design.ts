@@ -7,7 +7,7 @@
  * (`guest-msi` with `bypass`), injections. Pure: `(state, request) -> actions`. Chosen by
  * `platform.vmm`.
  */
-import type { Action, ActionOf } from '../platform/actions.ts';
+import type { Action, ActionOf, HypercallOp } from '../platform/actions.ts';
 import type { PlatformState } from '../platform/state.ts';
 
 export interface VmmDesign {
@@ -24,6 +24,11 @@ export interface VmmDesign {
    * not apply. Absent: compared by default when not broken.
    */
   readonly comparedByDefault?: false;
+  /**
+   * How the guest names the vCPU an interrupt goes to under this design, and how many it can
+   * name without a vIOMMU (the >255-vCPU question of seed thread 000): a row of `remapsim compare`.
+   */
+  readonly guestAddressing?: string;
   /** The guest's access changed its view (`vmm-react`): what the VMM does about it. */
   onGuestAccess(state: PlatformState, request: ActionOf<'vmm-react'>): Action[];
   /** The host took a host vector that carries an assigned function's entry to the VMM. */
@@ -40,4 +45,22 @@ export interface VmmDesign {
    * design has no such interface and the VMM layer refuses the call with a note.
    */
   onHypercall?(state: PlatformState, request: ActionOf<'hypercall'>): Action[];
+  /**
+   * The hypercall ops `onHypercall` answers (the checker's adversary issues these,
+   * src/checker/adversary.ts). Absent or empty: none.
+   */
+  readonly hypercalls?: readonly HypercallOp['op'][];
+  /**
+   * The VMM starts guest `request.domain` (`vmm-start`): what the design sets up once per VM
+   * (the HYPOTHETICAL direct-post design's interrupt tables). Absent: nothing to do, and the
+   * VMM layer answers with a note.
+   */
+  onStart?(state: PlatformState, request: ActionOf<'vmm-start'>): Action[];
+  /**
+   * What a guest read of MSI-X entry `entry`'s Message Address / Upper Address / Data returns
+   * under the design, when that is not the guest's emulated view (the default): the physical
+   * pair with MSI virtualization off (vfio-msi-virt-off), 0 where the table is not emulated
+   * (paravirt-hcall). Read by the probes of src/vmm/probes.ts (`remapsim compare`).
+   */
+  tableRead?(state: PlatformState, device: string, entry: number): { readonly address: bigint; readonly data: number };
 }

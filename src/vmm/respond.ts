@@ -9,17 +9,21 @@ import type { PlatformState } from '../platform/state.ts';
 import { decodeGuestAccess } from './guest-access.ts';
 import { vmmDesignNamed } from './index.ts';
 
-export type VmmRequest = ActionOf<'guest-mmio'> | ActionOf<'guest-config'> | ActionOf<'vmm-react'> | ActionOf<'vmm-interrupt'> | ActionOf<'device-model'> | ActionOf<'hypercall'>;
+export type VmmRequest = ActionOf<'guest-mmio'> | ActionOf<'guest-config'> | ActionOf<'vmm-react'> | ActionOf<'vmm-interrupt'> | ActionOf<'device-model'> | ActionOf<'hypercall'> | ActionOf<'vmm-start'>;
 
-export const VMM_REQUEST_KINDS: ReadonlySet<Action['kind']> = new Set(['guest-mmio', 'guest-config', 'vmm-react', 'vmm-interrupt', 'device-model', 'hypercall']);
+export const VMM_REQUEST_KINDS: ReadonlySet<Action['kind']> = new Set(['guest-mmio', 'guest-config', 'vmm-react', 'vmm-interrupt', 'device-model', 'hypercall', 'vmm-start']);
 
 export function isVmmRequest(a: Action): a is VmmRequest {
   return VMM_REQUEST_KINDS.has(a.kind);
 }
 
-/** Why `request` cannot be served (no VMM, or the device is not one the VMM manages), or undefined. */
+/** Why `request` cannot be served (no VMM, the device is not one the VMM manages, `vmm-start` of a domain that is not a guest), or undefined. */
 export function vmmRefusal(state: PlatformState, request: VmmRequest): string | undefined {
   if (state.vmm === undefined) return 'the platform has no VMM design (platform.vmm)';
+  if (request.kind === 'vmm-start') {
+    const d = state.domains[request.domain];
+    return d?.kind === 'guest' ? undefined : `vmm-start: ${d === undefined ? `no domain ${request.domain}` : `${d.name} is the ${d.kind}, not a guest`}`;
+  }
   const device = request.kind === 'vmm-react' ? request.access.device : request.device;
   if (state.vmm.devices[device] === undefined) return `${device} is not an assigned function with MSI-X that the VMM manages`;
   if (request.kind === 'device-model' && state.vmm.devices[device]!.domain !== request.domain) return `${device} is not assigned to domain ${request.domain}, whose device model this is`;
@@ -53,5 +57,7 @@ export function vmmRespond(state: PlatformState, request: VmmRequest): Action[] 
       return design.onDeviceModel(state, request);
     case 'hypercall':
       return design.onHypercall?.(state, request) ?? [{ kind: 'vmm-note', note: `hypercall ${request.op.op} for ${request.device} refused: the ${design.name} design has no hypercall interface` }];
+    case 'vmm-start':
+      return design.onStart?.(state, request) ?? [{ kind: 'vmm-note', note: `vmm-start ${state.domains[request.domain]!.name}: the ${design.name} design sets nothing up per VM` }];
   }
 }

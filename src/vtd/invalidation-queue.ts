@@ -66,6 +66,8 @@ import { decodeDmaInvalidation, GRANULARITY, type DmaInvalidation } from './dma/
 import { applyDmaInvalidation, settleDmaCaches, type DmaCaches } from './dma/caches.ts';
 import { RTADDR, TTM } from './dma/structures.ts';
 import { iecInvalidate } from './iec.ts';
+import { decodeDptInvalidation, DPT_INVALIDATION_TYPE } from '../hypothetical/direct-post/table.ts';
+import { dptcInvalidate } from '../hypothetical/direct-post/cache.ts';
 import { completionCondition, faultCondition } from './fault-event.ts';
 import { dmaCapabilities } from '../platform/dma-access.ts';
 import { formatBdf } from '../pci/bdf.ts';
@@ -126,7 +128,9 @@ export type Effect =
   | { readonly kind: 'iec'; readonly granularity: 'global' | 'index'; readonly index: number | undefined; readonly count: number | undefined; readonly dropped: readonly number[] }
   | { readonly kind: 'dma'; readonly invalidation: DmaInvalidation; readonly dropped: CacheDrops }
   | { readonly kind: 'wait'; readonly note: string | undefined }
-  | { readonly kind: 'no-op'; readonly note: string };
+  | { readonly kind: 'no-op'; readonly note: string }
+  /** HYPOTHETICAL direct-post cache invalidation (type 0xE, src/hypothetical/direct-post) on a unit that has the extension. */
+  | { readonly kind: 'direct-post'; readonly dropped: number; readonly note: string };
 
 /** One request as the unit handled it: processed, failed (IQE) or ignored. */
 export interface Processed {
@@ -180,6 +184,8 @@ export function processDescriptor(unit: IommuUnit, memory: PhysicalMemory, hostA
   const low = raw & MASK128;
   const high = wide ? (raw >> 128n) & MASK128 : 0n;
   const type = descriptorType(low);
+  // HYPOTHETICAL: a unit with the direct-post extension also takes type 0xE (src/hypothetical/direct-post/table.ts).
+  if (type === DPT_INVALIDATION_TYPE && unit.directPost !== undefined) return directPostDescriptor(unit, memory, low, high);
   const supported: Readonly<Record<number, boolean>> = {
     [INV_DESC_TYPE.CONTEXT_CACHE]: true,
     [INV_DESC_TYPE.IOTLB]: true,
@@ -245,6 +251,25 @@ export function processDescriptor(unit: IommuUnit, memory: PhysicalMemory, hostA
       return { ok: true, unit: dma === unit.dma ? unit : { ...unit, dma }, memory, effect: { kind: 'dma', invalidation: d.desc, dropped: drops(unit.dma, dma) } };
     }
   }
+}
+
+/** A (hypothetical) direct-post cache invalidation fetched from the queue: reserved bits → IQE (IQEI 1), else the cache entries it covers are dropped. */
+function directPostDescriptor(unit: IommuUnit, memory: PhysicalMemory, low: bigint, high: bigint): DescriptorResult {
+  if (high !== 0n) return fail(IQEI.RESERVED_FIELD, `reserved bits 255:128 set (0x${high.toString(16)})`);
+  let inv;
+  try {
+    inv = decodeDptInvalidation(low);
+  } catch (e) {
+    return fail(IQEI.RESERVED_FIELD, (e as Error).message);
+  }
+  const dp = unit.directPost!;
+  const r = dptcInvalidate(dp.cache, inv);
+  return {
+    ok: true,
+    unit: r.cache === dp.cache ? unit : { ...unit, directPost: { dpta: dp.dpta, cache: r.cache } },
+    memory,
+    effect: { kind: 'direct-post', dropped: r.dropped, note: `hypothetical: dropped ${r.dropped} direct-post cache entr${r.dropped === 1 ? 'y' : 'ies'}` },
+  };
 }
 
 /** FSTS.IQE set with IQERCD.IQEI = `iqei`: a fault-event interrupt condition (src/vtd/fault-event.ts). */
@@ -471,6 +496,14 @@ export function describeDescriptor(raw: bigint): string {
     const flags = [w.interruptFlag ? 'IF' : '', w.statusWrite ? 'SW' : '', w.fence ? 'FN' : '', w.pageRequestDrain ? 'PD' : ''].filter(Boolean).join(' ');
     return `wait${flags ? ` ${flags}` : ''}${w.statusWrite ? ` STDATA ${hex(w.statusData >>> 0)} STADDR ${hex(w.statusAddress)}` : ''}`;
   }
+  if (type === DPT_INVALIDATION_TYPE) {
+    try {
+      const d = decodeDptInvalidation(low);
+      return `direct-post (hypothetical) ${d.granularity}${d.granularity === 'global' ? '' : ` SID ${formatBdf(d.sid)}`}${d.granularity === 'entry' ? ` vAPIC ${d.vapicId}` : ''}`;
+    } catch {
+      return 'direct-post (hypothetical), malformed';
+    }
+  }
   if (type === INV_DESC_TYPE.DEVICE_TLB) return 'device-TLB invalidation';
   if (type === INV_DESC_TYPE.PASID_DEVICE_TLB) return 'PASID-based device-TLB invalidation';
   if (type === INV_DESC_TYPE.PAGE_GROUP_RESPONSE || type === INV_DESC_TYPE.PAGE_STREAM_RESPONSE) return 'page response';
@@ -497,7 +530,7 @@ export function emitProcessed(iommu: number, processed: readonly Processed[], em
       what,
       dropped: e?.kind === 'dma' ? e.dropped : undefined,
       iqei: p.iqei,
-      note: p.note ?? (e?.kind === 'wait' || e?.kind === 'no-op' ? e.note : undefined),
+      note: p.note ?? (e?.kind === 'wait' || e?.kind === 'no-op' || e?.kind === 'direct-post' ? e.note : undefined),
     });
   }
 }

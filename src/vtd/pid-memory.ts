@@ -108,3 +108,52 @@ export function postAndTakePir(memory: PhysicalMemory, pda: bigint, vector: numb
   });
   return { memory: next, pir, vectors };
 }
+
+// HYPOTHETICAL wide vectors (remapsim's direct-post extension, src/hypothetical/direct-post;
+// seed thread 000's footnote "expand the vector space past 8 bits"): with a platform vector
+// width of `vectorBits` > 8, vectors 256 .. 2^vectorBits − 1 have their posted bits in a PIR
+// extension right after the 64-byte descriptor — vector v at byte PDA + 64 + (v − 256) / 8,
+// bit (v − 256) % 8. No real PID has one; nothing touches it with vectorBits = 8.
+
+/** Offset of the (hypothetical) PIR extension from the PDA, in bytes. */
+export const PIR_EXTENSION_OFFSET = PID_BYTES;
+
+/** Size in bytes of the (hypothetical) PIR extension for a vector width of `vectorBits` (0 when ≤ 8). */
+export function pirExtensionBytes(vectorBits: number): number {
+  return vectorBits > 8 ? (2 ** vectorBits - 256) / 8 : 0;
+}
+
+/**
+ * Post wide vector `vector` (≥ 256, hypothetical): set its bit in the PIR extension and, if
+ * `setOn`, ON in the descriptor at `pda` (one update as far as the model is concerned).
+ * @throws RangeError when `vector` < 256.
+ */
+export function postToPidExtension(memory: PhysicalMemory, pda: bigint, vector: number, setOn: boolean): PhysicalMemory {
+  if (!Number.isInteger(vector) || vector < 256) throw new RangeError(`vector ${vector} is not a wide vector (≥ 256)`);
+  const address = pda + BigInt(PIR_EXTENSION_OFFSET + ((vector - 256) >> 3));
+  const byte = memory.readBytes(address, 1)[0]! | (1 << ((vector - 256) & 7));
+  let next = memory.writeBytes(address, Uint8Array.of(byte));
+  if (setOn) {
+    next = next.modifyWords(pda, PID_WORDS, (w, first) => {
+      w[first + CONTROL_WORD] = (w[first + CONTROL_WORD]! | ON_BIT) >>> 0;
+    });
+  }
+  return next;
+}
+
+/**
+ * Take and clear the (hypothetical) PIR extension of the descriptor at `pda` for a vector
+ * width of `vectorBits`. Returns the bits as vectors (bit v = vector v, so every bit is
+ * ≥ 256); the memory is unchanged (same object) when the extension is empty or
+ * `vectorBits` ≤ 8.
+ */
+export function takePirExtension(memory: PhysicalMemory, pda: bigint, vectorBits: number): { memory: PhysicalMemory; bits: bigint } {
+  const bytes = pirExtensionBytes(vectorBits);
+  if (bytes === 0) return { memory, bits: 0n };
+  const address = pda + BigInt(PIR_EXTENSION_OFFSET);
+  const ext = memory.readBytes(address, bytes);
+  let bits = 0n;
+  for (let i = bytes - 1; i >= 0; i--) if (ext[i] !== 0) bits |= BigInt(ext[i]!) << BigInt(8 * i);
+  if (bits === 0n) return { memory, bits: 0n };
+  return { memory: memory.writeBytes(address, new Uint8Array(bytes)), bits: bits << 256n };
+}

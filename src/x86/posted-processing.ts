@@ -7,18 +7,27 @@
  */
 import type { PhysicalMemory } from '../memory/physical-memory.ts';
 import type { Vcpu } from '../platform/state.ts';
-import { postAndTakePir, takePir } from '../vtd/pid-memory.ts';
+import { postAndTakePir, takePir, takePirExtension } from '../vtd/pid-memory.ts';
 import { pirVectors } from '../vtd/pid.ts';
 
-/** Move `vcpu`'s PIR into its vIRR and clear ON. `onlyIfOn`: do nothing unless ON is set (the software harvest). */
+/**
+ * Move `vcpu`'s PIR into its vIRR and clear ON. `onlyIfOn`: do nothing unless ON is set (the software harvest).
+ * `vectorBits` > 8 (HYPOTHETICAL wide vectors, src/hypothetical/direct-post): the PIR extension
+ * after the descriptor (src/vtd/pid-memory.ts `takePirExtension`) is moved too, vector v into vIRR bit v.
+ */
 export function processPir(
   memory: PhysicalMemory,
   vcpu: Vcpu,
   onlyIfOn: boolean,
+  vectorBits = 8,
 ): { memory: PhysicalMemory; vcpu: Vcpu; vectors: number[] } {
   const r = takePir(memory, vcpu.pda, onlyIfOn);
   if (r.memory === memory) return { memory, vcpu, vectors: [] };
-  return { memory: r.memory, vcpu: { ...vcpu, virr: vcpu.virr | r.pir }, vectors: pirVectors(r.pir) };
+  if (vectorBits <= 8) return { memory: r.memory, vcpu: { ...vcpu, virr: vcpu.virr | r.pir }, vectors: pirVectors(r.pir) };
+  const ext = takePirExtension(r.memory, vcpu.pda, vectorBits);
+  const vectors = pirVectors(r.pir);
+  for (let bits = ext.bits >> 256n, v = 256; bits !== 0n; bits >>= 1n, v++) if ((bits & 1n) === 1n) vectors.push(v);
+  return { memory: ext.memory, vcpu: { ...vcpu, virr: vcpu.virr | r.pir | ext.bits }, vectors };
 }
 
 /**

@@ -140,9 +140,11 @@ describe('import dmar on AMD IVRS tables', () => {
 const DELIVERY_MODES = ['fixed', 'lowest-priority', 'smi', 'reserved-3', 'nmi', 'init', 'reserved-6', 'extint'];
 
 /** The JSON `decode` must print for an address/data pair, derived by hand from the bit layout. */
-function expectedDecode(address: bigint, data: number): Record<string, unknown> {
+function expectedDecode(address: bigint, data: number, amd = false): Record<string, unknown> {
   const base = { address: `0x${address.toString(16).padStart(address >> 32n ? 16 : 8, '0')}`, data: `0x${data.toString(16).padStart(4, '0')}` };
   if (address < 0xfee0_0000n || address > 0xfeef_ffffn) return { ...base, format: 'not-interrupt' };
+  // AMD-Vi: no remappable format; the IRTE index is data[10:0], the address plays no part.
+  if (amd) return { ...base, format: 'amd-remapped', irteIndex: data & 0x7ff, deliveryMode: DELIVERY_MODES[(data >>> 8) & 7] };
   const a = Number(address);
   if ((a >> 4) & 1) {
     // VT-d remappable format: handle[14:0] = address 19:5, handle[15] = address bit 2, SHV = bit 3.
@@ -167,6 +169,7 @@ function expectedDecode(address: bigint, data: number): Record<string, unknown> 
 const REQUIRED_BY_FORMAT: Record<string, string[]> = {
   remappable: ['handle', 'shv', 'subhandle', 'irteIndex'],
   compatibility: ['destinationId', 'vector', 'deliveryMode', 'destinationMode', 'triggerMode'],
+  'amd-remapped': ['irteIndex', 'deliveryMode', 'reachesIrte', 'destinationMode', 'notLinux'],
   'not-interrupt': [],
 };
 
@@ -177,7 +180,11 @@ describe('decode lspci on every real dump', () => {
     const r = await cli(['decode', 'lspci', join(LSPCI_DIR, f)]);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    const lines = r.out.trimEnd().split('\n');
+    // The AMD dump says why it decodes as AMD-Vi first; an Intel dump prints as it always did.
+    const all = r.out.trimEnd().split('\n');
+    const amd = f.startsWith('lenovo-thinkpad-t14');
+    if (amd) expect(all[0]).toMatch(/^IOMMU: AMD-Vi \(auto: /);
+    const lines = amd ? all.slice(1) : all;
     expect(lines.length).toBeGreaterThan(0);
     for (const l of lines) expect(l).toMatch(/^([0-9a-f]{4,5}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7] (MSI |MSI-X) /);
   });
@@ -197,7 +204,10 @@ describe('decode lspci on every real dump', () => {
       for (const k of REQUIRED_BY_FORMAT[row['format'] as string]!) expect(row).toHaveProperty(k);
       const m = /Address: ([0-9a-f]+)\s+Data: ([0-9a-f]+)/.exec(source[(row['line'] as number) - 1] ?? '');
       expect(m, `line ${String(row['line'])} of ${f} is an Address line`).not.toBeNull();
-      const want = expectedDecode(BigInt(`0x${m![1]!}`), parseInt(m![2]!, 16));
+      // The AMD dump (its IOMMU 00:00.2, class 0806 vendor 1022, decodes as AMD-Vi) except the IOMMU's own MSI.
+      const amd = row['iommu'] === 'amd' && row['ownIommuInterrupt'] !== true;
+      expect(row['iommu']).toBe(f.startsWith('lenovo-thinkpad-t14') ? 'amd' : 'intel');
+      const want = expectedDecode(BigInt(`0x${m![1]!}`), parseInt(m![2]!, 16), amd);
       expect(row).toMatchObject(want);
     }
   });
@@ -256,7 +266,7 @@ describe('decode lspci on every real dump', () => {
 
   it('ThinkPad T14 (AMD-Vi): fee00000/0000 everywhere except the IOMMU\'s own MSI fee05000/0021', async () => {
     expect(await find('lenovo-thinkpad-t14', '00:00.2')).toMatchObject({ address: '0xfee05000', destinationId: 5, vector: 0x21 });
-    expect(await find('lenovo-thinkpad-t14', '00:08.1')).toMatchObject({ address: '0xfee00000', data: '0x0000', format: 'compatibility', vector: 0 });
+    expect(await find('lenovo-thinkpad-t14', '00:08.1')).toMatchObject({ address: '0xfee00000', data: '0x0000', format: 'amd-remapped', irteIndex: 0 });
   });
 
   it('text output for the pinned pairs', async () => {

@@ -31,9 +31,14 @@ describe('explore', () => {
     expect(row('xapic-physical', 'posted').unreachable.map((u) => [u.code, u.count])).toEqual([['truncated-destination', 40]]);
     expect(row('ext-dest-id', 'posted').reachable).toBe(200);
     expect(row('ext-dest-id', 'posted').guest.support).toBe('no'); // Windows, from data/guest-support.yaml
-    expect(row('viommu-ir', 'remapped').perInterrupt).toEqual({ irteReads: 1, pidReads: 0, pidWrites: 0, notifications: 0, vmExits: 1 });
+    expect(row('viommu-ir', 'remapped').perInterrupt).toEqual({ irteReads: 1, tableReads: 0, pidReads: 0, pidWrites: 0, notifications: 0, vmExits: 1 });
     expect(row('viommu-ir', 'posted').perMsi).toEqual({ trappedWrites: 5, guestIrteWrites: 1, hostIrteWrites: 1, invalidations: 2, hypervisorRequests: 1, hypercalls: 0 });
     expect(row('direct-vcpu-msi', 'direct').perMsi?.trappedWrites).toBe(0);
+    // HYPOTHETICAL direct: simulated with the direct-post model — one vmm-start per VM (200 vAPIC entries + the VF's root entry, one invalidation), per interrupt a cold root + vAPIC entry read and the VT-d posting.
+    expect(row('direct-vcpu-msi', 'direct').reachable).toBe(200);
+    expect(row('direct-vcpu-msi', 'direct').perVm).toEqual({ irteWrites: 0, tableWrites: 201, invalidations: 1, hypervisorRequests: 1 });
+    expect(row('direct-vcpu-msi', 'direct').perInterrupt).toEqual({ irteReads: 0, tableReads: 2, pidReads: 4, pidWrites: 2, notifications: 1, vmExits: 0 });
+    expect(row('direct-vcpu-msi', 'direct').perMsi).toEqual({ trappedWrites: 0, guestIrteWrites: 0, hostIrteWrites: 0, invalidations: 0, hypervisorRequests: 0, hypercalls: 0 });
     expect(row('viommu-ir-dma', 'posted').dma.pagingReferences).toBe(24);
     expect(row('viommu-ir', 'posted').dma.pagingReferences).toBe(4);
     // The cluster model addresses 15 clusters × 4 members, APIC IDs 0..59: 40 of this sparse topology's IDs.
@@ -56,6 +61,13 @@ describe('explore', () => {
     const phys = r.sweep!.series.find((s) => s.scheme === 'xapic-physical')!;
     expect(ext.reachable).toEqual(points);
     expect(phys.reachable).toEqual([1, 100, 200, 200, 200]);
+  });
+
+  it('HYPOTHETICAL direct: the vAPIC ID is the 15-bit compatibility destination — 32767 is reached, 32768 truncates to APIC ID 0', () => {
+    const r = explore({ apicIds: [0, 1, 32767, 32768], vm: 'x', guest: 'linux', guestSupport: support, schemes: ['direct-vcpu-msi'] });
+    const row = r.rows[0]!;
+    expect([row.delivery, row.reachable, row.maxReachableApicId]).toEqual(['direct', 3, 32767]);
+    expect(row.unreachable.map((u) => [u.code, u.count])).toEqual([['truncated-destination', 1]]);
   });
 
   it('sweep points and ranges', () => {

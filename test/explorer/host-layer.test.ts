@@ -54,20 +54,47 @@ describe('delivery verified by events, costs counted', () => {
     const r = simulateHostLayer('posted', IDS, all);
     expect(r.outcomes.every((o) => o?.reached)).toBe(true);
     // IEC miss → 1 IRTE read; the unit reads PID control and RMWs the PID, the CPU reads ON and RMWs PIR → 4 reads, 2 writes.
-    expect(r.outcomes[6]!.firstInterrupt).toEqual({ irteReads: 1, pidReads: 4, pidWrites: 2, notifications: 1, vmExits: 0 });
-    expect(r.outcomes[6]!.setup).toEqual({ irteWrites: 1, invalidations: 1, hypervisorRequests: 1 });
+    expect(r.outcomes[6]!.firstInterrupt).toEqual({ irteReads: 1, tableReads: 0, pidReads: 4, pidWrites: 2, notifications: 1, vmExits: 0 });
+    expect(r.outcomes[6]!.setup).toEqual({ irteWrites: 1, tableWrites: 0, invalidations: 1, hypervisorRequests: 1 });
   });
 
   it('remapped: the host IRTE reaches the vCPU\'s pCPU in guest mode: one VM exit', () => {
     const r = simulateHostLayer('remapped', IDS, all);
     expect(r.outcomes.every((o) => o?.reached)).toBe(true);
-    expect(r.outcomes[7]!.firstInterrupt).toEqual({ irteReads: 1, pidReads: 0, pidWrites: 0, notifications: 0, vmExits: 1 });
+    expect(r.outcomes[7]!.firstInterrupt).toEqual({ irteReads: 1, tableReads: 0, pidReads: 0, pidWrites: 0, notifications: 0, vmExits: 1 });
   });
 
-  it('direct (hypothetical): the vCPU table is written once per VM, nothing per MSI', () => {
+  it('direct (hypothetical): the direct-post model — vmm-start writes the root entry and the vAPIC table once per VM, nothing per MSI', () => {
     const r = simulateHostLayer('direct', IDS, all);
-    expect(r.perVm).toEqual({ irteWrites: IDS.length, invalidations: 1, hypervisorRequests: 0 });
-    expect(r.outcomes.every((o) => o?.reached && o.setup.irteWrites === 0 && o.setup.invalidations === 0)).toBe(true);
+    // One vAPIC entry per vCPU and the VF's root entry, one invalidation (the VF's source ID), the vmm-start request.
+    expect(r.perVm).toEqual({ irteWrites: 0, tableWrites: IDS.length + 1, invalidations: 1, hypervisorRequests: 1 });
+    expect(r.outcomes.every((o) => o?.reached && o.setup.irteWrites === 0 && o.setup.tableWrites === 0 && o.setup.invalidations === 0 && o.setup.hypervisorRequests === 0)).toBe(true);
+    // The guest's message is the standard compatibility format naming the vCPU's APIC ID (300 = 0x12c: ext dest ID 1, destination 0x2c).
+    expect(r.outcomes[6]!.message).toEqual({ address: 0xfee2c020n, data: GUEST_VECTOR });
+    // Cold cache: the unit reads the root entry and the vAPIC entry, then posts as VT-d does (4 + 2 PID references), no exit.
+    expect(r.outcomes[6]!.firstInterrupt).toEqual({ irteReads: 0, tableReads: 2, pidReads: 4, pidWrites: 2, notifications: 1, vmExits: 0 });
+    // Steady state within the 64-entry direct-post cache: no table read.
+    expect(steadyStateCost(r, all)!.tableReads).toBe(0);
+  });
+
+  it('direct: the verification can fail — on a host without the direct-post hardware the same messages are blocked (0x25) and no vCPU counts', () => {
+    const r = simulateHostLayer('direct', IDS, [0, 6], hostBase('posted', IDS));
+    expect(r.outcomes[0]!.reached).toBe(false);
+    expect(r.outcomes[0]!.why).toBe('host remapping fault 0x25');
+    expect(r.perVm.tableWrites).toBe(0);
+  });
+
+  it('direct: APIC IDs above 32767 get no vAPIC ID (15-bit extended destination ID)', () => {
+    const r = simulateHostLayer('direct', [0, 32767, 32768], [0, 1, 2]);
+    expect(r.outcomes.map((o) => o?.reached)).toEqual([true, true, false]);
+    expect(r.outcomes[2]!.why).toMatch(/does not fit a 15-bit vAPIC ID/);
+  });
+
+  it('direct: beyond the 64-entry direct-post cache every interrupt re-reads its vAPIC entry (the root entry stays cached with it)', () => {
+    const ids = Array.from({ length: 80 }, (_, i) => i);
+    const r = simulateHostLayer('direct', ids, ids);
+    expect(steadyStateCost(r, ids.slice(0, 64))!.tableReads).toBe(0);
+    expect(steadyStateCost(r, ids.slice(0, 65))!.tableReads).toBeGreaterThan(0);
   });
 
   it('a host without CAP.PI cannot post: the posted IRTE faults (0x24) and the vCPU is not counted', () => {

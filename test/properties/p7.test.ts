@@ -221,21 +221,21 @@ describe('P7 and a message the guest changed while the entry was unmasked (undef
 
   it('a data write to an unmasked entry makes its raise unjudged; a write while masked does not', () => {
     const m = rememberGuestIntent(NO_GUEST_INTENT_MEMORY, s, [access(0x8, 4)]);
-    expect([...m]).toEqual([`${DEV}/0`]);
+    expect([...m.undefinedMessages]).toEqual([`${DEV}/0`]);
     expect(checkGuestIntent(s, raise, { virtualPending: emulated, memory: m })).toEqual([]);
     expect(checkGuestIntent(s, raise, { virtualPending: emulated })).toHaveLength(1);
     // Vector Control alone is not the message; a QWORD data + mask that masks it was written while unmasked.
-    expect(rememberGuestIntent(NO_GUEST_INTENT_MEMORY, s, [access(0xc, 4)]).size).toBe(0);
-    expect(rememberGuestIntent(NO_GUEST_INTENT_MEMORY, s, [access(0x8, 8, { masked: [0] })]).size).toBe(1);
+    expect(rememberGuestIntent(NO_GUEST_INTENT_MEMORY, s, [access(0xc, 4)]).undefinedMessages.size).toBe(0);
+    expect(rememberGuestIntent(NO_GUEST_INTENT_MEMORY, s, [access(0x8, 8, { masked: [0] })]).undefinedMessages.size).toBe(1);
     const masked = applyAction(initial, { kind: 'vmm-guest-view', device: DEV, guest: view([{ ...TO_VCPU1, masked: true }]) }).state;
-    expect(rememberGuestIntent(NO_GUEST_INTENT_MEMORY, masked, [access(0x0, 8)]).size).toBe(0);
+    expect(rememberGuestIntent(NO_GUEST_INTENT_MEMORY, masked, [access(0x0, 8)]).undefinedMessages.size).toBe(0);
   });
 
   it("an unmask by the entry's own Vector Control commits it; one by the Function Mask does not", () => {
     const m = rememberGuestIntent(NO_GUEST_INTENT_MEMORY, s, [access(0x8, 4)]);
-    expect(rememberGuestIntent(m, s, [access(0xc, 4, { unmasked: [{ entry: 0, pending: false }] })]).size).toBe(0);
+    expect(rememberGuestIntent(m, s, [access(0xc, 4, { unmasked: [{ entry: 0, pending: false }] })]).undefinedMessages.size).toBe(0);
     const config = access(0x72, 2, { space: 'config', bar: -1, regions: ['config'], written: [], unmasked: [{ entry: 0, pending: true }] });
-    expect(rememberGuestIntent(m, s, [config]).size).toBe(1);
+    expect(rememberGuestIntent(m, s, [config]).undefinedMessages.size).toBe(1);
     // Its pending interrupt released by that Function Mask unmask is not judged either.
     expect(checkGuestIntent(s, [config], { virtualPending: emulated, memory: m })).toEqual([]);
     expect(checkGuestIntent(s, [config], { virtualPending: emulated }).map((v) => v.kind)).toEqual(['not-delivered-on-unmask']);

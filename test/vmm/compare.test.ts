@@ -45,7 +45,7 @@ describe('vmmCosts', () => {
       ev({ kind: 'kvm-routing', gsi: 24, change: 'full', address: 0n, data: 0, used: 1, capacity: 1 }),
       ev({ kind: 'kvm-routing', gsi: 24, change: 'add', address: 0n, data: 0, used: 1, capacity: 1 }),
     ]);
-    expect(c).toEqual({ traps: 1, vmExits: 2, dmRoundTrips: 1, hypercalls: 1, ioctls: 1, irteWrites: 1, iecInvalidations: 1, injections: 1, postings: 1, routesRefused: 1 });
+    expect(c).toEqual({ traps: 1, vmExits: 2, dmRoundTrips: 1, hypercalls: 1, ioctls: 1, tableWrites: 0, irteWrites: 1, iecInvalidations: 1, injections: 1, postings: 1, routesRefused: 1 });
   });
 
   it('splits steps into MSI-X programming, interrupts and the rest, with per-occurrence averages', () => {

@@ -94,6 +94,23 @@ const KEY_LINES: Readonly<Record<string, readonly string[]>> = {
     'P7 guest intent: HELD',
   ],
   'compare-posted.yaml': ['PIR bit 0x41 set in PID 0x40000040', 'P7 guest intent: HELD'],
+  // HYPOTHETICAL hardware (src/hypothetical/direct-post) and design (src/vmm/designs/direct-post.ts).
+  'direct-post.yaml': [
+    'direct-post vAPIC entry 0 (vm1.vcpu0 → PID 0x40000000) (hypothetical)',
+    'cost: table-write — direct-post root entry 05:00.0 of dmar0',
+    'dmar0 DPTA ← 0000000200000001',
+    'intent: grant 05:00.0 vector 0x10..0xffff → vCPU 0',
+    '05:00.0 MSI-X entry 0 ← address fee00000 data 00000045 unmasked',
+    '05:00.0 MSI fee00000/00000045 → direct-posted (hypothetical) vAPIC 0 → PID 0x40000000',
+    'PIR → vIRR 0x45 (notification in guest mode, no VM exit)',
+    'notification vector 0xf1 → APIC 0x2 (cpu2)',
+    'vm1.vcpu1 blocked → runnable on cpu2',
+    'PIR extension bit 0x145',
+    '06:00.0 BAR0 0x1000 ← 00000000fee02000 (8 bytes) by the guest (mapped BAR)',
+    '06:00.0 MSI fee02000/00000051 → direct-posted (hypothetical) vAPIC 2',
+    'fault 0xd5',
+    'P7 guest intent: HELD',
+  ],
 };
 
 /** The first of `lines` not found in `out` after the previous one, or undefined. */
@@ -131,6 +148,10 @@ describe('specs/vmm scenarios', () => {
       if (f.includes('ir-off')) {
         expect(r.out).not.toContain('posted by');
         expect(r.out).not.toMatch(/^#\d+ enable-ir/m);
+      } else if (f.startsWith('direct-post')) {
+        // The hypothetical direct-post unit posts without any IRTE.
+        expect(r.out).toMatch(/→ direct-posted \(hypothetical\)/);
+        expect(r.out).not.toMatch(/→ posted by dmar0 IRTE/);
       } else {
         expect(r.out).toMatch(/→ posted by dmar0 IRTE/);
       }

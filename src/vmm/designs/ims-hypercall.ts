@@ -142,6 +142,7 @@ function design(name: string, summary: string, broken: boolean, rules: ImsRules)
       'seed thread 001: Re: [PATCH v4 06/17] PCI: add SIOV and IMS capability detection (Jason Gunthorpe, 2020-11-06: "the VMM to provide a hypercall to obtain a real *working* addr/data pair(s)"; pci_subdevice_msi_create_irq_domain; Hyper-V as the thread cites it, Linux pci-hyperv.c hv_compose_msi_msg); IRTE set-up as Linux intel_irq_remapping_alloc / set_msi_sid, vmx_pi_update_irte; otherwise qemu-kvm: ' +
       qemuKvm.source,
     broken,
+    guestAddressing: 'the get-msi-pair hypercall names the vCPU by index; the pair returned is the host\'s remappable handle, so no guest-side encoding limits the vCPU (MSI-X entries: as qemu-kvm)',
     // Its MSI-X is qemu-kvm's to the byte: in a comparison of trapped-table scenarios it would be qemu-kvm's column again.
     comparedByDefault: false,
     onGuestAccess: (state, request) => qemuKvm.onGuestAccess(state, request),
@@ -149,6 +150,7 @@ function design(name: string, summary: string, broken: boolean, rules: ImsRules)
     onDeviceModel: (state, request) => qemuKvm.onDeviceModel(state, request),
     virtualPending: (state, device) => qemuKvm.virtualPending(state, device),
     onHypercall: (state, request) => getMsiPair(state, request, rules),
+    hypercalls: ['get-msi-pair'],
   };
 }
 

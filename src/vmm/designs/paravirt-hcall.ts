@@ -150,12 +150,16 @@ export const paravirtHcall: VmmDesign = {
   source:
     'seed thread 003 (Herrenschmidt, kvm@vger 2011-07-30: "we don\'t need to masquerade the MSI-X table … the host bridge enforce validation anyways … the guest will call hyercalls"; Kivity: "MSI-x table values encode the vcpu, not pcpu?"); QEMU hw/ppc/spapr_pci.c rtas_ibm_change_msi, spapr_msi_setmsg; Linux arch/powerpc/platforms/pseries/msi.c rtas_change_msi; host IRQ setup as src/vmm/host-irq.ts',
   broken: false,
+  guestAddressing: 'the set-interrupt hypercall names the vCPU; the model keeps the guest\'s view as a compatibility message, so it refuses vCPUs with APIC IDs above 255 (PAPR names interrupt servers, not APIC IDs)',
   // Its guest programs interrupts by hypercall: compare's scenarios (a trapped table) do not apply.
   comparedByDefault: false,
   onGuestAccess,
   onDeviceInterrupt,
   onDeviceModel: (_state, request) => [note(`device-model ${request.op.op} for ${request.device} refused: paravirt-hcall has no device model for MSI-X (the hypervisor programs the table)`)],
   virtualPending: (state, device) => (state.devices[device]?.msix?.pending ?? []).reduce((bits, k) => bits | (1n << BigInt(k)), 0n),
+  hypercalls: ['set-interrupt'],
+  // The table is not emulated: a guest read returns 0 (see onGuestAccess).
+  tableRead: () => ({ address: 0n, data: 0 }),
   onHypercall: (state, request) => (request.op.op === 'set-interrupt' ? setInterrupt(state, request, request.op) : [note(`hypercall ${request.op.op} for ${request.device} refused: paravirt-hcall offers set-interrupt only`)]),
 };
 

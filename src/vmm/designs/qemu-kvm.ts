@@ -426,6 +426,7 @@ function qemuKvmDesign(name: string, summary: string, source: string, broken: bo
     summary,
     source,
     broken,
+    guestAddressing: 'the compatibility-format message in the trapped table: APIC IDs 0–255, 0–32767 with KVM_FEATURE_MSI_EXT_DEST_ID (address bits 11:5, Linux apic.c x86_msi_msg_get_destid); more needs a vIOMMU with interrupt remapping and EIM (QEMU intel-iommu intremap=on,eim=on)',
     onGuestAccess: (state, request) => onGuestAccess(rules, state, request),
     onDeviceInterrupt: (state, request) => onDeviceInterrupt(rules, state, request),
     onDeviceModel: (state, request) => onDeviceModel(rules, state, request),

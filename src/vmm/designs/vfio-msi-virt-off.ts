@@ -151,10 +151,15 @@ export const vfioMsiVirtOff: VmmDesign = {
     'seed thread 000: [PATCH RFC/RFT] vfio/pci: Create feature to disable MSI virtualization (Alex Williamson, 2024-08-12; drivers/vfio/pci/vfio_pci_config.c, vfio_pci_core.c; "read-only access the the physical values"; Gunthorpe, Gleixner, Woodhouse replies); otherwise qemu-kvm: ' +
     qemuKvm.source,
   broken: false,
+  guestAddressing: 'the compatibility-format message in the trapped table (as qemu-kvm): APIC IDs 0–255, 0–32767 with KVM_FEATURE_MSI_EXT_DEST_ID (address bits 11:5, Linux apic.c x86_msi_msg_get_destid); more needs a vIOMMU with interrupt remapping and EIM (QEMU intel-iommu intremap=on,eim=on)',
   onGuestAccess,
   onDeviceInterrupt: (state, request) => qemuKvm.onDeviceInterrupt(state, request),
   onDeviceModel: (state, request) => qemuKvm.onDeviceModel(state, request),
   virtualPending: (state, device) => qemuKvm.virtualPending(state, device),
+  tableRead: (state, device, entry) => ({
+    address: (BigInt(readDword(state, device, entry, 1) >>> 0) << 32n) | BigInt(readDword(state, device, entry, 0) >>> 0),
+    data: readDword(state, device, entry, 2) >>> 0,
+  }),
 };
 
 export const VFIO_MSI_VIRT_OFF_DESIGNS: readonly VmmDesign[] = [vfioMsiVirtOff];

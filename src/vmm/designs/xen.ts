@@ -370,6 +370,8 @@ function design(rules: XenRules): VmmDesign {
     summary: rules.summary,
     source: rules.source,
     broken: rules.broken,
+    guestAddressing:
+      'the compatibility-format message in the intercepted table: APIC IDs 0–255, 0–32767 with the extended destination ID Xen advertises to HVM guests (XEN_HVM_CPUID_EXT_DEST_ID, Linux arch/x86/xen/enlighten_hvm.c xen_msi_ext_dest_id); more needs a vIOMMU with interrupt remapping',
     onGuestAccess: (state, request) => onGuestAccess(rules, state, request),
     onDeviceInterrupt: (state, r) => deliverPirq(state, r.device, r.entry, r.pcpu, r.hostVector),
     onDeviceModel: (state, request) => onDeviceModel(rules, state, request),

@@ -12,8 +12,9 @@ import { parseDmarText } from './parse-dsl.ts';
 const IVRS_TEXT_RE = /^[ \t]*\[[^\]\n]*\][ \t]*Signature[ \t]*:[ \t]*"IVRS"/m;
 
 /**
- * Read and parse the DMAR table in `path`. The form is chosen by content, not by file name: data
- * starting with the bytes "DMAR" is the raw table; anything else is read as iasl text.
+ * Read and parse the DMAR table in `path`. The form is chosen by content, not by file name: binary
+ * data (it holds a NUL byte) starting with the bytes "DMAR" is the raw table; text (no NUL byte,
+ * even when its first line is the title `DMAR`) is read as iasl output.
  *
  * @returns the parsed {@link DmarTable}.
  * @throws InputError naming `path` when the file cannot be read, when it is an AMD IVRS table
@@ -30,9 +31,11 @@ export function loadDmar(path: string): DmarTable {
     throw new InputError(`cannot read DMAR table${code ? ` (${code})` : ''}: ${(e as Error).message}`, { file: path });
   }
   const magic = data.subarray(0, 4).toString('latin1');
-  if (magic === 'DMAR' || magic === 'IVRS') return parseDmarBinary(data, path);
-  // Text never contains NUL; raw ACPI tables always do (lengths, reserved bytes).
-  if (data.includes(0)) {
+  // Text never contains NUL; raw ACPI tables always do (lengths, reserved bytes). An iasl dump
+  // may begin with the table's title line `DMAR`, so the magic alone does not make it raw.
+  const binary = data.includes(0);
+  if (binary && (magic === 'DMAR' || magic === 'IVRS')) return parseDmarBinary(data, path);
+  if (binary) {
     throw new InputError(`not a DMAR table: binary data with signature ${JSON.stringify(magic)}`, { file: path, field: 'signature' });
   }
   const text = data.toString('utf8');
