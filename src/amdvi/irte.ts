@@ -13,6 +13,7 @@
  */
 import { defineLayout } from '../bits/layout.ts';
 import { maskOf } from '../bits/bits.ts';
+import { u32Arg, uintArg, type UintInput } from '../bits/uint-arg.ts';
 
 /** Entry size in bytes for a format. */
 export const LEGACY_IRTE_BYTES = 4;
@@ -145,9 +146,12 @@ export interface GaVapicIrte extends IrteCommon {
 
 export type AmdIrte = LegacyIrte | GaRemappedIrte | GaVapicIrte;
 
-/** Decode a legacy 32-bit IRTE. Never throws: bits above 31 are dropped. */
-export function decodeLegacyIrte(raw: number | bigint): LegacyIrte {
-  const v = BigInt.asUintN(32, BigInt(raw));
+/**
+ * Decode a legacy 32-bit IRTE: a number, or a bigint whose bits above 31 are dropped.
+ * @throws RangeError when `raw` is a number that is not an integer in 0..0xFFFFFFFF.
+ */
+export function decodeLegacyIrte(raw: UintInput): LegacyIrte {
+  const v = BigInt(u32Arg(raw, 'raw'));
   const f = LEGACY_IRTE_LAYOUT.decode(v);
   return {
     format: 'legacy',
@@ -163,9 +167,12 @@ export function decodeLegacyIrte(raw: number | bigint): LegacyIrte {
   };
 }
 
-/** Decode a 128-bit IRTE (`hi << 64 | lo`); GuestMode (bit 7) picks the format. Never throws. */
-export function decodeGaIrte(raw: bigint): GaRemappedIrte | GaVapicIrte {
-  const v = raw & maskOf(128);
+/**
+ * Decode a 128-bit IRTE (`hi << 64 | lo`); GuestMode (bit 7) picks the format. A bigint's bits
+ * above 127 are dropped. @throws RangeError when `raw` is a number that is not an unsigned safe integer.
+ */
+export function decodeGaIrte(raw: UintInput): GaRemappedIrte | GaVapicIrte {
+  const v = uintArg(raw, 'raw', 128) & maskOf(128);
   if (((v >> 7n) & 1n) === 0n) {
     const f = GA_REMAPPED_IRTE_LAYOUT.decode(v);
     return {
@@ -196,8 +203,11 @@ export function decodeGaIrte(raw: bigint): GaRemappedIrte | GaVapicIrte {
   };
 }
 
-/** Decode an IRTE of the unit's format: 128-bit when `gaEnabled`, else the legacy 32-bit one. */
-export function decodeAmdIrte(raw: bigint, gaEnabled: boolean): AmdIrte {
+/**
+ * Decode an IRTE of the unit's format: 128-bit when `gaEnabled`, else the legacy 32-bit one.
+ * @throws RangeError when `raw` is a number that does not fit (see {@link decodeLegacyIrte}, {@link decodeGaIrte}).
+ */
+export function decodeAmdIrte(raw: UintInput, gaEnabled: boolean): AmdIrte {
   return gaEnabled ? decodeGaIrte(raw) : decodeLegacyIrte(raw);
 }
 

@@ -11,6 +11,7 @@
  * reach the table — why Linux sizes tables at 512 (sheet §4.1).
  */
 import { MSI_ADDRESS_BASE } from '../x86/msi.ts';
+import { u32Arg, uintArg, type UintInput } from '../bits/uint-arg.ts';
 
 /** MSI data bits 10:0: the IRTE index. */
 export const AMD_IRTE_INDEX_MASK = 0x7ff;
@@ -37,9 +38,15 @@ export function amdIrteIndexOf(data: number): number {
   return data & AMD_IRTE_INDEX_MASK;
 }
 
-/** Split an MSI into what AMD-Vi uses. Never throws: only the low 32 bits of data and address are read. */
-export function decodeAmdMsi(address: bigint, data: number): AmdMsi {
-  const low = Number(BigInt.asUintN(32, address));
+/**
+ * Split an MSI into what AMD-Vi uses: only the low 32 bits of the address and data are read.
+ * Each may be a number or a bigint (`decodeAmdMsi(0xfee00000, 0x0401)`).
+ * @throws RangeError naming `address` or `data` when a number is not an unsigned integer that
+ *   fits (a non-integer, negative, above 2^53 − 1, or data above 0xFFFFFFFF).
+ */
+export function decodeAmdMsi(address: UintInput, data: UintInput): AmdMsi {
+  const low = Number(BigInt.asUintN(32, uintArg(address, 'address', 64)));
+  data = u32Arg(data, 'data');
   return {
     index: data & AMD_IRTE_INDEX_MASK,
     deliveryMode: (data >>> 8) & 7,

@@ -52,6 +52,26 @@ import { adversaryIndex, gapsOf, inserted, ownIndex, scenarioWithPlacedSteps } f
 /** Runs per chunk: the unit of work of a worker and of the deterministic merge. */
 export const CHUNK_RUNS = 50;
 
+/**
+ * Most adversary steps in one run (`--steps`, `check.budget.steps`; docs/limits.md). fast-check
+ * generates a run's steps up front (an array of up to this many choices, `size: 'max'`), so the bound
+ * keeps one run's memory and the time before its first step small: 10,000 steps take ~1 MB and well
+ * under a second, 4294967295 would take hundreds of GB.
+ */
+export const MAX_RUN_STEPS = 10_000;
+
+/**
+ * Refuse a budget that cannot be honoured (issue 17). `overrides` says whether a field came from the
+ * command line (`--steps`) or the scenario (`check.budget.steps`), for the message.
+ * @throws InputError naming `file` and the field when `budget.steps` exceeds {@link MAX_RUN_STEPS}.
+ */
+export function checkBudgetLimits(budget: Budget, overrides: Partial<Budget>, file: string): void {
+  if (budget.steps > MAX_RUN_STEPS) {
+    const field = overrides.steps === undefined ? 'check.budget.steps' : '--steps';
+    throw new InputError(`${budget.steps} adversary steps per run exceeds the limit of ${MAX_RUN_STEPS} (docs/limits.md)`, { file, field });
+  }
+}
+
 /** A property that a run can violate (P5 is judged on the counterexample, not per run). */
 export type RunProperty = 'P1' | 'P2' | 'P3' | 'P4' | 'P6' | 'P7';
 
@@ -137,6 +157,7 @@ export function prepareCheck(text: string, file: string, overrides: Partial<Budg
   } catch (e) {
     throw new InputError((e as Error).message, { file, field: 'check.adversary' });
   }
+  checkBudgetLimits(threat.budget, overrides, file);
   const units = compiled.platform.iommus.length;
   const skeleton: S.Scenario = {
     name: data.name,
@@ -250,7 +271,7 @@ function judge(p: PreparedCheck, props: Set<RunProperty>, state: PlatformState, 
  * starts after the scenario's step `at[0]` and the scenario's later steps run between
  * and after the adversary's, judged the same way; default: every step at the end.
  */
-export function runSteps(p: PreparedCheck, steps: readonly AttackStep[], coverage?: Coverage, at?: readonly number[]): RunViolation | undefined {
+export function runSteps(p: PreparedCheck, steps: readonly AttackStep[], coverage?: Coverage, at?: readonly number[], clock?: RunClock): RunViolation | undefined {
   const compiled = compileSteps(p, steps);
   const props = runProperties(p.threat);
   const last = p.compiled.steps.length - 1;
@@ -262,6 +283,8 @@ export function runSteps(p: PreparedCheck, steps: readonly AttackStep[], coverag
   let i = 0;
   for (let b = start; b <= last; b++) {
     for (; i < compiled.length && pos[i]! <= b; i++) {
+      // Past the time limit the run stops here, judged as far as it went (no violation so far).
+      if (outOfTime(clock)) return undefined;
       const v = adversaryStep(compiled[i]!, i);
       if (v !== undefined) return v;
     }
@@ -319,6 +342,25 @@ export interface Chunk {
   readonly index: number;
   readonly seed: number;
   readonly runs: number;
+  /**
+   * Wall-clock time (Date.now() milliseconds, the same in every thread) at which the check's time
+   * limit ends: a run in progress stops between two actions and no further run starts
+   * (`--steps 4294967295 --seconds 5` ends at 5 s). Absent: no limit.
+   */
+  readonly deadline?: number;
+}
+
+/** A run's view of its chunk's deadline: set `expired` once Date.now() passes it. */
+interface RunClock {
+  readonly deadline: number;
+  expired: boolean;
+}
+
+/** Whether the time limit has passed (checked between actions; Date.now() is ~30 ns). */
+function outOfTime(clock: RunClock | undefined): boolean {
+  if (clock === undefined) return false;
+  if (!clock.expired && Date.now() > clock.deadline) clock.expired = true;
+  return clock.expired;
 }
 
 /** The seed of chunk `index` under budget seed `seed` (a 32-bit mix, so neighbouring chunks are unrelated). */
@@ -329,10 +371,19 @@ export function chunkSeed(seed: number, index: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** The chunks of a budget, in order. */
+/** How many chunks a budget has: ceil(runs / CHUNK_RUNS). */
+export function chunkCount(budget: Budget): number {
+  return Math.ceil(budget.runs / CHUNK_RUNS);
+}
+
+/** Chunk `i` of a budget (0 <= i < {@link chunkCount}); made on demand so `--runs 4294967295` takes no memory up front. */
+export function chunkAt(budget: Budget, i: number): Chunk {
+  return { index: i, seed: chunkSeed(budget.seed, i), runs: Math.min(CHUNK_RUNS, budget.runs - i * CHUNK_RUNS) };
+}
+
+/** The chunks of a budget, in order (small budgets and tests; {@link runCheck} uses {@link chunkAt}). */
 export function chunksOf(budget: Budget): Chunk[] {
-  const n = Math.ceil(budget.runs / CHUNK_RUNS);
-  return Array.from({ length: n }, (_, i) => ({ index: i, seed: chunkSeed(budget.seed, i), runs: Math.min(CHUNK_RUNS, budget.runs - i * CHUNK_RUNS) }));
+  return Array.from({ length: chunkCount(budget) }, (_, i) => chunkAt(budget, i));
 }
 
 /** What a chunk gave: plain data (it crosses from a worker thread). */
@@ -353,6 +404,8 @@ export interface ChunkResult {
   readonly error: string | undefined;
   readonly coverage: Coverage;
   readonly ms: number;
+  /** True when the chunk's deadline stopped it before all its runs were made (then runs < the chunk's). */
+  readonly timedOut?: boolean;
 }
 
 /**
@@ -372,19 +425,30 @@ export function runArbitrary(p: PreparedCheck, maxSteps = p.threat.budget.steps)
 export function searchChunk(p: PreparedCheck, chunk: Chunk, path?: string): ChunkResult {
   const start = performance.now();
   const coverage = emptyCoverage();
+  const clock: RunClock | undefined = chunk.deadline === undefined ? undefined : { deadline: chunk.deadline, expired: false };
   let failedOnce = false;
+  // Runs cut short or skipped by the time limit: not counted as made.
+  let cut = 0;
   const property = fc.property(runArbitrary(p), (run) => {
-    const v = runSteps(p, run.steps, failedOnce ? undefined : coverage, run.at);
+    if (outOfTime(clock)) {
+      if (!failedOnce) cut++;
+      return true;
+    }
+    const v = runSteps(p, run.steps, failedOnce ? undefined : coverage, run.at, clock);
+    if (v === undefined && clock?.expired === true && !failedOnce) cut++;
     if (v !== undefined) failedOnce = true;
     return v === undefined;
   });
-  const d = fc.check(property, { seed: chunk.seed, numRuns: chunk.runs, ...(path === undefined ? {} : { path }) });
+  const timeLimit = chunk.deadline === undefined ? {} : { interruptAfterTimeLimit: Math.max(1, chunk.deadline - Date.now()), markInterruptAsFailure: false };
+  const d = fc.check(property, { seed: chunk.seed, numRuns: chunk.runs, ...timeLimit, ...(path === undefined ? {} : { path }) });
   const error = d.failed && d.errorInstance !== null && !(d.errorInstance instanceof Error && /Property failed by returning false/.test(d.errorInstance.message)) ? String((d.errorInstance as Error).message ?? d.errorInstance) : undefined;
+  const timedOut = !d.failed && (clock?.expired === true || d.interrupted);
   return {
     index: chunk.index,
     seed: chunk.seed,
-    runs: d.numRuns,
+    runs: Math.max(0, d.numRuns - cut),
     failed: d.failed,
+    ...(timedOut ? { timedOut } : {}),
     path: d.counterexamplePath ?? undefined,
     steps: d.counterexample?.[0].steps,
     at: d.counterexample?.[0].at,
@@ -492,12 +556,15 @@ export function stateThatMatters(r: RunResult, step: number): string[] {
   const out: string[] = [];
   for (const e of s.events) {
     if ((e.kind === 'interrupt-delivered' || e.kind === 'interrupt-fault' || e.kind === 'interrupt-posted') && e.iommu !== undefined && e.irteIndex !== undefined) {
-      const unit = state.iommus[e.iommu]!;
-      const base = decodeIrta(unit.regs.irtaLatched).base;
-      const raw = state.memory.readLE(base + BigInt(e.irteIndex * IRTE_BYTES), IRTE_BYTES);
-      out.push(`IRTE 0x${e.irteIndex.toString(16)} of ${unit.name} in memory: ${describeIrte(raw)}`);
-      const cached = unit.iec.entries[e.irteIndex];
-      if (cached !== undefined && cached.raw !== raw) out.push(`IRTE 0x${e.irteIndex.toString(16)} of ${unit.name} in the IEC (stale): ${describeIrte(cached.raw)}`);
+      const unit = state.iommus[e.iommu];
+      // An AMD-Vi platform's units are in state.amdvi (src/platform/vendor.ts): no VT-d IRTE to show.
+      if (unit !== undefined) {
+        const base = decodeIrta(unit.regs.irtaLatched).base;
+        const raw = state.memory.readLE(base + BigInt(e.irteIndex * IRTE_BYTES), IRTE_BYTES);
+        out.push(`IRTE 0x${e.irteIndex.toString(16)} of ${unit.name} in memory: ${describeIrte(raw)}`);
+        const cached = unit.iec.entries[e.irteIndex];
+        if (cached !== undefined && cached.raw !== raw) out.push(`IRTE 0x${e.irteIndex.toString(16)} of ${unit.name} in the IEC (stale): ${describeIrte(cached.raw)}`);
+      }
     }
     if (e.kind === 'interrupt-delivered') {
       const owner = state.intent.owners[e.device];
@@ -653,28 +720,56 @@ export async function runCheck(p: PreparedCheck, options: CheckOptions = {}): Pr
     return { prepared: p, runs: 0, coverage: emptyCoverage(), counterexample: undefined, error: undefined, stopped: undefined, baseViolations, deterministic: true, ms: now() - start };
   }
   const run = options.runChunk ?? ((c: Chunk) => Promise.resolve(searchChunk(p, c)));
-  const chunks = chunksOf(p.threat.budget);
-  const deadline = start + p.threat.budget.seconds * 1000;
+  // Chunks are made one at a time (chunkAt) and merged as soon as every lower one is in, so memory
+  // is bounded by the chunks in flight, whatever --runs says.
+  const totalChunks = chunkCount(p.threat.budget);
+  const seconds = p.threat.budget.seconds;
+  const deadline = start + seconds * 1000;
   const results = new Map<number, ChunkResult>();
   const inFlight = new Map<number, Promise<void>>();
   let next = 0;
   let stopped: CheckResult['stopped'];
   let lowestFail = Infinity;
   let runsDone = 0;
+  // The merged prefix: chunks 0..merged-1 in order, up to the first failure or time-limited chunk.
+  const coverage = emptyCoverage();
+  let runs = 0;
+  let merged = 0;
+  let mergeDone = false;
+  let failed: ChunkResult | undefined;
+  const merge = (): void => {
+    for (let r = results.get(merged); !mergeDone && r !== undefined; r = results.get(merged)) {
+      results.delete(merged++);
+      addCoverage(coverage, r.coverage);
+      runs += r.runs;
+      if (r.failed) {
+        failed = r;
+        mergeDone = true;
+      } else if (r.timedOut === true) {
+        stopped ??= 'time';
+        mergeDone = true;
+      }
+    }
+  };
   const concurrency = Math.max(1, options.concurrency ?? 1);
   while (true) {
-    while (next < chunks.length && next < lowestFail && inFlight.size < concurrency && stopped === undefined) {
+    while (next < totalChunks && next < lowestFail && inFlight.size < concurrency && stopped === undefined && !mergeDone) {
       if (options.signal?.aborted) stopped = 'interrupted';
       else if (now() > deadline) stopped = 'time';
       else {
-        const c = chunks[next++]!;
+        // The time limit as a wall-clock instant every worker thread can read (Date.now()).
+        const wall = Number.isFinite(seconds) ? { deadline: Date.now() + (deadline - now()) } : {};
+        const c: Chunk = { ...chunkAt(p.threat.budget, next++), ...wall };
         inFlight.set(
           c.index,
           run(c).then((r) => {
-            results.set(c.index, r);
             inFlight.delete(c.index);
             runsDone += r.runs;
             if (r.failed) lowestFail = Math.min(lowestFail, c.index);
+            if (!mergeDone) {
+              results.set(c.index, r);
+              merge();
+            }
             options.onProgress?.(runsDone, p.threat.budget.runs, now() - start);
           }),
         );
@@ -683,27 +778,13 @@ export async function runCheck(p: PreparedCheck, options: CheckOptions = {}): Pr
     if (inFlight.size === 0) break;
     await Promise.race(inFlight.values());
   }
-  // Chunks in order up to the first gap or the first failure.
-  const coverage = emptyCoverage();
-  let runs = 0;
-  let failed: ChunkResult | undefined;
-  for (const c of chunks) {
-    const r = results.get(c.index);
-    if (r === undefined) break;
-    addCoverage(coverage, r.coverage);
-    runs += r.runs;
-    if (r.failed) {
-      failed = r;
-      break;
-    }
-  }
   let counterexample: Counterexample | undefined;
   let error: CheckResult['error'];
   if (failed?.error !== undefined) error = { message: failed.error, chunk: failed.index, seed: failed.seed, path: failed.path };
   else if (failed !== undefined) counterexample = buildCounterexample(p, failed);
   let deterministic = counterexample?.deterministic ?? true;
   if (counterexample === undefined && p.threat.properties.includes('P5')) {
-    const first = fc.sample(runArbitrary(p), { seed: chunks[0]!.seed, numRuns: 1 })[0] ?? { steps: [], at: [] };
+    const first = fc.sample(runArbitrary(p), { seed: chunkSeed(p.threat.budget.seed, 0), numRuns: 1 })[0] ?? { steps: [], at: [] };
     const text = scenarioWithPlacedSteps(p.text, p.file, first.steps, first.at, 'P5 probe');
     const t = () => formatTrace(runScenario(compileScenario(parseScenarioText(text, p.file))));
     deterministic = t() === t();

@@ -18,6 +18,17 @@ export interface CheckPool {
   close(): Promise<void>;
 }
 
+/**
+ * The module each worker thread loads. Compiled (dist/checker/pool.js): the compiled
+ * task module itself, so plain Node runs it. From source (src/checker/pool.ts, under tsx or
+ * vitest): worker.mjs, which registers tsx in the thread first (threads do not inherit the
+ * main thread's loader). Either way the workers run the same code as the main thread, so a
+ * stale dist/ is never mixed with the current src/.
+ */
+function workerEntry(): URL {
+  return import.meta.url.endsWith('.ts') ? new URL('./worker.mjs', import.meta.url) : new URL('./check-worker.js', import.meta.url);
+}
+
 /** The default thread count: every core the process may use. */
 export function defaultThreads(): number {
   return availableParallelism();
@@ -30,7 +41,7 @@ export function defaultThreads(): number {
 export function startPool(text: string, file: string, overrides: Partial<Budget>, threads = defaultThreads()): CheckPool {
   if (!(threads >= 1)) throw new RangeError(`threads must be at least 1, got ${threads}`);
   const pool = new Piscina({
-    filename: new URL('./worker.mjs', import.meta.url).href,
+    filename: workerEntry().href,
     minThreads: threads,
     maxThreads: threads,
     idleTimeout: 1000,

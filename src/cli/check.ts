@@ -4,10 +4,11 @@
  * the properties held over the budget, 1 with a counterexample (written as a scenario
  * that `remapsim run` replays), 2 bad input, 130 interrupted (Ctrl-C) with nothing found.
  */
-import { readFileSync } from 'node:fs';
+import { readInputText } from '../io/read-input.ts';
+import { MAX_SCENARIO_BYTES } from '../io/limits.ts';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../io/input-error.ts';
-import { writeFileAtomic } from '../io/atomic-write.ts';
+import { replacedNote, writeFileAtomic } from '../io/atomic-write.ts';
 import { CHUNK_RUNS, checkExitCode, formatCheckReport, prepareCheck, runCheck, searchChunk, type Chunk, type CheckResult } from '../checker/check.ts';
 import { defaultThreads, startPool, type CheckPool } from '../checker/pool.ts';
 import type { Budget } from '../checker/adversary.ts';
@@ -19,8 +20,10 @@ export interface CheckCommandOptions {
   readonly steps?: number;
   readonly seconds?: number;
   readonly seed?: number;
-  /** Worker threads (default: every core; 1 runs in this thread). */
+  /** Worker threads (default: every core; 1 runs in this thread). Capped at the cores unless `forceWorkers`. */
   readonly workers?: number;
+  /** Allow more workers than cores (up to {@link MAX_FORCED_WORKERS}). */
+  readonly forceWorkers?: boolean;
   /** Write no counterexample file. */
   readonly write?: boolean;
 }
@@ -28,6 +31,27 @@ export interface CheckCommandOptions {
 /** Where the counterexample of `file` goes by default: NAME.counterexample.yaml beside it. */
 export function defaultCounterexamplePath(file: string): string {
   return join(dirname(file), `${basename(file).replace(/\.ya?ml$/i, '')}.counterexample.yaml`);
+}
+
+/**
+ * Most worker threads even with `--force-workers` (docs/limits.md): each thread loads the model
+ * through tsx (~50 MB); 64 threads took 3.7 GB and ran 30× slower than one on 2 cores (issue 17).
+ */
+export const MAX_FORCED_WORKERS = 64;
+
+/**
+ * The worker count to use for `--workers requested`: at most `cores` (more threads than cores only
+ * add memory and contention) unless `force`, and never more than {@link MAX_FORCED_WORKERS}.
+ * @returns the count and, when it was lowered, the one-line note saying so (for stderr).
+ * @throws InputError (field `--workers`) when `force` asks for more than MAX_FORCED_WORKERS.
+ */
+export function effectiveWorkers(requested: number, cores: number, force: boolean): { workers: number; note: string | undefined } {
+  if (force) {
+    if (requested > MAX_FORCED_WORKERS) throw new InputError(`${requested} workers exceeds the limit of ${MAX_FORCED_WORKERS} even with --force-workers (docs/limits.md)`, { field: '--workers' });
+    return { workers: requested, note: undefined };
+  }
+  if (requested <= cores) return { workers: requested, note: undefined };
+  return { workers: cores, note: `remapsim: --workers ${requested} capped at ${cores}, the machine's cores (--force-workers to use more)` };
 }
 
 /**
@@ -45,12 +69,7 @@ const INLINE_WORK = 100_000;
  * @throws InputError for an unreadable or invalid scenario, or a bad option.
  */
 export async function checkCommand(file: string, o: CheckCommandOptions): Promise<{ code: number; report: string; result: CheckResult; written: string | undefined }> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read scenario: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
-  }
+  const text = readInputText(file, { maxBytes: MAX_SCENARIO_BYTES, what: 'scenario' });
   const overrides: Partial<Budget> = {
     ...(o.runs === undefined ? {} : { runs: o.runs }),
     ...(o.steps === undefined ? {} : { steps: o.steps }),
@@ -58,7 +77,9 @@ export async function checkCommand(file: string, o: CheckCommandOptions): Promis
     ...(o.seed === undefined ? {} : { seed: o.seed }),
   };
   const prepared = prepareCheck(text, file, overrides);
-  const workers = o.workers ?? defaultThreads();
+  const cap = effectiveWorkers(o.workers ?? defaultThreads(), defaultThreads(), o.forceWorkers === true);
+  if (cap.note !== undefined) process.stderr.write(cap.note + '\n');
+  const workers = cap.workers;
   let pool: CheckPool | undefined;
   if (workers > 1 && prepared.threat.budget.runs > CHUNK_RUNS && prepared.threat.budget.runs * prepared.threat.budget.steps >= INLINE_WORK) pool = startPool(text, file, overrides, workers);
   const abort = new AbortController();
@@ -91,13 +112,15 @@ export async function checkCommand(file: string, o: CheckCommandOptions): Promis
     await pool?.close();
   }
   let written: string | undefined;
+  let note = '';
   if (result.counterexample !== undefined && o.write !== false) {
     written = o.out ?? defaultCounterexamplePath(file);
     try {
-      writeFileAtomic(written, result.counterexample.scenario);
+      note = replacedNote(writeFileAtomic(written, result.counterexample.scenario));
     } catch (e) {
-      throw new InputError(`cannot write the counterexample: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: written });
+      throw new InputError(`cannot write the counterexample: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: written, field: '--out' });
     }
   }
-  return { code: checkExitCode(result), report: formatCheckReport(result, written), result, written };
+  const report = formatCheckReport(result, written) + (note === '' ? '' : `note: ${written}${note}\n`);
+  return { code: checkExitCode(result), report, result, written };
 }

@@ -12,7 +12,8 @@
  * `remapsim check --no-write` would (src/checker/check.ts `prepareCheck`/`runCheck`), on the
  * scenario text with the same replacement, so a counterexample is never written.
  */
-import { readFileSync } from 'node:fs';
+import { readInputText } from '../io/read-input.ts';
+import { MAX_SCENARIO_BYTES } from '../io/limits.ts';
 import Table from 'cli-table3';
 import { parseDocument } from 'yaml';
 import { InputError } from '../io/input-error.ts';
@@ -209,12 +210,7 @@ export async function compareScenario(file: string, o: CompareOptions = {}): Pro
   if (o.policy !== undefined && o.policy !== 'matching' && POLICIES[o.policy] === undefined) {
     throw new InputError(`unknown hypervisor policy '${o.policy}' (known: matching, ${Object.keys(POLICIES).join(', ')})`, { field: '--policy' });
   }
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read scenario: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
-  }
+  const text = readInputText(file, { maxBytes: MAX_SCENARIO_BYTES, what: 'scenario' });
   const parsed = parseScenarioText(text, file);
   const data = parsed.data as S.Scenario;
   compileScenario(parsed); // the scenario as written must be valid, whatever design it names
@@ -292,7 +288,7 @@ export function formatComparison(c: Comparison): string {
     ...PROPERTY_IDS.map((p) => [`${p} ${PROPERTY_NAMES[p]}`, ...d.map((x) => x.properties[p].verdict)]),
     ['expectations', ...d.map((x) => (x.expectations.checked === 0 ? 'none' : x.expectations.failures.length === 0 ? `${x.expectations.checked} held` : `${x.expectations.failures.length} of ${x.expectations.checked} FAILED`))],
     ['check', ...d.map((x) => checkCell(x.check))],
-    ...costRows('per MSI-X programming', 'writes', d, (k) => k.programming),
+    ...costRows('per MSI set-up', 'set-ups', d, (k) => k.programming),
     ...costRows('per interrupt', 'raised', d, (k) => k.interrupt),
     ['onboard interrupt controller', ...d.map((x) => x.probes.onboardController.verdict)],
     ['IMS, unmodified driver', ...d.map((x) => x.probes.ims.verdict)],
@@ -302,10 +298,10 @@ export function formatComparison(c: Comparison): string {
   const lines = [
     `compare: ${c.scenario} (${c.file})`,
     table.toString(),
-    'costs: total (average per occurrence); a programming is a guest write to the MSI-X table or Message Control, an interrupt a raised entry',
+    'costs: total (average per occurrence); a set-up is a guest write to the MSI-X table or Message Control, or a set-up hypercall (set-interrupt, get-msi-pair); an interrupt is a raised entry',
     "probes (on the final state): the device sends the pair its unmodified driver read back from the MSI-X table (onboard interrupt controller) or wrote itself (IMS store); works = the guest's entry's vCPUs get its vector",
   ];
-  for (const x of d) lines.push(`${x.design}: the guest names vCPUs by ${VMM_DESIGNS[x.design]!.guestAddressing ?? '(not stated)'}`);
+  for (const x of d) lines.push(`${x.design}: guest addressing: ${VMM_DESIGNS[x.design]!.guestAddressing}`);
   for (const x of d) lines.push(`${x.design}: onboard controller ${x.probes.onboardController.verdict}: ${x.probes.onboardController.detail}`, `${x.design}: IMS ${x.probes.ims.verdict}: ${x.probes.ims.detail}`);
   for (const x of d) {
     for (const p of PROPERTY_IDS) for (const v of x.properties[p].violations) lines.push(`${x.design}: VIOLATION ${p}${v.step < 0 ? '' : ` at action ${v.step}`}: ${v.message}`);
@@ -331,7 +327,7 @@ export function comparisonJson(c: Comparison): unknown {
     designs: c.designs.map((x) => ({
       design: x.design,
       summary: x.summary,
-      guestAddressing: VMM_DESIGNS[x.design]!.guestAddressing ?? null,
+      guestAddressing: VMM_DESIGNS[x.design]!.guestAddressing,
       policy: x.policy,
       ok: x.ok,
       properties: x.properties,

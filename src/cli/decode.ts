@@ -24,7 +24,8 @@ import { functionKey, parseLspciTopology } from '../inputs/lspci-topology.ts';
 import { InputError } from '../io/input-error.ts';
 import { hexDigits } from '../bits/bits.ts';
 import { formatMsiAddress } from '../scenario/trace.ts';
-import { readFileSync } from 'node:fs';
+import { readInputText } from '../io/read-input.ts';
+import { MAX_LSPCI_BYTES } from '../io/limits.ts';
 
 const h = (v: number): string => `0x${v.toString(16)}`;
 
@@ -237,7 +238,7 @@ const VENDOR_NAMES = { amd: 'AMD-Vi', intel: 'Intel VT-d' } as const;
 export function decodeLspci(file: string, json: boolean, iommu: IommuOption = 'auto'): string {
   const entries = loadLspci(file);
   // loadLspci has read the file, so reading it again succeeds.
-  const choice = iommu === 'auto' ? chooseIommu('auto', readFileSync(file, 'utf8'), file) : chooseIommu(iommu, '', file);
+  const choice = iommu === 'auto' ? chooseIommu('auto', readInputText(file, { maxBytes: MAX_LSPCI_BYTES, what: 'lspci dump' }), file) : chooseIommu(iommu, '', file);
   const out: string[] = [];
   // The Intel decode of a dump with no AMD IOMMU is what decode lspci always printed: say the choice only when it changes something or was asked for.
   if (!json && (choice.vendor === 'amd' || iommu !== 'auto')) out.push(`IOMMU: ${VENDOR_NAMES[choice.vendor]} (${choice.reason})`);

@@ -4,7 +4,7 @@
  * (exit 2, one line).
  */
 import { InputError } from '../io/input-error.ts';
-import { writeFileAtomic } from '../io/atomic-write.ts';
+import { replacedNote, writeFileAtomic } from '../io/atomic-write.ts';
 import { explore, parseSweep, sweepPoints } from '../explorer/explore.ts';
 import { formatJson, formatReport } from '../explorer/format.ts';
 import { sweepSvg } from '../explorer/svg.ts';
@@ -67,12 +67,13 @@ export function runExplore(o: ExploreFlags): string {
     ...(o.schemes === undefined ? {} : { schemes: parseSchemes(o.schemes) }),
     ...(range === undefined || sweepIds === undefined ? {} : { sweep: { apicIds: sweepIds, points: sweepPoints(range.lo, range.hi) } }),
   });
+  let svgNote = '';
   if (o.svg !== undefined) {
     try {
-      writeFileAtomic(o.svg, sweepSvg(result.sweep!, `remapsim explore: ${vm}, guest ${result.guestName}`));
+      svgNote = replacedNote(writeFileAtomic(o.svg, sweepSvg(result.sweep!, `remapsim explore: ${vm}, guest ${result.guestName}`)));
     } catch (e) {
-      throw new InputError(`cannot write: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { file: o.svg, field: '--svg' });
+      throw new InputError(`cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: o.svg, field: '--svg' });
     }
   }
-  return o.json ? formatJson(result) : formatReport(result) + (o.svg === undefined ? '' : `Plot written to ${o.svg}.\n`);
+  return o.json ? formatJson(result) : formatReport(result) + (o.svg === undefined ? '' : `Plot written to ${o.svg}${svgNote}.\n`);
 }

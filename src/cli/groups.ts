@@ -17,7 +17,8 @@
  * are named. Exit status: 0 computed partition matches (or nothing to compare), 1 mismatch,
  * 2 bad input.
  */
-import { readFileSync } from 'node:fs';
+import { readInputText } from '../io/read-input.ts';
+import { MAX_LSPCI_BYTES } from '../io/limits.ts';
 import { InputError } from '../io/input-error.ts';
 import { FUNCTION_KIND_WORDS, FabricError, type Fabric, type FabricDescription } from '../fabric/model.ts';
 import { buildFabric } from '../fabric/build.ts';
@@ -54,11 +55,8 @@ export interface MachineComparison {
 }
 
 function readText(file: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read ${what}: ${(e as Error).message}`, { file });
-  }
+  // An lspci dump or a group listing: the larger of the two bounds (src/io/limits.ts).
+  return readInputText(file, { maxBytes: MAX_LSPCI_BYTES, what });
 }
 
 /** Reads a scenario's fabric (src/scenario/fabric.ts `fabricOfScenario`; loaded only for a scenario, it brings in the scenario parser). */

@@ -79,7 +79,8 @@ function registerCheck(program: Command, out: (s: string) => void, setCode: (c: 
     .option('--steps <n>', 'most adversary steps per run (overrides check.budget.steps)', positiveInt('steps'))
     .option('--seconds <s>', 'time limit (overrides check.budget.seconds)', positiveNumber)
     .option('--seed <n>', 'search seed (overrides check.budget.seed)', positiveInt('seed'))
-    .option('--workers <n>', `worker threads (default: every core, ${availableParallelism()} here; 1 = this thread)`, positiveInt('workers'))
+    .option('--workers <n>', `worker threads (default: every core, ${availableParallelism()} here; 1 = this thread; capped at the cores)`, positiveInt('workers'))
+    .option('--force-workers', 'allow --workers above the number of cores (at most 64)')
     .action(async (file: string, o: CheckCommandOptions) => {
       const { checkCommand } = await import('./check.ts');
       const r = await checkCommand(file, o);
@@ -123,6 +124,28 @@ function registerCompare(program: Command, out: (s: string) => void, setCode: (c
       const { compareCommand } = await import('./compare.ts');
       const r = await compareCommand(file, o);
       out(r.report);
+      setCode(r.code);
+    });
+}
+
+/**
+ * Add `report` to `program`: the review report of a scenario as one self-contained HTML page
+ * or Markdown (src/cli/report.ts `reportCommand`, loaded when the command runs; docs/report.md).
+ */
+function registerReport(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
+  program
+    .command('report')
+    .description('write a review report of a scenario: platform, groups, grants, decoded IRTEs and PI descriptors, request paths (SVG), verdicts, check, costs')
+    .argument('<scenario>', 'scenario YAML file')
+    .option('--check', "also search for a counterexample (the scenario's check: section) and report it")
+    .option('--out <file>', 'output file (default: the scenario name + .html or .md in the current directory)')
+    .option('--format <format>', 'html (one self-contained page) or md (Markdown)', 'html')
+    .option('--runs <n>', 'with --check: random runs (overrides check.budget.runs)', positiveInt('runs'))
+    .option('--seed <n>', 'with --check: search seed (overrides check.budget.seed)', positiveInt('seed'))
+    .action(async (file: string, o: import('./report.ts').ReportOptions) => {
+      const { reportCommand } = await import('./report.ts');
+      const r = await reportCommand(file, o);
+      out(r.message);
       setCode(r.code);
     });
 }
@@ -233,6 +256,8 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
   registerGroups(program, out, setCode);
 
   registerCompare(program, out, setCode);
+
+  registerReport(program, out, setCode);
 
   return program;
 }

@@ -195,7 +195,8 @@ export function simulateGuestLayer(scheme: SchemeId, apicIds: readonly number[])
       msg = { ...composeRemappableMsi({ handle: vcpu }), truncatedTo: undefined };
     } else if (scheme === 'xapic-logical-cluster') {
       // No cluster ID exists for APIC IDs above 59: the guest has no destination to write.
-      const ldr = xapicClusterLogicalId(apicId) ?? 0;
+      // Guard before xapicClusterLogicalId: its signed `>> 2` makes IDs >= 2^31 negative (issue 17: "MSI destination -8").
+      const ldr = (apicId < 4 * 0xf ? xapicClusterLogicalId(apicId) : undefined) ?? 0;
       msg = { ...composeCompatibilityMsi({ destination: ldr, vector: GUEST_VECTOR, destinationModeLogical: true }), truncatedTo: undefined };
     } else if (scheme === 'xapic-logical-flat') {
       // The one-hot LDR bit of APIC IDs above 7 falls outside the 8-bit destination.

@@ -3,7 +3,8 @@
  * sources and how sure we are (data/guest-support.yaml). The explorer reads the table; it
  * does not encode any OS's behaviour in code.
  */
-import { readFileSync } from 'node:fs';
+import { readInputText } from '../io/read-input.ts';
+import { MAX_GUEST_SUPPORT_BYTES } from '../io/limits.ts';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { InputError } from '../io/input-error.ts';
@@ -84,12 +85,7 @@ export function validateGuestSupport(raw: unknown, file: string): GuestSupportTa
 
 /** Read and validate a table. @throws InputError for an unreadable file, bad YAML or a bad table. */
 export function loadGuestSupport(file: string = DEFAULT_GUEST_SUPPORT_FILE): GuestSupportTable {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { file });
-  }
+  const text = readInputText(file, { maxBytes: MAX_GUEST_SUPPORT_BYTES, what: 'guest support table' });
   const doc = parseDocument(text);
   const err = doc.errors[0];
   if (err !== undefined) throw new InputError(err.message.split('\n')[0] ?? 'YAML error', { file, line: err.linePos?.[0]?.line ?? 0 });

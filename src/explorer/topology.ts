@@ -24,6 +24,8 @@ export const MAX_VCPUS = 8192;
 
 /** Largest x2APIC ID (32 bits; SDM Vol. 3 §11.12 "x2APIC"). */
 export const MAX_X2APIC_ID = 0xffff_ffff;
+/** x2APIC destination 0xFFFFFFFF: broadcast to every CPU (Intel SDM Vol. 3A, "ICR Operation in x2APIC Mode"); never a CPU's own ID. */
+export const X2APIC_BROADCAST_ID = 0xffff_ffff;
 
 /** Width in bits of a topology field holding `count` values: ceil(log2(count)), 0 for 1 (QEMU `apicid_bitwidth_for_count`). */
 export function fieldWidth(count: number): number {
@@ -112,7 +114,9 @@ export function parseApicIdList(text: string): number[] {
   };
   const num = (s: string): number => {
     const v = /^(0x[0-9a-f]+|\d+)$/i.test(s.trim()) ? Number(s.trim()) : NaN;
-    if (!Number.isSafeInteger(v) || v < 0 || v > MAX_X2APIC_ID) fail(`'${s}' is not an APIC ID (0..0xffffffff)`);
+    if (!Number.isSafeInteger(v) || v < 0 || v > MAX_X2APIC_ID) fail(`'${s}' is not an APIC ID (0..0xfffffffe)`);
+    // Intel SDM Vol. 3A, "ICR Operation in x2APIC Mode": destination FFFF_FFFFH is the broadcast, so no CPU has that ID.
+    if (v === X2APIC_BROADCAST_ID) fail(`'${s}' is the x2APIC broadcast destination (0xffffffff), not a CPU's APIC ID (0..0xfffffffe)`);
     return v;
   };
   const ids: number[] = [];

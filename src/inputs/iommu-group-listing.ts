@@ -26,7 +26,8 @@
  * `IOMMU Group: N` is only accepted under an `IOMMU: unit` line.
  */
 
-import { readFileSync } from 'node:fs';
+import { readInputText } from '../io/read-input.ts';
+import { MAX_GROUP_LISTING_BYTES } from '../io/limits.ts';
 import { InputError } from '../io/input-error.ts';
 import { formatBdf, parseBdf } from '../pci/bdf.ts';
 
@@ -158,11 +159,6 @@ export function parseGroupListing(text: string, file: string): GroupListing {
  * @throws InputError naming `path` when the file cannot be read, and the errors of `parseGroupListing`.
  */
 export function loadGroupListing(path: string): GroupListing {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read group listing: ${(e as Error).message}`, { file: path });
-  }
+  const text = readInputText(path, { maxBytes: MAX_GROUP_LISTING_BYTES, what: 'group listing' });
   return parseGroupListing(text, path);
 }

@@ -44,7 +44,8 @@
  * of a line — the text from `pcilib:` to the end of the line is dropped) and `#` comments.
  */
 
-import { readFileSync } from 'node:fs';
+import { readInputText } from '../io/read-input.ts';
+import { MAX_LSPCI_BYTES } from '../io/limits.ts';
 import { InputError } from '../io/input-error.ts';
 import { formatBdf, requesterId, splitRequesterId, type RequesterId } from '../pci/bdf.ts';
 import { ACS_BITS, BRIDGE_KINDS, type AcsBit, type AcsRegisters, type Bar, type FabricDescription, type FunctionDescription, type FunctionKind, type HostBridge, type PcieType, type PhantomFunctions } from '../fabric/model.ts';
@@ -470,11 +471,6 @@ function assemble(blocks: readonly Block[]): LspciTopology {
  * @throws InputError naming `path` when the file cannot be read, and the errors of `parseLspciTopology`.
  */
 export function loadLspciTopology(path: string): LspciTopology {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read lspci dump: ${(e as Error).message}`, { file: path });
-  }
+  const text = readInputText(path, { maxBytes: MAX_LSPCI_BYTES, what: 'lspci dump' });
   return parseLspciTopology(text, path);
 }

@@ -16,7 +16,8 @@
  * with `#` comments. Those lines are skipped and never end a capability block.
  */
 
-import { readFileSync } from 'node:fs';
+import { readInputText } from '../io/read-input.ts';
+import { MAX_LSPCI_BYTES } from '../io/limits.ts';
 import { InputError } from '../io/input-error.ts';
 import { parseBdf, type RequesterId } from '../pci/bdf.ts';
 
@@ -163,11 +164,6 @@ export function parseLspci(text: string, file: string): LspciMsiEntry[] {
  * @throws InputError naming `path` when the file cannot be read, and the errors of `parseLspci`.
  */
 export function loadLspci(path: string): LspciMsiEntry[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read lspci dump: ${(e as Error).message}`, { file: path });
-  }
+  const text = readInputText(path, { maxBytes: MAX_LSPCI_BYTES, what: 'lspci dump' });
   return parseLspci(text, path);
 }

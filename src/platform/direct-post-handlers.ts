@@ -12,7 +12,7 @@
 import type { Draft } from 'immer';
 import type { IommuUnit, PlatformState } from './state.ts';
 import { unitOrReject, type Emit, type Handler } from './transition.ts';
-import { decodeDpta, decodeDptInvalidation } from '../hypothetical/direct-post/table.ts';
+import { describeDpta, decodeDptInvalidation } from '../hypothetical/direct-post/table.ts';
 import { dptcInvalidate, emptyDirectPostCache } from '../hypothetical/direct-post/cache.ts';
 import { formatBdf } from '../pci/bdf.ts';
 import { U64_MASK } from '../bits/bits.ts';
@@ -28,12 +28,6 @@ function directPostUnitOrReject(state: PlatformState, iommu: number, emit: Emit)
     return undefined;
   }
   return unit as IommuUnit & { directPost: NonNullable<IommuUnit['directPost']> };
-}
-
-/** One-line decoding of a DPTA value (hypothetical). */
-export function describeDpta(value: bigint): string {
-  const d = decodeDpta(value);
-  return `hypothetical: DPE=${d.enable ? 1 : 0} TS=${d.ts} base 0x${d.base.toString(16)}${d.reserved !== 0n ? ` ignored bits 0x${d.reserved.toString(16)}` : ''}`;
 }
 
 export const directPostHandlers: { [K in DirectPostKind]: Handler<K> } = {

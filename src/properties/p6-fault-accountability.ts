@@ -38,6 +38,7 @@ import { decodeIrte, IRTE_BYTES } from '../vtd/irte.ts';
 import { translateDma } from '../vtd/dma/walk.ts';
 import { dmaCapabilities } from '../platform/dma-access.ts';
 import { formatBdf } from '../pci/bdf.ts';
+import { amdFaultOutcome } from './p6-amdvi.ts';
 
 export interface P6Violation {
   readonly property: 'P6';
@@ -130,6 +131,8 @@ function dmaExempt(state: PlatformState, unit: IommuUnit, e: DmaFaultEvent): boo
 }
 
 function account(state: PlatformState, e: InterruptFaultEvent | DmaFaultEvent): Outcome {
+  // An AMD-Vi unit logs to its event log, not FRCDs (src/properties/p6-amdvi.ts).
+  if (e.amdvi !== undefined) return amdFaultOutcome(e.amdvi.logging);
   const unit = e.iommu === undefined ? undefined : state.iommus[e.iommu];
   if (unit === undefined) return { how: 'unaccounted', why: 'no remapping unit holds a record of it' };
   if (e.frcd !== undefined) {

@@ -11,6 +11,8 @@ import { formatBdf } from '../pci/bdf.ts';
 import { hexDigits } from '../bits/bits.ts';
 import { unitName as vendorUnitName } from '../platform/vendor.ts';
 import { vcpuAt } from '../platform/vcpu-table.ts';
+import { decodeDte, dteInterruptTableRoot, dtePageTableRoot } from '../amdvi/dte.ts';
+import { decodeAmdIrte } from '../amdvi/irte.ts';
 
 const h = (v: number | bigint): string => `0x${v.toString(16)}`;
 
@@ -68,7 +70,45 @@ export function formatAmdEvent(e: PlatformEvent, state: PlatformState): string |
       const cpus = e.candidates.length > e.targets.length ? `${shown} (arbitration: any of ${e.candidates.map((c) => `cpu${c}`).join(',')})` : shown;
       return `${msi(e)} → remapped by ${unitName(state, e.iommu)} IRTE ${h(e.irteIndex ?? 0)} (IRTE cache ${e.iecHit ? 'hit' : 'miss'}): vector ${h(e.vector)} ${DELIVERY_MODE_NAMES[e.deliveryMode]} ${e.triggerMode} ${e.destinationMode} dest ${h(e.destination)} → ${cpus}`;
     }
+    case 'pir-processed':
+      if (state.amdvi === undefined) return undefined;
+      return `${vcpuLabel(state, e.vcpu)} on cpu${e.pcpu}: backing-page IRR → vIRR ${e.vectors.map((v) => h(v)).join(',')} (${e.by === 'notification' ? 'AVIC doorbell in guest mode, no VM exit' : 'at VMRUN'})`;
+    case 'memory-write': {
+      if (e.what === undefined || !e.what.startsWith('AMD-Vi ')) return undefined;
+      const value = e.bytes === 32 || e.bytes === 16 ? hexDigits(e.value, e.bytes * 2).replace(/(.{16})(?=.)/g, '$1_') : hexDigits(e.value, e.bytes * 2);
+      const detail = e.what.startsWith('AMD-Vi DTE') ? describeAmdDte(e.value) : e.what.startsWith('AMD-Vi IRTE') ? describeAmdIrte(e.value, e.bytes === 16) : undefined;
+      return `memory ${hexDigits(e.address, 16)} ← ${value}  ${e.what}${detail === undefined ? '' : `: ${detail}`}`;
+    }
     default:
       return undefined;
   }
+}
+
+/** One-line decoded DTE (the fields the model uses), in the order of Linux's amd debugfs `devtbl` dump. */
+export function describeAmdDte(raw: bigint): string {
+  const d = decodeDte(raw);
+  const parts = [d.V ? 'V' : 'not-valid', d.TV ? 'TV' : 'no-TV', `Mode=${d.Mode}`, `PtRoot=${h(dtePageTableRoot(d))}`, d.IR ? 'IR' : '', d.IW ? 'IW' : '', `DomainID=${d.DomainID}`];
+  if (d.IV) parts.push('IV', `IntCtl=${['abort', 'forward', 'remap', 'reserved'][d.IntCtl]}`, `IntTabLen=${d.IntTabLen}`, `IntTab=${h(dteInterruptTableRoot(d))}`);
+  else parts.push('no-IV');
+  for (const [name, on] of [['IG', d.IG], ['EX', d.EX], ['SA', d.SA], ['InitPass', d.InitPass], ['EIntPass', d.EIntPass], ['NMIPass', d.NMIPass], ['Lint0Pass', d.Lint0Pass], ['Lint1Pass', d.Lint1Pass]] as const) if (on) parts.push(name);
+  if (d.SysMgt !== 0) parts.push(`SysMgt=${d.SysMgt}`);
+  if (d.reserved !== 0n) parts.push(`reserved=${h(d.reserved)}`);
+  return parts.filter((p) => p !== '').join(' ');
+}
+
+/** One-line decoded AMD-Vi IRTE, 128-bit when `ga`. */
+export function describeAmdIrte(raw: bigint, ga: boolean): string {
+  const i = decodeAmdIrte(raw, ga);
+  const parts = [i.remapEn ? 'RemapEn' : 'not-RemapEn'];
+  if (i.supIopf) parts.push('SupIOPF');
+  if (i.format === 'ga-vapic') {
+    parts.push('GuestMode', `GATag=${h(i.gaTag)}`, `vector=${h(i.vector)}`, `backing=${h(i.backingPage)}`, `IsRun=${i.isRun ? 1 : 0}`, `dest=${h(i.destination)}`);
+    if (i.gaLogIntr) parts.push('GALogIntr');
+  } else {
+    parts.push(`vector=${h(i.vector)}`, `dest=${h(i.destination)}`, i.intType === 1 ? 'lowest-priority' : i.intType === 0 ? 'fixed' : `IntType=${i.intType}`, i.destinationModeLogical ? 'logical' : 'physical');
+    if (i.rqEoi) parts.push('RqEoi');
+    if (i.format === 'legacy' && i.guestMode) parts.push('GuestMode');
+  }
+  if (i.reserved !== 0n) parts.push(`reserved=${h(i.reserved)}`);
+  return parts.join(' ');
 }

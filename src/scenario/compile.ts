@@ -6,7 +6,6 @@
  * happened. Semantic errors (an unknown device, a missing unit) are InputErrors
  * with the line of the offending field.
  */
-import { encodeDptInvalidation } from '../hypothetical/direct-post/table.ts';
 import { dirname, resolve } from 'node:path';
 import type { Action } from '../platform/actions.ts';
 import type { Grant } from '../platform/state.ts';
@@ -18,6 +17,7 @@ import { encodeIrte, irteDestinationField, type Irte } from '../vtd/irte.ts';
 import { encodeIrta, irtaSizeForEntries, GLOBAL_COMMAND_BITS } from '../vtd/registers.ts';
 import { encodeIec, encodeWait, descriptorType, INV_DESC_TYPE } from '../vtd/invalidation.ts';
 import { encodeDmaInvalidation } from '../vtd/dma/invalidation-dma.ts';
+import { encodeDptInvalidation } from '../hypothetical/direct-post/table.ts';
 
 /** An invalidation-wait descriptor with no status write and no interrupt: software just waits for completion. */
 const WAIT = encodeWait({ interruptFlag: false, statusWrite: false, fence: true, pageRequestDrain: false, statusData: 0, statusAddress: 0n });
@@ -36,6 +36,9 @@ import type * as S from './types.ts';
 import { defaultMsixLayout, layoutProblem, type MsixLayout } from '../vmm/virtual-msix.ts';
 import { VMM_DESIGNS } from '../vmm/index.ts';
 import type { DeviceModelOp } from '../platform/actions.ts';
+import { AMDVI_STEP_KEYS, AmdStepCompiler } from './amdvi-steps.ts';
+import { amdUnitOfSpec, loadIvrsUnits } from './amdvi-platform.ts';
+import { DEFAULT_AVIC_BACKING_BASE, type AmdViPlatformDescription, type AmdViUnitSpec } from '../platform/amdvi-build.ts';
 
 export interface Expectation {
   readonly delivered?: S.ExpectDelivered;
@@ -91,6 +94,7 @@ const STEP_KEYS = [
   'invalidate-context-cache', 'invalidate-iotlb', 'invalidate-pasid-cache', 'invalidate-pasid-iotlb',
   'write-register', 'fault-event', 'submit-invalidation', 'guest-mmio', 'guest-config', 'device-model',
   'hypercall', 'vmm-start', 'write-dpta', 'invalidate-dpt',
+  ...AMDVI_STEP_KEYS,
 ] as const;
 type StepKey = (typeof STEP_KEYS)[number];
 
@@ -127,6 +131,8 @@ class Compiler {
   /** The RID_PASID a `map-dma` set for a device (`unit|device`), for the PASID-based flushes of an unmap without PASID. */
   private readonly ridPasids = new Map<string, number>();
   private unitCount = 0;
+  /** The AMD-Vi steps' compiler (src/scenario/amdvi-steps.ts), set up by `platform`. */
+  private amd: AmdStepCompiler | undefined;
   /** Device key → the domain whose `devices` list it. */
   private readonly owners = new Map<string, number>();
   private fabric: Fabric | undefined;
@@ -227,6 +233,29 @@ class Compiler {
       ...(u.iecCapacity === undefined && defaults.iecCapacity !== undefined ? { iecCapacity: defaults.iecCapacity } : {}),
     }));
     this.unitCount = units.length;
+    // An AMD-Vi platform (src/scenario/amdvi-platform.ts): platform.ivrs and/or platform.amdvi.
+    let amdvi: AmdViPlatformDescription | undefined;
+    if (p.ivrs !== undefined || p.amdvi !== undefined) {
+      if (units.length > 0) this.fail('a platform has VT-d units (dmar, iommus) or AMD-Vi units (ivrs, amdvi), not both', ['platform', p.ivrs !== undefined ? 'ivrs' : 'amdvi']);
+      const amdUnits: AmdViUnitSpec[] = [];
+      if (p.ivrs !== undefined) {
+        try {
+          const r = loadIvrsUnits(this.parsed.file, p.ivrs);
+          amdUnits.push(...r.units);
+          hostAddressWidth ??= r.hostAddressWidth;
+        } catch (e) {
+          if (e instanceof InputError) this.fail(e.format(), ['platform', 'ivrs']);
+          throw e;
+        }
+      }
+      (p.amdvi?.units ?? []).forEach((u, i) => amdUnits.push(amdUnitOfSpec(u, ['platform', 'amdvi', 'units', i], { fail: (m, path) => this.fail(m, path), key: (t, path) => this.key(t, path) })));
+      amdvi = { units: amdUnits };
+      this.amd = new AmdStepCompiler(
+        { fail: (m, path) => this.fail(m, path), key: (t, path) => this.key(t, path), device: (t, path) => this.device(t, path), vcpu: (r, path) => this.vcpu(r, path) },
+        amdUnits,
+        p.pidBase === undefined ? DEFAULT_AVIC_BACKING_BASE : u64(p.pidBase),
+      );
+    }
     this.caps = units.map((u) => ({ cap: u.cap ?? DEFAULT_CAP, ecap: u.ecap ?? DEFAULT_ECAP }));
 
     const apicIds = 'count' in p.cpus ? Array.from({ length: p.cpus.count }, (_, i) => i) : p.cpus.apicIds;
@@ -304,6 +333,7 @@ class Compiler {
             },
           }),
       ...(p.pidBase === undefined ? {} : { pidBase: u64(p.pidBase) }),
+      ...(amdvi === undefined ? {} : { amdvi }),
       fabric,
     };
   }
@@ -952,6 +982,13 @@ class Compiler {
         if (this.domainKinds[domain] !== 'guest') this.fail(`${s.vm} is not a guest: the VMM starts guests`, [...at, 'vm']);
         return [{ kind: 'vmm-start', domain }];
       }
+      case 'amdvi-register':
+      case 'amdvi-enable':
+      case 'dte':
+      case 'amd-irte':
+      case 'amd-command':
+        if (this.amd === undefined) this.fail(`${label} needs an AMD-Vi platform (platform.ivrs or platform.amdvi)`, at);
+        return this.amd.compile(label, step, at);
       case 'guest-msi': {
         const s = step['guest-msi']!;
         return [{

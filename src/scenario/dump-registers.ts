@@ -12,6 +12,8 @@
 import type { IommuUnit, PlatformState } from '../platform/state.ts';
 import { decodeFaultRecord, faultRecordInterruptIndex } from '../vtd/fault-record.ts';
 import { faultReason, isInterruptRemappingFault } from '../vtd/fault-reasons.ts';
+import { directPostFaultReason } from '../hypothetical/direct-post/faults.ts';
+import { describeDpta } from '../hypothetical/direct-post/table.ts';
 import {
   capFaultRecordOffset,
   decodeCap,
@@ -93,8 +95,12 @@ function faultRows(unit: IommuUnit): string[] {
     const { record: f } = decodeFaultRecord(raw);
     if (!f.fault) return;
     const dev = formatBdf(f.sourceId);
-    const reason = `[fault reason 0x${hexDigits(f.faultReason, 2)}] ${faultReason(f.faultReason)?.description ?? 'Unknown'}`;
-    const text = isInterruptRemappingFault(f.faultReason)
+    // HYPOTHETICAL direct-post reasons 0xD0–0xD5 (a unit with the extension): FI[63:48] is the vAPIC ID.
+    const dp = unit.directPost === undefined ? undefined : directPostFaultReason(f.faultReason);
+    const reason = `[fault reason 0x${hexDigits(f.faultReason, 2)}] ${dp?.description ?? faultReason(f.faultReason)?.description ?? 'Unknown'}`;
+    const text = dp !== undefined
+      ? `[DIRECT-POST (hypothetical)] Request device [${dev}] vAPIC ID ${faultRecordInterruptIndex(f)} ${reason}`
+      : isInterruptRemappingFault(f.faultReason)
       ? `[INTR-REMAP] Request device [${dev}] fault index ${h(faultRecordInterruptIndex(f))} ${reason}`
       : `[${f.readOrAtomic ? 'DMA Read' : 'DMA Write'} ${f.pasidPresent ? `PASID ${h(f.pasidValue)}` : 'NO_PASID'}] Request device [${dev}] fault addr ${h(f.faultInfo)} ${reason}`;
     out.push(` FRCD${i} (${h(base + 16 * i)}) ${hexDigits(raw, 32)}: ${text}`);
@@ -130,5 +136,7 @@ function queueRows(state: PlatformState, unit: IommuUnit): string[] {
 export function registerSection(state: PlatformState, unit: IommuUnit): string[] {
   const faults = faultRows(unit);
   const queue = queueRows(state, unit);
-  return ['', ...regsetRows(unit, state.hostAddressWidth), ...(faults.length ? ['', ...faults] : []), ...(queue.length ? ['', ...queue] : [])];
+  // HYPOTHETICAL direct-post register: it has no MMIO offset of its own (the primitive write-dpta writes it).
+  const dpta = unit.directPost === undefined ? [] : [` ${'DPTA (hypothetical)'.padEnd(24)}${'-'.padEnd(16)}0x${hexDigits(unit.directPost.dpta, 16)}  ${describeDpta(unit.directPost.dpta)}, ${unit.directPost.cache.order.length} cached entries`];
+  return ['', ...regsetRows(unit, state.hostAddressWidth), ...dpta, ...(faults.length ? ['', ...faults] : []), ...(queue.length ? ['', ...queue] : [])];
 }

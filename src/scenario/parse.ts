@@ -14,6 +14,9 @@ import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import AjvModule from 'ajv';
 import type { ErrorObject } from 'ajv';
 import { InputError } from '../io/input-error.ts';
+import { readInputText } from '../io/read-input.ts';
+import { MAX_SCENARIO_BYTES } from '../io/limits.ts';
+import { checkYamlDepth, prescanYamlNesting, yamlToJs } from './yaml-limits.ts';
 
 const SCHEMA_PATH = fileURLToPath(new URL('../../specs/scenario.schema.json', import.meta.url));
 
@@ -84,9 +87,12 @@ export interface ParsedScenario {
 
 /**
  * Parse and schema-validate scenario text.
- * @throws InputError on YAML syntax errors and the first schema violation.
+ * @throws InputError on YAML syntax errors, nesting deeper than MAX_YAML_DEPTH, too many alias
+ *   expansions or an unresolved alias (src/scenario/yaml-limits.ts), and the first schema violation.
  */
 export function parseScenarioText(text: string, file: string): ParsedScenario {
+  // Nesting is bounded before the yaml package sees the text (its composer recurses per level).
+  prescanYamlNesting(text, file);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, intAsBigInt: true, prettyErrors: false, uniqueKeys: true });
   const yamlError = doc.errors[0];
@@ -94,7 +100,8 @@ export function parseScenarioText(text: string, file: string): ParsedScenario {
     const line = yamlError.linePos?.[0]?.line ?? lines.linePos(yamlError.pos[0]).line;
     throw new InputError(yamlError.message.split('\n')[0] ?? 'YAML syntax error', { file, ...(line === undefined ? {} : { line }) });
   }
-  const data = normaliseIntegers(doc.toJS());
+  checkYamlDepth(doc, lines, file);
+  const data = normaliseIntegers(yamlToJs(doc, lines, file));
   const lineAt = (path: readonly (string | number)[]): number | undefined => lineOf(doc, lines, path);
   const errors = validate(data);
   // For an anyOf/oneOf, Ajv lists the failing branches before the combinator; the
@@ -113,11 +120,5 @@ export function parseScenarioText(text: string, file: string): ParsedScenario {
  * @throws InputError when the file cannot be read, is not YAML, or violates the schema.
  */
 export function parseScenarioFile(file: string): ParsedScenario {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read scenario: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
-  }
-  return parseScenarioText(text, file);
+  return parseScenarioText(readInputText(file, { maxBytes: MAX_SCENARIO_BYTES, what: 'scenario' }), file);
 }

@@ -11,10 +11,11 @@
  * `full`: routes refused with -ENOSPC).
  *
  * Counts are split by the kind of step they happened in (exclusive, in this order):
- * - `programming`: a step with a guest write to the MSI-X table or to Message Control (a
- *   `guest-access` with `write` touching the `table` or `config` region: guest-mmio /
- *   guest-config), one "MSI-X programming" per such step (writes to device registers, on
- *   the MSI-X pages or elsewhere, are `other`);
+ * - `programming`: an MSI set-up — a step with a guest write to the MSI-X table or to Message
+ *   Control (a `guest-access` with `write` touching the `table` or `config` region:
+ *   guest-mmio / guest-config), or a step whose action is the guest's interrupt set-up
+ *   hypercall (`hypercall`: set-interrupt, get-msi-pair), one set-up per such step (writes to
+ *   device registers, on the MSI-X pages or elsewhere, are `other`);
  * - `interrupt`: otherwise a step in which a VMM-managed function raised an entry
  *   (`device-raised`), one interrupt per `device-raised` event;
  * - `other`: every other step (IR set-up, device-model operations, reads, scheduling).
@@ -23,6 +24,7 @@
  */
 import type { PlatformEvent } from '../platform/events.ts';
 import type { PlatformState } from '../platform/state.ts';
+import type { Action } from '../platform/actions.ts';
 
 /** The counters of one group of steps (all counts of events). */
 export interface CostCounts {
@@ -74,7 +76,7 @@ export interface CostGroup {
 
 /** A run's VMM costs. */
 export interface VmmCosts {
-  /** Per MSI-X programming: steps with a guest write to the MSI-X table or Message Control. */
+  /** Per MSI set-up: steps with a guest write to the MSI-X table or Message Control, or a guest set-up hypercall. */
   readonly programming: CostGroup;
   /** Per interrupt: `device-raised` events in steps without a guest write. */
   readonly interrupt: CostGroup;
@@ -91,6 +93,8 @@ export interface VmmCosts {
 /** A step's events (RunResult.steps[i]). */
 export interface StepEvents {
   readonly events: readonly PlatformEvent[];
+  /** The step's actions (a run's compiled step), when known: a guest hypercall makes it an MSI set-up. */
+  readonly step?: { readonly actions: readonly Action[] };
 }
 
 const ZERO: CostCounts = { traps: 0, vmExits: 0, dmRoundTrips: 0, hypercalls: 0, ioctls: 0, tableWrites: 0, irteWrites: 0, iecInvalidations: 0, injections: 0, postings: 0, routesRefused: 0 };
@@ -128,8 +132,9 @@ function group(occurrences: number, total: CostCounts): CostGroup {
 }
 
 /** Which group a step belongs to (see the module comment). */
-export function stepKind(events: readonly PlatformEvent[]): 'programming' | 'interrupt' | 'other' {
+export function stepKind(events: readonly PlatformEvent[], actions: readonly Action[] = []): 'programming' | 'interrupt' | 'other' {
   if (events.some((e) => e.kind === 'guest-access' && e.write && e.regions.some((r) => r === 'table' || r === 'config'))) return 'programming';
+  if (actions.some((a) => a.kind === 'hypercall')) return 'programming';
   if (events.some((e) => e.kind === 'device-raised')) return 'interrupt';
   return 'other';
 }
@@ -142,7 +147,7 @@ export function vmmCosts(steps: readonly StepEvents[], final?: PlatformState): V
   const totals = { programming: ZERO, interrupt: ZERO, other: ZERO };
   const occurrences = { programming: 0, interrupt: 0, other: 0 };
   for (const s of steps) {
-    const kind = stepKind(s.events);
+    const kind = stepKind(s.events, s.step?.actions);
     totals[kind] = add(totals[kind], countCosts(s.events));
     occurrences[kind] += kind === 'interrupt' ? s.events.filter((e) => e.kind === 'device-raised').length : 1;
   }

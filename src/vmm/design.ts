@@ -28,7 +28,7 @@ export interface VmmDesign {
    * How the guest names the vCPU an interrupt goes to under this design, and how many it can
    * name without a vIOMMU (the >255-vCPU question of seed thread 000): a row of `remapsim compare`.
    */
-  readonly guestAddressing?: string;
+  readonly guestAddressing: string;
   /** The guest's access changed its view (`vmm-react`): what the VMM does about it. */
   onGuestAccess(state: PlatformState, request: ActionOf<'vmm-react'>): Action[];
   /** The host took a host vector that carries an assigned function's entry to the VMM. */

@@ -9,6 +9,7 @@
  */
 import { defineLayout } from '../bits/layout.ts';
 import { maskOf, U64_MASK } from '../bits/bits.ts';
+import { uintArg, type UintInput } from '../bits/uint-arg.ts';
 
 /** Size of one IRTE in bytes; entry address = IRTA base + index × 16. */
 export const IRTE_BYTES = 16;
@@ -120,10 +121,11 @@ export type Irte = RemappedIrte | PostedIrte;
  * Decode a 128-bit IRTE (`qword1 << 64 | qword0`). IM (bit 15) selects the format.
  * `reserved` holds, in place, the reserved bits of that format that are set; the DST bits
  * that are reserved only in xAPIC mode are not counted here (see {@link irteDestinationApicId}).
- * Never throws: bits above 127 are dropped.
+ * A number is accepted when exact (below 2^53); a bigint's bits above 127 are dropped.
+ * @throws RangeError when `raw` is a number that is not an unsigned safe integer (src/bits/uint-arg.ts).
  */
-export function decodeIrte(raw: bigint): { irte: Irte; reserved: bigint } {
-  const v = raw & IRTE_MASK;
+export function decodeIrte(raw: UintInput): { irte: Irte; reserved: bigint } {
+  const v = uintArg(raw, 'raw', 128) & IRTE_MASK;
   if ((v & (1n << 15n)) === 0n) {
     const f = REMAPPED_IRTE_LAYOUT.decode(v);
     return {

@@ -9,6 +9,7 @@
  */
 import { defineLayout } from '../bits/layout.ts';
 import { bitsOf, maskOf, U64_MASK } from '../bits/bits.ts';
+import { uintArg, type UintInput } from '../bits/uint-arg.ts';
 
 /** Size of a PID in bytes (and its required alignment). */
 export const PID_BYTES = 64;
@@ -53,10 +54,11 @@ export interface PostedInterruptDescriptor {
 
 /**
  * Decode a 512-bit PID. `reserved` = reserved bits that are set, in place (271:258, 287:280,
- * 511:320). Never throws: bits above 511 are dropped.
+ * 511:320). A number is accepted when exact (below 2^53); a bigint's bits above 511 are dropped.
+ * @throws RangeError when `raw` is a number that is not an unsigned safe integer (src/bits/uint-arg.ts).
  */
-export function decodePid(raw: bigint): { pid: PostedInterruptDescriptor; reserved: bigint } {
-  const v = raw & PID_MASK;
+export function decodePid(raw: UintInput): { pid: PostedInterruptDescriptor; reserved: bigint } {
+  const v = uintArg(raw, 'raw', 512) & PID_MASK;
   const f = PID_LAYOUT.decode(v);
   return {
     pid: { pir: v & PIR_MASK, on: f.ON === 1, sn: f.SN === 1, nv: f.NV, ndst: f.NDST },

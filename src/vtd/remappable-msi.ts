@@ -8,6 +8,7 @@
  */
 import { defineLayout } from '../bits/layout.ts';
 import { U64_MASK } from '../bits/bits.ts';
+import { u32Arg, uintArg, type UintInput } from '../bits/uint-arg.ts';
 import {
   DELIVERY_MODE_NAMES,
   type DeliveryModeName,
@@ -59,9 +60,12 @@ export interface RemappableAddress {
   high: number;
 }
 
-/** Split a 64-bit address into remappable-format fields. Never throws: bits above 63 are dropped. */
-export function decodeRemappableAddress(address: bigint): RemappableAddress {
-  const f = REMAPPABLE_ADDRESS_LAYOUT.decode(address & U64_MASK);
+/**
+ * Split a 64-bit address into remappable-format fields. A bigint's bits above 63 are dropped.
+ * @throws RangeError when `address` is a number that is not an unsigned safe integer (src/bits/uint-arg.ts).
+ */
+export function decodeRemappableAddress(address: UintInput): RemappableAddress {
+  const f = REMAPPABLE_ADDRESS_LAYOUT.decode(uintArg(address, 'address', 64) & U64_MASK);
   return {
     base: f.BASE,
     handle: (f.HANDLE_HI << 15) | f.HANDLE_LO,
@@ -93,10 +97,11 @@ export function encodeRemappableAddress(a: RemappableAddress): bigint {
 
 /**
  * Split a remappable-format data word: sub-handle (bits 15:0) and `reserved` = the value of
- * bits 31:16, right-aligned (0..0xFFFF). Never throws: the value is taken modulo 2^32.
+ * bits 31:16, right-aligned (0..0xFFFF). A bigint is taken modulo 2^32.
+ * @throws RangeError when `data` is a number that is not an integer in 0..0xFFFFFFFF.
  */
-export function decodeRemappableData(data: number): { subhandle: number; reserved: number } {
-  const raw = data >>> 0;
+export function decodeRemappableData(data: UintInput): { subhandle: number; reserved: number } {
+  const raw = u32Arg(data, 'data');
   return { subhandle: raw & 0xffff, reserved: raw >>> 16 };
 }
 
@@ -184,13 +189,16 @@ export type DecodedMsi =
     };
 
 /**
- * Decode any (address, data) pair a device may write. Never throws: the address is reduced
- * to 64 bits and data to 32. Reserved-bit checks (fault 0x20) are left to the remapping
- * model because implementations disagree on them (sheet §2.3 [DISAGREE]).
+ * Decode any (address, data) pair a device may write: a 64-bit address and a 32-bit data
+ * word, each a number or a bigint (`decodeMsi(0xfee00538, 0)`). A bigint address is reduced
+ * to 64 bits and a bigint data word to 32. Reserved-bit checks (fault 0x20) are left to the
+ * remapping model because implementations disagree on them (sheet §2.3 [DISAGREE]).
+ * @throws RangeError naming `address` or `data` when a number is not an unsigned integer
+ *   that fits (a non-integer, negative, above 2^53 − 1, or data above 0xFFFFFFFF).
  */
-export function decodeMsi(address: bigint, data: number): DecodedMsi {
-  const a = address & U64_MASK;
-  const d = data >>> 0;
+export function decodeMsi(address: UintInput, data: UintInput): DecodedMsi {
+  const a = uintArg(address, 'address', 64) & U64_MASK;
+  const d = u32Arg(data, 'data');
   const format = msiFormat(a);
   if (format === 'not-interrupt') return { format, address: a, data: d };
   if (format === 'remappable') {

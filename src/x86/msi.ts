@@ -8,6 +8,7 @@
  */
 import { defineLayout } from '../bits/layout.ts';
 import { U64_MASK } from '../bits/bits.ts';
+import { u32Arg, uintArg, type UintInput } from '../bits/uint-arg.ts';
 
 /** First byte address of the 1 MiB interrupt window (QEMU `VTD_INTERRUPT_ADDR_FIRST`). */
 export const INTERRUPT_WINDOW_FIRST = 0xfee0_0000n;
@@ -92,9 +93,12 @@ export interface CompatibilityAddress {
   high: number;
 }
 
-/** Split a 64-bit address into compatibility-format fields. Never throws: bits above 63 are dropped. */
-export function decodeCompatibilityAddress(address: bigint): CompatibilityAddress {
-  const f = COMPAT_ADDRESS_LAYOUT.decode(address & U64_MASK);
+/**
+ * Split a 64-bit address into compatibility-format fields. A bigint's bits above 63 are dropped.
+ * @throws RangeError when `address` is a number that is not an unsigned safe integer (src/bits/uint-arg.ts).
+ */
+export function decodeCompatibilityAddress(address: UintInput): CompatibilityAddress {
+  const f = COMPAT_ADDRESS_LAYOUT.decode(uintArg(address, 'address', 64) & U64_MASK);
   return {
     base: f.BASE,
     destinationId: f.DESTID_0_7,
@@ -160,9 +164,12 @@ export interface MsiData {
   reserved: number;
 }
 
-/** Split a 32-bit data word. Never throws: the value is taken modulo 2^32. */
-export function decodeMsiData(data: number): MsiData {
-  const raw = BigInt(data >>> 0);
+/**
+ * Split a 32-bit data word (a number, or a bigint taken modulo 2^32).
+ * @throws RangeError when `data` is a number that is not an integer in 0..0xFFFFFFFF.
+ */
+export function decodeMsiData(data: UintInput): MsiData {
+  const raw = BigInt(u32Arg(data, 'data'));
   const f = MSI_DATA_LAYOUT.decode(raw);
   return {
     vector: f.VECTOR,

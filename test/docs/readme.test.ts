@@ -1,10 +1,10 @@
 /**
- * Every README example marked `<!-- example: ARGS -->` is run through the CLI: the lines of
- * the code block that follows must appear in the command's output in that order (`...`
- * stands for lines left out of an abridged example).
+ * Every example marked `<!-- example: ARGS -->` in README.md and in docs/*.md is run through
+ * the CLI: the lines of the code block that follows must appear in the command's output in
+ * that order (`...` stands for lines left out of an abridged example).
  */
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cli, repo } from '../cli/cli-harness.ts';
 
 interface Example {
@@ -33,21 +33,29 @@ function firstMissing(output: string[], shown: string[]): string | undefined {
 
 const readme = readFileSync(repo('README.md'), 'utf8');
 const all = examples(readme);
+const DOCS = readdirSync(repo('docs')).filter((f) => f.endsWith('.md')).sort();
+
+function runsExample(e: Example): void {
+  it(`remapsim ${e.args.join(' ')}`, async () => {
+    const r = await cli(e.args.map((a) => (/^(specs|data)\//.test(a) ? repo(a) : a)));
+    const output = r.out.replaceAll(`${repo('')}/`, '').split('\n');
+    expect(firstMissing(output, e.lines), r.out).toBeUndefined();
+  });
+}
 
 describe('README examples are real output', () => {
   it('has marked examples', () => {
     expect(all.length).toBeGreaterThanOrEqual(9);
   });
-  for (const e of all) {
-    it(`remapsim ${e.args.join(' ')}`, async () => {
-      const r = await cli(e.args.map((a) => (/^(specs|data)\//.test(a) ? repo(a) : a)));
-      const output = r.out.replaceAll(`${repo('')}/`, '').split('\n');
-      expect(firstMissing(output, e.lines), r.out).toBeUndefined();
-    });
-  }
+  for (const e of all) runsExample(e);
   it('an example that differs from the output is caught', () => {
     expect(firstMissing(['a', 'b', 'c'], ['a', '...', 'c'])).toBeUndefined();
     expect(firstMissing(['a', 'b', 'c'], ['c', 'a'])).toBe('a');
     expect(firstMissing(['a', 'b'], ['a', 'x'])).toBe('x');
   });
 });
+
+for (const doc of DOCS) {
+  const shown = examples(readFileSync(repo(`docs/${doc}`), 'utf8'));
+  if (shown.length > 0) describe(`docs/${doc} examples are real output`, () => shown.forEach(runsExample));
+}

@@ -18,6 +18,7 @@ import { readPid } from '../../src/vtd/pid-memory.ts';
 import { encodeDptInvalidation, encodeRootEntry, encodeVapicEntry } from '../../src/hypothetical/direct-post/table.ts';
 import type { InterruptPostedEvent, PlatformEvent } from '../../src/platform/events.ts';
 import { InputError } from '../../src/io/input-error.ts';
+import { formatIrtDump } from '../../src/scenario/dump.ts';
 
 const BASE = 0x2_0000_0000n;
 const TABLE = BASE + 0x8_0000n;
@@ -109,7 +110,9 @@ describe('direct posting (hypothetical)', () => {
     const rec = decodeFaultRecord(r.final.iommus[0]!.frcd[0]!).record;
     expect([rec.faultReason, rec.sourceId, faultRecordInterruptIndex(rec)]).toEqual([0xd2, 0x0500, 2]);
     expect(r.accountability).toEqual([]);
-    expect(r.faults).toBeDefined();
+    const dump = formatIrtDump(r.final);
+    expect(dump).toContain('[DIRECT-POST (hypothetical)] Request device [05:00.0] vAPIC ID 2 [fault reason 0xd2]');
+    expect(dump).toMatch(/DPTA \(hypothetical\) +- +0x0000000200000001  hypothetical: DPE=1 TS=0 base 0x200000000/);
   });
 
   for (const [granularity, fields] of [

@@ -97,7 +97,7 @@ describe('remapsim compare', () => {
     for (const p of ['P2 DMA isolation', 'P4 coherence', 'P6 fault accountability']) expect(row(r.out, p)).toEqual([p, 'n/a', 'n/a']);
     expect(row(r.out, 'expectations')).toEqual(['expectations', '3 held', '3 held']);
     expect(row(r.out, 'check')).toEqual(['check', 'n/a', 'n/a']);
-    expect(row(r.out, 'per MSI-X programming')).toEqual(['per MSI-X programming', '11 writes', '11 writes']);
+    expect(row(r.out, 'per MSI set-up')).toEqual(['per MSI set-up', '11 set-ups', '11 set-ups']);
     expect(row(r.out, 'per interrupt')).toEqual(['per interrupt', '4 raised', '4 raised']);
     // QEMU's KVM routes and ioctls against Xen's hypercalls and device-model round trips.
     expect(row(r.out, 'KVM routes in use at the end')).toEqual(['KVM routes in use at the end', '2 of 4096', 'n/a']);

@@ -2,7 +2,8 @@
  * Load an IVRS table from a file in either form, and tell IVRS from DMAR by content (for
  * `remapsim import FILE`).
  */
-import { readFileSync } from 'node:fs';
+import { readInputFile } from '../../io/read-input.ts';
+import { MAX_ACPI_TABLE_BYTES } from '../../io/limits.ts';
 import { InputError } from '../../io/input-error.ts';
 import type { IvrsTable } from './model.ts';
 import { parseIvrsBinary } from './parse-binary.ts';
@@ -34,14 +35,12 @@ export function sniffAcpiTable(data: Uint8Array): TableKind {
   return { form: 'binary', signature: buf.subarray(0, 4).toString('latin1') };
 }
 
-/** Read `path`. @throws InputError naming `path` when it cannot be read. */
+/**
+ * Read `path`, a regular file of at most MAX_ACPI_TABLE_BYTES (src/io/limits.ts).
+ * @throws InputError naming `path` when it cannot be read, is not a regular file or is too large.
+ */
 export function readTableFile(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(`cannot read ${what}${code ? ` (${code})` : ''}: ${(e as Error).message}`, { file: path });
-  }
+  return readInputFile(path, { maxBytes: MAX_ACPI_TABLE_BYTES, what });
 }
 
 /**

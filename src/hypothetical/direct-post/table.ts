@@ -254,3 +254,9 @@ export function decodeDptInvalidation(value: bigint): DptInvalidation {
   if (reserved !== 0n) throw new RangeError(`direct-post invalidation reserved bits 0x${reserved.toString(16)} set`);
   return { granularity, sid: f.SID, vapicId: f.VAPIC };
 }
+
+/** One-line decoding of a DPTA value, e.g. `hypothetical: DPE=1 TS=0 base 0x200000000`. */
+export function describeDpta(value: bigint): string {
+  const d = decodeDpta(value);
+  return `hypothetical: DPE=${d.enable ? 1 : 0} TS=${d.ts} base 0x${d.base.toString(16)}${d.reserved !== 0n ? ` ignored bits 0x${d.reserved.toString(16)}` : ''}`;
+}

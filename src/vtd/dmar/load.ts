@@ -3,7 +3,8 @@
  * `acpidump -b` output) or iasl's decompiled text (`.dsl`).
  */
 
-import { readFileSync } from 'node:fs';
+import { readInputFile } from '../../io/read-input.ts';
+import { MAX_ACPI_TABLE_BYTES } from '../../io/limits.ts';
 import { InputError } from '../../io/input-error.ts';
 import type { DmarTable } from './model.ts';
 import { IVRS_NOT_SUPPORTED, parseDmarBinary } from './parse-binary.ts';
@@ -17,19 +18,14 @@ const IVRS_TEXT_RE = /^[ \t]*\[[^\]\n]*\][ \t]*Signature[ \t]*:[ \t]*"IVRS"/m;
  * even when its first line is the title `DMAR`) is read as iasl output.
  *
  * @returns the parsed {@link DmarTable}.
- * @throws InputError naming `path` when the file cannot be read, when it is an AMD IVRS table
+ * @throws InputError naming `path` when the file cannot be read (not a regular file, more than
+ *   MAX_ACPI_TABLE_BYTES — src/io/limits.ts), when it is an AMD IVRS table
  *   (raw signature "IVRS" or text `Signature : "IVRS"`; the message contains
  *   "AMD IVRS is not supported yet"), when it is binary data that is not a DMAR table, and for
  *   every parse error of `parseDmarBinary` / `parseDmarText`.
  */
 export function loadDmar(path: string): DmarTable {
-  let data: Buffer;
-  try {
-    data = readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(`cannot read DMAR table${code ? ` (${code})` : ''}: ${(e as Error).message}`, { file: path });
-  }
+  const data = readInputFile(path, { maxBytes: MAX_ACPI_TABLE_BYTES, what: 'DMAR table' });
   const magic = data.subarray(0, 4).toString('latin1');
   // Text never contains NUL; raw ACPI tables always do (lengths, reserved bytes). An iasl dump
   // may begin with the table's title line `DMAR`, so the magic alone does not make it raw.

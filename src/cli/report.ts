@@ -1,0 +1,89 @@
+/**
+ * `remapsim report SCENARIO [--check] [--out FILE] [--format html|md]`: run the scenario (and
+ * with `--check` search for a counterexample, in this thread so the result does not depend on
+ * scheduling) and write the review report (src/report/build.ts) as one self-contained HTML
+ * page or as Markdown. The file is written atomically (src/io/atomic-write.ts); the default
+ * is the scenario's file name with `.html` (or `.md`) in the current directory. Nothing else
+ * is written (the counterexample is inside the report). Exit status: 0 everything held, 1 a
+ * property, an expectation or the check failed (the report is written anyway), 2 bad input.
+ */
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { InputError } from '../io/input-error.ts';
+import { writeFileAtomic } from '../io/atomic-write.ts';
+import { parseScenarioText } from '../scenario/parse.ts';
+import { compileScenario } from '../scenario/compile.ts';
+import { runScenario } from '../scenario/run.ts';
+import type { Scenario } from '../scenario/types.ts';
+import type { Budget } from '../checker/adversary.ts';
+import type { CheckResult } from '../checker/check.ts';
+import { buildReport } from '../report/build.ts';
+import { renderHtml } from '../report/html.ts';
+import { renderMarkdown } from '../report/markdown.ts';
+
+/** Options of {@link reportCommand} (the command line's). */
+export interface ReportOptions {
+  readonly check?: boolean;
+  readonly out?: string;
+  readonly format?: string;
+  /** Check budget overrides (as `remapsim check`). */
+  readonly runs?: number;
+  readonly steps?: number;
+  readonly seed?: number;
+}
+
+/** The default output file: SCENARIO's base name without .yaml/.yml, plus .html or .md, in the current directory. */
+export function defaultReportPath(file: string, format: 'html' | 'md'): string {
+  return `${basename(file).replace(/\.ya?ml$/i, '')}.${format}`;
+}
+
+/**
+ * Build the report text of `file` (no file written).
+ * @throws InputError for an unreadable or invalid scenario, a bad format, or `--check` on a scenario without a `check:` section.
+ */
+export async function reportText(file: string, o: ReportOptions = {}): Promise<{ text: string; ok: boolean; format: 'html' | 'md' }> {
+  const format = o.format ?? 'html';
+  if (format !== 'html' && format !== 'md') throw new InputError(`unknown format ${JSON.stringify(format)}: use html or md`, { field: '--format' });
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError(`cannot read scenario: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
+  }
+  let check: CheckResult | undefined;
+  let run;
+  let data: Scenario;
+  if (o.check === true) {
+    const { prepareCheck, runCheck } = await import('../checker/check.ts');
+    const overrides: Partial<Budget> = {
+      ...(o.runs === undefined ? {} : { runs: o.runs }),
+      ...(o.steps === undefined ? {} : { steps: o.steps }),
+      ...(o.seed === undefined ? {} : { seed: o.seed }),
+    };
+    const prepared = prepareCheck(text, file, overrides);
+    check = await runCheck(prepared);
+    run = prepared.base;
+    data = prepared.data;
+  } else {
+    const parsed = parseScenarioText(text, file);
+    run = runScenario(compileScenario(parsed));
+    data = parsed.data as Scenario;
+  }
+  const report = buildReport({ file, data, run, ...(check === undefined ? {} : { check }) });
+  return { text: format === 'html' ? renderHtml(report) : renderMarkdown(report), ok: report.ok, format };
+}
+
+/**
+ * Write the report of `file` and return the line to print and the exit status.
+ * @throws InputError as {@link reportText}, and when the output cannot be written.
+ */
+export async function reportCommand(file: string, o: ReportOptions = {}): Promise<{ code: number; message: string; path: string }> {
+  const r = await reportText(file, o);
+  const path = o.out ?? defaultReportPath(file, r.format);
+  try {
+    writeFileAtomic(path, r.text);
+  } catch (e) {
+    throw new InputError(`cannot write the report: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: path });
+  }
+  return { code: r.ok ? 0 : 1, message: `report written to ${path} (${Buffer.byteLength(r.text)} bytes): ${r.ok ? 'every property held' : 'a property, an expectation or the check FAILED'}\n`, path };
+}
