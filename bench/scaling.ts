@@ -37,6 +37,7 @@ import { deepStrictEqual } from 'node:assert/strict';
 import { timeInterleaved, type TimedCase } from './interleaved.ts';
 import { irteValue } from './platform.ts';
 import { fileURLToPath } from 'node:url';
+import { iecLookup } from '../src/vtd/iec.ts';
 
 export const SCALING_DEVICES = [1, 16, 256] as const;
 export const SCALING_UNITS = [1, 8] as const;
@@ -161,7 +162,7 @@ export class MutableIrPlatform {
       const irta = decodeIrta(u.regs.irtaLatched);
       const iec = new Map<number, PlainIrte>();
       for (const index of u.iec.order) {
-        const e = u.iec.entries[index]!;
+        const e = iecLookup(u.iec, index)!;
         const t = e.irte;
         if (t.mode !== 'remapped') throw new Error('baseline: posted IRTEs are not modelled');
         iec.set(index, {

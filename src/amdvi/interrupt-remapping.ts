@@ -266,6 +266,12 @@ export function remapInterruptAmd(
     const raw = memory.readLE(at, size);
     irteEntry = { raw, irte: decodeAmdIrte(raw, ga) };
   }
+  // Destination, IsRun, GALogIntr and GATag of a guest-mode entry are not cached: a hit takes them from memory (Linux
+  // `amd_iommu_update_ga` changes them with no invalidation; sheet amdvi-facts.md §3.4).
+  if (irteHit && irteEntry.irte.format === 'ga-vapic' && readable(dteInterruptTableRoot(dte) + BigInt(index * size), size, hostAddressWidth)) {
+    const now = decodeAmdIrte(memory.readLE(dteInterruptTableRoot(dte) + BigInt(index * size), size), true);
+    if (now.format === 'ga-vapic') irteEntry = { raw: irteEntry.raw, irte: { ...irteEntry.irte, destination: now.destination, isRun: now.isRun, gaLogIntr: now.gaLogIntr, gaTag: now.gaTag } };
+  }
   const entry = irteEntry;
   // Only an entry that remaps is cached (a faulting one is re-read next time).
   const filled = (): AmdViCaches => (useCache && !irteHit ? { ...caches, irte: cacheFill(caches.irte, key, entry) } : caches);

@@ -147,8 +147,8 @@ export interface GaVapicIrte extends IrteCommon {
 export type AmdIrte = LegacyIrte | GaRemappedIrte | GaVapicIrte;
 
 /**
- * Decode a legacy 32-bit IRTE: a number, or a bigint whose bits above 31 are dropped.
- * @throws RangeError when `raw` is a number that is not an integer in 0..0xFFFFFFFF.
+ * Decode a legacy 32-bit IRTE (a number or a bigint); bits above 31 are dropped.
+ * @throws RangeError when `raw` is neither a bigint nor a safe integer number (src/bits/uint-arg.ts).
  */
 export function decodeLegacyIrte(raw: UintInput): LegacyIrte {
   const v = BigInt(u32Arg(raw, 'raw'));
@@ -168,11 +168,11 @@ export function decodeLegacyIrte(raw: UintInput): LegacyIrte {
 }
 
 /**
- * Decode a 128-bit IRTE (`hi << 64 | lo`); GuestMode (bit 7) picks the format. A bigint's bits
- * above 127 are dropped. @throws RangeError when `raw` is a number that is not an unsigned safe integer.
+ * Decode a 128-bit IRTE (`hi << 64 | lo`); GuestMode (bit 7) picks the format. Bits above 127
+ * are dropped. @throws RangeError when `raw` is neither a bigint nor a safe integer number.
  */
 export function decodeGaIrte(raw: UintInput): GaRemappedIrte | GaVapicIrte {
-  const v = uintArg(raw, 'raw', 128) & maskOf(128);
+  const v = uintArg(raw, 'raw') & maskOf(128);
   if (((v >> 7n) & 1n) === 0n) {
     const f = GA_REMAPPED_IRTE_LAYOUT.decode(v);
     return {
@@ -205,7 +205,7 @@ export function decodeGaIrte(raw: UintInput): GaRemappedIrte | GaVapicIrte {
 
 /**
  * Decode an IRTE of the unit's format: 128-bit when `gaEnabled`, else the legacy 32-bit one.
- * @throws RangeError when `raw` is a number that does not fit (see {@link decodeLegacyIrte}, {@link decodeGaIrte}).
+ * @throws RangeError when `raw` is neither a bigint nor a safe integer number (see {@link decodeLegacyIrte}, {@link decodeGaIrte}).
  */
 export function decodeAmdIrte(raw: UintInput, gaEnabled: boolean): AmdIrte {
   return gaEnabled ? decodeGaIrte(raw) : decodeLegacyIrte(raw);

@@ -41,11 +41,12 @@ export function amdIrteIndexOf(data: number): number {
 /**
  * Split an MSI into what AMD-Vi uses: only the low 32 bits of the address and data are read.
  * Each may be a number or a bigint (`decodeAmdMsi(0xfee00000, 0x0401)`).
- * @throws RangeError naming `address` or `data` when a number is not an unsigned integer that
- *   fits (a non-integer, negative, above 2^53 − 1, or data above 0xFFFFFFFF).
+ * A number means what the same bigint means (a safe integer is exact).
+ * @throws RangeError naming `address` or `data` when it is a number that is not a safe
+ *   integer (1.5, NaN, 2^53: src/bits/uint-arg.ts).
  */
 export function decodeAmdMsi(address: UintInput, data: UintInput): AmdMsi {
-  const low = Number(BigInt.asUintN(32, uintArg(address, 'address', 64)));
+  const low = Number(BigInt.asUintN(32, uintArg(address, 'address')));
   data = u32Arg(data, 'data');
   return {
     index: data & AMD_IRTE_INDEX_MASK,

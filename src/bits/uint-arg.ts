@@ -5,41 +5,40 @@
  * (below 2^53), so the codecs accept it and convert here, once, at the entry point. Within
  * the model every 64-bit and wider value stays a bigint (no bits are ever lost).
  *
- * The rules, the same for every codec:
- * - a number must be a non-negative safe integer (0 .. 2^53 − 1) that fits the field;
- *   anything else (1.5, NaN, −1, 2^53, a 32-bit field given 2^32) is a RangeError naming
- *   the argument, because a silently rounded or wrapped number is a different register;
- * - a bigint keeps the codec's documented behaviour: bits above the width are dropped
- *   (a device or a raw dump may hold any value; the hardware reads only its bits).
+ * One rule for every codec: a number is accepted wherever it is exact — a safe integer,
+ * |x| ≤ 2^53 − 1 — and then means exactly what `BigInt(x)` means to that codec (bits above
+ * the field's width dropped, a negative value taken in two's complement, as each codec
+ * documents for bigints: `-1` as data is 0xFFFFFFFF, as the `>>> 0` idiom gives). Anything
+ * else (1.5, NaN, Infinity, 2^53, a string) is a RangeError naming the argument: a number
+ * that was already rounded no longer says which bits were meant.
  */
 
-/** A value a codec accepts for a register or memory word: a JS number (exact integer) or a bigint. */
+/** A value a codec accepts for a register or memory word: a JS number (a safe integer) or a bigint. */
 export type UintInput = number | bigint;
 
 /**
- * `value` as a bigint. `name` is the argument's name for the error message, `bits` the
- * field's width (numbers wider than 53 bits cannot be exact, so only bigints reach 2^53 and up).
- * @throws RangeError when a number is not an integer in 0 .. min(2^bits, 2^53) − 1.
+ * `value` as a bigint (a bigint is returned as it is; the codec reduces it to its width).
+ * `name` is the argument's name for the error message.
+ * @throws RangeError when `value` is not a bigint or a safe integer number.
  */
-export function uintArg(value: UintInput, name: string, bits: number): bigint {
+export function uintArg(value: UintInput, name: string): bigint {
   if (typeof value === 'bigint') return value;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || (bits < 53 && value >= 2 ** bits)) {
-    throw new RangeError(`${name} must be an unsigned ${bits}-bit integer (a number in 0..${bits < 53 ? `0x${(2 ** bits - 1).toString(16)}` : 'Number.MAX_SAFE_INTEGER'} or a bigint), got ${describe(value)}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+    throw new RangeError(`${name} must be an integer (a bigint, or a number from -(2^53 - 1) to 2^53 - 1), got ${describe(value)}`);
   }
   return BigInt(value);
 }
 
 /**
- * A 32-bit word (MSI data, a legacy IRTE) as an unsigned number. A bigint is reduced
- * modulo 2^32 (its low 32 bits).
- * @throws RangeError when a number is not an integer in 0 .. 0xFFFFFFFF.
+ * A 32-bit word (MSI data, a legacy IRTE) as an unsigned number: the low 32 bits of
+ * `BigInt(value)` (so 0x1_0000_0005 → 5, −1 → 0xFFFFFFFF).
+ * @throws RangeError when `value` is not a bigint or a safe integer number.
  */
 export function u32Arg(value: UintInput, name: string): number {
-  if (typeof value === 'bigint') return Number(BigInt.asUintN(32, value));
-  return Number(uintArg(value, name, 32));
+  return Number(BigInt.asUintN(32, uintArg(value, name)));
 }
 
 function describe(value: unknown): string {
-  if (typeof value === 'number') return Number.isInteger(value) && Math.abs(value) > 0xffff ? `${value} (0x${value.toString(16)})` : String(value);
+  if (typeof value === 'number') return String(value);
   return `a ${typeof value}`;
 }

@@ -39,7 +39,7 @@ import { vmmDesignNamed } from '../vmm/index.ts';
 import type { HypercallOp } from '../platform/actions.ts';
 
 /** Every action kind an adversary (or the scheduler) can take, in the order a shrunk kind choice prefers. */
-export const ACTION_KINDS = ['msi', 'dma', 'signal', 'program-msix', 'program-msi', 'msix-control', 'guest-msi', 'halt', 'guest-ack', 'guest-eoi', 'schedule', 'preempt', 'guest-mmio', 'guest-config', 'device-model', 'hypercall'] as const;
+export const ACTION_KINDS = ['msi', 'dma', 'signal', 'program-msix', 'program-msi', 'msix-control', 'guest-msi', 'halt', 'guest-ack', 'guest-eoi', 'schedule', 'preempt', 'guest-mmio', 'guest-config', 'device-model', 'hypercall', 'ims-signal'] as const;
 /** One of {@link ACTION_KINDS}. */
 export type ActionKind = (typeof ACTION_KINDS)[number];
 
@@ -114,6 +114,8 @@ export interface AttackPools {
    * the workload interleaved with the attack (it is how a hijacked configuration shows).
    */
   readonly signalDevices: readonly { readonly bdf: string; readonly msix: number; readonly msi: number }[];
+  /** The malicious guests' functions with an IMS store (devices[].ims), with its slot count: where `ims-signal` raises a slot. */
+  readonly imsDevices: readonly { readonly bdf: string; readonly slots: number }[];
   /** Names of the malicious guests (who makes a `guest-msi` request). */
   readonly guests: readonly string[];
   /** vCPUs of the malicious guests (halt, ack, EOI). */
@@ -123,6 +125,8 @@ export interface AttackPools {
   readonly pcpus: number;
   /** IRTE indices the scenario wrote (hot handles). */
   readonly handles: readonly number[];
+  /** An AMD-Vi platform: a remapped message is address 0xFEE00000 with the IRTE index in data[10:0] (src/policy/amd.ts). */
+  readonly amdvi?: boolean;
   /** Requester IDs of every function and bridge in the scenario (as BDF strings). */
   readonly rids: readonly string[];
   /** Per malicious device: the requester IDs the topology lets it present (src/fabric/aliases.ts), its own first. */
@@ -166,6 +170,8 @@ export function threatModel(compiled: CompiledScenario, data: S.Scenario, pools:
         return anyDevice;
       case 'signal':
         return pools.signalDevices.length > 0;
+      case 'ims-signal':
+        return pools.imsDevices.length > 0;
       case 'program-msix':
       case 'msix-control':
         return pools.devices.some((d) => d.msix > 0 && !d.vmm);
@@ -237,6 +243,10 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
       .filter((fn) => !badIds.has(state.intent.owners[fn.key] ?? -1) && (fn.msix !== undefined || fn.msi !== undefined))
       .map((fn) => ({ bdf: fn.key, msix: fn.msix?.table.length ?? 0, msi: fn.msi === undefined ? 0 : 1 << fn.msi.mmc })),
   ];
+  const imsDevices = Object.entries(state.vmm?.devices ?? {})
+    .filter(([, d]) => d.ims !== undefined && badIds.has(d.domain))
+    .map(([bdf, d]) => ({ bdf, slots: d.ims!.layout.slots }))
+    .sort((a, b) => (a.bdf < b.bdf ? -1 : a.bdf > b.bdf ? 1 : 0));
   const vcpus = vcpuList(state.vcpus).map((v) => ({ vm: state.domains[v.domain]!.name, vcpu: v.index }));
   const ownVcpus = vcpus.filter((v) => bad.has(v.vm));
   const handles: number[] = [];
@@ -261,6 +271,12 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   base.steps.forEach((s, i) => {
     for (const e of s.events) {
       if (e.kind !== 'memory-write') continue;
+      // AMD-Vi IRTEs (the `amd-irte` step and the policies, src/policy/amd.ts) teach their index too.
+      const amd = e.what === undefined ? null : /^AMD-Vi IRTE (\d+) of/.exec(e.what);
+      if (amd !== null) {
+        handles.push(Number(amd[1]));
+        continue;
+      }
       const m = e.what === undefined ? null : /^IRTE (\d+) of/.exec(e.what);
       if (m !== null && e.bytes === IRTE_BYTES) {
         handles.push(Number(m[1]));
@@ -315,7 +331,7 @@ export function attackPools(compiled: CompiledScenario, base: RunResult, guests:
   for (const f of Object.values(state.fabric.functions)) for (const bar of f.bars) addresses.push(bar.base);
   addresses.push(state.hypervisor.tableArena.start, 0xfee0_0000n);
   const dmaAddresses = unique(addresses.filter((a) => a <= BigInt(Number.MAX_SAFE_INTEGER)).map(Number));
-  return { devices, vmmDevices, hypercalls, hypercallDevices, requestDevices, signalDevices, guests: [...bad], ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, presented, vectors: unique(vectors), apicIds, guestDestinations, dmaAddresses, dmaPasids: unique(pasids) };
+  return { ...(state.amdvi === undefined ? {} : { amdvi: true }), devices, vmmDevices, hypercalls, hypercallDevices, requestDevices, signalDevices, imsDevices, guests: [...bad], ownVcpus, vcpus, pcpus: state.cpus.length, handles: unique(handles), rids, presented, vectors: unique(vectors), apicIds, guestDestinations, dmaAddresses, dmaPasids: unique(pasids) };
 }
 
 /** A guest-msi destination: a guest APIC ID (physical) or a logical destination. */
@@ -406,6 +422,11 @@ function kindOf(kinds: readonly ActionKind[], weights: readonly number[], roll: 
 /** An MSI address/data pair chosen by fields x (format), y (handle or destination), z (data or vector), w (delivery mode / reserved bits). */
 function message(pools: AttackPools, x: number, y: number, z: number, w: number): { address: number; data: number } {
   const format = x < HOT ? x % 8 : 7;
+  if (format < 5 && pools.amdvi === true) {
+    // AMD-Vi: the index is data[10:0], the address is left alone (z's high bits may set others).
+    const index = pick(pools.handles, y, (v) => v & 0x7ff);
+    return { address: 0xfee0_0000, data: (z < HOT ? index : (index | (z & ~0x7ff))) >>> 0 };
+  }
   if (format < 5) {
     const handle = pick(pools.handles, y, (v) => v & 0xffff);
     const shv = format !== 4;
@@ -466,6 +487,10 @@ export function resolveChoice(pools: AttackPools, threat: ThreatModel, weights: 
       const k = pools.dmaPasids.length === 0 ? 0 : Math.floor(c.d / sizes.length) % (pools.dmaPasids.length + 1);
       const pasid = k === 0 ? {} : { pasid: pools.dmaPasids[k - 1]! };
       return { dma: { device: d.bdf, ...rid(pools, threat, c.f, d.bdf), ...pasid, address: u64(address), size, write, ...(write ? { value: hex(value) } : {}) } };
+    }
+    case 'ims-signal': {
+      const d = pools.imsDevices[c.a % pools.imsDevices.length]!;
+      return { 'ims-signal': { device: d.bdf, slot: c.b % d.slots } };
     }
     case 'signal': {
       const d = pools.signalDevices[c.a % pools.signalDevices.length]!;

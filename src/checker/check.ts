@@ -40,7 +40,14 @@ import { vmmDesignNamed } from '../vmm/index.ts';
 import { entryAddress, guestMasked } from '../vmm/virtual-msix.ts';
 import { decodeIrta } from '../vtd/registers.ts';
 import { IRTE_BYTES } from '../vtd/irte.ts';
+import { iecLookup } from '../vtd/iec.ts';
 import { readPid } from '../vtd/pid-memory.ts';
+import { decodeDte, dteAddress, dteInterruptTableRoot, DTE_BYTES } from '../amdvi/dte.ts';
+import { irteBytes } from '../amdvi/irte.ts';
+import { CONTROL_BITS, regBit } from '../amdvi/registers.ts';
+import { cacheLookup, irteKey } from '../amdvi/caches.ts';
+import { describeAmdIrte } from '../scenario/amdvi-trace.ts';
+import { formatBdf } from '../pci/bdf.ts';
 import { vcpuList } from '../platform/vcpu-table.ts';
 import { faultReason } from '../vtd/fault-reasons.ts';
 import { coveringGrants } from '../platform/dma-intent.ts';
@@ -562,13 +569,17 @@ export function stateThatMatters(r: RunResult, step: number): string[] {
         const base = decodeIrta(unit.regs.irtaLatched).base;
         const raw = state.memory.readLE(base + BigInt(e.irteIndex * IRTE_BYTES), IRTE_BYTES);
         out.push(`IRTE 0x${e.irteIndex.toString(16)} of ${unit.name} in memory: ${describeIrte(raw)}`);
-        const cached = unit.iec.entries[e.irteIndex];
+        const cached = iecLookup(unit.iec, e.irteIndex);
         if (cached !== undefined && cached.raw !== raw) out.push(`IRTE 0x${e.irteIndex.toString(16)} of ${unit.name} in the IEC (stale): ${describeIrte(cached.raw)}`);
       }
     }
     if (e.kind === 'interrupt-delivered') {
       const owner = state.intent.owners[e.device];
       out.push(`${e.device} belongs to ${owner === undefined ? 'no domain' : state.domains[owner]!.name}; its grants: ${state.intent.grants.filter((g) => g.requester === e.device).map((g) => `0x${g.vector.toString(16)}${g.lastVector === undefined ? '' : `..0x${g.lastVector.toString(16)}`}→${g.target.kind === 'pcpu' ? `APIC ${g.target.apicId}` : `vCPU ${g.target.vcpu}`}`).join(', ') || 'none'}`);
+    }
+    if ((e.kind === 'interrupt-fault' || e.kind === 'interrupt-posted') && state.amdvi !== undefined) {
+      out.push(...amdStateThatMatters(state, e));
+      continue;
     }
     if (e.kind === 'interrupt-posted') {
       const v = vcpuList(state.vcpus).find((x) => x.pda === e.pda);
@@ -876,3 +887,25 @@ export function checkExitCode(r: CheckResult): number {
   return r.stopped === 'interrupted' ? 130 : 0;
 }
 
+/**
+ * On AMD-Vi: the IRTE a posting or fault used, in memory and (when it differs) in the IRTE cache,
+ * and for a posting the backing page's owner (src/scenario/amdvi-trace.ts formats the entries).
+ */
+function amdStateThatMatters(state: RunResult['final'], e: Extract<PlatformEvent, { kind: 'interrupt-fault' | 'interrupt-posted' }>): string[] {
+  const out: string[] = [];
+  const unit = e.iommu === undefined ? undefined : state.amdvi?.units[e.iommu];
+  if (unit !== undefined && e.irteIndex !== undefined) {
+    const ga = regBit(unit.regs.control, CONTROL_BITS.GAEn);
+    const dte = decodeDte(state.memory.readLE(dteAddress(unit.regs.deviceTableBase, e.rid), DTE_BYTES));
+    const size = irteBytes(ga);
+    const raw = state.memory.readLE(dteInterruptTableRoot(dte) + BigInt(e.irteIndex * size), size);
+    out.push(`IRTE 0x${e.irteIndex.toString(16)} of ${unit.name} (DeviceID ${formatBdf(e.rid)}) in memory: ${describeAmdIrte(raw, ga)}`);
+    const cached = cacheLookup(unit.caches.irte, irteKey(e.rid, e.irteIndex));
+    if (cached !== undefined && cached.raw !== raw) out.push(`IRTE 0x${e.irteIndex.toString(16)} of ${unit.name} in the IRTE cache (stale): ${describeAmdIrte(cached.raw, ga)}`);
+  }
+  if (e.kind === 'interrupt-posted') {
+    const v = vcpuList(state.vcpus).find((x) => x.pda === e.pda);
+    out.push(`AVIC backing page 0x${e.pda.toString(16)}: ${v === undefined ? 'no vCPU' : `${state.domains[v.domain]!.name}.vcpu${v.index}`} (${v?.run ?? 'none'}); ${e.device} belongs to ${(() => { const o = state.intent.owners[e.device]; return o === undefined ? 'no domain' : state.domains[o]!.name; })()}`);
+  }
+  return out;
+}

@@ -6,7 +6,7 @@
  */
 import { readInputText } from '../io/read-input.ts';
 import { MAX_SCENARIO_BYTES } from '../io/limits.ts';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { InputError } from '../io/input-error.ts';
 import { replacedNote, writeFileAtomic } from '../io/atomic-write.ts';
 import { CHUNK_RUNS, checkExitCode, formatCheckReport, prepareCheck, runCheck, searchChunk, type Chunk, type CheckResult } from '../checker/check.ts';
@@ -116,11 +116,24 @@ export async function checkCommand(file: string, o: CheckCommandOptions): Promis
   if (result.counterexample !== undefined && o.write !== false) {
     written = o.out ?? defaultCounterexamplePath(file);
     try {
-      note = replacedNote(writeFileAtomic(written, result.counterexample.scenario));
+      note = replacedNote(writeFileAtomic(written, rebaseFirmwarePaths(result.counterexample.scenario, file, written)));
     } catch (e) {
       throw new InputError(`cannot write the counterexample: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: written, field: '--out' });
     }
   }
   const report = formatCheckReport(result, written) + (note === '' ? '' : `note: ${written}${note}\n`);
   return { code: checkExitCode(result), report, result, written };
+}
+
+/**
+ * The counterexample text with a relative `platform.ivrs` / `platform.dmar` path (resolved
+ * against the scenario, src/scenario/compile.ts) made relative to where the counterexample is
+ * written, so that it replays from there (`--out` elsewhere, e.g. the catalog tests' temp dir).
+ */
+export function rebaseFirmwarePaths(text: string, from: string, to: string): string {
+  return text.replace(/^(\s+(?:ivrs|dmar):\s*)(["']?)([^\s"'#]+)\2/m, (all, key: string, quote: string, path: string) => {
+    if (isAbsolute(path)) return all;
+    const moved = relative(dirname(resolve(to)), resolve(dirname(resolve(from)), path));
+    return `${key}${quote}${moved}${quote}`;
+  });
 }

@@ -10,7 +10,7 @@ import { formatJson, formatReport } from '../explorer/format.ts';
 import { sweepSvg } from '../explorer/svg.ts';
 import { loadGuestSupport } from '../explorer/guest-support.ts';
 import { formatTopology, parseApicIdList, parseTopology, topologyApicIds, vcpuCount, MAX_VCPUS } from '../explorer/topology.ts';
-import { SCHEME_IDS, type SchemeId } from '../explorer/schemes.ts';
+import { ALL_SCHEME_IDS, type ExploreVendor, type SchemeId } from '../explorer/schemes.ts';
 
 interface ExploreFlags {
   topology?: string;
@@ -20,6 +20,16 @@ interface ExploreFlags {
   svg?: string;
   sweep?: string;
   schemes?: string;
+  vendor?: string;
+}
+
+const VENDORS: readonly ExploreVendor[] = ['intel', 'amd', 'both'];
+
+/** `--vendor intel|amd|both` (default intel). @throws InputError (field `--vendor`). */
+function parseVendor(text: string | undefined): ExploreVendor {
+  if (text === undefined) return 'intel';
+  if (!(VENDORS as readonly string[]).includes(text)) throw new InputError(`unknown vendor '${text}' (one of ${VENDORS.join(', ')})`, { field: '--vendor' });
+  return text as ExploreVendor;
 }
 
 /** The sweep the flags ask for: `--sweep A..B`, or 1..4096 implied by `--svg`. */
@@ -31,7 +41,7 @@ function sweepRange(o: ExploreFlags): { lo: number; hi: number } | undefined {
 function parseSchemes(text: string): SchemeId[] {
   const ids = text.split(',').map((s) => s.trim());
   for (const id of ids) {
-    if (!(SCHEME_IDS as readonly string[]).includes(id)) throw new InputError(`unknown scheme '${id}' (one of ${SCHEME_IDS.join(', ')})`, { field: '--schemes' });
+    if (!(ALL_SCHEME_IDS as readonly string[]).includes(id)) throw new InputError(`unknown scheme '${id}' (one of ${ALL_SCHEME_IDS.join(', ')})`, { field: '--schemes' });
   }
   return ids as SchemeId[];
 }
@@ -39,6 +49,7 @@ function parseSchemes(text: string): SchemeId[] {
 /** Run `explore` with parsed flags; returns the text to print. */
 export function runExplore(o: ExploreFlags): string {
   if ((o.topology === undefined) === (o.apicIds === undefined)) throw new InputError('give exactly one of --topology and --apic-ids', { field: '--topology' });
+  const vendor = parseVendor(o.vendor);
   const guestSupport = loadGuestSupport();
   const range = sweepRange(o);
   let apicIds: number[];
@@ -64,6 +75,7 @@ export function runExplore(o: ExploreFlags): string {
     vm,
     guest: o.guest,
     guestSupport,
+    vendor,
     ...(o.schemes === undefined ? {} : { schemes: parseSchemes(o.schemes) }),
     ...(range === undefined || sweepIds === undefined ? {} : { sweep: { apicIds: sweepIds, points: sweepPoints(range.lo, range.hi) } }),
   });

@@ -12,7 +12,7 @@
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { InputError } from '../io/input-error.ts';
-import { SCHEME_IDS } from '../explorer/schemes.ts';
+import { ALL_SCHEME_IDS } from '../explorer/schemes.ts';
 import type { CheckCommandOptions } from './check.ts';
 import type { CompareOptions } from './compare.ts';
 import type { runExplore as RunExplore } from './explore.ts';
@@ -53,7 +53,8 @@ function registerExplore(program: Command, out: (s: string) => void, setCode: (c
     .option('--guest <name>', 'guest OS for the support column (see data/guest-support.yaml)', 'linux')
     .option('--sweep <A..B>', 'also sweep VM sizes A..B vCPUs (the first n vCPUs of the shape)')
     .option('--svg <file>', 'draw reachable vCPUs and cost per interrupt against VM size (implies --sweep 1..4096)')
-    .option('--schemes <ids>', `comma-separated subset of: ${SCHEME_IDS.join(', ')}`)
+    .option('--schemes <ids>', `comma-separated subset of: ${ALL_SCHEME_IDS.join(', ')}`)
+    .option('--vendor <vendor>', 'whose schemes to report without --schemes: intel, amd (AMD-Vi hosts and vIOMMUs) or both', 'intel')
     .option('--json', 'print the result as JSON')
     .action(async (o: Parameters<typeof RunExplore>[0]) => {
       const { runExplore } = await import('./explore.ts');

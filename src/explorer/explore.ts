@@ -11,7 +11,10 @@ import { simulateGuestLayer, type GuestLayerResult, type ReasonCode } from './gu
 import { simulateHostLayer, steadyStateCost, type HostLayerResult, type HostSetup, type InterruptCost } from './host-layer.ts';
 import { nestedWalkCost, secondStageWalkCost, type DmaWalkCost } from './dma-cost.ts';
 import { supportFor, type GuestSupportRow, type GuestSupportTable } from './guest-support.ts';
-import { SCHEME_IDS, schemeInfo, type Delivery, type SchemeId } from './schemes.ts';
+import { schemeInfo, schemesOfVendor, type Delivery, type ExploreVendor, type SchemeId } from './schemes.ts';
+import { simulateAmdGuestLayer } from './amd-guest-layer.ts';
+import { amdSteadyStateCost, simulateAmdHostLayer, type AmdDelivery } from './amd-host-layer.ts';
+import { amdV1WalkCost } from './amd-dma-cost.ts';
 import { InputError } from '../io/input-error.ts';
 import { MAX_VCPUS } from './topology.ts';
 
@@ -100,7 +103,10 @@ export interface ExploreOptions {
   readonly vm: string;
   readonly guest: string;
   readonly guestSupport: GuestSupportTable;
+  /** The schemes to report; default: those of `vendor`. */
   readonly schemes?: readonly SchemeId[];
+  /** Whose schemes to report when `schemes` is not given (default `intel`: Intel's rows only, as before). */
+  readonly vendor?: ExploreVendor;
   /** Sweep: the APIC IDs of the largest VM (smaller VMs are its first n vCPUs) and the sizes to report. */
   readonly sweep?: { readonly apicIds: readonly number[]; readonly points: readonly number[] };
 }
@@ -143,23 +149,25 @@ class Runs {
 
   guestLayer(scheme: SchemeId, ids: readonly number[], idsKey: string): GuestLayerResult {
     // The vIOMMU's interrupt path is the same with or without DMA remapping exposed.
-    const same = scheme === 'viommu-ir-dma' ? 'viommu-ir' : scheme;
+    // So is the virtual AMD IOMMU's with XT, whether or not dma-remap is on.
+    const same = scheme === 'viommu-ir-dma' ? 'viommu-ir' : scheme === 'amd-viommu-xt-dma' ? 'amd-viommu-xt' : scheme;
     const key = `${same}|${idsKey}`;
     let r = this.guest.get(key);
-    if (r === undefined) this.guest.set(key, (r = simulateGuestLayer(same, ids)));
+    if (r === undefined) this.guest.set(key, (r = schemeInfo(same).vendor === 'amd' ? simulateAmdGuestLayer(same, ids) : simulateGuestLayer(same, ids)));
     return r;
   }
 
-  hostLayer(delivery: Delivery, ids: readonly number[], idsKey: string): HostLayerResult {
-    const key = `${delivery}|${idsKey}`;
+  /** The host side for `delivery` on an Intel host, or on an AMD-Vi host when `amd`. */
+  hostLayer(delivery: Delivery, amd: boolean, ids: readonly number[], idsKey: string): HostLayerResult {
+    const key = `${hostKeyOf(delivery, amd)}|${idsKey}`;
     let r = this.hosts.get(key);
-    if (r === undefined) this.hosts.set(key, (r = simulateHostLayer(delivery, ids, ids.map((_, i) => i))));
+    if (r === undefined) this.hosts.set(key, (r = amd ? simulateAmdHostLayer(delivery as AmdDelivery, ids, ids.map((_, i) => i)) : simulateHostLayer(delivery, ids, ids.map((_, i) => i))));
     return r;
   }
 
   steadyState(host: HostLayerResult, hostKey: string, vcpus: readonly number[]): InterruptCost | undefined {
     const key = `${hostKey}|${vcpus.join(',')}`;
-    if (!this.costs.has(key)) this.costs.set(key, steadyStateCost(host, vcpus));
+    if (!this.costs.has(key)) this.costs.set(key, host.state.amdvi === undefined ? steadyStateCost(host, vcpus) : amdSteadyStateCost(host, vcpus));
     return this.costs.get(key);
   }
 }
@@ -179,14 +187,28 @@ interface Combined {
   readonly hostKey: string;
 }
 
-function combine(runs: Runs, scheme: SchemeId, delivery: Delivery, ids: readonly number[], idsKey: string): Combined {
-  const guest = runs.guestLayer(scheme, ids, idsKey);
-  const host = runs.hostLayer(delivery, ids, idsKey);
-  const reached = guest.outcomes.map((o) => o.reached && host.outcomes[o.vcpu]?.reached === true);
-  return { reached, guest, host, hostKey: `${delivery}|${idsKey}` };
+/** Host runs are shared by delivery and host vendor. */
+function hostKeyOf(delivery: Delivery, amd: boolean): string {
+  return amd ? `amd-${delivery}` : delivery;
 }
 
-function rowOf(c: Combined, scheme: SchemeId, delivery: Delivery, ids: readonly number[], dma: { host: DmaWalkCost; nested: DmaWalkCost }, guest: GuestSupportRow): RowResult {
+function combine(runs: Runs, scheme: SchemeId, delivery: Delivery, ids: readonly number[], idsKey: string): Combined {
+  const amd = schemeInfo(scheme).vendor === 'amd';
+  const guest = runs.guestLayer(scheme, ids, idsKey);
+  const host = runs.hostLayer(delivery, amd, ids, idsKey);
+  const reached = guest.outcomes.map((o) => o.reached && host.outcomes[o.vcpu]?.reached === true);
+  return { reached, guest, host, hostKey: `${hostKeyOf(delivery, amd)}|${idsKey}` };
+}
+
+/** DMA walk costs: Intel's host second stage and nested walk, AMD's host v1 walk and QEMU dma-remap's shadow walk. */
+interface DmaCosts {
+  readonly host: DmaWalkCost;
+  readonly nested: DmaWalkCost;
+  readonly amdHost: DmaWalkCost;
+  readonly amdShadow: DmaWalkCost;
+}
+
+function rowOf(c: Combined, scheme: SchemeId, delivery: Delivery, ids: readonly number[], dma: DmaCosts, guest: GuestSupportRow): RowResult {
   const info = schemeInfo(scheme);
   const reasons = new Map<ReasonCode, { count: number; examples: { vcpu: number; apicId: number; detail: string }[] }>();
   const note = (code: ReasonCode, vcpu: number, detail: string): void => {
@@ -212,7 +234,7 @@ function rowOf(c: Combined, scheme: SchemeId, delivery: Delivery, ids: readonly 
     maxReachable = Math.max(maxReachable ?? 0, ids[v]!);
     firsts.push(h.firstInterrupt);
     setups.push({
-      trappedWrites: (info.trapsMsix ? g.setup.msixDwords : 0) + g.setup.invalidations,
+      trappedWrites: (info.trapsMsix ? g.setup.msixDwords : 0) + (g.setup.queueTailWrites ?? g.setup.invalidations),
       guestIrteWrites: g.setup.irteWrites,
       hostIrteWrites: h.setup.irteWrites,
       invalidations: g.setup.invalidations + h.setup.invalidations,
@@ -235,7 +257,7 @@ function rowOf(c: Combined, scheme: SchemeId, delivery: Delivery, ids: readonly 
     perInterrupt: mean(firsts),
     perMsi: mean(setups),
     perVm: c.host.perVm,
-    dma: info.exposesDmaRemapping ? dma.nested : dma.host,
+    dma: info.vendor === 'amd' ? (info.exposesDmaRemapping ? dma.amdShadow : dma.amdHost) : info.exposesDmaRemapping ? dma.nested : dma.host,
     guest,
   };
 }
@@ -247,9 +269,9 @@ export function explore(o: ExploreOptions): ExploreResult {
   if (guestName === undefined) {
     throw new InputError(`unknown guest '${o.guest}' (one of ${Object.keys(o.guestSupport.guests).join(', ')})`, { field: '--guest' });
   }
-  const schemes = o.schemes ?? SCHEME_IDS;
+  const schemes = o.schemes ?? schemesOfVendor(o.vendor ?? 'intel');
   const runs = new Runs();
-  const dma = { host: secondStageWalkCost(), nested: nestedWalkCost() };
+  const dma: DmaCosts = { host: secondStageWalkCost(), nested: nestedWalkCost(), amdHost: amdV1WalkCost(), amdShadow: amdV1WalkCost({ shadow: true }) };
   const idsKey = o.apicIds.join(',');
   const rows: RowResult[] = [];
   for (const scheme of schemes) {

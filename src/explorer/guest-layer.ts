@@ -47,6 +47,12 @@ export interface GuestSetup {
   readonly irteWrites: number;
   /** IEC invalidations the guest submitted (each ends in a trapped queue-tail register write). */
   readonly invalidations: number;
+  /**
+   * Trapped queue-tail register writes, when not one per invalidation: a virtual AMD IOMMU's
+   * guest writes the command-buffer tail once for INVALIDATE_INTERRUPT_TABLE and once for its
+   * COMPLETION_WAIT (src/explorer/amd-guest-layer.ts). Absent: `invalidations`.
+   */
+  readonly queueTailWrites?: number;
 }
 
 /** What the guest-side simulation found for one vCPU (vCPU i is pCPU i of the guest's platform). */
@@ -77,7 +83,7 @@ export function msixDwordsOf(a: Action): number {
   return (a.address === undefined ? 0 : 2) + (a.data === undefined ? 0 : 1) + (a.masked === undefined ? 0 : 1);
 }
 
-interface Message {
+export interface Message {
   readonly address: bigint;
   readonly data: number;
   /** Set when the APIC ID did not fit and the low bits were kept. */
@@ -97,7 +103,7 @@ function compatMessage(destination: number, bits: 8 | 15, logical: boolean): Mes
 }
 
 /** Run `actions` from `state`, returning the events (the state is dropped: every vCPU starts from the same base). */
-function simulate(state: PlatformState, actions: readonly Action[]): PlatformEvent[] {
+export function simulate(state: PlatformState, actions: readonly Action[]): PlatformEvent[] {
   const events: PlatformEvent[] = [];
   let s = state;
   for (const a of actions) {
@@ -126,7 +132,7 @@ function describeTargets(targets: readonly number[], apicIds: readonly number[])
 }
 
 /** Judge one delivery: reached iff the intended vCPU is the only one that may accept it; otherwise say why. */
-function judge(vcpu: number, apicIds: readonly number[], scheme: SchemeId, msg: Message, events: readonly PlatformEvent[]): Omit<GuestOutcome, 'setup'> {
+export function judge(vcpu: number, apicIds: readonly number[], scheme: SchemeId, msg: Message, events: readonly PlatformEvent[]): Omit<GuestOutcome, 'setup'> {
   const apicId = apicIds[vcpu]!;
   const fault = events.find((e) => e.kind === 'interrupt-fault');
   const delivered = events.find((e) => e.kind === 'interrupt-delivered');

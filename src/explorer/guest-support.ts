@@ -8,7 +8,7 @@ import { MAX_GUEST_SUPPORT_BYTES } from '../io/limits.ts';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { InputError } from '../io/input-error.ts';
-import { SCHEME_IDS, type SchemeId } from './schemes.ts';
+import { ALL_SCHEME_IDS, type SchemeId } from './schemes.ts';
 
 /** Whether a guest can use a scheme (`hypothetical`: the scheme exists nowhere). */
 export const SUPPORT_VALUES = ['yes', 'no', 'partial', 'unknown', 'hypothetical'] as const;
@@ -67,7 +67,7 @@ export function validateGuestSupport(raw: unknown, file: string): GuestSupportTa
     if (typeof row !== 'object' || row === null) fail(at, 'expected a mapping');
     const o = row as Record<string, unknown>;
     if (typeof o.guest !== 'string' || guests[o.guest] === undefined) fail(`${at}.guest`, `unknown guest '${String(o.guest)}' (not under guests)`);
-    if (!oneOf(SCHEME_IDS, o.scheme)) fail(`${at}.scheme`, `unknown scheme '${String(o.scheme)}' (one of ${SCHEME_IDS.join(', ')})`);
+    if (!oneOf(ALL_SCHEME_IDS, o.scheme)) fail(`${at}.scheme`, `unknown scheme '${String(o.scheme)}' (one of ${ALL_SCHEME_IDS.join(', ')})`);
     if (!oneOf(SUPPORT_VALUES, o.support)) fail(`${at}.support`, `expected one of ${SUPPORT_VALUES.join(', ')}`);
     if (!oneOf(CONFIDENCE_VALUES, o.confidence)) fail(`${at}.confidence`, `expected one of ${CONFIDENCE_VALUES.join(', ')}`);
     if (typeof o.note !== 'string') fail(`${at}.note`, 'expected a string');

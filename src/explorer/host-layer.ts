@@ -78,6 +78,8 @@ export interface HostOutcome {
   readonly firstInterrupt: InterruptCost;
   /** The message the device sends for this vCPU's interrupt. */
   readonly message: { readonly address: bigint; readonly data: number };
+  /** The function that sends it, when not {@link DEVICE} (an AMD host gives every 512 vCPUs another function: src/explorer/amd-platforms.ts). */
+  readonly device?: string;
 }
 
 /** One host-side run: per-vCPU outcomes and the host state after every setup. */

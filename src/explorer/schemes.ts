@@ -22,17 +22,41 @@ export const SCHEME_IDS = [
   'direct-vcpu-msi',
 ] as const;
 
-/** One of {@link SCHEME_IDS}. */
-export type SchemeId = (typeof SCHEME_IDS)[number];
+/**
+ * The AMD-Vi schemes (`remapsim explore --vendor amd|both`): a guest given a virtual AMD IOMMU
+ * (QEMU `amd-iommu`), with legacy 32-bit IRTEs (8-bit destination) or with XT (128-bit IRTEs,
+ * 32-bit destination), with or without DMA remapping; on a host whose own AMD-Vi unit remaps
+ * (128-bit IRTE, XTEn) or posts through AVIC / x2AVIC (GA mode). Simulated by
+ * src/explorer/amd-guest-layer.ts and src/explorer/amd-host-layer.ts.
+ */
+export const AMD_SCHEME_IDS = ['amd-viommu-xapic', 'amd-viommu-xt', 'amd-viommu-xt-dma'] as const;
+
+/** Every scheme id, Intel's first. */
+export const ALL_SCHEME_IDS = [...SCHEME_IDS, ...AMD_SCHEME_IDS] as const;
+
+/** One of {@link ALL_SCHEME_IDS}. */
+export type SchemeId = (typeof ALL_SCHEME_IDS)[number];
+
+/** Which vendor's schemes `explore` reports (`--vendor`, default `intel`). */
+export type ExploreVendor = 'intel' | 'amd' | 'both';
+
+/** The schemes of `vendor`, in report order. */
+export function schemesOfVendor(vendor: ExploreVendor): readonly SchemeId[] {
+  return vendor === 'intel' ? SCHEME_IDS : vendor === 'amd' ? AMD_SCHEME_IDS : ALL_SCHEME_IDS;
+}
 
 /**
  * How the hypervisor turns the guest's interrupt into a vCPU interrupt for an assigned
  * device: `remapped` = a host IRTE (IM=0) to the pCPU the vCPU runs on, then the hypervisor
  * injects; `posted` = a host posted IRTE (IM=1) into the vCPU's PID; `direct` = the
  * hypothetical direct-post IOMMU's posting with no per-MSI hypervisor work (simulated with
- * that model: src/explorer/host-layer.ts).
+ * that model: src/explorer/host-layer.ts). On an AMD host (src/explorer/amd-host-layer.ts):
+ * `remapped` = a host 128-bit IRTE (GuestMode = 0, Control.XTEn) to the pCPU; `avic` / `x2avic`
+ * = a host GA-mode IRTE (GuestMode = 1, IsRun = 1) naming the vCPU's vAPIC backing page, the
+ * doorbell to its pCPU — AVIC (a host without x2AVIC) for an xAPIC guest, x2AVIC for an x2APIC
+ * guest (KVM's physical APIC ID table limits: 0xFE and 0x1FF).
  */
-export type Delivery = 'remapped' | 'posted' | 'direct';
+export type Delivery = 'remapped' | 'posted' | 'direct' | 'avic' | 'x2avic';
 
 /** A scheme's description: how it addresses, how it is simulated, what it needs, where the facts come from. */
 export interface SchemeInfo {
@@ -42,6 +66,8 @@ export interface SchemeInfo {
   readonly title: string;
   /** True for a scheme no hardware or hypervisor implements (clearly labelled everywhere). */
   readonly hypothetical: boolean;
+  /** `amd` for the AMD-Vi schemes (their host side is an AMD-Vi host); absent for Intel's. */
+  readonly vendor?: 'amd';
   /**
    * False when the simulator cannot model the scheme's delivery, so no vCPU is counted as
    * reachable (`whyNotSimulated` says what is missing).
@@ -202,6 +228,7 @@ export const SCHEMES: Readonly<Record<SchemeId, SchemeInfo>> = {
       'src/hypothetical/direct-post/table.ts (remapsim\'s hypothetical formats), src/vmm/designs/direct-post.ts, docs/vmm.md "direct-post (hypothetical)"',
     ],
   },
+  ...AMD_SCHEMES(),
 };
 
 /** Scheme by id. @throws RangeError for an unknown id. */
@@ -209,4 +236,75 @@ export function schemeInfo(id: SchemeId): SchemeInfo {
   const s = SCHEMES[id];
   if (s === undefined) throw new RangeError(`unknown scheme '${String(id)}'`);
   return s;
+}
+
+/**
+ * The AMD-Vi schemes. Sources: AMD I/O Virtualization Technology spec 48882 §2.2.5 (IRTE
+ * formats), fact sheet amdvi-facts.md §4 (index = MSI data[10:0], 512-entry tables, GAEn → 128-bit
+ * IRTE, XTEn → Destination[31:24] in bits 127:120), §8 (QEMU `amd-iommu` options `xtsup`,
+ * `dma-remap`); Linux drivers/iommu/amd/iommu.c (`irq_remapping_prepare`, `fill_msi_msg`,
+ * `iommu_flush_irt_and_complete`) and arch/x86/kernel/apic/apic.c (`try_to_enable_x2apic`: without
+ * x2APIC-mode IR the APIC ID limit is 255); KVM arch/x86/kvm/svm/avic.c and
+ * arch/x86/include/asm/svm.h (AVIC_MAX_PHYSICAL_ID 0xFE, X2AVIC_MAX_PHYSICAL_ID 0x1FF).
+ */
+function AMD_SCHEMES(): Record<(typeof AMD_SCHEME_IDS)[number], SchemeInfo> {
+  const deliveriesXapic: readonly Delivery[] = ['remapped', 'avic'];
+  const deliveriesX2apic: readonly Delivery[] = ['remapped', 'x2avic'];
+  const host = 'on the host: an AMD-Vi unit with GAEn + XTEn (128-bit IRTEs, 32-bit destinations) for its own pCPUs above 255; GA_vAPIC (EFR bit 21) and GAMEn = 001 for AVIC posting';
+  return {
+    'amd-viommu-xapic': {
+      id: 'amd-viommu-xapic',
+      vendor: 'amd',
+      label: 'AMD vIOMMU xAPIC',
+      title: 'virtual AMD-Vi, guest in xAPIC mode: legacy 32-bit IRTE (8-bit destination; QEMU amd-iommu without xtsup, Linux amd_iommu_intr=legacy)',
+      hypothetical: false,
+      simulated: true,
+      destinationBits: 8,
+      deliveries: deliveriesXapic,
+      trapsMsix: true,
+      exposesDmaRemapping: false,
+      needs: {
+        platform: host,
+        hypervisor: 'an emulated AMD IOMMU (QEMU -device amd-iommu,intremap=on with a split irqchip) that traps command-buffer tail writes and re-derives host routes on INVALIDATE_INTERRUPT_TABLE',
+        guest: 'the Linux amd_iommu IR driver in legacy mode (amd_iommu_intr=legacy: GAEn = 0): IRTE Destination 15:8, APIC IDs up to 254 (0xFF is the xAPIC broadcast). Without xtsup Linux would use 128-bit IRTEs without vAPIC (QEMU advertises GASup, not GA_vAPIC) but stays in xAPIC mode, so the reach is the same',
+      },
+      sources: ['spec 48882 §2.2.5 (32-bit IRTE)', 'amdvi-facts.md §4.1-§4.2', 'torvalds/linux: drivers/iommu/amd/iommu.c (irte_prepare, fill_msi_msg)'],
+    },
+    'amd-viommu-xt': {
+      id: 'amd-viommu-xt',
+      vendor: 'amd',
+      label: 'AMD vIOMMU XT',
+      title: 'virtual AMD-Vi with XT: IntCapXTEn/XTEn and the 128-bit IRTE (32-bit destination; QEMU amd-iommu,xtsup=on), no DMA remapping exposed',
+      hypothetical: false,
+      simulated: true,
+      destinationBits: 32,
+      deliveries: deliveriesX2apic,
+      trapsMsix: true,
+      exposesDmaRemapping: false,
+      needs: {
+        platform: host,
+        hypervisor: 'QEMU -device amd-iommu,intremap=on,xtsup=on (EFR.XTSup; KVM needs it for APIC IDs above 255) with a split irqchip, trapping command-buffer tail writes',
+        guest: 'the Linux amd_iommu IR driver with XT (iommu_enable_ga + iommu_enable_xt: GAEn, XTEn, IntCapXTEn), x2APIC physical mode',
+      },
+      sources: ['spec 48882 §2.2.5 (128-bit IRTE)', 'amdvi-facts.md §4.2, §8 (xtsup)', 'torvalds/linux: drivers/iommu/amd/init.c (iommu_enable_xt)', 'qemu/qemu: hw/i386/amd_iommu.c (amdvi_get_irte_ga, xtsup)'],
+    },
+    'amd-viommu-xt-dma': {
+      id: 'amd-viommu-xt-dma',
+      vendor: 'amd',
+      label: 'AMD vIOMMU XT+DMA',
+      title: 'virtual AMD-Vi with XT and DMA remapping for the assigned device (QEMU amd-iommu,xtsup=on,dma-remap=on: shadowed v1 tables)',
+      hypothetical: false,
+      simulated: true,
+      destinationBits: 32,
+      deliveries: deliveriesX2apic,
+      trapsMsix: true,
+      exposesDmaRemapping: true,
+      needs: {
+        platform: host,
+        hypervisor: 'as AMD vIOMMU XT, plus dma-remap=on: QEMU shadows the guest\'s v1 tables into the host IOMMU (VFIO MAP/UNMAP), resynced on trapped INVALIDATE_DEVTAB_ENTRY / INVALIDATE_IOMMU_PAGES / INVALIDATE_IOMMU_ALL',
+        guest: 'the Linux amd_iommu driver with DMA translation on (a v1 page table per domain)',
+      },
+      sources: ['amdvi-facts.md §8 (dma-remap: shadow page tables / MAP notifiers)', 'qemu/qemu: hw/i386/amd_iommu.c (amdvi_update_addr_translation_mode)', 'src/amdvi/dma/walk.ts (walkAmdV1)'],
+    },
+  };
 }

@@ -33,8 +33,13 @@ const COLOURS: Readonly<Record<SchemeId, string>> = {
   'viommu-ir': '#D55E00',
   'viommu-ir-dma': '#CC79A7',
   'direct-vcpu-msi': '#000000',
+  // AMD-Vi schemes (--vendor amd|both): darker shades of the Intel counterparts' hues.
+  'amd-viommu-xapic': '#8C5F00',
+  'amd-viommu-xt': '#803800',
+  'amd-viommu-xt-dma': '#7A4964',
 };
-const DASH: Readonly<Record<string, string>> = { remapped: '', posted: '7 4', direct: '2 3' };
+/** Dash per delivery: AVIC / x2AVIC posting is drawn like VT-d posting (dashed). */
+const DASH: Readonly<Record<string, string>> = { remapped: '', posted: '7 4', direct: '2 3', avic: '7 4', x2avic: '7 4' };
 
 interface Series {
   readonly scheme: SchemeId;

@@ -46,6 +46,7 @@
 
 import { readInputText } from '../io/read-input.ts';
 import { MAX_LSPCI_BYTES } from '../io/limits.ts';
+import { LSPCI_HEADER_RE, lspciHeaderAddress, withoutLineTerminators } from './lspci-header.ts';
 import { InputError } from '../io/input-error.ts';
 import { formatBdf, requesterId, splitRequesterId, type RequesterId } from '../pci/bdf.ts';
 import { ACS_BITS, BRIDGE_KINDS, type AcsBit, type AcsRegisters, type Bar, type FabricDescription, type FunctionDescription, type FunctionKind, type HostBridge, type PcieType, type PhantomFunctions } from '../fabric/model.ts';
@@ -104,8 +105,10 @@ const ACS_NAMES: readonly (readonly [string, AcsBit])[] = [
 ];
 
 /** A device header: a BDF-looking token in column 0 followed by text. Checked strictly afterwards. */
-const HEADER_RE = /^(?:([0-9a-fA-F]+):)?([0-9a-fA-F]+):([0-9a-fA-F]+)\.([0-9a-fA-F]+)\s+(.*)$/;
-const CLASS_RE = /^(.*?)\s*\[([0-9a-fA-F]{4})\]:\s*(.*)$/;
+// Device headers: src/inputs/lspci-header.ts (shared with lspci.ts). Every line goes through
+// withoutLineTerminators first, so no `(.*)$` below can backtrack; the class of a header is found
+// by classOf (the expression /^(.*?)\s*\[([0-9a-fA-F]{4})\]:\s*(.*)$/ was quadratic on spaces).
+const HEADER_RE = LSPCI_HEADER_RE;
 const IDS_RE = /\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]/g;
 const EXPRESS_RE = /^\s+Capabilities:\s+\[[0-9a-fA-F]+(?:\s+v\d+)?\]\s+Express\s+(?:\(v\d+\)\s+)?(.*)$/;
 const BUS_LINE_RE = /^\s+Bus:/;
@@ -166,7 +169,7 @@ function hex2(text: string): string {
 
 /** True when some line of `text` looks like an lspci device header (a BDF in column 0 followed by text). */
 export function hasLspciHeader(text: string): boolean {
-  return text.split(/\r?\n/).some((s) => !s.startsWith('#') && HEADER_RE.test(s));
+  return text.split(/\r?\n/).some((s) => !s.startsWith('#') && HEADER_RE.test(withoutLineTerminators(s)));
 }
 
 /**
@@ -186,7 +189,7 @@ export function parseLspciTopology(text: string, file: string): LspciTopology {
   let cur: Block | undefined;
   for (let i = 0; i < src.length; i++) {
     const ln = i + 1;
-    const raw = src[i]!;
+    const raw = withoutLineTerminators(src[i]!);
     if (raw.startsWith('#')) continue;
     const s = raw.replace(STDERR_RE, '');
     if (s.trim() === '') continue;
@@ -208,30 +211,43 @@ export function parseLspciTopology(text: string, file: string): LspciTopology {
   return assemble(blocks);
 }
 
-function startBlock(h: RegExpExecArray, s: string, file: string, ln: number): Block {
-  const [, seg, bus, dev, fn, rest] = h;
-  const token = s.slice(0, s.search(/\s/));
-  const bad = (why: string): InputError => new InputError(`"${token}" is not a valid PCI address: ${why}`, { file, line: ln, field: 'device' });
-  if (seg !== undefined && (seg.length < 4 || seg.length > 8)) throw bad('the domain has 4 to 8 hex digits');
-  if (bus!.length !== 2) throw bad('the bus number has 2 hex digits');
-  if (dev!.length !== 2) throw bad('the device number has 2 hex digits');
-  if (fn!.length !== 1 || parseInt(fn!, 16) > 7) throw bad('the function number is 0 to 7');
-  const device = parseInt(dev!, 16);
-  if (device > 0x1f) throw bad(`device ${dev} is above 1f`);
-  const segment = seg === undefined ? 0 : parseInt(seg, 16);
-  const rid = requesterId(parseInt(bus!, 16), device, parseInt(fn!, 16));
-  const c = CLASS_RE.exec(rest!);
+/** JavaScript `\s` for one character (the lines hold no line terminator but `\n`-free text). */
+const isSpace = (ch: string): boolean => /\s/.test(ch);
+
+/**
+ * What /^(.*?)\s*\[([0-9a-fA-F]{4})\]:\s*(.*)$/ captures on `rest` (a line without line
+ * terminators), in linear time: the class name before the first `[XXXX]:`, its code and the text
+ * after it; undefined when there is no `[XXXX]:`.
+ */
+function classOf(rest: string): [string, string, string] | undefined {
+  for (let i = rest.indexOf('['); i >= 0; i = rest.indexOf('[', i + 1)) {
+    const code = rest.slice(i + 1, i + 5);
+    if (code.length === 4 && /^[0-9a-fA-F]{4}$/.test(code) && rest.slice(i + 5, i + 7) === ']:') {
+      let j = i;
+      while (j > 0 && isSpace(rest[j - 1]!)) j--;
+      let k = i + 7;
+      while (k < rest.length && isSpace(rest[k]!)) k++;
+      return [rest.slice(0, j), code, rest.slice(k)];
+    }
+  }
+  return undefined;
+}
+
+function startBlock(h: RegExpExecArray, _s: string, file: string, ln: number): Block {
+  const rest = h[5] ?? '';
+  const { segment, rid } = lspciHeaderAddress(h, file, ln);
+  const c = classOf(rest);
   let className: string;
   let classCode: number | undefined;
   let desc: string;
   if (c) {
-    className = c[1]!;
-    classCode = parseInt(c[2]!, 16);
-    desc = c[3]!;
+    className = c[0];
+    classCode = parseInt(c[1], 16);
+    desc = c[2];
   } else {
-    const k = rest!.indexOf(': ');
-    className = k < 0 ? '' : rest!.slice(0, k);
-    desc = k < 0 ? rest! : rest!.slice(k + 2);
+    const k = rest.indexOf(': ');
+    className = k < 0 ? '' : rest.slice(0, k);
+    desc = k < 0 ? rest : rest.slice(k + 2);
   }
   let vendorId: number | undefined;
   let deviceId: number | undefined;

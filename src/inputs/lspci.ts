@@ -19,7 +19,8 @@
 import { readInputText } from '../io/read-input.ts';
 import { MAX_LSPCI_BYTES } from '../io/limits.ts';
 import { InputError } from '../io/input-error.ts';
-import { parseBdf, type RequesterId } from '../pci/bdf.ts';
+import type { RequesterId } from '../pci/bdf.ts';
+import { LSPCI_HEADER_RE, lspciHeaderAddress, withoutLineTerminators } from './lspci-header.ts';
 
 /** BAR-relative location of an MSI-X table or PBA. */
 export interface BarOffset {
@@ -64,8 +65,13 @@ export interface LspciMsiEntry {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-const HEADER_RE = /^((?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\s/;
+// Headers: src/inputs/lspci-header.ts (shared with lspci-topology.ts). Lines go through
+// withoutLineTerminators first, so no `(.*)$` below can backtrack.
 const CAP_RE = /^\s+Capabilities:\s+\[([0-9a-fA-F]+)(?:\s+v\d+)?\]\s+(MSI-X|MSI):\s*(.*)$/;
+/** Widest Message Address lspci prints: 16 hex digits (64-bit capability; pciutils `cap_msi`). */
+const MAX_ADDRESS_DIGITS = 16;
+/** Widest Message Data: 4 hex digits (the 16-bit register). */
+const MAX_DATA_DIGITS = 4;
 const ADDRESS_RE = /^\s+Address:\s+([0-9a-fA-F]+)\s+Data:\s+([0-9a-fA-F]+)/;
 const BAR_RE = /^\s+(Vector table|PBA):\s+BAR=(\d+)\s+offset=([0-9a-fA-F]+)/;
 // Sub-lines that belong to an MSI/MSI-X block without being parsed.
@@ -84,7 +90,9 @@ function flag(text: string, name: string): boolean | undefined {
  * @param file name used in error messages.
  * @returns one entry per MSI or MSI-X capability, in file order.
  * @throws InputError when no line of the file is an lspci device header
- *   (message "not an lspci -vvv dump"), or when a device header's BDF is out of range.
+ *   (message "not an lspci -vvv dump"), when a line looks like a device header but its address is
+ *   malformed (src/inputs/lspci-header.ts: function 8 or 9, device above 0x1f, a 3-digit bus, a bad
+ *   domain), and for an MSI Address of more than 16 hex digits or Data of more than 4.
  */
 export function parseLspci(text: string, file: string): LspciMsiEntry[] {
   const lines = text.split(/\r?\n/);
@@ -93,14 +101,14 @@ export function parseLspci(text: string, file: string): LspciMsiEntry[] {
   let open: Mutable<LspciMsiEntry> | undefined;
   let sawHeader = false;
   for (let i = 0; i < lines.length; i++) {
-    const s = lines[i]!;
+    const s = withoutLineTerminators(lines[i]!);
     const ln = i + 1;
     if (STDERR_RE.test(s) || s.startsWith('#')) continue;
-    const h = HEADER_RE.exec(s);
+    const h = LSPCI_HEADER_RE.exec(s);
     if (h) {
-      const bdf = parseBdf(h[1]!);
-      if (!bdf) throw new InputError(`"${h[1]}" is not a valid PCI address`, { file, line: ln, field: 'device' });
-      device = { name: h[1]!, ...bdf };
+      // A malformed header is an error, never skipped: its lines would go to the previous device.
+      const bdf = lspciHeaderAddress(h, file, ln);
+      device = { name: bdf.token, segment: bdf.segment, rid: bdf.rid };
       sawHeader = true;
       open = undefined;
       continue;
@@ -138,6 +146,8 @@ export function parseLspci(text: string, file: string): LspciMsiEntry[] {
     if (!open) continue;
     const a = ADDRESS_RE.exec(s);
     if (a && open.capability === 'MSI' && open.address === undefined) {
+      if (a[1]!.length > MAX_ADDRESS_DIGITS) throw new InputError(`${a[1]!.length} hex digits; the Message Address has at most ${MAX_ADDRESS_DIGITS}`, { file, line: ln, field: 'Address' });
+      if (a[2]!.length > MAX_DATA_DIGITS) throw new InputError(`${a[2]!.length} hex digits; the Message Data register has at most ${MAX_DATA_DIGITS}`, { file, line: ln, field: 'Data' });
       open.address = BigInt(`0x${a[1]}`);
       open.data = parseInt(a[2]!, 16);
       open.line = ln;

@@ -51,7 +51,7 @@ export function readInputFile(path: string, o: ReadInputOptions): Buffer {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(`cannot read ${o.what}${code ? ` (${code})` : ''}: ${(e as Error).message}`, { file: path });
+    throw new InputError(`cannot read ${o.what}: ${code ?? (e as Error).message}`, { file: path });
   }
   try {
     const st = fstatSync(fd);
@@ -72,7 +72,7 @@ export function readInputFile(path: string, o: ReadInputOptions): Buffer {
         n = readSync(fd, grown, len, grown.length - len, null);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        throw new InputError(`cannot read ${o.what}${code ? ` (${code})` : ''}: ${(e as Error).message}`, { file: path });
+        throw new InputError(`cannot read ${o.what}: ${code ?? (e as Error).message}`, { file: path });
       }
       if (n === 0) break;
       len += n;

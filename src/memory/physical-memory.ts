@@ -53,6 +53,12 @@ function chunkOf(address: bigint): { frame: number; chunk: number } {
 }
 
 
+/**
+ * Widest {@link PhysicalMemory.writeLE} store, in bytes: one 4 KiB page. The widest real store is a
+ * 64-byte PASID entry (src/vtd/dma/builder.ts); the scenario schema's `write-memory` allows 16.
+ */
+export const MAX_WRITE_LE_BYTES = 4096;
+
 function checkRange(address: bigint, bytes: number): void {
   if (address < 0n || address + BigInt(bytes) - 1n > MAX_ADDRESS) {
     throw new RangeError(`physical address 0x${address.toString(16)} (+${bytes} bytes) is outside 64 bits`);
@@ -278,9 +284,14 @@ export class PhysicalMemory {
   /**
    * Write `value` as a little-endian integer of `bytes` bytes (1..64) at `address`,
    * returning the new memory; frames the write touches are copied, nothing else.
-   * @throws RangeError when value is negative or does not fit, or the range is outside 64 bits.
+   * @throws RangeError when `bytes` is not an integer 1..{@link MAX_WRITE_LE_BYTES} (checked before
+   *   the value, whose fit test would otherwise shift by `8 * bytes` bits: 7.6·10⁸ bytes took GBs, issue 17),
+   *   when value is negative or does not fit, or the range is outside 64 bits.
    */
   writeLE(address: bigint, bytes: number, value: bigint): PhysicalMemory {
+    if (!Number.isInteger(bytes) || bytes < 1 || bytes > MAX_WRITE_LE_BYTES) {
+      throw new RangeError(`a write of ${bytes} bytes: a little-endian store is 1 to ${MAX_WRITE_LE_BYTES} bytes (use writeBytes for more)`);
+    }
     checkRange(address, bytes);
     if (value < 0n || value >> BigInt(bytes * 8) !== 0n) {
       throw new RangeError(`value 0x${value.toString(16)} does not fit in ${bytes} bytes`);

@@ -156,6 +156,12 @@ export type Action =
   | { readonly kind: 'msix-control'; readonly device: string; readonly enabled?: boolean; readonly functionMask?: boolean }
   /** The function raises its interrupt `vector` (MSI vector number or MSI-X table entry). */
   | { readonly kind: 'signal'; readonly device: string; readonly vector: number }
+  /**
+   * `device` raises slot `slot` of its IMS store (`devices[].ims`): it sends the pair in the
+   * PHYSICAL slot as a DMA write, nothing while the slot is masked (an IMS slot has no pending
+   * bit, Linux irq-pci-intel-idxd.c `struct ims_slot`). Refused for a function without one.
+   */
+  | { readonly kind: 'ims-signal'; readonly device: string; readonly slot: number }
   /** Hypervisor intent: `device` now belongs to domain `domain`; its grants are dropped. */
   | { readonly kind: 'assign-device'; readonly device: string; readonly domain: number }
   /** Hypervisor intent: record a grant. */
@@ -256,6 +262,12 @@ export type Action =
   | { readonly kind: 'vmm-binding'; readonly device: string; readonly entry: number; readonly binding: VectorBinding }
   /** Record what the device model believes about entry `entry`. */
   | { readonly kind: 'vmm-dm-view'; readonly device: string; readonly entry: number; readonly view: DeviceModelView }
+  /**
+   * The VMM's record of `device`'s IMS slot `slot` (ims-emulated): the guest's view of the store
+   * (`guest`, the whole store) and the slot's binding; omitted fields are kept. Refused for a
+   * function without a declared IMS store. (The physical slots change by `device-register-write`.)
+   */
+  | { readonly kind: 'vmm-ims-slot'; readonly device: string; readonly slot: number; readonly guest?: VirtualMsix; readonly binding?: VectorBinding }
   /** Set or clear the emulated pending bit of entry `entry`. */
   | { readonly kind: 'vmm-pending'; readonly device: string; readonly entry: number; readonly pending: boolean }
   /** Host vector `hostVector` now carries `target`'s interrupts to the VMM (undefined: no longer). */

@@ -42,6 +42,14 @@ import { decodeMsiData } from '../x86/msi.ts';
 import { avicSetIrr, avicTakeIrr } from '../x86/avic.ts';
 import { runningVcpu, vcpuList, withVcpu } from './vcpu-table.ts';
 
+/**
+ * Where the host takes the GA-log interrupt (the IOMMU's MSI, Linux `amd_iommu_int_thread_galog`):
+ * the model does not program the IOMMU's own MSI, so it is fixed at pCPU 0, vector 0xE9 — a
+ * free host vector above the software routes (0xE0 downwards) and below Linux's system vectors
+ * (0xEC up) [derived].
+ */
+export const AMDVI_GA_LOG_INTERRUPT: RaisedInterrupt = Object.freeze({ pcpu: 0, vector: 0xe9 });
+
 /** `state` with AMD-Vi unit `index` replaced by `unit` (and `memory`, when given). */
 export function withAmdUnit(state: PlatformState, index: number, unit: AmdViUnit, memory = state.memory): PlatformState {
   const units = state.amdvi!.units.slice();
@@ -110,7 +118,6 @@ export function remapInterruptAmdPlatform(state: PlatformState, fn: PciFunction,
     case 'guest': {
       const backing = outcome.backingPage;
       let memory = avicSetIrr(next.memory, backing, outcome.vector);
-      const owner = vcpuList(next.vcpus).find((v) => v.pda === backing);
       if (outcome.isRun) {
         const apicId = outcome.doorbellDestination;
         const targets = acceptingCpus(next.cpus, next.interrupts.apicMode, apicId, false);
@@ -170,7 +177,11 @@ export function remapInterruptAmdPlatform(state: PlatformState, fn: PciFunction,
         amdvi: { gaTag: outcome.gaTag, isRun: false, doorbell: undefined, gaLog },
       });
       if (logged !== undefined) {
+        // The vCPU the hypervisor wakes: the one whose backing page the IRTE names (KVM maps the GATag back to it).
+        const owner = vcpuList(next.vcpus).find((v) => v.pda === backing);
         emit({ kind: 'amdvi-ga-log', iommu, gaTag: outcome.gaTag, deviceId: rid, entry, at: logged.at, result: logged.result, interrupt: logged.interrupt, wake: owner?.id });
+        // The GA-log interrupt (GAIntEn) goes to the host, whose handler wakes the vCPU: a `host-interrupt` request to the policy.
+        if (logged.interrupt) raised.push(AMDVI_GA_LOG_INTERRUPT);
         next = logged.regs === u.regs ? next : withAmdUnit(next, iommu, { ...u, regs: logged.regs });
       }
       const copy = copyState(next);

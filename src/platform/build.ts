@@ -5,7 +5,7 @@
  */
 import { emptyDirectPostCache } from '../hypothetical/direct-post/cache.ts';
 import { defaultMsixLayout, resetVirtualMsix, type MsixLayout } from '../vmm/virtual-msix.ts';
-import { KVM_IOAPIC_PINS, KVM_MAX_IRQ_ROUTES, type VmmDevice, type VmmState } from '../vmm/state.ts';
+import { KVM_IOAPIC_PINS, KVM_MAX_IRQ_ROUTES, type ImsLayout, type VmmDevice, type VmmIms, type VmmState } from '../vmm/state.ts';
 import { PhysicalMemory } from '../memory/physical-memory.ts';
 import { decodeCap, capFaultRecordCount } from '../vtd/registers.ts';
 import { emptyIec, DEFAULT_IEC_CAPACITY } from '../vtd/iec.ts';
@@ -66,6 +66,8 @@ export interface DeviceDescription {
   readonly msi?: { readonly vectors: number; readonly maskable: boolean };
   /** MSI-X: table size in entries (1..2048), and where the table and PBA are (default {@link defaultMsixLayout}). */
   readonly msix?: { readonly tableSize: number; readonly layout?: MsixLayout };
+  /** A device-specific Interrupt Message Store (src/vmm/state.ts ImsLayout): only the ims-emulated VMM designs use it. */
+  readonly ims?: ImsLayout;
 }
 
 export interface DomainDescription {
@@ -243,6 +245,12 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
   return { ...base, memory, vmm: buildVmm(p, base.devices, owners, domains) };
 }
 
+/** An IMS store after reset: every slot masked, address and data 0 (the guest's view and the physical slots alike). */
+function resetIms(layout: ImsLayout): VmmIms {
+  const guest = resetVirtualMsix({ entries: layout.slots, tableBar: layout.bar, tableOffset: layout.offset, pbaBar: -1, pbaOffset: 0, capability: 0 });
+  return { layout, guest: { ...guest, enabled: true }, vectors: Array.from({ length: layout.slots }, () => ({})), physical: Array.from({ length: layout.slots }, () => ({ address: 0n, data: 0, masked: true })) };
+}
+
 /**
  * The VMM layer after reset: every function with MSI-X that a guest owns gets a guest view
  * (disabled, entries masked) and empty bookkeeping.
@@ -260,6 +268,7 @@ function buildVmm(p: PlatformDescription, devices: Readonly<Record<string, PciFu
       pending: 0n,
       vectors: Array.from({ length: layout.entries }, () => ({})),
       deviceModel: Array.from({ length: layout.entries }, () => ({ masked: true, address: 0n, data: 0, dirty: false })),
+      ...(d.ims === undefined ? {} : { ims: resetIms(d.ims) }),
     };
   }
   return {

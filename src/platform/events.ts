@@ -493,6 +493,17 @@ export interface DeviceRaisedEvent {
   readonly entry: number;
 }
 
+/** A function raised slot `slot` of its IMS store: it sends the physical slot's pair, or nothing while the slot is masked. */
+export interface ImsRaisedEvent {
+  readonly kind: 'ims-raised';
+  readonly step: number;
+  readonly device: string;
+  readonly slot: number;
+  readonly masked: boolean;
+  readonly address: bigint;
+  readonly data: number;
+}
+
 /** A write that reached a function's BAR in hardware; `msixTable` when it landed in the physical MSI-X table. */
 export interface DeviceRegisterEvent {
   readonly kind: 'device-register';
@@ -567,6 +578,7 @@ export type PlatformEvent =
   | VmmCostEvent
   | KvmRoutingEvent
   | DeviceRaisedEvent
-  | DeviceRegisterEvent;
+  | DeviceRegisterEvent
+  | ImsRaisedEvent;
 
 export type EventKind = PlatformEvent['kind'];

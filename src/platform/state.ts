@@ -33,13 +33,21 @@ export interface IecEntry {
 }
 
 /**
+ * IEC entries by 16-bit IRTE index: four levels of 16 slots, index bits 15:12, 11:8, 7:4, 3:0
+ * (src/vtd/iec.ts). Persistent: a fill copies the four nodes on one index's path, not the
+ * cache, and a node left empty is removed, so equal contents give equal tries.
+ */
+export type IecTrie = readonly (readonly (readonly (readonly (IecEntry | undefined)[] | undefined)[] | undefined)[] | undefined)[];
+
+/**
  * Interrupt Entry Cache of one remapping unit (VT-d §9.10/§6.5.2.7): IRTEs cached
  * by interrupt index when first used, kept until an IEC invalidation covers them or
  * the cache evicts them (FIFO at `capacity` entries), so a stale entry is observable.
  */
 export interface InterruptEntryCache {
   readonly capacity: number;
-  readonly entries: Readonly<Record<number, IecEntry>>;
+  /** Cached entries by IRTE index, a persistent radix trie (src/vtd/iec.ts `iecLookup` reads it). */
+  readonly entries: IecTrie;
   /** Cached indices, oldest first (eviction order). */
   readonly order: readonly number[];
 }

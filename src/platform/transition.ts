@@ -15,6 +15,7 @@
  * result is a new, deeply frozen state, as immer's auto-freeze would leave it.
  */
 import { produce, type Draft } from 'immer';
+import { FREEZE_STATES } from './freeze-mode.ts';
 import type { Action, ActionKind, ActionOf } from './actions.ts';
 import type { PlatformEvent } from './events.ts';
 import type { PlatformState, IommuUnit, PciFunction } from './state.ts';
@@ -37,6 +38,7 @@ import { sendEventInterrupts } from './event-interrupts.ts';
 import { deviceDma } from './dma-access.ts';
 import { traverseFabric } from './bus.ts';
 import { runningVcpu, vcpuAt, withVcpu, type VcpuTable } from './vcpu-table.ts';
+import { avicTakeIrr } from '../x86/avic.ts';
 import { vmmHandlers, type VmmKind } from './vmm-handlers.ts';
 import { directPostHandlers, type DirectPostKind } from './direct-post-handlers.ts';
 import { amdviHandlers } from './amdvi-handlers.ts';
@@ -105,6 +107,8 @@ function sendAll(fn: PciFunction, messages: readonly Message[]): DeviceWrite[] {
  * whole, once.
  */
 function freezeResult(next: PlatformState, base: PlatformState): void {
+  // Debug mode only (src/platform/freeze-mode.ts): off, states are immutable by contract.
+  if (!FREEZE_STATES) return;
   if (!Object.isFrozen(base)) return freezeNew(next);
   // The root's fields are compared one by one, by name (rather than by freezeDiff or a
   // for-in loop, whose keyed loads cost a quarter of an IEC-hit remap): on an IEC hit
@@ -346,6 +350,16 @@ const vcpuHandlers: { [K in VcpuKind]: Handler<K> } = {
   'sync-pir'(draft, a, emit, before) {
     const v = vcpuOrReject(before, a.vcpu, emit);
     if (!v) return;
+    if (before.amdvi !== undefined) {
+      // AMD: `pda` is the AVIC backing page; VMRUN evaluates its IRR (APM vol. 2 §15.29.2.4), taking what the IOMMU posted while the vCPU was away.
+      const taken = avicTakeIrr(before.memory, v.pda);
+      if (taken.irr === 0n) return;
+      const vectors: number[] = [];
+      for (let n = 0; n < 256; n++) if (((taken.irr >> BigInt(n)) & 1n) === 1n) vectors.push(n);
+      draft.memory = taken.memory;
+      draft.vcpus = withVcpu(before.vcpus, { ...v, virr: v.virr | taken.irr }) as Draft<VcpuTable>;
+      return void emit({ kind: 'pir-processed', vcpu: v.id, pcpu: a.pcpu, vectors, by: 'vm-entry' });
+    }
     const r = processPir(before.memory, v, true, before.interrupts.directPost?.vectorBits);
     if (r.vectors.length === 0 && r.memory === before.memory) return;
     draft.memory = r.memory;
@@ -538,7 +552,8 @@ export function applyAction(state: PlatformState, action: Action): TransitionRes
   const events: PlatformEvent[] = [];
   const step = state.step;
   const emit = emitterFor(events, step);
-  if (!isPolicyRequest(action) && !isVmmRequest(action)) {
+  // `msi-write` first: the MSI read path, spared the two request-kind set lookups.
+  if (action.kind === 'msi-write' || (!isPolicyRequest(action) && !isVmmRequest(action))) {
     const raised: RaisedInterrupt[] = [];
     const next = applyPrimitive(state, action as Action & { kind: PrimitiveKind }, emit, step, raised);
     if (raised.length === 0) return { state: next, events };

@@ -17,7 +17,10 @@ import { msiSourceValidation } from '../vtd/source-id.ts';
 import { dmaAliases } from '../fabric/aliases.ts';
 import { groupOf } from '../fabric/group-index.ts';
 import type { Grant, PciFunction } from '../platform/state.ts';
+import type { AmdPolicyRules } from './amd.ts';
+import { policyVendor } from './vendor.ts';
 
+/** The VT-d PID of `vcpu` (on AMD `pda` is the AVIC backing page: src/policy/amd.ts `avicIrr` reads that). */
 export function pidOf(state: PlatformState, vcpu: Vcpu): PostedInterruptDescriptor {
   return readPid(state.memory, vcpu.pda).pid;
 }
@@ -165,32 +168,47 @@ export function postedMsiSetup(
   const admitted = admitGuestMsi(state, req, checks);
   if (admitted === undefined) return [];
   const vcpu = findVcpu(state, admitted.requester, req.destination);
-  return vcpu === undefined ? [] : [intendRoute(state, req, admitted, [vcpu]), ...postedIrteSetup(state, req, admitted, vcpu)];
+  return vcpu === undefined ? [] : [intendRoute(state, req, admitted, [vcpu]), ...policyVendor(state).posted(state, req, admitted, vcpu, {})];
 }
 
-/** Record what `req` means for the IRTE the policy is about to allocate: `targets`, all of them (fixed) or one (lowest priority). */
-export function intendRoute(state: PlatformState, req: ActionOf<'guest-msi'>, admitted: AdmittedRequest, targets: readonly Vcpu[]): Action {
+/**
+ * Record what `req` means for the IRTE the policy is about to allocate: `targets`, all of them
+ * (fixed) or one (lowest priority). The IRTE is named by the vendor's slot (src/policy/vendor.ts:
+ * VT-d unit and index; AMD-Vi table key and index).
+ */
+export function intendRoute(state: PlatformState, req: ActionOf<'guest-msi'>, admitted: AdmittedRequest, targets: readonly Vcpu[], amd: AmdPolicyRules = {}): Action {
+  const slot = policyVendor(state).routeSlot(state, req, admitted, amd);
   return {
     kind: 'intend-route',
-    iommu: admitted.iommu,
-    index: req.irte ?? state.hypervisor.nextIrte[admitted.iommu] ?? 0,
+    iommu: slot.iommu,
+    index: slot.index,
     route: { device: req.device, vector: req.vector, vcpus: targets.map((v) => v.id), oneOf: (req.deliveryMode ?? 0) === 1 },
   };
 }
 
+/** Whether unit `iommu` can post interrupts, whatever the vendor (src/policy/vendor.ts). */
+export function postingCapable(state: PlatformState, iommu: number): boolean {
+  return policyVendor(state).postingCapable(state, iommu);
+}
+
+/** Whether interrupt remapping is on at unit `iommu`, whatever the vendor (src/policy/vendor.ts). */
+export function remappingOn(state: PlatformState, iommu: number): boolean {
+  return policyVendor(state).remappingOn(state, iommu);
+}
+
 /**
- * Whether the unit `iommu` can post interrupts: interrupt remapping on (GSTS.IRES) and
+ * Whether the VT-d unit `iommu` can post interrupts: interrupt remapping on (GSTS.IRES) and
  * CAP.PI (Linux drivers/iommu/intel/irq_remapping.c sets IRQ_POSTING_CAP only then; KVM's
  * `vmx_pi_update_irte` and Xen's `iommu_intpost` do nothing without it).
  */
-export function postingCapable(state: PlatformState, iommu: number): boolean {
+export function vtdPostingCapable(state: PlatformState, iommu: number): boolean {
   const unit = state.iommus[iommu];
   if (unit === undefined || (unit.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRES)) === 0) return false;
   return ((unit.cap >> BigInt(CAP_LAYOUT.spec.fields.PI.lo)) & 1n) === 1n;
 }
 
-/** Whether interrupt remapping is on at unit `iommu` (GSTS.IRES). */
-export function remappingOn(state: PlatformState, iommu: number): boolean {
+/** Whether interrupt remapping is on at the VT-d unit `iommu` (GSTS.IRES). */
+export function vtdRemappingOn(state: PlatformState, iommu: number): boolean {
   const unit = state.iommus[iommu];
   return unit !== undefined && (unit.regs.gsts & (1 << GLOBAL_STATUS_BITS.IRES)) !== 0;
 }

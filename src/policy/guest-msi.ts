@@ -21,7 +21,9 @@ import type { Action, ActionOf } from '../platform/actions.ts';
 import type { PlatformState, Vcpu } from '../platform/state.ts';
 import { guestTargets, recipients, vectorHashingTarget } from '../platform/guest-apic.ts';
 import { hostDelivery } from './host-delivery.ts';
-import { admitGuestMsi, intendRoute, postedIrteSetup, postingCapable, type AdmittedRequest, type SetupChecks } from './common.ts';
+import { admitGuestMsi, intendRoute, postingCapable, type AdmittedRequest, type SetupChecks } from './common.ts';
+import type { AmdPolicyRules } from './amd.ts';
+import { policyVendor, vendorOf } from './vendor.ts';
 
 /** How a policy resolves and serves a guest MSI request (its bugs included). */
 export interface GuestMsiRules {
@@ -30,6 +32,8 @@ export interface GuestMsiRules {
   readonly anyVm?: boolean;
   /** Post a fixed request that names several vCPUs into the first of them instead of delivering it in software (bug: kvm-broken-post-multicast). */
   readonly postMulticast?: boolean;
+  /** What the policy does on an AMD-Vi platform (src/policy/amd.ts; ignored on VT-d). */
+  readonly amd?: AmdPolicyRules;
 }
 
 /** Host vectors the hypervisor takes for software-routed guest MSIs: allocated downwards from here (below Linux's system vectors at 0xec). */
@@ -55,14 +59,19 @@ export function guestMsiSetup(state: PlatformState, req: ActionOf<'guest-msi'>, 
   const targets = rules.anyVm ? guestTargets(state, 'any', req.destination, logical).slice(0, 1) : guestTargets(state, admitted.requester, req.destination, logical);
   if (targets.length === 0) return [];
   const oneOf = deliveryMode === 1;
-  const meant = intendRoute(state, req, admitted, targets);
-  // Without posting (IR off or no CAP.PI) everything is delivered in software, as KVM does when
-  // the host lacks IRQ_POSTING_CAP: the IRTE (or, with IR off, the message) names a host vector.
-  const canPost = postingCapable(state, admitted.iommu);
+  const amd = rules.amd ?? {};
+  const meant = intendRoute(state, req, admitted, targets, amd);
+  // Without posting (IR off or no CAP.PI; on AMD no GAEn/GAMEn, or a policy without AVIC) everything
+  // is delivered in software, as KVM does when the host lacks IRQ_POSTING_CAP: the IRTE (or, with
+  // IR off, the message) names a host vector.
+  const canPost = postingCapable(state, admitted.iommu) && (vendorOf(state) === 'vtd' || amd.avic !== false);
   const sole = !canPost ? undefined : targets.length === 1 ? targets[0] : oneOf ? vectorHashingTarget(targets, req.vector) : rules.postMulticast ? targets[0] : undefined;
-  if (sole !== undefined) return [meant, ...postedIrteSetup(state, req, admitted, sole)];
+  if (sole !== undefined) {
+    const posted = policyVendor(state).posted(state, req, admitted, sole, amd);
+    return posted.length === 0 ? [] : [meant, ...posted];
+  }
   if (req.bypass === true) return [];
-  const fallback = softwareDeliverySetup(state, req, admitted, targets);
+  const fallback = softwareDeliverySetup(state, req, admitted, targets, amd);
   return fallback.length === 0 ? [] : [meant, ...fallback];
 }
 
@@ -71,14 +80,14 @@ export function guestMsiSetup(state: PlatformState, req: ActionOf<'guest-msi'>, 
  * the first target last ran on (the host IRQ's affinity; src/policy/host-delivery.ts), the
  * software route for that vector, and grants for each vCPU the guest named (→ the guest vector).
  */
-function softwareDeliverySetup(state: PlatformState, req: ActionOf<'guest-msi'>, admitted: AdmittedRequest, targets: readonly Vcpu[]): Action[] {
+function softwareDeliverySetup(state: PlatformState, req: ActionOf<'guest-msi'>, admitted: AdmittedRequest, targets: readonly Vcpu[], amd: AmdPolicyRules): Action[] {
   const routes = state.hypervisor.softwareRoutes ?? {};
   let hostVector = FIRST_ROUTE_VECTOR;
   while (hostVector >= LAST_ROUTE_VECTOR && routes[hostVector] !== undefined) hostVector--;
   if (hostVector < LAST_ROUTE_VECTOR) return [];
   const { requester } = admitted;
   const pcpu = targets[0]!.pcpu;
-  const delivery = hostDelivery(state, req.device, req.entry, pcpu, hostVector, requester);
+  const delivery = hostDelivery(state, req.device, req.entry, pcpu, hostVector, requester, undefined, amd);
   if (delivery === undefined) return [];
   const route: Action = { kind: 'software-route', hostVector, route: { device: req.device, domain: targets[0]!.domain, destination: req.destination >>> 0, logical: req.destinationMode === 'logical', deliveryMode: req.deliveryMode ?? 0, vector: req.vector } };
   const guestGrants = delivery.requesters.flatMap((key) => targets.map((v): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'vcpu', vcpu: v.id }, vector: req.vector, deliveryModes: [0, 1] } })));

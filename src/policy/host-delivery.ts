@@ -18,7 +18,10 @@ import { encodeIec } from '../vtd/invalidation.ts';
 import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
 import { latchedEime } from '../vtd/interrupt-remapping.ts';
 import { composeCompatibilityMsi } from '../x86/msi.ts';
+import type { PciFunction } from '../platform/state.ts';
+import type { AmdPolicyRules } from './amd.ts';
 import { acceptedRequesters, remappingOn, sourceValidationOf } from './common.ts';
+import { policyVendor } from './vendor.ts';
 
 /**
  * The IRTE (128 bits) of the host's own delivery: remapped, present, fixed, edge, physical
@@ -62,18 +65,28 @@ export interface HostDelivery {
  * pCPU, or an APIC ID the message format cannot carry (above 0xFF with IR off or EIME = 0).
  * @param owner the domain the grants are for (the function's owner)
  */
-export function hostDelivery(state: PlatformState, device: string, entry: number, pcpu: number, hostVector: number, owner: number | undefined, reuse?: number): HostDelivery | undefined {
+export function hostDelivery(state: PlatformState, device: string, entry: number, pcpu: number, hostVector: number, owner: number | undefined, reuse?: number, amd: AmdPolicyRules = {}): HostDelivery | undefined {
   const fn = state.devices[device];
   const apicId = state.cpus[pcpu]?.apicId;
   if (fn === undefined || apicId === undefined) return undefined;
   const iommu = fn.iommu;
-  const unit = iommu === undefined ? undefined : state.iommus[iommu];
-  const hostGrant = (key: string): Action => ({ kind: 'grant', grant: { requester: key, target: { kind: 'pcpu', apicId }, vector: hostVector, deliveryModes: [0] } });
-  if (iommu === undefined || unit === undefined || !remappingOn(state, iommu)) {
+  if (iommu === undefined || !remappingOn(state, iommu)) {
     if (apicId > 0xff) return undefined;
     const msg = composeCompatibilityMsi({ destination: apicId, vector: hostVector });
-    return { actions: [hostGrant(device), { kind: 'program-msix', device, entry, address: msg.address, data: msg.data, masked: false }], irte: undefined, apicId, requesters: [device] };
+    return { actions: [hostGrant(device, apicId, hostVector), { kind: 'program-msix', device, entry, address: msg.address, data: msg.data, masked: false }], irte: undefined, apicId, requesters: [device] };
   }
+  // The vendor's remapped delivery (src/policy/vendor.ts): VT-d below, AMD-Vi src/policy/amd.ts.
+  return policyVendor(state).remappedHostDelivery(state, fn, entry, iommu, apicId, hostVector, owner, reuse, amd);
+}
+
+function hostGrant(key: string, apicId: number, hostVector: number): Action {
+  return { kind: 'grant', grant: { requester: key, target: { kind: 'pcpu', apicId }, vector: hostVector, deliveryModes: [0] } };
+}
+
+/** The VT-d remapped host delivery (IR on at unit `iommu`): see the module comment. */
+export function vtdRemappedHostDelivery(state: PlatformState, fn: PciFunction, entry: number, iommu: number, apicId: number, hostVector: number, owner: number | undefined, reuse?: number): HostDelivery | undefined {
+  const device = fn.key;
+  if (state.iommus[iommu] === undefined) return undefined;
   const index = reuse ?? state.hypervisor.nextIrte[iommu] ?? 0;
   const source = sourceValidationOf(state, fn);
   const irte = hostRemappedIrte(state, iommu, apicId, hostVector, source);
@@ -85,7 +98,7 @@ export function hostDelivery(state: PlatformState, device: string, entry: number
       ...(reuse === undefined ? [{ kind: 'irte-allocated', iommu, index } as const] : []),
       { kind: 'write-irte', iommu, index, value: irte },
       { kind: 'invalidate-iec', iommu, descriptor: encodeIec({ granularity: 'index', indexMask: 0, interruptIndex: index }) },
-      ...requesters.map(hostGrant),
+      ...requesters.map((k) => hostGrant(k, apicId, hostVector)),
       { kind: 'program-msix', device, entry, address: msi.address, data: msi.data, masked: false },
     ],
     irte: { iommu, index },

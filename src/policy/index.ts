@@ -1,10 +1,10 @@
 /** The policy modules by name (the scenario's `platform.policy`). */
 import type { HypervisorPolicy } from './policy.ts';
-import { kvm, kvmBrokenNdstAfterMove, kvmBrokenNoOwnerCheck, kvmBrokenNoWakeupList, kvmBrokenPdaAnyVm, kvmBrokenSnWithoutOn, kvmBrokenSplitGroup, kvmBrokenPostMulticast } from './kvm.ts';
-import { xen } from './xen.ts';
+import { kvm, kvmBrokenAmdGaRemapEn, kvmBrokenAmdNoIrtFlush, kvmBrokenNdstAfterMove, kvmBrokenNoOwnerCheck, kvmBrokenNoWakeupList, kvmBrokenPdaAnyVm, kvmBrokenSnWithoutOn, kvmBrokenSplitGroup, kvmBrokenPostMulticast } from './kvm.ts';
+import { xen, xenBrokenAmdSharedIrt } from './xen.ts';
 
 export const POLICIES: Readonly<Record<string, HypervisorPolicy>> = Object.fromEntries(
-  [kvm, xen, kvmBrokenSnWithoutOn, kvmBrokenNdstAfterMove, kvmBrokenPdaAnyVm, kvmBrokenNoWakeupList, kvmBrokenNoOwnerCheck, kvmBrokenSplitGroup, kvmBrokenPostMulticast].map((p) => [p.name, p]),
+  [kvm, xen, kvmBrokenSnWithoutOn, kvmBrokenNdstAfterMove, kvmBrokenPdaAnyVm, kvmBrokenNoWakeupList, kvmBrokenNoOwnerCheck, kvmBrokenSplitGroup, kvmBrokenPostMulticast, kvmBrokenAmdNoIrtFlush, kvmBrokenAmdGaRemapEn, xenBrokenAmdSharedIrt].map((p) => [p.name, p]),
 );
 
 export const DEFAULT_POLICY = 'kvm';

@@ -23,6 +23,9 @@ import type { HypervisorPolicy, PolicyRequest } from './policy.ts';
 import { vcpuAt } from '../platform/vcpu-table.ts';
 import { ndstOf, pidOf, schedulePrologue } from './common.ts';
 import { guestMsiSetup, injectRouted } from './guest-msi.ts';
+import { amdUpdateGa, avicIrr, gaLogWakeup } from './amd.ts';
+import { vendorOf } from './vendor.ts';
+import { AMDVI_GA_LOG_INTERRUPT } from '../platform/amdvi-interrupt.ts';
 
 /** Linux arch/x86/include/asm/irq_vectors.h */
 export const POSTED_INTR_VECTOR = 0xf2;
@@ -43,6 +46,58 @@ export interface KvmBugs {
   readonly splitGroup?: boolean;
   /** Post a fixed request naming several vCPUs into the first of them (the single-vCPU check `kvm_intr_is_single_vcpu` left out). */
   readonly postMulticast?: boolean;
+  /** AMD-Vi: write DTEs and IRTEs without INVALIDATE_DEVTAB_ENTRY / INVALIDATE_INTERRUPT_TABLE (stale cached entries). */
+  readonly amdNoFlush?: boolean;
+  /** AMD-Vi: activate guest mode with RemapEn = 0 (Linux e52d58d54a32 before e97685abd5d7): every posted interrupt faults. */
+  readonly amdDropRemapEn?: boolean;
+}
+
+/**
+ * KVM on AMD (arch/x86/kvm/svm/avic.c): the vCPU's interrupts are posted through GA-mode IRTEs
+ * naming its AVIC backing page (src/policy/amd.ts), and scheduling updates those IRTEs instead
+ * of a PID:
+ *
+ * - load on a pCPU (`avic_vcpu_load` → `avic_update_iommu_vcpu_affinity` → `amd_iommu_update_ga`):
+ *   IsRun = 1, Destination = the pCPU's APIC ID; VMRUN then evaluates the backing page's IRR
+ *   (`sync-pir`: the IRR bits posted while it was away are taken);
+ * - put (`avic_vcpu_put`): IsRun = 0 (GALogIntr = 0: a preempted vCPU needs no wakeup);
+ * - blocking (`avic_vcpu_blocking`): not when an interrupt is pending (vIRR or the backing page's
+ *   IRR, `kvm_vcpu_has_events`); else IsRun = 0 with GALogIntr = 1, then block;
+ * - the GA-log interrupt (`avic_ga_log_notifier` → `kvm_vcpu_wake_up`): wake the blocked vCPUs
+ *   with a posted interrupt pending (src/policy/amd.ts `gaLogWakeup`).
+ */
+function respondAvic(state: PlatformState, r: PolicyRequest, bugs: KvmBugs): Action[] {
+  const put = (x: Vcpu): Action[] => [...amdUpdateGa(state, x, 'runnable', x.pcpu), { kind: 'vcpu-set', vcpu: x.id, run: 'runnable', pcpu: x.pcpu }];
+  switch (r.kind) {
+    case 'schedule': {
+      const start = schedulePrologue(state, r.vcpu, r.pcpu, put);
+      if (start === undefined) return [];
+      const { vcpu: v, actions: out } = start;
+      out.push(...amdUpdateGa(state, v, 'running', r.pcpu), { kind: 'sync-pir', vcpu: v.id, pcpu: r.pcpu }, { kind: 'vcpu-set', vcpu: v.id, run: 'running', pcpu: r.pcpu });
+      return out;
+    }
+    case 'preempt': {
+      const v = vcpuAt(state.vcpus, r.vcpu);
+      return v?.run === 'running' ? put(v) : [];
+    }
+    case 'halt': {
+      const v = vcpuAt(state.vcpus, r.vcpu);
+      if (v?.run !== 'running' || v.virr !== 0n || avicIrr(state, v) !== 0n) return [];
+      return [...amdUpdateGa(state, v, 'blocked', v.pcpu), { kind: 'vcpu-set', vcpu: v.id, run: 'blocked', pcpu: v.pcpu }];
+    }
+    case 'host-interrupt': {
+      const injected = injectRouted(state, r);
+      if (injected !== undefined) return injected;
+      return r.vector === AMDVI_GA_LOG_INTERRUPT.vector ? gaLogWakeup(state) : [];
+    }
+    case 'guest-msi':
+      return guestMsiSetup(state, r, {
+        checks: { owner: !bugs.noOwnerCheck, group: !bugs.splitGroup },
+        anyVm: bugs.pdaAnyVm === true,
+        postMulticast: bugs.postMulticast === true,
+        amd: { flush: bugs.amdNoFlush !== true, dropRemapEn: bugs.amdDropRemapEn === true },
+      });
+  }
 }
 
 function preemptActions(state: PlatformState, v: Vcpu, bugs: KvmBugs): Action[] {
@@ -55,7 +110,9 @@ function preemptActions(state: PlatformState, v: Vcpu, bugs: KvmBugs): Action[] 
 
 export function makeKvmPolicy(name: string, summary: string, source: string, bugs: KvmBugs = {}): HypervisorPolicy {
   const broken = Object.values(bugs).some(Boolean);
-  const respond = (state: PlatformState, r: PolicyRequest): Action[] => {
+  // The vendor decides how a vCPU's interrupts are posted (src/policy/vendor.ts): VMX posted interrupts or AVIC.
+  const respond = (state: PlatformState, r: PolicyRequest): Action[] => (vendorOf(state) === 'amdvi' ? respondAvic(state, r, bugs) : respondVmx(state, r));
+  const respondVmx = (state: PlatformState, r: PolicyRequest): Action[] => {
     switch (r.kind) {
       case 'schedule': {
         const start = schedulePrologue(state, r.vcpu, r.pcpu, (x) => preemptActions(state, x, bugs));
@@ -112,7 +169,11 @@ export function makeKvmPolicy(name: string, summary: string, source: string, bug
 
 const LINUX = 'Linux arch/x86/kvm/vmx/posted_intr.c (vmx_vcpu_pi_load, vmx_vcpu_pi_put, pi_enable_wakeup_handler, pi_wakeup_handler)';
 
-export const kvm = makeKvmPolicy('kvm', 'KVM-like VT-d posted interrupts: SN while preempted, wakeup vector and per-pCPU list while blocked, NDST on load, ON recomputed when SN is cleared', LINUX);
+export const kvm = makeKvmPolicy(
+  'kvm',
+  'KVM-like VT-d posted interrupts: SN while preempted, wakeup vector and per-pCPU list while blocked, NDST on load, ON recomputed when SN is cleared; on AMD-Vi, AVIC through GA-mode IRTEs (IsRun / Destination on load and put, GALogIntr while blocked, woken by the GA log)',
+  `${LINUX}; on AMD Linux arch/x86/kvm/svm/avic.c and drivers/iommu/amd/iommu.c`,
+);
 export const kvmBrokenSnWithoutOn = makeKvmPolicy(
   'kvm-broken-sn-without-on',
   'clears SN on load without recomputing ON: requests posted while preempted stay in PIR (lost until another interrupt)',
@@ -148,6 +209,20 @@ export const kvmBrokenPostMulticast = makeKvmPolicy(
   "posts a guest's fixed MSI whose logical destination names several vCPUs into the first of them: the posted IRTE has one PDA, so the other vCPUs never receive the interrupt",
   `${LINUX}; vmx_pi_update_irte without the kvm_intr_is_single_vcpu check (arch/x86/kvm/lapic.c), which keeps such IRTEs remapped`,
   { postMulticast: true },
+);
+const AVIC = 'Linux arch/x86/kvm/svm/avic.c (avic_pi_update_irte, avic_vcpu_load/put, avic_ga_log_notifier) and drivers/iommu/amd/iommu.c (irq_remapping_alloc, modify_irte_ga, amd_iommu_activate_guest_mode, amd_iommu_update_ga)';
+
+export const kvmBrokenAmdNoIrtFlush = makeKvmPolicy(
+  'kvm-broken-amd-no-irt-flush',
+  "AMD-Vi: rewrites a device's DTE and IRTEs without INVALIDATE_DEVTAB_ENTRY / INVALIDATE_INTERRUPT_TABLE: the IOMMU keeps using the cached entry, which after reassignment posts into the previous owner's vCPU",
+  `${AVIC}; the iommu_flush_irt_and_complete / device_flush_dte after the write left out (interrupt analogue of XSA-442, CVE-2023-34326)`,
+  { amdNoFlush: true },
+);
+export const kvmBrokenAmdGaRemapEn = makeKvmPolicy(
+  'kvm-broken-amd-ga-remapen',
+  'AMD-Vi: activates guest mode with RemapEn = 0 (the entry zeroed and RemapEn not restored): every interrupt of the device faults with IO_PAGE_FAULT and is lost',
+  `${AVIC}; Linux e52d58d54a32 "iommu/amd: Use cmpxchg_double() when updating 128-bit IRTE" stopped modify_irte_ga forcing RemapEn, fixed for activation by e97685abd5d7 "iommu/amd: Restore IRTE.RemapEn bit for amd_iommu_activate_guest_mode"`,
+  { amdDropRemapEn: true },
 );
 export const kvmBrokenNoWakeupList = makeKvmPolicy(
   'kvm-broken-no-wakeup-list',

@@ -23,12 +23,48 @@ import type { HypervisorPolicy, PolicyRequest } from './policy.ts';
 import { vcpuAt } from '../platform/vcpu-table.ts';
 import { ALL_CHECKS, ndstOf, pidOf, schedulePrologue } from './common.ts';
 import { guestMsiSetup, injectRouted } from './guest-msi.ts';
+import { vendorOf } from './vendor.ts';
 
 export const XEN_POSTED_INTR_VECTOR = 0xf3;
 export const XEN_PI_WAKEUP_VECTOR = 0xf4;
 
 function switchFrom(vcpu: number, pcpu: number): Action[] {
   return [{ kind: 'pid-write', vcpu, sn: true }, { kind: 'vcpu-set', vcpu, run: 'runnable', pcpu }];
+}
+
+/**
+ * Xen on AMD-Vi (xen/drivers/passthrough/amd/iommu_intr.c): no AVIC posting for passed-through
+ * devices — a guest's MSI is remapped to a host vector in the device's own interrupt table
+ * (`update_intremap_entry_from_msi_msg`, then `amd_iommu_flush_intremap`) and injected by the
+ * pirq path (src/policy/guest-msi.ts software delivery, which wakes a blocked vCPU); scheduling
+ * touches no IOMMU structure. `sharedTable`: one table for all devices (XSA-36).
+ */
+function respondAmd(state: PlatformState, r: PolicyRequest, bugs: XenBugs): Action[] {
+  switch (r.kind) {
+    case 'schedule': {
+      const start = schedulePrologue(state, r.vcpu, r.pcpu, (x) => [{ kind: 'vcpu-set', vcpu: x.id, run: 'runnable', pcpu: x.pcpu }]);
+      if (start === undefined) return [];
+      return [...start.actions, { kind: 'vcpu-set', vcpu: start.vcpu.id, run: 'running', pcpu: r.pcpu }];
+    }
+    case 'preempt': {
+      const v = vcpuAt(state.vcpus, r.vcpu);
+      return v?.run === 'running' ? [{ kind: 'vcpu-set', vcpu: v.id, run: 'runnable', pcpu: v.pcpu }] : [];
+    }
+    case 'halt': {
+      const v = vcpuAt(state.vcpus, r.vcpu);
+      return v?.run !== 'running' || v.virr !== 0n ? [] : [{ kind: 'vcpu-set', vcpu: v.id, run: 'blocked', pcpu: v.pcpu }];
+    }
+    case 'host-interrupt':
+      return injectRouted(state, r) ?? [];
+    case 'guest-msi':
+      return guestMsiSetup(state, r, { checks: ALL_CHECKS, amd: { avic: false, shared: bugs.sharedTable === true } });
+  }
+}
+
+/** Bugs of the Xen-like policy. */
+export interface XenBugs {
+  /** AMD-Vi: one interrupt remapping table for every device (XSA-36, CVE-2013-0153). */
+  readonly sharedTable?: boolean;
 }
 
 function respond(state: PlatformState, r: PolicyRequest): Action[] {
@@ -76,13 +112,33 @@ function respond(state: PlatformState, r: PolicyRequest): Action[] {
   }
 }
 
-export const xen: HypervisorPolicy = {
-  name: 'xen',
-  summary: 'Xen-like VT-d posted interrupts: SN on switch-from, NDST then SN on switch-to, per-pCPU blocking list with the wakeup vector',
-  source: 'xen/arch/x86/hvm/vmx/vmx.c (vmx_pi_switch_from, vmx_pi_switch_to, vmx_vcpu_block, pi_wakeup_interrupt, vmx_pi_do_resume)',
-  broken: false,
-  postedVector: XEN_POSTED_INTR_VECTOR,
-  wakeupVector: XEN_PI_WAKEUP_VECTOR,
-  initialPid: (v, state) => ({ on: false, sn: true, nv: XEN_POSTED_INTR_VECTOR, ndst: ndstOf(state, v.pcpu) }),
-  respond,
-};
+const XEN_VMX = 'xen/arch/x86/hvm/vmx/vmx.c (vmx_pi_switch_from, vmx_pi_switch_to, vmx_vcpu_block, pi_wakeup_interrupt, vmx_pi_do_resume)';
+const XEN_AMD = 'xen/drivers/passthrough/amd/iommu_intr.c (amd_iommu_alloc_intremap_table, update_intremap_entry_from_msi_msg, amd_iommu_flush_intremap)';
+
+/** The Xen-like policy, or a broken variant with `bugs`. */
+export function makeXenPolicy(name: string, summary: string, source: string, bugs: XenBugs = {}): HypervisorPolicy {
+  return {
+    name,
+    summary,
+    source,
+    broken: Object.values(bugs).some(Boolean),
+    postedVector: XEN_POSTED_INTR_VECTOR,
+    wakeupVector: XEN_PI_WAKEUP_VECTOR,
+    initialPid: (v, state) => ({ on: false, sn: true, nv: XEN_POSTED_INTR_VECTOR, ndst: ndstOf(state, v.pcpu) }),
+    // The vendor decides (src/policy/vendor.ts): VT-d posted interrupts, or AMD-Vi remapping without AVIC.
+    respond: (state, r) => (vendorOf(state) === 'amdvi' ? respondAmd(state, r, bugs) : respond(state, r)),
+  };
+}
+
+export const xen: HypervisorPolicy = makeXenPolicy(
+  'xen',
+  'Xen-like VT-d posted interrupts: SN on switch-from, NDST then SN on switch-to, per-pCPU blocking list with the wakeup vector; on AMD-Vi, remapped per-device IRTEs and injection (no AVIC)',
+  `${XEN_VMX}; on AMD ${XEN_AMD}`,
+);
+
+export const xenBrokenAmdSharedIrt = makeXenPolicy(
+  'xen-broken-amd-shared-irt',
+  "AMD-Vi: one interrupt remapping table for every device: a guest's device that sends another device's IRTE index raises that device's interrupt (XSA-36, CVE-2013-0153)",
+  `${XEN_AMD} before XSA-36 (one global intremap table; fixed by per-device tables, amd_iommu_perdev_intremap)`,
+  { sharedTable: true },
+);

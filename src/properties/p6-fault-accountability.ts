@@ -35,6 +35,7 @@ import { decodeFaultRecord, faultRecordInterruptIndex } from '../vtd/fault-recor
 import { decodeFsts, decodeIrta } from '../vtd/registers.ts';
 import { faultReason } from '../vtd/fault-reasons.ts';
 import { decodeIrte, IRTE_BYTES } from '../vtd/irte.ts';
+import { iecLookup } from '../vtd/iec.ts';
 import { translateDma } from '../vtd/dma/walk.ts';
 import { dmaCapabilities } from '../platform/dma-access.ts';
 import { formatBdf } from '../pci/bdf.ts';
@@ -88,7 +89,7 @@ const qualified = (reason: number): boolean => faultReason(reason)?.qualified ??
 
 /** FPD of the IRTE the unit used for interrupt index `index`: its IEC copy, else the entry in memory. */
 function irteFpd(state: PlatformState, unit: IommuUnit, index: number): boolean {
-  const cached = unit.iec.entries[index];
+  const cached = iecLookup(unit.iec, index);
   if (cached !== undefined) return cached.irte.fpd;
   const address = decodeIrta(unit.regs.irtaLatched).base + BigInt(index * IRTE_BYTES);
   return decodeIrte(state.memory.readLE(address, IRTE_BYTES)).irte.fpd;

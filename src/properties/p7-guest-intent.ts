@@ -474,7 +474,8 @@ export function tallyGuestIntent(events: readonly PlatformEvent[], t: GuestInten
   return t;
 }
 
-/** Whether P7 judges an action of kind `kind`: not a device's own raw write (an `msi-write` or `dma`), which no guest programming asks for and which P1 judges. */
+/** Whether P7 judges an action of kind `kind`: not a device's own raw write (an `msi-write`, `dma` or an IMS slot's `ims-signal`), which no guest programming asks for and which P1 judges. */
 export function judgesGuestIntent(kind: string): boolean {
-  return kind !== 'msi-write' && kind !== 'dma';
+  // An IMS slot's raise (`ims-signal`) is a DMA write of its physical pair, like `msi-write`: no MSI-X entry asks for it.
+  return kind !== 'msi-write' && kind !== 'dma' && kind !== 'ims-signal';
 }

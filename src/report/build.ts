@@ -20,7 +20,7 @@ import { COST_FIELDS, COST_LABELS, vmmCosts } from '../vmm/costs.ts';
 import { platformSection, topologySection, domainsSection } from './platform-sections.ts';
 import { tablesSection } from './table-sections.ts';
 import { requestPaths, COLUMNS, type RequestPath } from './paths.ts';
-import { pathSvg, MAX_ROWS } from './path-svg.ts';
+import { MAX_ROWS } from './path-svg.ts';
 import { list, pre, table, text, type Block, type Cell, type Report, type Section } from './model.ts';
 
 /** What a report is made of. */
@@ -85,8 +85,8 @@ function pathsTable(id: string, caption: string, paths: readonly RequestPath[]):
   return table({
     id,
     caption,
-    columns: ['Step', 'Action', 'Request', 'Outcome', ...COLUMNS],
-    rows: paths.map((p) => [p.step, p.label, p.kind, p.outcome, ...COLUMNS.map((_, c) => p.hops.find((h) => h.column === c)?.text ?? '—')]),
+    columns: ['Step', 'Action', 'Request', 'Outcome', ...COLUMNS, 'Violates'],
+    rows: paths.map((p) => [p.step, p.label, p.kind, p.outcome, ...COLUMNS.map((_, c) => p.hops.find((h) => h.column === c)?.text ?? '—'), p.violated.length === 0 ? 'none' : `VIOLATED ${p.violated.join(', ')}`]),
     empty: 'no interrupt or DMA request',
   });
 }
@@ -98,7 +98,7 @@ function pathsSection(r: RunResult): Section {
     title: 'Request paths',
     blocks: [
       text('Each interrupt and DMA request of the run: device → fabric (the requester ID the IOMMU saw) → unit → entry (IRTE, IRTE and PI descriptor, or the DMA translation) → CPU, vCPU or memory, or where it was stopped (red).'),
-      { kind: 'diagram', diagram: { id: 'path-diagram', caption: paths.length > MAX_ROWS ? `The first ${MAX_ROWS} of ${paths.length} requests` : `${paths.length} request(s)`, svg: pathSvg(paths) } },
+      { kind: 'diagram', diagram: { id: 'path-diagram', caption: paths.length > MAX_ROWS ? `The first ${MAX_ROWS} of ${paths.length} requests` : `${paths.length} request(s)`, paths } },
       pathsTable('path-table', 'The same paths as a table', paths),
     ],
   };
@@ -129,7 +129,7 @@ function checkSection(c: CheckResult): Section {
     const replay = runScenario(compileScenario(parseScenarioText(x.scenario, c.prepared.file)));
     const failing = requestPaths(replay).filter((p) => p.step === x.step);
     blocks.push(
-      { kind: 'diagram', diagram: { id: 'cx-diagram', caption: `Requests of the failing step ${x.step}`, svg: pathSvg(failing) } },
+      { kind: 'diagram', diagram: { id: 'cx-diagram', caption: `Requests of the failing step ${x.step}`, paths: failing } },
       pathsTable('cx-paths', `Requests of the failing step ${x.step}`, failing),
       pre('cx-scenario', 'The counterexample as a scenario (save it and replay with remapsim run)', x.scenario.trimEnd().split('\n')),
     );
@@ -178,7 +178,7 @@ export function buildReport(input: ReportInput): Report {
   ];
   const sections: Section[] = [
     { id: 'summary', title: 'Summary', blocks: summary },
-    platformSection(r.final, input.data, r.scenario.platform),
+    platformSection(r.final, input.data, r.scenario.platform, input.file),
     topologySection(r.final),
     domainsSection(r.final),
     tablesSection(r.final),

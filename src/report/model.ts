@@ -6,6 +6,8 @@
  * model; the renderers escape it.
  */
 
+import type { RequestPath } from './paths.ts';
+
 /** A table cell: text, shown as is (a number is shown in decimal). */
 export type Cell = string | number;
 
@@ -20,12 +22,11 @@ export interface Table {
   readonly empty: string;
 }
 
-/** A request path diagram (src/report/path-svg.ts): the SVG document as an XML string. */
+/** A request path diagram: the paths it draws (src/report/path-svg.ts draws them as SVG). */
 export interface Diagram {
   readonly id: string;
   readonly caption: string;
-  /** Serialized `<svg>` element (built with xmlbuilder2, so already escaped). */
-  readonly svg: string;
+  readonly paths: readonly RequestPath[];
 }
 
 export type Block =

@@ -8,7 +8,9 @@
  * 34 characters).
  */
 import { fragment } from 'xmlbuilder2';
+import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import { COLUMNS, type RequestPath } from './paths.ts';
+import { xmlText } from './xml-text.ts';
 
 const LEFT = 56;
 const BOX_W = 220;
@@ -26,31 +28,43 @@ export const MAX_ROWS = 400;
 const clip = (s: string): string => (s.length <= BOX_CHARS ? s : `${s.slice(0, BOX_CHARS - 1)}…`);
 const x0 = (column: number): number => LEFT + column * (BOX_W + GAP);
 
-/** The SVG of `paths` (at most {@link MAX_ROWS} rows), as an XML string. */
+/** The SVG of `paths` (at most {@link MAX_ROWS} rows) as a standalone XML string. */
 export function pathSvg(paths: readonly RequestPath[]): string {
+  const f = fragment();
+  drawPaths(f, paths);
+  return f.end({ headless: true });
+}
+
+/**
+ * Append the `<svg>` of `paths` (at most {@link MAX_ROWS} rows) to `parent`, in the same
+ * document: serialized once, so its text is escaped once.
+ */
+export function drawPaths(parent: XMLBuilder, paths: readonly RequestPath[]): void {
   const rows = paths.slice(0, MAX_ROWS);
   const width = x0(COLUMNS.length) - GAP + 10;
   const height = TOP + Math.max(1, rows.length) * ROW_H + 10;
-  const svg = fragment().ele('svg', { xmlns: 'http://www.w3.org/2000/svg', class: 'paths', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'font-family': 'sans-serif', 'font-size': 12 });
-  svg.ele('title').txt(`Paths of ${paths.length} interrupt and DMA requests`);
+  const svg = parent.ele('svg', { xmlns: 'http://www.w3.org/2000/svg', class: 'paths', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'font-family': 'sans-serif', 'font-size': 12 });
+  svg.ele('title').txt(xmlText(`Paths of ${paths.length} interrupt and DMA requests`));
   const defs = svg.ele('defs');
   defs.ele('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto' }).ele('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#444' });
   const head = svg.ele('g', { class: 'header' });
-  COLUMNS.forEach((c, i) => head.ele('text', { x: x0(i) + BOX_W / 2, y: 18, 'text-anchor': 'middle', 'font-weight': 'bold' }).txt(c));
-  if (rows.length === 0) svg.ele('text', { x: LEFT, y: TOP + 18 }).txt('no interrupt or DMA request in this run');
+  COLUMNS.forEach((c, i) => head.ele('text', { x: x0(i) + BOX_W / 2, y: 18, 'text-anchor': 'middle', 'font-weight': 'bold' }).txt(xmlText(c)));
+  if (rows.length === 0) svg.ele('text', { x: LEFT, y: TOP + 18 }).txt(xmlText('no interrupt or DMA request in this run'));
   rows.forEach((p, r) => {
     const y = TOP + r * ROW_H;
-    const g = svg.ele('g', { class: 'path', 'data-step': p.step, 'data-kind': p.kind, 'data-outcome': p.outcome });
-    g.ele('text', { x: 4, y: y + BOX_H / 2 + 4 }).txt(`#${p.step}`);
+    const g = svg.ele('g', { class: 'path', 'data-step': p.step, 'data-kind': p.kind, 'data-outcome': p.outcome, 'data-violated': p.violated.join(' ') || 'none' });
+    const violated = p.violated.length > 0;
+    g.ele('text', { x: 4, y: y + BOX_H / 2 + 4, ...(violated ? { fill: STROKE.fault, 'font-weight': 'bold' } : {}) }).txt(xmlText(`#${p.step}`));
     p.hops.forEach((h, k) => {
       const x = x0(h.column);
       const hop = g.ele('g', { class: 'hop', 'data-state': h.state });
-      hop.ele('title').txt(h.text);
-      hop.ele('rect', { x, y, width: BOX_W, height: BOX_H, rx: 4, fill: FILL[h.state], stroke: STROKE[h.state] });
-      hop.ele('text', { x: x + 6, y: y + BOX_H / 2 + 4 }).txt(clip(h.text));
+      hop.ele('title').txt(xmlText(violated && k === p.hops.length - 1 ? `${h.text} — VIOLATES ${p.violated.join(', ')}` : h.text));
+      // The target of a request that violated a property gets a thick red frame and says so.
+      const bad = violated && k === p.hops.length - 1;
+      hop.ele('rect', { x, y, width: BOX_W, height: BOX_H, rx: 4, fill: FILL[h.state], stroke: bad ? STROKE.fault : STROKE[h.state], 'stroke-width': bad ? 3 : 1 });
+      hop.ele('text', { x: x + 6, y: y + BOX_H / 2 + 4 }).txt(xmlText(clip(h.text)));
       const next = p.hops[k + 1];
       if (next !== undefined) g.ele('line', { x1: x + BOX_W, y1: y + BOX_H / 2, x2: x0(next.column) - 2, y2: y + BOX_H / 2, stroke: '#444', 'marker-end': 'url(#arrow)' });
     });
   });
-  return svg.end({ headless: true });
 }

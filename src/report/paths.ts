@@ -32,6 +32,8 @@ export interface RequestPath {
   /** `delivered`, `posted`, `injected`, `fault`, `blocked`, `dma`, `peer`. */
   readonly outcome: string;
   readonly hops: readonly Hop[];
+  /** Properties the action that made this request violated (P1/P3 for an interrupt, P2/P4 for DMA); empty when none. */
+  readonly violated: readonly string[];
 }
 
 export const COLUMNS = ['Device', 'Fabric (requester ID)', 'Unit', 'Entry', 'Target'] as const;
@@ -54,7 +56,7 @@ function pdaOwner(state: PlatformState, pda: bigint): string {
 }
 
 /** The path of one outcome event, or undefined for an event that is not a request's outcome. */
-export function pathOf(e: PlatformEvent, state: PlatformState): Omit<RequestPath, 'step' | 'label'> | undefined {
+export function pathOf(e: PlatformEvent, state: PlatformState): Omit<RequestPath, 'step' | 'label' | 'violated'> | undefined {
   const p = hopsOf(e, state);
   if (p === undefined) return undefined;
   // The device's owner in the first box: a reviewer reads "whose device reached whom".
@@ -63,7 +65,7 @@ export function pathOf(e: PlatformEvent, state: PlatformState): Omit<RequestPath
   return { ...p, hops: p.hops.map((h) => (h.column === 0 ? { ...h, text: `${h.text} (${name})` } : h)) };
 }
 
-function hopsOf(e: PlatformEvent, state: PlatformState): Omit<RequestPath, 'step' | 'label'> | undefined {
+function hopsOf(e: PlatformEvent, state: PlatformState): Omit<RequestPath, 'step' | 'label' | 'violated'> | undefined {
   switch (e.kind) {
     case 'interrupt-delivered': {
       if (e.path === 'system-error') return { kind: 'interrupt', outcome: 'delivered', hops: [ok(0, e.device), bypass(1, 'Unsupported Request → SERR#'), bypass(2, 'not remapped'), bypass(3, 'NMI'), ok(4, cpus(e.targets))] };
@@ -100,13 +102,29 @@ function hopsOf(e: PlatformEvent, state: PlatformState): Omit<RequestPath, 'step
   }
 }
 
-/** Every request path of a run, in step order. */
+/**
+ * Every request path of a run, in step order, each with the properties its action violated
+ * (violations name the action by its index, as events do in `step`).
+ */
 export function requestPaths(r: RunResult): RequestPath[] {
+  const at = new Map<string, string[]>();
+  const mark = (kind: 'interrupt' | 'dma', property: string, list: readonly { step: number }[]): void => {
+    for (const v of list) {
+      const k = `${kind}:${v.step}`;
+      const l = at.get(k) ?? [];
+      if (!l.includes(property)) l.push(property);
+      at.set(k, l);
+    }
+  };
+  mark('interrupt', 'P1', r.violations);
+  mark('interrupt', 'P3', r.lost);
+  mark('dma', 'P2', r.dmaIsolation);
+  mark('dma', 'P4', r.coherence);
   const out: RequestPath[] = [];
   for (const s of r.steps) {
     for (const e of s.events) {
       const p = pathOf(e, r.final);
-      if (p !== undefined) out.push({ step: s.step.index, label: s.step.label, ...p });
+      if (p !== undefined) out.push({ step: s.step.index, label: s.step.label, ...p, violated: at.get(`${p.kind}:${e.step}`) ?? [] });
     }
   }
   return out;

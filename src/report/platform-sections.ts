@@ -17,7 +17,12 @@ import { vcpuList } from '../platform/vcpu-table.ts';
 import { vcpuName } from '../scenario/trace.ts';
 import { unitName } from '../platform/vendor.ts';
 import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
-import { hex, hexPad, list, table, text, yesNo, type Block, type Section } from './model.ts';
+import { loadDmar } from '../vtd/dmar/load.ts';
+import { formatDmarSummary } from '../vtd/dmar/summary.ts';
+import { loadIvrs } from '../amdvi/ivrs/load.ts';
+import { formatIvrsSummary } from '../amdvi/ivrs/summary.ts';
+import { dirname, resolve } from 'node:path';
+import { hex, hexPad, list, pre, table, text, type Block, type Section } from './model.ts';
 
 const gsts = (u: IommuUnit, bit: number): boolean => (u.regs.gsts & (1 << bit)) !== 0;
 
@@ -97,9 +102,12 @@ function amdUnitRow(u: AmdViUnit, desc: PlatformDescription): string[] {
 
 /**
  * The platform section: where the units come from (the DMAR or IVRS table the scenario names,
- * or its own `iommus`/`amdvi`), host address width, APIC mode, CPUs, and one row per unit.
+ * or its own `iommus`/`amdvi`), host address width, APIC mode, CPUs, and one row per unit;
+ * with a table, its summary as `remapsim import` prints it (src/vtd/dmar/summary.ts,
+ * src/amdvi/ivrs/summary.ts). `file`: the scenario file (tables are named relative to it).
+ * @throws InputError when the named table cannot be read (compiling the scenario read it already).
  */
-export function platformSection(state: PlatformState, data: Scenario, desc: PlatformDescription): Section {
+export function platformSection(state: PlatformState, data: Scenario, desc: PlatformDescription, file: string): Section {
   const p = data.platform;
   const source = p.dmar !== undefined ? `ACPI DMAR table ${p.dmar}` : p.ivrs !== undefined ? `ACPI IVRS table ${p.ivrs}` : p.amdvi !== undefined ? 'AMD-Vi units written in the scenario' : 'VT-d units written in the scenario (platform.iommus)';
   const amd = state.amdvi !== undefined;
@@ -134,6 +142,8 @@ export function platformSection(state: PlatformState, data: Scenario, desc: Plat
       }),
     );
   }
+  if (p.dmar !== undefined) blocks.push(pre('dmar-summary', `The DMAR table (${p.dmar}) as remapsim import dmar summarises it`, formatDmarSummary(loadDmar(resolve(dirname(file), p.dmar))).trimEnd().split('\n')));
+  if (p.ivrs !== undefined) blocks.push(pre('ivrs-summary', `The IVRS table (${p.ivrs}) as remapsim import ivrs summarises it`, formatIvrsSummary(loadIvrs(resolve(dirname(file), p.ivrs))).trimEnd().split('\n')));
   blocks.push(
     table({
       id: 'cpus',

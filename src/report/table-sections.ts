@@ -1,25 +1,30 @@
 /**
  * The interrupt-remapping structures as the hardware reads them from memory, decoded:
  *
- * - VT-d: every present IRTE of each unit's table (through the latched IRTA, VT-d §9.10 for
- *   the remapped and posted formats; the same rows as `remapsim dump`, src/scenario/dump.ts),
- *   and every posted-interrupt descriptor a posted IRTE names (VT-d §9.11: PIR, ON, SN, NV,
- *   NDST) with the vCPU that owns it.
- * - AMD-Vi: the DTE of each device behind a unit (AMD IOMMU spec §2.2.2, src/amdvi/dte.ts)
- *   and the present IRTEs of its interrupt table (§2.2.5, legacy 32-bit or GA 128-bit as
- *   Control.GAEn selects, src/amdvi/irte.ts), with the vAPIC backing page of a GA-mode entry.
+ * - VT-d: every present IRTE of each unit's table (through the latched IRTA; VT-d spec §9.10
+ *   "Interrupt Remapping Table Entry", remapped and posted formats, decoded by src/vtd/irte.ts;
+ *   the same entries as `remapsim dump`, src/scenario/dump.ts), and every posted-interrupt
+ *   descriptor a posted IRTE names or a vCPU owns (VT-d spec §9.12, src/vtd/pid.ts: PIR, ON,
+ *   SN, NV, NDST) with the vCPU that owns it.
+ * - AMD-Vi: the DTE of each device behind a unit (spec 48882 §2.2.2.1, src/amdvi/dte.ts), read
+ *   at Device Table Base + DeviceID × 32 as the unit reads it (src/amdvi/interrupt-remapping.ts
+ *   `remapInterruptAmd`), and the present IRTEs of its interrupt table (legacy 32-bit or GA
+ *   128-bit as Control.GAEn selects, spec 48882 §2.2.5, src/amdvi/irte.ts), with the vAPIC backing page of a GA
+ *   vAPIC entry and the vCPU that owns it.
  */
 import type { PlatformState, IommuUnit } from '../platform/state.ts';
 import { decodeIrte, IRTE_BYTES } from '../vtd/irte.ts';
+import { iecLookup } from '../vtd/iec.ts';
 import { decodeIrta, irtEntries } from '../vtd/registers.ts';
 import { readPid } from '../vtd/pid-memory.ts';
+import { iecLookup } from '../vtd/iec.ts';
 import { pirVectors } from '../vtd/pid.ts';
 import { vcpuList } from '../platform/vcpu-table.ts';
 import { describeIrte, vcpuName } from '../scenario/trace.ts';
 import { formatBdf } from '../pci/bdf.ts';
 import { DELIVERY_MODE_NAMES } from '../x86/msi.ts';
 import { decodeDte, dteAddress, deviceIdInTable, dteInterruptTableRoot, DTE_BYTES, INT_CTL } from '../amdvi/dte.ts';
-import { decodeAmdIrte, irteBytes } from '../amdvi/irte.ts';
+import { decodeAmdIrte, irteBytes, LEGACY_IRTE_ALLOCATED } from '../amdvi/irte.ts';
 import { CONTROL_BITS, regBit } from '../amdvi/registers.ts';
 import { hex, hexPad, table, text, type Block, type Cell, type Section } from './model.ts';
 
@@ -35,7 +40,7 @@ function irteRows(state: PlatformState, unit: IommuUnit): { rows: Cell[][]; pdas
     if ((raw & 1n) === 0n) continue;
     const { irte } = decodeIrte(raw);
     const sid = irte.svt === 2 ? `buses ${hexPad(irte.sid >> 8, 2)}-${hexPad(irte.sid & 0xff, 2)}` : formatBdf(irte.sid);
-    const cached = unit.iec.entries[index];
+    const cached = iecLookup(unit.iec, index);
     const iec = cached === undefined ? 'not cached' : cached.raw === raw ? 'cached' : `STALE: holds ${hexPad(cached.raw, 32)}`;
     const target =
       irte.mode === 'remapped'
@@ -125,9 +130,12 @@ function amdBlocks(state: PlatformState): Block[] {
     for (let index = 0; index < 2 ** dte.IntTabLen; index++) {
       const at = root + BigInt(index * size);
       const e = state.memory.readLE(at, size);
-      if (e === 0n) continue;
+      // Zero is an unused slot, and so is an allocated one Linux has not written yet (legacy
+      // 0xFFFFFFFE, GA RemapEn = 0 with vector 0xFF: drivers/iommu/amd/iommu.c
+      // `irte_set_allocated`, `irte_ga_set_allocated`). Every other entry is listed, RemapEn or not.
+      if (e === 0n || (!ga && e === LEGACY_IRTE_ALLOCATED)) continue;
       const irte = decodeAmdIrte(e, ga);
-      if (!irte.remapEn && irte.format === 'legacy') continue;
+      if (ga && !irte.remapEn && irte.vector === 0xff) continue;
       const target =
         irte.format === 'ga-vapic'
           ? `vector ${hex(irte.vector)} → vAPIC backing page ${hex(irte.backingPage)} (${vcpuList(state.vcpus).find((v) => v.pda === irte.backingPage) === undefined ? 'no vCPU' : vcpuName(state, vcpuList(state.vcpus).find((v) => v.pda === irte.backingPage)!.id)}), IsRun=${+irte.isRun}, doorbell APIC ${hex(irte.destination)}, GATag ${hex(irte.gaTag)}`
@@ -137,7 +145,7 @@ function amdBlocks(state: PlatformState): Block[] {
   }
   return [
     table({ id: 'dte', caption: 'Device table entries (DTE) of the devices behind each unit', columns: ['Device', 'DeviceID', 'Unit', 'Valid bits', 'IntCtl', 'IRT entries', 'IRT root', 'DomainID', 'Raw (256 bits)'], rows: dtes, empty: 'no device behind an AMD-Vi unit' }),
-    table({ id: 'irt-amd', caption: 'Present IRTEs of each remapping DTE', columns: ['Device', 'Unit', 'Index', 'Format', 'RemapEn', 'Target', 'Raw', 'Reserved bits'], rows: irtes, empty: 'no present IRTE' }),
+    table({ id: 'irt-amd', caption: 'IRTEs in use in the interrupt table of each remapping DTE', columns: ['Device', 'Unit', 'Index', 'Format', 'RemapEn', 'Target', 'Raw', 'Reserved bits'], rows: irtes, empty: 'no present IRTE' }),
   ];
 }
 
@@ -148,7 +156,11 @@ export function tablesSection(state: PlatformState): Section {
     id: 'irt',
     title: amd ? 'Interrupt remapping: DTEs and IRTEs (AMD-Vi)' : 'Interrupt remapping: IRTEs and PI descriptors (VT-d)',
     blocks: [
-      text('Read from simulated memory after the last step, as the hardware would read them: only present entries are listed. "IEC" compares the interrupt entry cache with memory (a stale entry is what a missing invalidation leaves).'),
+      text(
+        amd
+          ? 'Read from simulated memory after the last step, as the IOMMU would read them: the DTE of each device behind a unit (through the Device Table Base register), then the entries of each interrupt table a DTE with IV=1 and IntCtl=remap names.'
+          : 'Read from simulated memory after the last step, as the hardware would read them: only present entries are listed. "IEC" compares the interrupt entry cache with memory (a stale entry is what a missing invalidation leaves).',
+      ),
       ...(amd ? amdBlocks(state) : vtdBlocks(state)),
     ],
   };

@@ -33,9 +33,11 @@ import type { Fabric } from '../fabric/model.ts';
 import { deviceRequesterIds } from '../fabric/contexts.ts';
 import { fieldName, type ParsedScenario } from './parse.ts';
 import type * as S from './types.ts';
-import { defaultMsixLayout, layoutProblem, type MsixLayout } from '../vmm/virtual-msix.ts';
+import { defaultMsixLayout, layoutProblem, regionOf, type MsixLayout } from '../vmm/virtual-msix.ts';
+import type { ImsLayout } from '../vmm/state.ts';
 import { VMM_DESIGNS } from '../vmm/index.ts';
 import type { DeviceModelOp } from '../platform/actions.ts';
+import { MAX_MAP_PAGES, MAX_SCENARIO_STEPS, MAX_UNMAP_BYTES, mappingPageCount } from './limits.ts';
 import { AMDVI_STEP_KEYS, AmdStepCompiler } from './amdvi-steps.ts';
 import { amdUnitOfSpec, loadIvrsUnits } from './amdvi-platform.ts';
 import { DEFAULT_AVIC_BACKING_BASE, type AmdViPlatformDescription, type AmdViUnitSpec } from '../platform/amdvi-build.ts';
@@ -89,7 +91,7 @@ export const DEFAULT_DIRECT_POST_TABLE_BASE = 0x2_0000_0000n;
 
 const STEP_KEYS = [
   'set-irta', 'gcmd', 'enable-ir', 'disable-ir', 'irte', 'clear-irte', 'invalidate-iec', 'invalidate-dma', 'msi', 'program-msi',
-  'program-msix', 'msix-control', 'signal', 'assign', 'grant', 'revoke', 'write-memory', 'clear-fault',
+  'program-msix', 'msix-control', 'signal', 'ims-signal', 'assign', 'grant', 'revoke', 'write-memory', 'clear-fault',
   'schedule', 'preempt', 'halt', 'guest-ack', 'guest-eoi', 'guest-msi', 'enable-dma', 'map-dma', 'unmap-dma', 'dma',
   'invalidate-context-cache', 'invalidate-iotlb', 'invalidate-pasid-cache', 'invalidate-pasid-iotlb',
   'write-register', 'fault-event', 'submit-invalidation', 'guest-mmio', 'guest-config', 'device-model',
@@ -172,6 +174,24 @@ class Compiler {
     return { tableSize: m.tableSize, layout };
   }
 
+  /**
+   * A device's IMS store (src/vmm/state.ts ImsLayout), validated: 16-byte aligned, every slot
+   * on pages without the MSI-X table or PBA (src/vmm/virtual-msix.ts regionOf 'direct': the
+   * store is device registers, which a VMM maps through unless a quirk traps them); the device
+   * needs msix (the VMM manages functions with MSI-X).
+   */
+  private ims(m: NonNullable<S.Device['ims']>, msix: MsixLayout | undefined, path: (string | number)[]): ImsLayout {
+    if (msix === undefined) this.fail('an IMS store needs msix (the VMM manages functions with MSI-X)', path);
+    const offset = Number(u64(m.offset));
+    if (offset % 16 !== 0 || offset > 0xffff_fff0) this.fail(`IMS offset 0x${offset.toString(16)} is not a 16-byte aligned 32-bit offset`, [...path, 'offset']);
+    for (let k = 0; k < m.slots; k++) {
+      for (const at of [offset + 16 * k, offset + 16 * k + 15]) {
+        if (regionOf(msix!, m.bar, at) !== 'direct') this.fail(`IMS slot ${k} (BAR${m.bar} 0x${at.toString(16)}) is on a page with the MSI-X table or PBA`, path);
+      }
+    }
+    return { bar: m.bar, offset, slots: m.slots };
+  }
+
   /** A DMA-cache invalidation descriptor and (unless `wait` is false) the invalidation wait that completes it. */
   private invalidation(iommu: number, descriptor: bigint, wait: boolean | undefined): Action[] {
     return [{ kind: 'invalidate-dma', iommu, descriptor }, ...(wait === false ? [] : [{ kind: 'invalidation-wait', iommu, descriptor: WAIT } as const])];
@@ -194,6 +214,7 @@ class Compiler {
   compile(): CompiledScenario {
     const data = this.parsed.data as S.Scenario;
     const platform = this.platform(data);
+    if ((data.steps?.length ?? 0) > MAX_SCENARIO_STEPS) this.fail(`${data.steps!.length} steps exceeds the limit of ${MAX_SCENARIO_STEPS} per scenario (docs/limits.md)`, ['steps', MAX_SCENARIO_STEPS], 'steps');
     const steps = (data.steps ?? []).map((step, i) => this.step(step, i));
     if (data.check !== undefined) this.checkSection(data, platform);
     return { file: this.parsed.file, name: data.name, description: data.description, platform, steps, ...(data.check === undefined ? {} : { check: data.check }), warnings: this.warnings };
@@ -273,6 +294,7 @@ class Compiler {
         upstream: (d.upstream ?? []).map((u, j) => this.key(u, ['devices', i, 'upstream', j]).rid),
         ...(d.msi ? { msi: { vectors: d.msi.vectors ?? 1, maskable: d.msi.maskable ?? false } } : {}),
         ...(d.msix ? { msix: this.msix(d.msix, ['devices', i, 'msix']) } : {}),
+        ...(d.ims ? { ims: this.ims(d.ims, d.msix === undefined ? undefined : this.msix(d.msix, ['devices', i, 'msix']).layout, ['devices', i, 'ims']) } : {}),
       });
     });
     const fabric = fabricOfDescription(this.parsed, data);
@@ -734,6 +756,14 @@ class Compiler {
         const s = step.signal!;
         return [{ kind: 'signal', device: this.device(s.device, [...at, 'device']), vector: s.vector }];
       }
+      case 'ims-signal': {
+        const s = step['ims-signal']!;
+        const device = this.device(s.device, [...at, 'device']);
+        const ims = this.devices.get(device)?.ims;
+        if (ims === undefined) this.fail(`${device} has no IMS store (devices[].ims)`, [...at, 'device']);
+        if (s.slot >= ims.slots) this.fail(`${device}'s IMS store has ${ims.slots} slots: no slot ${s.slot}`, [...at, 'slot']);
+        return [{ kind: 'ims-signal', device, slot: s.slot }];
+      }
       case 'assign': {
         const s = step.assign!;
         const domain = this.domains.get(s.domain);
@@ -864,6 +894,14 @@ class Compiler {
           write: m.write ?? true,
           ...(m.structures === undefined ? {} : { structures: m.structures }),
         }));
+        // Bound the page-table build before it starts (src/scenario/limits.ts).
+        let pages = 0;
+        mappings.forEach((m, j) => {
+          // Nested: the first stage maps IOVA → GPA and the second GPA → HPA; both are built.
+          pages += mappingPageCount(m.iova, m.gpa ?? m.hpa, m.size, MAX_MAP_PAGES - pages);
+          if (m.gpa !== undefined && pages <= MAX_MAP_PAGES) pages += mappingPageCount(m.gpa, m.hpa, m.size, MAX_MAP_PAGES - pages);
+          if (pages > MAX_MAP_PAGES) this.fail(`the mappings need more than ${MAX_MAP_PAGES} pages (4 KiB/2 MiB/1 GiB by alignment; docs/limits.md)`, [...at, 'mappings', j, 'size']);
+        });
         const scalable = !legacy;
         const invalidate = s.invalidate ?? true;
         const unitDevice = `${iommu}|${device}`;
@@ -905,6 +943,7 @@ class Compiler {
         const iova = u64(s.iova);
         const size = u64(s.size);
         if ((iova & 0xfffn) !== 0n || size <= 0n || (size & 0xfffn) !== 0n) this.fail('iova and size must be 4 KiB aligned and size positive', [...at, 'size']);
+        if (size > MAX_UNMAP_BYTES) this.fail(`0x${size.toString(16)} bytes exceeds the unmap limit of 0x${MAX_UNMAP_BYTES.toString(16)} (${MAX_UNMAP_BYTES / 4096n} pages of 4 KiB; docs/limits.md)`, [...at, 'size']);
         const invalidate = s.invalidate ?? true;
         const out: Action[] = [{ kind: 'unmap-dma', iommu, device, iova, size, ...(s.pasid === undefined ? {} : { pasid: s.pasid }), ...(invalidate === false ? { skipsInvalidation: true } : {}) }];
         if (invalidate === true) {

@@ -19,14 +19,19 @@
  *
  * Then, for each unit with DMA translation enabled (GSTS.TES), its DMA-remapping structures
  * as read from memory through the latched RTADDR ({@link formatDmaDump}).
+ *
+ * An AMD-Vi platform dumps its units instead (src/scenario/amdvi-dump.ts `formatAmdViDump`:
+ * registers, DTEs, interrupt tables in Linux amd debugfs and Xen 'V' layouts, event log).
  */
 import type { PlatformState, IommuUnit } from '../platform/state.ts';
 import { decodeIrte, IRTE_BYTES } from '../vtd/irte.ts';
+import { iecLookup } from '../vtd/iec.ts';
 import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
 import { formatBdf } from '../pci/bdf.ts';
 import { hexDigits } from '../bits/bits.ts';
 import { describeIrte, vcpuName } from './trace.ts';
 import { registerSection } from './dump-registers.ts';
+import { formatAmdViDump } from './amdvi-dump.ts';
 import { readPid } from '../vtd/pid-memory.ts';
 import { pirVectors } from '../vtd/pid.ts';
 import { vcpuList } from '../platform/vcpu-table.ts';
@@ -98,7 +103,7 @@ function unitDump(state: PlatformState, unit: IommuUnit): string[] {
     const { irte } = decodeIrte(raw);
     const high = hexDigits(raw >> 64n, 16);
     const low = hexDigits(raw & ((1n << 64n) - 1n), 16);
-    const cached = unit.iec.entries[index];
+    const cached = iecLookup(unit.iec, index);
     const stale = cached !== undefined && cached.raw !== raw ? `  [IEC holds stale ${hexDigits(cached.raw, 32)}]` : '';
     const src = formatBdf(irte.sid).padEnd(8);
     const idx = String(index).padEnd(6);
@@ -109,11 +114,12 @@ function unitDump(state: PlatformState, unit: IommuUnit): string[] {
     }
   }
   lines.push(' Entry SrcID   DstID    Vct IRTE_high           IRTE_low            Decoded');
-  lines.push(...(remapped.length ? remapped : [' (no present remapped-format entries)']));
+  append(lines, remapped.length ? remapped : [' (no present remapped-format entries)']);
   if (posted.length) {
     lines.push('', ` Posted Interrupt supported on IOMMU: ${unit.name}`, '', ' Entry SrcID   VV  PDA_high PDA_low   IRTE_high           IRTE_low            Decoded', ...posted);
   }
-  lines.push('', ...xenRows(state, unit));
+  lines.push('');
+  append(lines, xenRows(state, unit));
   const faults = unit.frcd.map((r, i) => [r, i] as const).filter(([r]) => r >> 127n === 1n);
   if (faults.length) lines.push('', ` Pending fault records: ${faults.map(([r, i]) => `FRCD${i}=${hexDigits(r, 32)}`).join(' ')}`);
   lines.push(...registerSection(state, unit));
@@ -126,6 +132,8 @@ function unitDump(state: PlatformState, unit: IommuUnit): string[] {
  * exactly its IRT sections.
  */
 export function formatIrtDump(state: PlatformState): string {
+  // An AMD-Vi platform (the vendor seam) has no VT-d units: its own dump (src/scenario/amdvi-dump.ts).
+  if (state.amdvi !== undefined) return formatAmdViDump(state);
   const ir = state.iommus.map((u) => unitDump(state, u).join('\n')).join('\n\n') + '\n';
   const dma = formatDmaDump(state);
   return dma === '' ? ir : `${ir}\n${dma}`;
@@ -239,14 +247,31 @@ function gpaToHpa(memory: PhysicalMemory, second: { root: bigint; levels: number
  * `dma_pte_present` tests R|W, which is P|R/W in the first-stage format). `toHpa` turns a
  * table address into the HPA to read (the identity, or the second stage for a nested first stage).
  */
+/**
+ * Bounds on one domain's dump (docs/limits.md): rows printed and tables read. A 1 TiB mapping in
+ * 2 MiB pages has 524,288 leaves; a hostile table whose entries all point back to tables can make
+ * the walk read 512^4 entries. Past either bound the dump ends with a line saying what was left out.
+ */
+export const MAX_DUMP_ROWS = 65_536;
+/** Page tables (512 entries each) one domain's dump reads at most. */
+export const MAX_DUMP_TABLES = 16_384;
+
 function domainRows(memory: PhysicalMemory, root: bigint, levels: number, stage: 'first' | 'second', toHpa: (table: bigint) => bigint | undefined): string[] {
   const rows: string[] = [];
+  let tables = 0;
+  let cut: string | undefined;
   const path: bigint[] = [0n, 0n, 0n, 0n, 0n, 0n];
   const present = stage === 'second' ? PTE_BITS.SL_R | PTE_BITS.SL_W : PTE_BITS.FL_P;
+  // Recursion depth is the table's levels (at most 5); the bounds cap its breadth.
   const walk = (table: bigint, level: number, start: bigint): void => {
+    if (cut !== undefined) return;
+    if (++tables > MAX_DUMP_TABLES) {
+      cut = `(dump stopped: more than ${MAX_DUMP_TABLES} page tables; docs/limits.md)`;
+      return;
+    }
     const hpa = toHpa(table);
     if (hpa === undefined) return;
-    for (let i = 0; i < 512; i++) {
+    for (let i = 0; i < 512 && cut === undefined; i++) {
       const e = memory.readLE(hpa + BigInt(i * 8), 8);
       if ((e & present) === 0n) continue;
       const at = start + BigInt(i) * BigInt(levelPageSize(level));
@@ -257,6 +282,10 @@ function domainRows(memory: PhysicalMemory, root: bigint, levels: number, stage:
           row += `\t${q(path[2]!)}`;
           if (path[1] !== 0n) row += `\t${q(path[1]!)}`;
         }
+        if (rows.length === MAX_DUMP_ROWS) {
+          cut = `(dump stopped after ${MAX_DUMP_ROWS} leaves; docs/limits.md)`;
+          break;
+        }
         rows.push(row);
       } else {
         walk(e & PTE_ADDR_MASK, level - 1, at);
@@ -265,7 +294,13 @@ function domainRows(memory: PhysicalMemory, root: bigint, levels: number, stage:
     }
   };
   walk(root, levels, 0n);
+  if (cut !== undefined) rows.push(cut);
   return rows;
+}
+
+/** Append `items` to `out` one by one: `out.push(...items)` throws RangeError past ~10^5 items. */
+function append(out: string[], items: readonly string[]): void {
+  for (const item of items) out.push(item);
 }
 
 const DOMAIN_HEADER = 'IOVA_PFN\t\tPML5E\t\t\tPML4E\t\t\tPDPE\t\t\tPDE\t\t\tPTE';
@@ -293,10 +328,9 @@ export function formatDmaDump(state: PlatformState): string {
       '',
       ` IOMMU ${u.name}: Root Table Address: 0x${frameAddress(rt.RTA).toString(16)}  (${rt.TTM === TTM.SCALABLE ? 'scalable' : 'legacy'} mode)`,
       ' B.D.F\tRoot_entry\t\t\t\tContext_entry\t\t\t\tPASID\tPASID_table_entry',
-      ...(rows.length ? rows.map((r) => ` ${r}`) : [' (no present context entries)']),
-      '',
-      `$ cat /sys/kernel/debug/iommu/intel/<device>/domain_translation_struct  (${u.name})`,
     ];
+    append(lines, rows.length ? rows.map((r) => ` ${r}`) : [' (no present context entries)']);
+    lines.push('', `$ cat /sys/kernel/debug/iommu/intel/<device>/domain_translation_struct  (${u.name})`);
     const segment = u.segment;
     for (const d of devices) {
       const dev = `${x(segment, 4)}:${d.bdf}`;
@@ -304,11 +338,13 @@ export function formatDmaDump(state: PlatformState): string {
       if (d.first) {
         const toHpa = d.second ? (t: bigint): bigint | undefined => gpaToHpa(state.memory, d.second!, t) : identity;
         const fr = domainRows(state.memory, d.first.root, d.first.levels, 'first', toHpa);
-        lines.push('', `Device ${dev} @0x${d.first.root.toString(16)}${d.second ? ' (GPA)' : ''}  [${d.what}${d.second ? '; first stage' : ''}]`, DOMAIN_HEADER, ...fr);
+        lines.push('', `Device ${dev} @0x${d.first.root.toString(16)}${d.second ? ' (GPA)' : ''}  [${d.what}${d.second ? '; first stage' : ''}]`, DOMAIN_HEADER);
+        append(lines, fr);
       }
       if (d.second) {
         const sr = domainRows(state.memory, d.second.root, d.second.levels, 'second', identity);
-        lines.push('', `Device ${dev} @0x${d.second.root.toString(16)}  [${d.what}${d.first ? '; second stage: IOVA_PFN is the GPA frame' : ''}]`, DOMAIN_HEADER, ...sr);
+        lines.push('', `Device ${dev} @0x${d.second.root.toString(16)}  [${d.what}${d.first ? '; second stage: IOVA_PFN is the GPA frame' : ''}]`, DOMAIN_HEADER);
+        append(lines, sr);
       }
     }
     sections.push(lines.join('\n'));

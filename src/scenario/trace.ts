@@ -182,6 +182,8 @@ export function formatEvent(e: PlatformEvent, state: PlatformState): string {
         : `KVM route GSI ${e.gsi} ${e.change === 'remove' ? 'removed' : `${e.change === 'add' ? 'added' : 'updated'}: MSI ${hexDigits(e.address ?? 0n, 8)}/${hexDigits(e.data ?? 0, 8)}`} (${e.used}/${e.capacity} routes)`;
     case 'device-raised':
       return `${e.device} raises MSI-X entry ${e.entry}`;
+    case 'ims-raised':
+      return `${e.device} raises IMS slot ${e.slot}: ${e.masked ? 'masked in the device: nothing sent (no pending bit)' : `sends its physical pair ${hexDigits(e.address, 8)}/${hexDigits(e.data, 8)}`}`;
     case 'device-register':
       return `${e.device} BAR${e.bar} ${h(e.offset)} ← ${hexDigits(e.value, e.size * 2)} (${e.size} bytes) by ${e.by}${e.msixTable ? ': the physical MSI-X table' : ''}`;
     case 'interrupt-injected':

@@ -75,6 +75,8 @@ export interface Device extends FabricFields {
   upstream?: string[];
   msi?: { vectors?: number; maskable?: boolean };
   msix?: { tableSize: number; tableBar?: number; tableOffset?: U64; pbaBar?: number; pbaOffset?: U64; capability?: number };
+  /** A device-specific Interrupt Message Store: `slots` × 16 bytes at `offset` of BAR `bar` (only the ims-emulated VMM designs trap it). */
+  ims?: { bar: number; offset: U64; slots: number };
 }
 
 export interface Topology {
@@ -184,6 +186,8 @@ export interface Step extends AmdViSteps {
   'program-msix'?: { device: string; entry: number; address?: U64; data?: number; masked?: boolean };
   'msix-control'?: { device: string; enable?: boolean; functionMask?: boolean };
   signal?: { device: string; vector: number };
+  /** The function raises slot `slot` of its IMS store (devices[].ims): it sends the physical slot's pair, nothing while it is masked. */
+  'ims-signal'?: { device: string; slot: number };
   assign?: { device: string; domain: string };
   grant?: GrantSpec;
   revoke?: { device: string; vector?: number };
@@ -268,7 +272,7 @@ export interface Scenario {
 /** Guest-software actions an adversary may take (`check.adversary.software`). */
 export type AdversarySoftware = 'program-msix' | 'program-msi' | 'msix-control' | 'guest-msi' | 'guest-mmio' | 'guest-config' | 'hypercall' | 'halt' | 'guest-ack' | 'guest-eoi' | 'schedule' | 'preempt';
 /** Device actions an adversary may take (`check.adversary.devices`). */
-export type AdversaryDevice = 'dma' | 'msi' | 'signal';
+export type AdversaryDevice = 'dma' | 'msi' | 'signal' | 'ims-signal';
 export type PropertyName = 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P6' | 'P7';
 
 /** The `check:` section: threat model, properties and budget (docs/checking.md). */

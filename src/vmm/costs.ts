@@ -25,6 +25,7 @@
 import type { PlatformEvent } from '../platform/events.ts';
 import type { PlatformState } from '../platform/state.ts';
 import type { Action } from '../platform/actions.ts';
+import { IMS_QUIRK_WRITE } from './designs/ims-emulated.ts';
 
 /** The counters of one group of steps (all counts of events). */
 export interface CostCounts {
@@ -76,9 +77,9 @@ export interface CostGroup {
 
 /** A run's VMM costs. */
 export interface VmmCosts {
-  /** Per MSI set-up: steps with a guest write to the MSI-X table or Message Control, or a guest set-up hypercall. */
+  /** Per MSI set-up: steps with a guest write to the MSI-X table or Message Control, a guest set-up hypercall, or a slot write the ims-emulated quirk trapped. */
   readonly programming: CostGroup;
-  /** Per interrupt: `device-raised` events in steps without a guest write. */
+  /** Per interrupt: `device-raised` and `ims-raised` events in steps without a guest write. */
   readonly interrupt: CostGroup;
   /** The remaining steps. */
   readonly other: CostGroup;
@@ -135,7 +136,9 @@ function group(occurrences: number, total: CostCounts): CostGroup {
 export function stepKind(events: readonly PlatformEvent[], actions: readonly Action[] = []): 'programming' | 'interrupt' | 'other' {
   if (events.some((e) => e.kind === 'guest-access' && e.write && e.regions.some((r) => r === 'table' || r === 'config'))) return 'programming';
   if (actions.some((a) => a.kind === 'hypercall')) return 'programming';
-  if (events.some((e) => e.kind === 'device-raised')) return 'interrupt';
+  // A slot write the ims-emulated quirk trapped is an MSI set-up too; an IMS slot's raise an interrupt.
+  if (events.some((e) => e.kind === 'vmm-cost' && e.cost === 'trap' && e.detail.startsWith(IMS_QUIRK_WRITE))) return 'programming';
+  if (events.some((e) => e.kind === 'device-raised' || e.kind === 'ims-raised')) return 'interrupt';
   return 'other';
 }
 
@@ -149,7 +152,7 @@ export function vmmCosts(steps: readonly StepEvents[], final?: PlatformState): V
   for (const s of steps) {
     const kind = stepKind(s.events, s.step?.actions);
     totals[kind] = add(totals[kind], countCosts(s.events));
-    occurrences[kind] += kind === 'interrupt' ? s.events.filter((e) => e.kind === 'device-raised').length : 1;
+    occurrences[kind] += kind === 'interrupt' ? s.events.filter((e) => e.kind === 'device-raised' || e.kind === 'ims-raised').length : 1;
   }
   return {
     programming: group(occurrences.programming, totals.programming),

@@ -63,4 +63,11 @@ export interface VmmDesign {
    * (paravirt-hcall). Read by the probes of src/vmm/probes.ts (`remapsim compare`).
    */
   tableRead?(state: PlatformState, device: string, entry: number): { readonly address: bigint; readonly data: number };
+  /**
+   * What the device sends when an UNMODIFIED driver stores MSI-X entry `entry`'s guest message
+   * into an IMS slot (the IMS probe of src/vmm/probes.ts): the pair the design puts into the
+   * physical slot — the host's translation under a design whose quirk traps the store
+   * (ims-emulated). Absent: the store is not trapped and the device sends the guest's own pair.
+   */
+  imsSend?(state: PlatformState, device: string, entry: number): { readonly address: bigint; readonly data: number } | undefined;
 }

@@ -10,7 +10,9 @@
  *   0 where the table is not emulated);
  * - **a device with an Interrupt Message Store** (seed 001: IMS): the driver composes the
  *   message it would write into MSI-X and stores it in device-specific storage the VMM cannot
- *   trap, so the device sends the GUEST's pair untranslated.
+ *   trap, so the device sends the GUEST's pair untranslated — unless the design traps the
+ *   store with a per-device quirk ({@link VmmDesign.imsSend}, ims-emulated), which puts its
+ *   translation into the physical slot.
  *
  * Each probe takes the first function the VMM manages (by key) with an entry the guest left
  * unmasked and programmed with a message it can deliver (src/vmm/guest-message.ts), makes the
@@ -130,8 +132,9 @@ export function probeDesign(state: PlatformState): DesignProbes {
   }
   const design = vmmDesignNamed(state.vmm!.design);
   const read = design.tableRead?.(state, s.device, s.entry) ?? s.pair;
+  const imsPair = design.imsSend?.(state, s.device, s.entry);
   return {
     onboardController: send(state, s, read, 'the driver read back and the controller sends'),
-    ims: send(state, s, s.pair, "the driver's own message, sent from the IMS store"),
+    ims: imsPair === undefined ? send(state, s, s.pair, "the driver's own message, sent from the IMS store") : send(state, s, imsPair, "the driver's own message, translated by the design's IMS quirk, sent from the IMS store"),
   };
 }

@@ -66,6 +66,43 @@ export interface VmmDevice {
   readonly vectors: readonly VectorBinding[];
   /** The device model's view, one per entry. */
   readonly deviceModel: readonly DeviceModelView[];
+  /** The function's IMS store when the scenario declares one (`devices[].ims`); only the `ims-emulated` designs trap it. */
+  readonly ims?: VmmIms;
+}
+
+/**
+ * Where a function's Interrupt Message Store is: `slots` × 16 bytes from byte `offset` of BAR
+ * `bar`, each slot in the MSI-X entry format (Message Address low/high, Data, Vector Control
+ * bit 0 = Mask), as IDXD's IMS (Linux drivers/irqchip/irq-pci-intel-idxd.c `struct ims_slot`:
+ * address_lo, address_hi, data, ctrl; CTRL_VECTOR_MASKBIT = bit 0). Device-specific: no PCI
+ * capability describes it, so a VMM knows it only from a per-device quirk.
+ */
+export interface ImsLayout {
+  readonly bar: number;
+  readonly offset: number;
+  readonly slots: number;
+}
+
+/** One PHYSICAL IMS slot as the device holds it (changed by `device-register-write`, whoever writes; sent by `ims-signal`). */
+export interface ImsPhysicalSlot {
+  readonly address: bigint;
+  readonly data: number;
+  readonly masked: boolean;
+}
+
+/**
+ * The VMM's side of an IMS store (`ims-emulated`): the guest's view of the slots (a
+ * VirtualMsix whose "table" is the store: always enabled, no Function Mask, so
+ * `guestMasked` is the slot's own Mask bit), the VMM's binding per slot (host vector, IRTE,
+ * GSI, posting) — and the device's own physical slots (hardware state kept here with the
+ * store's layout: every `device-register-write` into the store lands there, the guest's under
+ * an untrapping design, the quirk's under ims-emulated).
+ */
+export interface VmmIms {
+  readonly layout: ImsLayout;
+  readonly guest: VirtualMsix;
+  readonly vectors: readonly VectorBinding[];
+  readonly physical: readonly ImsPhysicalSlot[];
 }
 
 /** The VMM layer's state: present when the scenario chooses a design (`platform.vmm`). */

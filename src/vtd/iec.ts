@@ -3,38 +3,104 @@
  * the remapping hardware may cache IRTEs and keep using a cached copy after software
  * changes the entry in memory, until an IEC invalidation covers it. The model caches
  * on first use and evicts FIFO at `capacity`, so staleness is deterministic.
+ *
+ * Representation (src/platform/state.ts `IecTrie`): entries live in a persistent radix trie
+ * keyed by the 16-bit IRTE index, four levels of 16 slots; `order` lists the cached indices
+ * oldest first. A fill copies the four 16-slot nodes on the new index's path (and on the
+ * evicted one's) plus `order`, never the whole cache: copying a 64-key record per IEC miss
+ * cost more than the rest of the miss (BENCHMARKS.md, issue 15 goal 2). A node left with no
+ * entry is removed, so two caches with the same entries have structurally equal tries.
  */
-import type { InterruptEntryCache, IecEntry } from '../platform/state.ts';
+import type { InterruptEntryCache, IecEntry, IecTrie } from '../platform/state.ts';
+import { FREEZE_STATES } from '../platform/freeze-mode.ts';
 
 /** Default IEC size in entries. Real sizes are not architectural; this one is small enough that eviction happens in tests. */
 export const DEFAULT_IEC_CAPACITY = 64;
 
+type Node = (Node | IecEntry | undefined)[];
+const EMPTY_TRIE: IecTrie = Object.freeze([]);
+const EMPTY_ORDER: readonly number[] = Object.freeze([]);
+
 export function emptyIec(capacity = DEFAULT_IEC_CAPACITY): InterruptEntryCache {
-  return { capacity, entries: {}, order: [] };
+  return { capacity, entries: EMPTY_TRIE, order: EMPTY_ORDER };
 }
 
-/** The cached entry for `index`, if any. */
+/** The cached entry for `index` (an IRTE index, 0..65535), if any. */
 export function iecLookup(iec: InterruptEntryCache, index: number): IecEntry | undefined {
-  return iec.entries[index];
+  return iec.entries[(index >>> 12) & 15]?.[(index >>> 8) & 15]?.[(index >>> 4) & 15]?.[index & 15];
+}
+
+/** Every cached entry with its index, oldest first (what dumps and reports list). */
+export function iecEntries(iec: InterruptEntryCache): { readonly index: number; readonly entry: IecEntry }[] {
+  return iec.order.map((index) => ({ index, entry: iecLookup(iec, index)! }));
+}
+
+/** A node copied for writing: `node` itself is shared by older caches and never changed. */
+function copyNode(node: Node | undefined): Node {
+  // Every node has 16 slots (the empty root has none), so equal entries give equal tries.
+  if (node === undefined || node.length === 0) return new Array<undefined>(16);
+  // Spread copies a frozen small array several times faster than slice in V8.
+  return [...node];
+}
+
+function isEmpty(node: Node): boolean {
+  for (let i = 0; i < 16; i++) if (node[i] !== undefined) return false;
+  return true;
+}
+
+/** `trie` with `index` set to `entry` (undefined: removed, pruning nodes left empty). */
+function trieSet(trie: IecTrie, index: number, entry: IecEntry | undefined): IecTrie {
+  const k0 = (index >>> 12) & 15;
+  const k1 = (index >>> 8) & 15;
+  const k2 = (index >>> 4) & 15;
+  const k3 = index & 15;
+  const n0 = copyNode(trie as Node);
+  const n1 = copyNode(n0[k0] as Node | undefined);
+  const n2 = copyNode(n1[k1] as Node | undefined);
+  const n3 = copyNode(n2[k2] as Node | undefined);
+  n3[k3] = entry;
+  if (entry === undefined) {
+    // Prune bottom-up so that the trie's shape depends only on its entries.
+    n2[k2] = isEmpty(n3) ? undefined : n3;
+    n1[k1] = isEmpty(n2) ? undefined : n2;
+    n0[k0] = isEmpty(n1) ? undefined : n1;
+    if (isEmpty(n0)) return EMPTY_TRIE;
+  } else {
+    n2[k2] = n3;
+    n1[k1] = n2;
+    n0[k0] = n1;
+  }
+  if (FREEZE_STATES) {
+    Object.freeze(n3);
+    Object.freeze(n2);
+    Object.freeze(n1);
+    Object.freeze(n0);
+  }
+  return n0 as IecTrie;
 }
 
 /** The cache with `entry` stored at `index`, evicting the oldest entry when full. */
 export function iecFill(iec: InterruptEntryCache, index: number, entry: IecEntry): InterruptEntryCache {
   if (iec.capacity <= 0) return iec;
-  const entries: Record<number, IecEntry> = { ...iec.entries, [index]: entry };
-  let order = iec.order.includes(index) ? iec.order : [...iec.order, index];
-  while (order.length > iec.capacity) {
-    const [oldest, ...rest] = order;
-    if (oldest !== undefined) delete entries[oldest];
-    order = rest;
+  let entries = trieSet(iec.entries, index, entry);
+  let order: readonly number[];
+  if (iec.order.includes(index)) order = iec.order;
+  else if (iec.order.length < iec.capacity) order = [...iec.order, index];
+  else {
+    // Full: the oldest entries go, FIFO (a smaller capacity than the order's length cannot be
+    // built, but evicting down to it keeps the invariant whatever the input).
+    const drop = iec.order.length - iec.capacity + 1;
+    for (let i = 0; i < drop; i++) entries = trieSet(entries, iec.order[i]!, undefined);
+    order = [...iec.order.slice(drop), index];
   }
-  // Frozen here, as the platform's state is (DESIGN.md §2): the cache is built on the
-  // MSI read path, outside immer, and freezing it whole at creation is cheaper than
-  // having the transition walk its entries afterwards.
-  Object.freeze(entry.irte);
-  Object.freeze(entry);
-  Object.freeze(order);
-  return Object.freeze({ capacity: iec.capacity, entries: Object.freeze(entries), order });
+  if (FREEZE_STATES) {
+    // Debug mode (src/platform/freeze-mode.ts): frozen as the platform's state is (DESIGN.md §2).
+    Object.freeze(entry.irte);
+    Object.freeze(entry);
+    Object.freeze(order);
+    return Object.freeze({ capacity: iec.capacity, entries, order });
+  }
+  return { capacity: iec.capacity, entries, order };
 }
 
 /**
@@ -44,13 +110,13 @@ export function iecFill(iec: InterruptEntryCache, index: number, entry: IecEntry
  */
 export function iecInvalidate(iec: InterruptEntryCache, index?: number, count?: number): { iec: InterruptEntryCache; dropped: number[] } {
   if (index === undefined || count === undefined) {
-    return { iec: { capacity: iec.capacity, entries: {}, order: [] }, dropped: [...iec.order] };
+    return { iec: { capacity: iec.capacity, entries: EMPTY_TRIE, order: EMPTY_ORDER }, dropped: [...iec.order] };
   }
   const first = index - (index % count);
   const covered = (i: number): boolean => i >= first && i < first + count;
   const dropped = iec.order.filter(covered);
   if (dropped.length === 0) return { iec, dropped };
-  const entries: Record<number, IecEntry> = { ...iec.entries };
-  for (const i of dropped) delete entries[i];
+  let entries = iec.entries;
+  for (const i of dropped) entries = trieSet(entries, i, undefined);
   return { iec: { capacity: iec.capacity, entries, order: iec.order.filter((i) => !covered(i)) }, dropped };
 }

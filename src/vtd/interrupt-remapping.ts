@@ -29,9 +29,9 @@
  * Faults 0x22, 0x24, 0x26 are qualified: IRTE.FPD suppresses their recording.
  */
 import type { IommuUnit, InterruptEntryCache, IecEntry } from '../platform/state.ts';
-import type { PhysicalMemory } from '../memory/physical-memory.ts';
+import { PhysicalMemory } from '../memory/physical-memory.ts';
 import { irteIndexOf } from './remappable-msi.ts';
-import { decodeIrte, irteDestinationApicId, IRTE_BYTES, type PostedIrte, type RemappedIrte } from './irte.ts';
+import { decodeIrteWords, irteDestinationApicId, IRTE_BYTES, type PostedIrte, type RemappedIrte } from './irte.ts';
 import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS, CAP_LAYOUT } from './registers.ts';
 import { IR_FAULT } from './fault-reasons.ts';
 import { iecFill, iecLookup } from './iec.ts';
@@ -109,6 +109,8 @@ export function sourceIdMatches(svt: number, sq: number, sid: number, rid: numbe
 interface LatchedIrta {
   readonly raw: bigint;
   readonly base: bigint;
+  /** `base` as a 4 KiB frame number (exact: frame numbers are below 2^52). */
+  readonly baseFrame: number;
   readonly eime: boolean;
   readonly entries: number;
   haw: number;
@@ -138,12 +140,41 @@ function latchedIrta(raw: bigint): LatchedIrta {
   let irta = latchedByValue.get(raw);
   if (irta === undefined) {
     const d = decodeIrta(raw);
-    irta = { raw, base: d.base, eime: d.eime, entries: irtEntries(d.size), haw: NaN, lastReadable: -1 };
+    irta = { raw, base: d.base, baseFrame: Number(d.base >> 12n), eime: d.eime, entries: irtEntries(d.size), haw: NaN, lastReadable: -1 };
     if (latchedByValue.size >= LATCHED_VALUES) latchedByValue.clear();
     latchedByValue.set(raw, irta);
   }
   latchedMemo = irta;
   return irta;
+}
+
+/**
+ * IRTE `index` of the table at the latched IRTA, read from memory and decoded (the IEC-miss
+ * path). On a PhysicalMemory itself: four dword reads by frame number and
+ * {@link decodeIrteWords}, no bigint but the entry's `raw`; through a proxy (the explorer
+ * counts one reference per accessor call: src/explorer/memory-counter.ts) one 16-byte
+ * `readLE`, as the IRTE read is one reference. Both decode the same bits.
+ */
+function readIrte(memory: PhysicalMemory, irta: LatchedIrta, index: number): IecEntry {
+  let w0: number, w1: number, w2: number, w3: number;
+  if (PhysicalMemory.isDirect(memory)) {
+    // The table is 4 KiB aligned (IRTA bits 63:12), 256 IRTEs per frame, 4 dwords each.
+    const frame = irta.baseFrame + (index >>> 8);
+    const word = (index & 0xff) << 2;
+    w0 = memory.readWord(frame, word);
+    w1 = memory.readWord(frame, word + 1);
+    w2 = memory.readWord(frame, word + 2);
+    w3 = memory.readWord(frame, word + 3);
+  } else {
+    const v = memory.readLE(irta.base + BigInt(index * IRTE_BYTES), IRTE_BYTES);
+    w0 = Number(v & 0xffff_ffffn);
+    w1 = Number((v >> 32n) & 0xffff_ffffn);
+    w2 = Number((v >> 64n) & 0xffff_ffffn);
+    w3 = Number(v >> 96n);
+  }
+  const decoded = decodeIrteWords(w0, w1, w2, w3);
+  const raw = (BigInt(w3) << 96n) | (BigInt(w2) << 64n) | (BigInt(w1) << 32n) | BigInt(w0);
+  return { raw, irte: decoded.irte, reserved: decoded.reserved };
 }
 
 /**
@@ -162,7 +193,10 @@ function lastReadableIndex(irta: LatchedIrta, hostAddressWidth: number): number 
 
 /** Address bits 31:0 as a number (what the remappable format defines; bits 63:32 are not used here). */
 function lowDword(address: bigint): number {
-  return address >= 0n && address <= 0xffff_ffffn ? Number(address) : Number(BigInt.asUintN(32, address));
+  // Number() of a bigint rounds monotonically and 2^32 is exact, so `n` is in 0..2^32−1 exactly
+  // when `address` is: one conversion instead of two bigint comparisons on the hot path.
+  const n = Number(address);
+  return n >= 0 && n <= 0xffff_ffff ? n : Number(BigInt.asUintN(32, address));
 }
 
 const fault = (reason: number, irteIndex: number | undefined, fpd = false): RemapOutcome => ({
@@ -209,11 +243,9 @@ export function remapInterrupt(
   const iecHit = entry !== undefined;
   let nextIec = iec;
   if (entry === undefined) {
-    const raw = memory.readLE(irta.base + BigInt(index * IRTE_BYTES), IRTE_BYTES);
-    const decoded = decodeIrte(raw);
-    entry = { raw, irte: decoded.irte, reserved: decoded.reserved };
+    entry = readIrte(memory, irta, index);
     // Hardware caches only present entries; a not-present one is re-read next time.
-    if (decoded.irte.present) nextIec = iecFill(iec, index, entry);
+    if (entry.irte.present) nextIec = iecFill(iec, index, entry);
   }
   const irte = entry.irte;
   if (!irte.present) return { outcome: fault(IR_FAULT.ENTRY_NOT_PRESENT, index, irte.fpd), iec: nextIec };

@@ -121,11 +121,11 @@ export type Irte = RemappedIrte | PostedIrte;
  * Decode a 128-bit IRTE (`qword1 << 64 | qword0`). IM (bit 15) selects the format.
  * `reserved` holds, in place, the reserved bits of that format that are set; the DST bits
  * that are reserved only in xAPIC mode are not counted here (see {@link irteDestinationApicId}).
- * A number is accepted when exact (below 2^53); a bigint's bits above 127 are dropped.
- * @throws RangeError when `raw` is a number that is not an unsigned safe integer (src/bits/uint-arg.ts).
+ * A number is accepted when exact (a safe integer); bits above 127 are dropped.
+ * @throws RangeError when `raw` is neither a bigint nor a safe integer number (src/bits/uint-arg.ts).
  */
 export function decodeIrte(raw: UintInput): { irte: Irte; reserved: bigint } {
-  const v = uintArg(raw, 'raw', 128) & IRTE_MASK;
+  const v = uintArg(raw, 'raw') & IRTE_MASK;
   if ((v & (1n << 15n)) === 0n) {
     const f = REMAPPED_IRTE_LAYOUT.decode(v);
     return {
@@ -163,6 +163,68 @@ export function decodeIrte(raw: UintInput): { irte: Irte; reserved: bigint } {
     },
     reserved: POSTED_IRTE_LAYOUT.reservedSet(v),
   };
+}
+
+/** Reserved bits of each format per dword (w0 = bits 31:0 … w3 = bits 127:96), from the layouts above. */
+const REMAPPED_RESERVED_WORDS = [0xff00_7000, 0, 0xfff0_0000, 0xffff_ffff] as const;
+const POSTED_RESERVED_WORDS = [0xff00_30fc, 0x0000_003f, 0xfff0_0000, 0] as const;
+
+/**
+ * Decode an IRTE given as its four little-endian dwords (`w0` = bits 31:0, `w1` = 63:32,
+ * `w2` = 95:64, `w3` = 127:96; each an unsigned 32-bit number), with number arithmetic: the
+ * same result as {@link decodeIrte} of `w3 << 96 | w2 << 64 | w1 << 32 | w0` (a fixed-seed
+ * property in test/vtd/irte-words.test.ts checks every field), without a bigint per field —
+ * this is the IEC-miss path. The field positions are those of {@link REMAPPED_IRTE_LAYOUT}
+ * and {@link POSTED_IRTE_LAYOUT} (VT-d §9.10); `reserved` is 0n unless a reserved bit is set.
+ */
+export function decodeIrteWords(w0: number, w1: number, w2: number, w3: number): { irte: Irte; reserved: bigint } {
+  const sid = w2 & 0xffff;
+  const sq = (w2 >>> 16) & 3;
+  const svt = (w2 >>> 18) & 3;
+  if ((w0 & 0x8000) === 0) {
+    const m = REMAPPED_RESERVED_WORDS;
+    return {
+      irte: {
+        mode: 'remapped',
+        present: (w0 & 1) === 1,
+        fpd: ((w0 >>> 1) & 1) === 1,
+        destinationModeLogical: ((w0 >>> 2) & 1) === 1,
+        redirectionHint: ((w0 >>> 3) & 1) === 1,
+        triggerLevel: ((w0 >>> 4) & 1) === 1,
+        deliveryMode: (w0 >>> 5) & 7,
+        avail: (w0 >>> 8) & 0xf,
+        vector: (w0 >>> 16) & 0xff,
+        destination: w1 >>> 0,
+        sid,
+        sq,
+        svt,
+      },
+      reserved: reservedOf((w0 & m[0]) >>> 0, 0, (w2 & m[2]) >>> 0, (w3 & m[3]) >>> 0),
+    };
+  }
+  const m = POSTED_RESERVED_WORDS;
+  return {
+    irte: {
+      mode: 'posted',
+      present: (w0 & 1) === 1,
+      fpd: ((w0 >>> 1) & 1) === 1,
+      avail: (w0 >>> 8) & 0xf,
+      urgent: ((w0 >>> 14) & 1) === 1,
+      virtualVector: (w0 >>> 16) & 0xff,
+      // PDA_H (127:96) << 32 | PDA_L (63:38) << 6: PDA_L << 6 is w1 with its low 6 bits clear.
+      pda: (BigInt(w3 >>> 0) << 32n) | BigInt((w1 & 0xffff_ffc0) >>> 0),
+      sid,
+      sq,
+      svt,
+    },
+    reserved: reservedOf((w0 & m[0]) >>> 0, (w1 & m[1]) >>> 0, (w2 & m[2]) >>> 0, 0),
+  };
+}
+
+/** The set reserved bits in place as a 128-bit bigint; 0n (no bigint work) when none is set. */
+function reservedOf(r0: number, r1: number, r2: number, r3: number): bigint {
+  if ((r0 | r1 | r2 | r3) === 0) return 0n;
+  return (BigInt(r3) << 96n) | (BigInt(r2) << 64n) | (BigInt(r1) << 32n) | BigInt(r0);
 }
 
 /**

@@ -54,11 +54,11 @@ export interface PostedInterruptDescriptor {
 
 /**
  * Decode a 512-bit PID. `reserved` = reserved bits that are set, in place (271:258, 287:280,
- * 511:320). A number is accepted when exact (below 2^53); a bigint's bits above 511 are dropped.
- * @throws RangeError when `raw` is a number that is not an unsigned safe integer (src/bits/uint-arg.ts).
+ * 511:320). A number is accepted when exact (a safe integer); bits above 511 are dropped.
+ * @throws RangeError when `raw` is neither a bigint nor a safe integer number (src/bits/uint-arg.ts).
  */
 export function decodePid(raw: UintInput): { pid: PostedInterruptDescriptor; reserved: bigint } {
-  const v = uintArg(raw, 'raw', 512) & PID_MASK;
+  const v = uintArg(raw, 'raw') & PID_MASK;
   const f = PID_LAYOUT.decode(v);
   return {
     pid: { pir: v & PIR_MASK, on: f.ON === 1, sn: f.SN === 1, nv: f.NV, ndst: f.NDST },

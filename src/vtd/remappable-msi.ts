@@ -61,11 +61,11 @@ export interface RemappableAddress {
 }
 
 /**
- * Split a 64-bit address into remappable-format fields. A bigint's bits above 63 are dropped.
- * @throws RangeError when `address` is a number that is not an unsigned safe integer (src/bits/uint-arg.ts).
+ * Split a 64-bit address into remappable-format fields. Bits above 63 are dropped.
+ * @throws RangeError when `address` is neither a bigint nor a safe integer number (src/bits/uint-arg.ts).
  */
 export function decodeRemappableAddress(address: UintInput): RemappableAddress {
-  const f = REMAPPABLE_ADDRESS_LAYOUT.decode(uintArg(address, 'address', 64) & U64_MASK);
+  const f = REMAPPABLE_ADDRESS_LAYOUT.decode(uintArg(address, 'address') & U64_MASK);
   return {
     base: f.BASE,
     handle: (f.HANDLE_HI << 15) | f.HANDLE_LO,
@@ -97,8 +97,8 @@ export function encodeRemappableAddress(a: RemappableAddress): bigint {
 
 /**
  * Split a remappable-format data word: sub-handle (bits 15:0) and `reserved` = the value of
- * bits 31:16, right-aligned (0..0xFFFF). A bigint is taken modulo 2^32.
- * @throws RangeError when `data` is a number that is not an integer in 0..0xFFFFFFFF.
+ * bits 31:16, right-aligned (0..0xFFFF). The value (number or bigint) is taken modulo 2^32.
+ * @throws RangeError when `data` is neither a bigint nor a safe integer number (src/bits/uint-arg.ts).
  */
 export function decodeRemappableData(data: UintInput): { subhandle: number; reserved: number } {
   const raw = u32Arg(data, 'data');
@@ -190,14 +190,15 @@ export type DecodedMsi =
 
 /**
  * Decode any (address, data) pair a device may write: a 64-bit address and a 32-bit data
- * word, each a number or a bigint (`decodeMsi(0xfee00538, 0)`). A bigint address is reduced
- * to 64 bits and a bigint data word to 32. Reserved-bit checks (fault 0x20) are left to the
+ * word, each a number or a bigint (`decodeMsi(0xfee00538, 0)`). The address is reduced to
+ * 64 bits and the data word to 32. Reserved-bit checks (fault 0x20) are left to the
  * remapping model because implementations disagree on them (sheet §2.3 [DISAGREE]).
- * @throws RangeError naming `address` or `data` when a number is not an unsigned integer
- *   that fits (a non-integer, negative, above 2^53 − 1, or data above 0xFFFFFFFF).
+ * A number means what the same bigint means (a safe integer is exact).
+ * @throws RangeError naming `address` or `data` when it is a number that is not a safe
+ *   integer (1.5, NaN, 2^53: src/bits/uint-arg.ts).
  */
 export function decodeMsi(address: UintInput, data: UintInput): DecodedMsi {
-  const a = uintArg(address, 'address', 64) & U64_MASK;
+  const a = uintArg(address, 'address') & U64_MASK;
   const d = u32Arg(data, 'data');
   const format = msiFormat(a);
   if (format === 'not-interrupt') return { format, address: a, data: d };

@@ -94,11 +94,11 @@ export interface CompatibilityAddress {
 }
 
 /**
- * Split a 64-bit address into compatibility-format fields. A bigint's bits above 63 are dropped.
- * @throws RangeError when `address` is a number that is not an unsigned safe integer (src/bits/uint-arg.ts).
+ * Split a 64-bit address into compatibility-format fields. Bits above 63 are dropped.
+ * @throws RangeError when `address` is neither a bigint nor a safe integer number (src/bits/uint-arg.ts).
  */
 export function decodeCompatibilityAddress(address: UintInput): CompatibilityAddress {
-  const f = COMPAT_ADDRESS_LAYOUT.decode(uintArg(address, 'address', 64) & U64_MASK);
+  const f = COMPAT_ADDRESS_LAYOUT.decode(uintArg(address, 'address') & U64_MASK);
   return {
     base: f.BASE,
     destinationId: f.DESTID_0_7,
@@ -165,8 +165,8 @@ export interface MsiData {
 }
 
 /**
- * Split a 32-bit data word (a number, or a bigint taken modulo 2^32).
- * @throws RangeError when `data` is a number that is not an integer in 0..0xFFFFFFFF.
+ * Split a 32-bit data word (a number or a bigint, taken modulo 2^32).
+ * @throws RangeError when `data` is neither a bigint nor a safe integer number (src/bits/uint-arg.ts).
  */
 export function decodeMsiData(data: UintInput): MsiData {
   const raw = BigInt(u32Arg(data, 'data'));

@@ -12,7 +12,7 @@ import { encodeIrte, irteDestinationField, type PostedIrte, type RemappedIrte } 
 import { encodeIrta, irtaSizeForEntries, GLOBAL_STATUS_BITS } from '../../src/vtd/registers.ts';
 import { composeRemappableMsi } from '../../src/vtd/remappable-msi.ts';
 import { PhysicalMemory } from '../../src/memory/physical-memory.ts';
-import { emptyIec } from '../../src/vtd/iec.ts';
+import { emptyIec, iecLookup } from '../../src/vtd/iec.ts';
 import type { IommuUnit } from '../../src/platform/state.ts';
 import { DEFAULT_CAP } from '../../src/platform/build.ts';
 import { RID_A, platform } from './fixtures.ts';
@@ -193,7 +193,7 @@ describe('the IRTE: IEC, present, reserved fields', () => {
     expect(first.outcome).toMatchObject({ kind: 'remapped', irteIndex: 4, iecHit: false, irte: { vector: 0x44 } });
     expect(first.iec).not.toBe(u.iec);
     expect(first.iec.order).toEqual([4]);
-    expect(first.iec.entries[4]).toEqual({ raw: encodeIrte(remapped({ vector: 0x44 })), irte: remapped({ vector: 0x44 }), reserved: 0n });
+    expect(iecLookup(first.iec, 4)).toEqual({ raw: encodeIrte(remapped({ vector: 0x44 })), irte: remapped({ vector: 0x44 }), reserved: 0n });
     const cached = { ...u, iec: first.iec };
     // Memory changed without an IEC invalidation: the hardware still uses its copy.
     const second = remapInterrupt(cached, irt({ 4: encodeIrte(remapped({ vector: 0x55 })) }), HAW, request(4));

@@ -12,6 +12,7 @@ import { checkFaultAccountability, emptyFaultTally, rejectedCount, type FaultTal
 import { encodeFaultRecord, interruptFaultRecord, type FaultRecord } from '../../src/vtd/fault-record.ts';
 import { encodeFsts, encodeIrta, irtaSizeForEntries } from '../../src/vtd/registers.ts';
 import { encodeIrte, decodeIrte, type RemappedIrte } from '../../src/vtd/irte.ts';
+import { emptyIec, iecFill } from '../../src/vtd/iec.ts';
 import type { DmaFaultEvent, InterruptFaultEvent, PlatformEvent } from '../../src/platform/events.ts';
 import type { IommuUnit, PlatformState } from '../../src/platform/state.ts';
 import { parseScenarioText } from '../../src/scenario/parse.ts';
@@ -120,7 +121,7 @@ describe('P6: an interrupt fault not recorded — FPD of the IRTE the unit used'
     const memory = s.memory.writeLE(IRT_BASE + 2n * 16n, 16, encodeIrte(irte(memoryFpd))).writeLE(IRT_BASE, 16, encodeIrte(irte(true)));
     return withUnit({ ...s, memory }, (u) => ({
       regs: { ...u.regs, irtaLatched: encodeIrta({ base: IRT_BASE, eime: true, size: irtaSizeForEntries(256) }) },
-      iec: iecFpd === undefined ? u.iec : { capacity: 64, order: [2], entries: { 2: { raw: encodeIrte(irte(iecFpd)), ...decodeIrte(encodeIrte(irte(iecFpd))) } } },
+      iec: iecFpd === undefined ? u.iec : iecFill(emptyIec(64), 2, { raw: encodeIrte(irte(iecFpd)), ...decodeIrte(encodeIrte(irte(iecFpd))) }),
     }));
   }
 

@@ -29,7 +29,8 @@ describe('designsOf', () => {
     const correct = Object.keys(VMM_DESIGNS).filter((n) => !VMM_DESIGNS[n]!.broken);
     expect(designsOf('all')).toEqual(correct);
     expect(designsOf(undefined)).not.toContain('paravirt-hcall');
-    expect(designsOf('all')).toEqual(expect.arrayContaining(['qemu-kvm', 'xen', 'vfio-msi-virt-off', 'ims-hypercall', 'paravirt-hcall', 'direct-post']));
+    expect(designsOf('all')).toEqual(expect.arrayContaining(['qemu-kvm', 'xen', 'vfio-msi-virt-off', 'ims-hypercall', 'ims-emulated', 'paravirt-hcall', 'direct-post']));
+    expect(designsOf(undefined)).not.toContain('ims-emulated');
   });
 
   it('every design says how its guest names vCPUs', () => {
@@ -58,11 +59,12 @@ describe('probes (src/vmm/probes.ts)', () => {
     return [p.onboardController.verdict, p.ims.verdict];
   };
 
-  it('IR on: only MSI virtualization off serves an onboard controller, only direct-post an unmodified IMS driver', () => {
+  it('IR on: only MSI virtualization off serves an onboard controller, only ims-emulated (its quirk translates) and direct-post an unmodified IMS driver', () => {
     expect(verdicts('qemu-kvm')).toEqual(['blocked', 'blocked']); // the guest's compatibility message faults 0x25
     expect(verdicts('vfio-msi-virt-off')).toEqual(['works', 'blocked']); // reads the host's remappable handle
     expect(verdicts('paravirt-hcall')).toEqual(['lost', 'blocked']); // table reads return 0: a DMA write to 0
     expect(verdicts('direct-post')).toEqual(['works', 'works']); // the guest's own message is the real one
+    expect(verdicts('ims-emulated')).toEqual(['blocked', 'works']); // the IMS quirk puts the host's pair into the physical slot
   });
 
   it('IR off: the guest message reaches a pCPU — misrouted, not blocked', () => {
@@ -93,7 +95,8 @@ describe('remapsim compare --vmm all', () => {
     for (const d of c.designs) expect(d.ok, d.design).toBe(true);
     const r = await cli(['compare', SPEC, '--vmm', 'all', '--policy', 'matching', '--runs', '20']);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/│ onboard interrupt controller +│ blocked +│ blocked +│ works +│ blocked +│ lost +│ works +│/);
+    expect(r.out).toMatch(/│ onboard interrupt controller +│ blocked +│ blocked +│ works +│ blocked +│ blocked +│ lost +│ works +│/);
+    expect(r.out).toMatch(/│ IMS, unmodified driver +│ blocked +│ blocked +│ blocked +│ blocked +│ works +│ blocked +│ works +│/);
     expect(r.out).toContain('direct-post: guest addressing: ');
     expect(r.out).toContain('│ per MSI set-up ');
   });

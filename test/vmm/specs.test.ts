@@ -24,6 +24,15 @@ const KEY_LINES: Readonly<Record<string, readonly string[]>> = {
     '05:00.0 MSI 00000000fee00000/000000d0 as requester 05:00.0 → BLOCKED by host-bridge MSI validation',
     'P7 guest intent: HELD',
   ],
+  'ims-emulated-posted.yaml': [
+    'cost: trap — QEMU IMS quirk write (a per-device quirk, as hw/vfio/pci-quirks.c)',
+    "IMS quirk: slot 0 unmasked → host vector 0xcf on cpu2 (IRTE 1, SID 05:00.0), GSI 25, irqfd, the host's pair 0xfee00038/0x0 into the physical slot, IRQ bypass (posted)",
+    '05:00.0 BAR0 0x1000 ← 00000000fee00038 (8 bytes) by qemu (IMS quirk)',
+    '05:00.0 MSI fee00038/00000000 → posted by dmar0 IRTE 0x1',
+    '05:00.0 raises IMS slot 0: masked in the device: nothing sent (no pending bit)',
+    '05:00.0 BAR0 0x1010 ← 00000000fee00058 (8 bytes) by qemu (IMS quirk)',
+    'P7 guest intent: HELD',
+  ],
   'ims-hypercall-posted.yaml': [
     'cost: hypercall — get-msi-pair by vm1: 05:00.0 slot 0 → vm1.vcpu1, vector 0x45',
     'get-msi-pair 05:00.0 slot 0 → address 0xfee00038 data 0x0 (IRTE 1, posted into vm1.vcpu1 vector 0x45',
@@ -94,6 +103,9 @@ const KEY_LINES: Readonly<Record<string, readonly string[]>> = {
     'P7 guest intent: HELD',
   ],
   'compare-posted.yaml': ['PIR bit 0x41 set in PID 0x40000040', 'P7 guest intent: HELD'],
+  // One guest under every design (remapsim compare --vmm all); run as written it is qemu-kvm's, steps for other designs skipped.
+  'compare-all.yaml': ['(only under direct-post; this run\'s VMM design is qemu-kvm)', 'PIR bit 0x41 set in PID 0x40000040', 'PIR bit 0x42 set in PID 0x40000000', 'P7 guest intent: HELD'],
+  'compare-all-ir-off.yaml': ['(only under direct-post; this run\'s VMM design is qemu-kvm)', 'P1 interrupt isolation: HELD', 'P7 guest intent: HELD'],
   // HYPOTHETICAL hardware (src/hypothetical/direct-post) and design (src/vmm/designs/direct-post.ts).
   'direct-post.yaml': [
     'direct-post vAPIC entry 0 (vm1.vcpu0 → PID 0x40000000) (hypothetical)',

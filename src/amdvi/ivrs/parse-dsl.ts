@@ -20,6 +20,7 @@
  * parser decodes them the same way, so the models agree). The checksum is verified on the raw
  * dump when there is one; without it the printed value is taken as is.
  */
+import { scanIaslFieldLine, scanIaslRawLine } from '../../io/iasl-lines.ts';
 import { InputError } from '../../io/input-error.ts';
 import { IVRS_HEADER_LENGTH, decodeIvrs, type TableSource } from './decode.ts';
 import type { IvrsTable } from './model.ts';
@@ -32,9 +33,8 @@ interface Field {
   readonly value: string;
 }
 
-const FIELD_RE = /^\[([0-9A-Fa-f]+)h\s+(\d+)\s+([0-9A-Fa-f]+h|\d+)\]\s+(.+?)\s+:\s?(.*)$/;
+// Field and raw-dump lines are scanned in linear time (src/io/iasl-lines.ts), not by regular expression.
 const RAW_HEAD_RE = /^Raw Table Data:\s*Length\s+(\d+)/;
-const RAW_LINE_RE = /^\s*([0-9A-Fa-f]{4,8}):((?:\s+[0-9A-Fa-f]{2}){1,16})(?:\s+\/\/.*)?\s*$/;
 const QUOTED_RE = /^"(.*?)"(?:\s|$)/;
 const HEX_RE = /^([0-9A-Fa-f]+)(?:\s|$)/;
 
@@ -61,7 +61,7 @@ export class DslSource implements TableSource {
       const s = lines[i]!;
       if (rawStart) {
         if (s.trim() === '') continue;
-        const m = RAW_LINE_RE.exec(s);
+        const m = scanIaslRawLine(s);
         if (!m) break; // the dump ends at the first line that is not hex (the next table)
         const at = parseInt(m[1]!, 16);
         if (at !== rawBytes.length) this.failAt(ln, 'Raw Table Data', `dump line at ${hexOff(at)} follows ${rawBytes.length} bytes`);
@@ -73,7 +73,7 @@ export class DslSource implements TableSource {
         rawStart = { line: ln, length: parseInt(rh[1]!, 10) };
         continue;
       }
-      const m = FIELD_RE.exec(s.trim());
+      const m = scanIaslFieldLine(s.trim());
       if (!m) continue; // titles, bit-decode lines ("INITPass : 0"), "**** Unknown ..." notes
       const offset = parseInt(m[1]!, 16);
       if (offset !== parseInt(m[2]!, 10)) this.failAt(ln, m[4]!, `offset ${m[1]}h and ${m[2]} disagree`);

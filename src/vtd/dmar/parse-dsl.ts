@@ -24,6 +24,7 @@
  * `checksum` field is the printed value.
  */
 
+import { scanIaslFieldLine, scanIaslRawLine } from '../../io/iasl-lines.ts';
 import { InputError } from '../../io/input-error.ts';
 import { requesterId } from '../../pci/bdf.ts';
 import {
@@ -52,9 +53,8 @@ interface Field {
   readonly value: string;
 }
 
-const FIELD_RE = /^\[([0-9A-Fa-f]+)h\s+(\d+)\s+([0-9A-Fa-f]+h|\d+)\]\s+(.+?)\s+:\s?(.*)$/;
+// Field and raw-dump lines are scanned in linear time (src/io/iasl-lines.ts), not by regular expression.
 const RAW_HEAD_RE = /^Raw Table Data:\s*Length\s+(\d+)/;
-const RAW_LINE_RE = /^\s*([0-9A-Fa-f]{4,8}):((?:\s+[0-9A-Fa-f]{2}){1,16})(?:\s+\/\/.*)?\s*$/;
 
 function hexOff(n: number): string {
   return `0x${n.toString(16)}`;
@@ -77,7 +77,7 @@ class DslSource {
       const s = lines[i]!;
       if (rawStart) {
         if (s.trim() === '') continue;
-        const m = RAW_LINE_RE.exec(s);
+        const m = scanIaslRawLine(s);
         if (!m) break; // the dump ends at the first line that is not hex (e.g. the next table)
         const at = parseInt(m[1]!, 16);
         if (at !== rawBytes.length) this.fail(ln, 'Raw Table Data', `dump line at ${hexOff(at)} follows ${rawBytes.length} bytes`);
@@ -89,7 +89,7 @@ class DslSource {
         rawStart = { line: ln, length: parseInt(rh[1]!, 10) };
         continue;
       }
-      const m = FIELD_RE.exec(s.trim());
+      const m = scanIaslFieldLine(s.trim());
       if (!m) continue; // titles, comments, "**** Unknown DMAR subtable type" notes
       const offset = parseInt(m[1]!, 16);
       if (offset !== parseInt(m[2]!, 10)) {
