@@ -17,7 +17,6 @@ import { decodeIrte, IRTE_BYTES } from '../vtd/irte.ts';
 import { iecLookup } from '../vtd/iec.ts';
 import { decodeIrta, irtEntries } from '../vtd/registers.ts';
 import { readPid } from '../vtd/pid-memory.ts';
-import { iecLookup } from '../vtd/iec.ts';
 import { pirVectors } from '../vtd/pid.ts';
 import { vcpuList } from '../platform/vcpu-table.ts';
 import { describeIrte, vcpuName } from '../scenario/trace.ts';
