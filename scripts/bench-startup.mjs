@@ -17,7 +17,10 @@ const runs = Number(process.argv[2] ?? 11);
 const installed = process.argv[3];
 if (runFromSource()) throw new Error('dist/ is stale or missing here: run `npm run build` first');
 const ARGS = ['decode', 'msi', 'fee00538', '0'];
+import { existsSync } from 'node:fs';
+const OLD_BIN = 'bin/remapsim-old.js'; // optional: the former bin (git show 9af1910:bin/remapsim.js > bin/remapsim-old.js)
 const rows = [
+  ...(existsSync(`${ROOT}/${OLD_BIN}`) ? [{ label: `former bin/remapsim.js (tsx + src/; ${OLD_BIN})`, cwd: ROOT, node: [OLD_BIN, ...ARGS], env: {} }] : []),
   { label: 'tsx + src/ (REMAPSIM_FROM_SOURCE=1: what bin/remapsim.js did before)', cwd: ROOT, node: ['bin/remapsim.js', ...ARGS], env: { REMAPSIM_FROM_SOURCE: '1' } },
   { label: 'tsx + src/, transform cache off (TSX_DISABLE_CACHE=1: the first run after a change)', cwd: ROOT, node: ['bin/remapsim.js', ...ARGS], env: { REMAPSIM_FROM_SOURCE: '1', TSX_DISABLE_CACHE: '1' } },
   { label: 'dist/, source checkout (with the freshness check)', cwd: ROOT, node: ['bin/remapsim.js', ...ARGS], env: {} },

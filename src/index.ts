@@ -61,7 +61,7 @@ export { explore, sweepPoints, parseSweep, type ExploreOptions, type ExploreResu
 export { formatReport as formatExploreReport, formatJson as formatExploreJson, formatTable as formatExploreTable } from './explorer/format.ts';
 export { sweepSvg } from './explorer/svg.ts';
 export { loadGuestSupport, type GuestSupportTable, type GuestSupportRow } from './explorer/guest-support.ts';
-export { SCHEMES, SCHEME_IDS, schemeInfo, type SchemeId, type SchemeInfo } from './explorer/schemes.ts';
+export { SCHEMES, SCHEME_IDS, ALL_SCHEME_IDS, schemeInfo, type SchemeId, type SchemeInfo } from './explorer/schemes.ts';
 export { parseTopology, formatTopology, topologyApicIds, vcpuCount, parseApicIdList, MAX_VCPUS, type Topology } from './explorer/topology.ts';
 
 // Properties.

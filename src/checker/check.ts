@@ -448,13 +448,15 @@ export function searchChunk(p: PreparedCheck, chunk: Chunk, path?: string): Chun
   });
   const timeLimit = chunk.deadline === undefined ? {} : { interruptAfterTimeLimit: Math.max(1, chunk.deadline - Date.now()), markInterruptAsFailure: false };
   const d = fc.check(property, { seed: chunk.seed, numRuns: chunk.runs, ...timeLimit, ...(path === undefined ? {} : { path }) });
-  const error = d.failed && d.errorInstance !== null && !(d.errorInstance instanceof Error && /Property failed by returning false/.test(d.errorInstance.message)) ? String((d.errorInstance as Error).message ?? d.errorInstance) : undefined;
-  const timedOut = !d.failed && (clock?.expired === true || d.interrupted);
+  // fast-check reports an interrupt before any run as a failure with no counterexample: not one.
+  const failed = d.failed && !(d.interrupted && d.counterexample === null);
+  const error = failed && d.errorInstance !== null && !(d.errorInstance instanceof Error && /Property failed by returning false/.test(d.errorInstance.message)) ? String((d.errorInstance as Error).message ?? d.errorInstance) : undefined;
+  const timedOut = !failed && (clock?.expired === true || d.interrupted);
   return {
     index: chunk.index,
     seed: chunk.seed,
     runs: Math.max(0, d.numRuns - cut),
-    failed: d.failed,
+    failed,
     ...(timedOut ? { timedOut } : {}),
     path: d.counterexamplePath ?? undefined,
     steps: d.counterexample?.[0].steps,

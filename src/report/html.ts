@@ -82,7 +82,7 @@ function addBlock(parent: XMLBuilder, b: Block): void {
     case 'diagram': {
       const fig = parent.ele('figure', { id: b.diagram.id });
       fig.ele('figcaption').txt(xmlText(b.diagram.caption));
-      drawPaths(fig, b.diagram.paths);
+      drawPaths(fig, b.diagram.paths, b.diagram.id);
       return;
     }
   }

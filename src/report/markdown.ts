@@ -6,9 +6,19 @@
  */
 import type { Block, Report, Table } from './model.ts';
 
-/** Escape Markdown punctuation (CommonMark §2.4 backslash escapes) and line breaks. */
+/**
+ * Escape text for one Markdown line (CommonMark §2.4 backslash escapes): everywhere the
+ * characters that start emphasis, code, links, HTML, entity references, strikethrough or a
+ * table cell (`\\ \` * _ [ ] < > & ~ |`); at the start, those that start a block (a heading
+ * `#`, a list `-`/`+`/`1.`, a setext line `=`). Line breaks become spaces. `(`, `)` and `!`
+ * need nothing once `[` and `]` are escaped, so the text stays readable as plain text.
+ */
 export function escapeMarkdown(s: string): string {
-  return s.replace(/[\\`*_{}[\]()<>#+\-!|~&]/g, (c) => `\\${c}`).replace(/\r?\n/g, ' ');
+  return s
+    .replace(/[\\`*_[\]<>&~|]/g, (c) => `\\${c}`)
+    .replace(/\r?\n/g, ' ')
+    .replace(/^(\s*)([#+\-=])/, '$1\\$2')
+    .replace(/^(\s*\d+)([.)])/, '$1\\$2');
 }
 
 /** A fence longer than any backtick run in `lines` (CommonMark §4.5). */

@@ -31,22 +31,23 @@ const x0 = (column: number): number => LEFT + column * (BOX_W + GAP);
 /** The SVG of `paths` (at most {@link MAX_ROWS} rows) as a standalone XML string. */
 export function pathSvg(paths: readonly RequestPath[]): string {
   const f = fragment();
-  drawPaths(f, paths);
+  drawPaths(f, paths, 'paths');
   return f.end({ headless: true });
 }
 
 /**
  * Append the `<svg>` of `paths` (at most {@link MAX_ROWS} rows) to `parent`, in the same
- * document: serialized once, so its text is escaped once.
+ * document: serialized once, so its text is escaped once. `id` names the diagram: its arrow
+ * marker is `<id>-arrow`, so two diagrams on one page do not share an element id.
  */
-export function drawPaths(parent: XMLBuilder, paths: readonly RequestPath[]): void {
+export function drawPaths(parent: XMLBuilder, paths: readonly RequestPath[], id: string): void {
   const rows = paths.slice(0, MAX_ROWS);
   const width = x0(COLUMNS.length) - GAP + 10;
   const height = TOP + Math.max(1, rows.length) * ROW_H + 10;
   const svg = parent.ele('svg', { xmlns: 'http://www.w3.org/2000/svg', class: 'paths', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'font-family': 'sans-serif', 'font-size': 12 });
   svg.ele('title').txt(xmlText(`Paths of ${paths.length} interrupt and DMA requests`));
   const defs = svg.ele('defs');
-  defs.ele('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto' }).ele('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#444' });
+  defs.ele('marker', { id: `${id}-arrow`, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto' }).ele('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#444' });
   const head = svg.ele('g', { class: 'header' });
   COLUMNS.forEach((c, i) => head.ele('text', { x: x0(i) + BOX_W / 2, y: 18, 'text-anchor': 'middle', 'font-weight': 'bold' }).txt(xmlText(c)));
   if (rows.length === 0) svg.ele('text', { x: LEFT, y: TOP + 18 }).txt(xmlText('no interrupt or DMA request in this run'));
@@ -64,7 +65,7 @@ export function drawPaths(parent: XMLBuilder, paths: readonly RequestPath[]): vo
       hop.ele('rect', { x, y, width: BOX_W, height: BOX_H, rx: 4, fill: FILL[h.state], stroke: bad ? STROKE.fault : STROKE[h.state], 'stroke-width': bad ? 3 : 1 });
       hop.ele('text', { x: x + 6, y: y + BOX_H / 2 + 4 }).txt(xmlText(clip(h.text)));
       const next = p.hops[k + 1];
-      if (next !== undefined) g.ele('line', { x1: x + BOX_W, y1: y + BOX_H / 2, x2: x0(next.column) - 2, y2: y + BOX_H / 2, stroke: '#444', 'marker-end': 'url(#arrow)' });
+      if (next !== undefined) g.ele('line', { x1: x + BOX_W, y1: y + BOX_H / 2, x2: x0(next.column) - 2, y2: y + BOX_H / 2, stroke: '#444', 'marker-end': `url(#${id}-arrow)` });
     });
   });
 }

@@ -94,6 +94,8 @@ describe('report rendering', () => {
     );
     expect(r.failed).toBe(true);
     expect(escapeMarkdown('a|b')).toBe('a\\|b');
+    // Block starters are escaped at the start only: no heading, list or numbered list is made.
+    expect(['# x', '- x', '1. x', ' + x', 'a-b (c) #1'].map(escapeMarkdown)).toEqual(['\\# x', '\\- x', '1\\. x', ' \\+ x', 'a-b (c) #1']);
   });
 
   it('the CSS holds nothing the XML serializer would escape inside <style>', () => {
@@ -131,6 +133,10 @@ describe('remapsim report', () => {
       expect(html).toMatch(/<pre id="cx-trace">#9 signal/);
       expect(html).toMatch(/<figure id="cx-diagram">[\s\S]*?data-violated="P1"/);
       expect(html).toContain('class="verdict failed"');
+      // Two diagrams on the page, no element id twice.
+      const ids = [...html.matchAll(/ id="([^"]+)"/g)].map((m) => m[1]);
+      expect(ids.length).toBeGreaterThan(10);
+      expect(new Set(ids).size).toBe(ids.length);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -159,7 +165,7 @@ describe('remapsim report', () => {
       expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
       expect(html).toContain('evil &lt;b&gt;&amp;amp; "name"');
       const md = (await reportText(file, { format: 'md' })).text;
-      expect(md).toContain('\\<script\\>alert\\(1\\)\\</script\\>');
+      expect(md).toContain('\\<script\\>alert(1)\\</script\\>');
       // Outside code blocks (literal text in Markdown) nothing may be raw HTML.
       const prose = md.replace(/^(`{3,})text\n[\s\S]*?^\1$/gm, '');
       expect(prose).toContain('\\<img');

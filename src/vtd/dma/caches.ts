@@ -23,6 +23,7 @@
  * entry, the level count of a paging-structure entry's second stage.
  */
 import type { PhysicalMemory } from '../../memory/physical-memory.ts';
+import { FREEZE_STATES } from '../../platform/freeze-mode.ts';
 import {
   CONTEXT_TT,
   LEGACY_CONTEXT_ENTRY,
@@ -329,27 +330,44 @@ export function insertTranslation(caches: DmaCaches, request: DmaRequest, t: Dma
   }
   // The walk's non-leaf entries, each pushed as `push` would one by one (a same-key entry
   // replaced, FIFO trimmed), in one pass: a nested walk repeats the upper second-stage
-  // entries for every first-stage table page. The new entries are frozen here, as the
-  // platform freezes states, so that freezing the result does not walk them.
+  // entries for every first-stage table page. In debug mode (src/platform/freeze-mode.ts)
+  // the new entries are frozen here, so that freezing the result does not walk them. Keys
+  // are compared number fields first (level, DID), the bigint ones only when those match.
   const fresh: PagingStructureEntry[] = [];
   if (t.pagingStructures.length > 0) {
     const levels = secondStageLevels(t);
     for (const s of t.pagingStructures) {
-      const at = fresh.findIndex((x) => x.did === s.did && x.root === s.root && x.level === s.level && x.prefix === s.prefix);
-      if (at >= 0) fresh.splice(at, 1);
-      const e: PagingStructureEntry = { did: s.did, root: s.root, prefix: s.prefix, level: s.level, nextTable: s.nextTable, permissions: Object.freeze({ ...s.permissions }) };
+      for (let i = 0; i < fresh.length; i++) {
+        if (samePagingKey(fresh[i]!, s)) {
+          fresh.splice(i, 1);
+          break;
+        }
+      }
+      const e: PagingStructureEntry = { did: s.did, root: s.root, prefix: s.prefix, level: s.level, nextTable: s.nextTable, permissions: { read: s.permissions.read, write: s.permissions.write, execute: s.permissions.execute } };
       if (levels !== undefined) e.levels = levels;
       if (inherited) e.stale = true;
-      fresh.push(Object.freeze(e));
+      if (FREEZE_STATES) {
+        Object.freeze(e.permissions);
+        Object.freeze(e);
+      }
+      fresh.push(e);
     }
   }
   let pagingStructure = caches.pagingStructure;
   if (fresh.length > 0) {
-    const kept = pagingStructure.filter((x) => !fresh.some((s) => x.did === s.did && x.root === s.root && x.level === s.level && x.prefix === s.prefix));
+    const kept = pagingStructure.filter((x) => {
+      for (let i = 0; i < fresh.length; i++) if (samePagingKey(x, fresh[i]!)) return false;
+      return true;
+    });
     kept.push(...fresh);
     pagingStructure = cap.pagingStructure === 0 ? [] : kept.slice(Math.max(0, kept.length - cap.pagingStructure));
   }
   return { ...caches, context, pasid, iotlb, pagingStructure };
+}
+
+/** Same paging-structure-cache key (DID, root, level, prefix): numbers first, bigints last. */
+function samePagingKey(a: { readonly did: number; readonly level: number; readonly prefix: bigint; readonly root: bigint }, b: { readonly did: number; readonly level: number; readonly prefix: bigint; readonly root: bigint }): boolean {
+  return a.level === b.level && a.did === b.did && a.prefix === b.prefix && a.root === b.root;
 }
 
 /** The context-cache and PASID-cache lists with the context (and PASID) entry a walk read inserted. */
