@@ -33,11 +33,67 @@ const MAX_ADDRESS = (1n << 64n) - 1n;
 
 /** A 256-byte chunk as 64 little-endian dwords. A plain array: V8 copies it several times faster than a Uint32Array. */
 type Frame = number[];
-/** The 16 chunks of one 4 KiB frame. */
-type FrameNode = (Frame | undefined)[];
+/**
+ * One populated 4 KiB frame: slots 0..15 its chunks as written since the frame was packed
+ * (undefined: not written since), slot {@link PACKED} the packed frame — all 1,024 dwords in one
+ * Uint32Array (4 KiB of backing store and one object, against 16 × ≈530 bytes as plain arrays:
+ * issue 15 goal 7) — `undefined` while the frame was never packed, `null` once its every chunk
+ * was written again (the packed copy was wholly shadowed and dropped). A chunk slot shadows the
+ * packed copy. A frame is packed once, when its 16 chunks are first all written (or when one
+ * write covers them all), so that a structure written over and over (a PID) costs no
+ * allocation beyond the first packing: later writes copy one 256-byte chunk, as before.
+ */
+type FrameNode = (Frame | Uint32Array | null | undefined)[];
 type Node = (Node | FrameNode | undefined)[];
+/** Slot of a frame node holding its packed copy. */
+const PACKED = 16;
 
 const EMPTY_CHUNK: Frame = new Array<number>(CHUNK_WORDS).fill(0);
+
+/** Dword `w` (0..1023) of a frame node: its chunk if written since packing, else the packed copy, else 0. */
+function wordOf(node: FrameNode, w: number): number {
+  const c = node[w >> 6] as Frame | undefined;
+  if (c !== undefined) return c[w & (CHUNK_WORDS - 1)]!;
+  const p = node[PACKED] as Uint32Array | null | undefined;
+  return p == null ? 0 : p[w]!;
+}
+
+/** A private, writable copy of chunk `k` of `node` (zeroes if unpopulated). */
+function chunkCopy(node: FrameNode, k: number): Frame {
+  const c = node[k] as Frame | undefined;
+  if (c !== undefined) return c.slice();
+  const p = node[PACKED] as Uint32Array | null | undefined;
+  if (p == null) return EMPTY_CHUNK.slice();
+  const out: Frame = [];
+  const first = k * CHUNK_WORDS;
+  for (let i = 0; i < CHUNK_WORDS; i++) out.push(p[first + i]!);
+  return out;
+}
+
+/** A new, empty frame node (17 slots, no chunk). */
+function emptyFrameNode(): FrameNode {
+  return new Array(CHUNKS_PER_FRAME + 1);
+}
+
+/**
+ * Pack `node` in place (a private node of the write being built, not yet shared) when all 16
+ * chunks are written: the first time, into one Uint32Array; later, the packed copy is wholly
+ * shadowed and is dropped (see {@link FrameNode}).
+ */
+function packIfFull(node: FrameNode): void {
+  for (let k = 0; k < CHUNKS_PER_FRAME; k++) if (node[k] === undefined) return;
+  if (node[PACKED] !== undefined) {
+    node[PACKED] = null;
+    return;
+  }
+  const packed = new Uint32Array(FRAME_BYTES / 4);
+  for (let k = 0; k < CHUNKS_PER_FRAME; k++) {
+    const c = node[k] as Frame;
+    packed.set(c, k * CHUNK_WORDS);
+    node[k] = undefined;
+  }
+  node[PACKED] = packed;
+}
 
 /** 64^level, for levels 0..8 (frame numbers reach 2^52). */
 const LEVEL_DIVISOR = Array.from({ length: 9 }, (_, level) => 2 ** (SLOT_BITS * level));
@@ -105,10 +161,9 @@ export class PhysicalMemory {
     return node[slotOf(frame, 0)] as FrameNode | undefined;
   }
 
-  /** The 256-byte chunk holding `address`, or undefined if never written. */
-  private chunkAt(address: bigint): Frame | undefined {
-    const { frame, chunk } = chunkOf(address);
-    return this.frameAt(frame)?.[chunk];
+  /** The frame node holding `address`, or undefined if never written. */
+  private nodeAt(address: bigint): FrameNode | undefined {
+    return this.frameAt(chunkOf(address).frame);
   }
 
   /** True if any byte of 4 KiB frame `frame` has been written. */
@@ -165,12 +220,13 @@ export class PhysicalMemory {
     let frameNode: FrameNode;
     if (oldFrame === undefined) {
       populated++;
-      frameNode = new Array(CHUNKS_PER_FRAME);
+      frameNode = emptyFrameNode();
     } else frameNode = oldFrame.slice();
     node[slot] = frameNode;
-    const words = (frameNode[k] ?? EMPTY_CHUNK).slice();
+    const words = chunkCopy(frameNode, k);
     update(words);
     frameNode[k] = words;
+    packIfFull(frameNode);
     const memory = new PhysicalMemory(root, height, populated);
     memory.memoFrame = frame;
     memory.memoNode = frameNode;
@@ -191,6 +247,8 @@ export class PhysicalMemory {
     const root = grown.root.slice();
     // Nodes already copied by this write (a multi-chunk write shares path prefixes).
     const copied: unknown[] = [root];
+    // Frame nodes this write wrote (private copies), packed at the end when full.
+    const written: FrameNode[] = [];
     chunks.forEach((c, index) => {
       const frame = Number(c >> 4n);
       let node = root;
@@ -210,22 +268,25 @@ export class PhysicalMemory {
       let frameNode: FrameNode;
       if (oldFrame === undefined) {
         populated++;
-        frameNode = new Array(CHUNKS_PER_FRAME);
+        frameNode = emptyFrameNode();
       } else frameNode = copied.includes(oldFrame) ? oldFrame : oldFrame.slice();
+      if (!written.includes(frameNode)) written.push(frameNode);
       copied.push(frameNode);
       node[slot] = frameNode;
       const k = Number(c & 0xfn);
-      const words = (frameNode[k] ?? EMPTY_CHUNK).slice();
+      const words = chunkCopy(frameNode, k);
       update(index, words);
       frameNode[k] = words;
     });
+    // Packed after the whole write: a multi-chunk write may write a frame's chunks in turn.
+    for (const f of written) packIfFull(f);
     return new PhysicalMemory(root, height, populated);
   }
 
   /** Read the aligned 32-bit word `wordIndex` (0..1023) of 4 KiB frame `frame` (hot paths avoid bigint). */
   readWord(frame: number, wordIndex: number): number {
-    const c = this.frameAt(frame)?.[wordIndex >> 6];
-    return c === undefined ? 0 : (c[wordIndex & (CHUNK_WORDS - 1)] ?? 0);
+    const node = this.frameAt(frame);
+    return node === undefined ? 0 : wordOf(node, wordIndex);
   }
 
   /** Read `length` bytes starting at `address`. @throws RangeError outside 64 bits. */
@@ -234,10 +295,10 @@ export class PhysicalMemory {
     const out = new Uint8Array(length);
     for (let i = 0; i < length; i++) {
       const a = address + BigInt(i);
-      const c = this.chunkAt(a);
-      if (c === undefined) continue;
-      const offset = Number(a & 0xffn);
-      out[i] = ((c[offset >> 2] ?? 0) >>> ((offset & 3) * 8)) & 0xff;
+      const node = this.nodeAt(a);
+      if (node === undefined) continue;
+      const offset = Number(a & 0xfffn);
+      out[i] = (wordOf(node, offset >> 2) >>> ((offset & 3) * 8)) & 0xff;
     }
     return out;
   }
@@ -251,18 +312,18 @@ export class PhysicalMemory {
     if (bytes === 8 && (address & 7n) === 0n && address >= 0n && address >> 64n === 0n) {
       // Paging entries: two words, one frame lookup, no loop.
       const offset = Number(address & 0xfffn);
-      const c = this.frameAt(Number(address >> FRAME_SHIFT))?.[offset >> 8];
-      if (c === undefined) return 0n;
-      const w = (offset & 0xff) >> 2;
-      return (BigInt(c[w + 1]!) << 32n) | BigInt(c[w]!);
+      const node = this.frameAt(Number(address >> FRAME_SHIFT));
+      if (node === undefined) return 0n;
+      const w = offset >> 2;
+      return (BigInt(wordOf(node, w + 1)) << 32n) | BigInt(wordOf(node, w));
     }
     checkRange(address, bytes);
     if ((bytes & 3) === 0 && (address & 3n) === 0n && (address & 0xffn) + BigInt(bytes) <= 256n) {
-      const f = this.chunkAt(address);
-      if (f === undefined) return 0n;
-      const first = Number(address & 0xffn) >> 2;
+      const node = this.nodeAt(address);
+      if (node === undefined) return 0n;
+      const first = Number(address & 0xfffn) >> 2;
       let v = 0n;
-      for (let i = bytes / 4 - 1; i >= 0; i--) v = (v << 32n) | BigInt(f[first + i] ?? 0);
+      for (let i = bytes / 4 - 1; i >= 0; i--) v = (v << 32n) | BigInt(wordOf(node, first + i));
       return v;
     }
     const b = this.readBytes(address, bytes);
@@ -340,8 +401,9 @@ export class PhysicalMemory {
     const out = new Uint32Array(count);
     const first = Number(address & 0xffn) >> 2;
     if ((address & 3n) === 0n && first + count <= CHUNK_WORDS) {
-      const c = this.chunkAt(address);
-      if (c !== undefined) for (let i = 0; i < count; i++) out[i] = c[first + i]!;
+      const node = this.nodeAt(address);
+      const w = Number(address & 0xfffn) >> 2;
+      if (node !== undefined) for (let i = 0; i < count; i++) out[i] = wordOf(node, w + i);
       return out;
     }
     for (let i = 0; i < count; i++) out[i] = this.readU32(address + BigInt(4 * i));

@@ -410,7 +410,9 @@ const vcpuHandlers: { [K in VcpuKind]: Handler<K> } = {
   'intend-route'(draft, a, emit, before) {
     (draft.intent.interruptRoutes ??= {} as Draft<Record<string, IntendedRoute>>)[`${a.iommu}:${a.index}`] = a.route as Draft<IntendedRoute>;
     const fixed = a.route.oneOf ? 'one of' : 'every one of';
-    emit({ kind: 'intent', change: `IRTE ${a.index} of unit ${a.iommu}: ${a.route.device} vector 0x${a.route.vector.toString(16)} → ${fixed} vCPU ${a.route.vcpus.join(', vCPU ')}` });
+    // On AMD-Vi the policy keys routes by interrupt table ((unit + 1) · 0x10000 + DeviceID, src/policy/amd.ts `amdTableKey`).
+    const table = before.amdvi === undefined ? `unit ${a.iommu}` : a.iommu >= 0x1_0000 ? `the table of DeviceID ${(a.iommu & 0xffff).toString(16).padStart(4, '0')} (ivhd${(a.iommu >>> 16) - 1})` : `the shared table of ivhd${a.iommu}`;
+    emit({ kind: 'intent', change: `IRTE ${a.index} of ${table}: ${a.route.device} vector 0x${a.route.vector.toString(16)} → ${fixed} vCPU ${a.route.vcpus.join(', vCPU ')}` });
   },
 
   'self-ipi'(draft, a, emit, before, raised) {

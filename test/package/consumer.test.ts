@@ -70,7 +70,24 @@ function timed<T>(what: string, f: () => T): T {
   }
 }
 
+/**
+ * A failure while packing or installing, rethrown by every test (a failure in beforeAll alone
+ * would leave the tests "skipped", and CI's count of failed tests would not show it).
+ */
+let setupError: Error | undefined;
+function ready(): void {
+  if (setupError !== undefined) throw setupError;
+}
+
 beforeAll(() => {
+  try {
+    setUp();
+  } catch (e) {
+    setupError = e as Error;
+  }
+}, 110_000);
+
+function setUp(): void {
   work = mkdtempSync(join(tmpdir(), 'remapsim-package-'));
   const stage = join(work, 'stage');
   mkdirSync(stage);
@@ -96,7 +113,7 @@ beforeAll(() => {
   writeFileSync(join(consumer, 'tsconfig.json'), `${JSON.stringify(CONSUMER_TSCONFIG, null, 2)}\n`);
   writeFileSync(join(consumer, 'good.ts'), GOOD_TS);
   writeFileSync(join(consumer, 'bad.ts'), BAD_TS);
-}, 110_000);
+}
 
 afterAll(() => {
   console.log(`package test: ${timings.join(', ')}`);
@@ -159,6 +176,7 @@ const BAD_TS = `${BAD_LINES.map(([l]) => l).join('\n')}\n`;
 
 describe('the packed package in a fresh project outside the repository', () => {
   it('plain Node 20 imports it, runs specs/default.yaml, decodes an MSI and checks on worker threads', () => {
+    ready();
     const r = run(process.execPath, ['use.mjs'], consumer);
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
@@ -173,6 +191,7 @@ describe('the packed package in a fresh project outside the repository', () => {
   });
 
   it('the installed bin runs the compiled CLI without tsx', () => {
+    ready();
     expect(() => readdirSync(join(consumer, 'node_modules', 'tsx'))).toThrow();
     const r = run(join(consumer, 'node_modules', '.bin', 'remapsim'), ['decode', 'msi', 'fee00538', '0'], consumer);
     expect(r.stderr).toBe('');
@@ -181,6 +200,7 @@ describe('the packed package in a fresh project outside the repository', () => {
   });
 
   it('tsc with module/moduleResolution nodenext type-checks a consumer, and reports a wrong one', () => {
+    ready();
     const r = run(process.execPath, [TSC, '-p', 'tsconfig.json'], consumer);
     const errors = r.stdout.split('\n').filter((l) => /error TS\d+/.test(l));
     // good.ts has none; bad.ts has exactly the errors planted in it, line by line.

@@ -157,3 +157,25 @@ describe('the broken AMD variants fail where the correct policy holds', () => {
     );
   });
 });
+
+describe('the checker on AMD-Vi', () => {
+  it("learns the policy's IRTE indices and sends them as data[10:0] at 0xfee00000", async () => {
+    const { attackPools } = await import('../../src/checker/adversary.ts');
+    const compiled = compileScenario(parseScenarioText(scenario('kvm', `  - schedule: { vm: vm1, vcpu: 0, pcpu: 2 }
+  - guest-msi: { device: "04:00.0", entry: 0, destination: 0, vector: 0x41 }
+  - guest-msi: { device: "04:00.0", entry: 1, destination: 0, vector: 0x42 }
+`), '/tmp/amd-policy.yaml'));
+    const pools = attackPools(compiled, runScenario(compiled), ['vm1']);
+    expect(pools.amdvi).toBe(true);
+    expect(pools.handles).toEqual(expect.arrayContaining([0, 1]));
+  });
+
+  it('rebases a relative ivrs path to where the counterexample is written (and leaves absolute ones)', async () => {
+    const { rebaseFirmwarePaths } = await import('../../src/cli/check.ts');
+    const text = 'platform:\n  ivrs: ../../data/x.bin   # the table\n  apicMode: xapic\n';
+    expect(rebaseFirmwarePaths(text, '/r/specs/attacks/a.yaml', '/tmp/out/c.yaml')).toBe('platform:\n  ivrs: ../../r/data/x.bin   # the table\n  apicMode: xapic\n');
+    expect(rebaseFirmwarePaths(text, '/r/specs/attacks/a.yaml', '/r/specs/attacks/c.yaml')).toBe(text);
+    const abs = 'platform:\n  dmar: /abs/t.bin\n';
+    expect(rebaseFirmwarePaths(abs, '/r/a.yaml', '/tmp/c.yaml')).toBe(abs);
+  });
+});
