@@ -38,7 +38,7 @@ export function loadDmar(path: string): DmarTable {
   const ivrs = IVRS_TEXT_RE.exec(text);
   if (ivrs) {
     const line = text.slice(0, ivrs.index).split('\n').length;
-    throw new InputError(`${IVRS_NOT_SUPPORTED} (this is an AMD-Vi table, not an Intel DMAR)`, { file: path, line, field: 'Signature' });
+    throw new InputError(`${IVRS_NOT_SUPPORTED} as a DMAR (this is an AMD-Vi table, not an Intel DMAR: read it with remapsim import ivrs, or name it as platform.ivrs in a scenario)`, { file: path, line, field: 'Signature' });
   }
   return parseDmarText(text, path);
 }

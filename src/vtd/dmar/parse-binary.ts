@@ -301,7 +301,7 @@ function decodeHeader(bytes: Uint8Array): DmarHeader {
 export function parseDmarBinary(bytes: Uint8Array, file: string): DmarTable {
   const site: ErrorSite = { file };
   const sig = Buffer.from(bytes.subarray(0, 4)).toString('latin1');
-  if (sig === 'IVRS') fail(site, 'header at offset 0x0: signature', `${IVRS_NOT_SUPPORTED} (this is an AMD-Vi table, not an Intel DMAR)`);
+  if (sig === 'IVRS') fail(site, 'header at offset 0x0: signature', `${IVRS_NOT_SUPPORTED} as a DMAR (this is an AMD-Vi table, not an Intel DMAR: read it with remapsim import ivrs, or name it as platform.ivrs in a scenario)`);
   if (sig !== 'DMAR') fail(site, 'header at offset 0x0: signature', `expected "DMAR", found ${JSON.stringify(sig)}`);
   if (bytes.length < DMAR_HEADER_LENGTH) {
     fail(site, `header at offset ${hexOff(bytes.length)}: length`, `truncated: ${bytes.length} bytes, the DMAR header alone is ${DMAR_HEADER_LENGTH}`);

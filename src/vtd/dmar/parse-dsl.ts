@@ -281,7 +281,7 @@ export function parseDmarText(text: string, file: string): DmarTable {
   const src: DslSource = new DslSource(file, text);
   if (src.signatureLine === undefined) src.fail(undefined, 'Signature', 'no iasl field line at offset 0 (not an iasl DMAR dump)');
   const sig = src.str(0, 4, 'Signature', undefined);
-  if (sig === 'IVRS') src.fail(src.signatureLine, 'Signature', `${IVRS_NOT_SUPPORTED} (this is an AMD-Vi table, not an Intel DMAR)`);
+  if (sig === 'IVRS') src.fail(src.signatureLine, 'Signature', `${IVRS_NOT_SUPPORTED} as a DMAR (this is an AMD-Vi table, not an Intel DMAR: read it with remapsim import ivrs, or name it as platform.ivrs in a scenario)`);
   if (sig !== 'DMAR') src.fail(src.signatureLine, 'Signature', `expected "DMAR", found ${JSON.stringify(sig)}`);
   const L = src.signatureLine;
   const header: DmarHeader = {
