@@ -20,7 +20,9 @@
  * and 256 devices on 1 and 8 remapping units, each beside a plain mutable baseline of the same
  * step, interleaved (bench/interleaved.ts); target within 1.2× between the ends. IOMMU groups
  * of the largest lspci dump in-process (bench/groups.ts), and CLI wall times of fresh processes
- * (bench/cli.ts).
+ * (bench/cli.ts). Issue 15 (bench/issue15.ts): IEC hit and miss beside mutable baselines, action
+ * kinds with 1 and 256 devices, the cold nested translation beside the walk alone (interleaved, in
+ * CPU time), and the heap of a 65,536-entry IRT platform.
  */
 import { execSync } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -40,6 +42,7 @@ import { scalingCases, scalingName, SCALING_BATCH, SCALING_CPUS, SCALING_DEVICES
 import { groupsFixture } from './groups.ts';
 import { timeInterleaved, type Timing } from './interleaved.ts';
 import { timeCliCommands, FLOOR, type CliTiming } from './cli.ts';
+import { issue15Cases, issue15Report, irtHeap } from './issue15.ts';
 
 const SIZES = [256, 4096, 65536] as const;
 /** Actions per timed iteration; also the IEC capacity, so every hit-case index stays cached. */
@@ -239,6 +242,8 @@ interface ScalingRow {
 /** The interleaved and wall-time sections: scaling, groups in-process, CLI. */
 interface Extra {
   readonly scaling: readonly ScalingRow[];
+  /** Issue 15's section and target lines (bench/issue15.ts). */
+  readonly issue15: { readonly section: readonly string[]; readonly targets: readonly string[] };
   readonly groups: { readonly file: string; readonly bytes: number; readonly functions: number; readonly groups: number; readonly machineGroups: number; readonly timings: readonly Timing[] };
   readonly cli: readonly CliTiming[];
   readonly load: { readonly start: number; readonly end: number };
@@ -426,6 +431,7 @@ function report(rows: readonly Row[], started: Date, extra: Extra): string {
     `  through applyAction (caches filled, event, state) ${fmtInt(byName(DMA_CASES.cold).opsPerSecond)}/s — ${verdict(byName(DMA_CASES.cold).opsPerSecond >= COLD_WALK_TARGET_OPS)}.`,
     `- Memory write cost within ${MEMORY_TARGET_RATIO}× from ${MEMORY_SIZES[0].label} to ${MEMORY_SIZES[1].label} populated: ${memoryRatio.toFixed(2)}× — ${verdict(memoryRatio <= MEMORY_TARGET_RATIO)}.`,
     scaling.target,
+    ...extra.issue15.targets,
     '',
     '## DMA remapping (issue "Two-stage DMA translation", item 9; fixtures in `bench/dma.ts`)',
     '',
@@ -438,7 +444,7 @@ function report(rows: readonly Row[], started: Date, extra: Extra): string {
     '  accessed once), so the walk writes nothing — the re-walk after an IOTLB eviction.',
     '- **cold nested translation (applyAction dma, empty caches)**: the `dma` action on the state right after `map-dma`',
     '  (its invalidations leave context, PASID, IOTLB and paging-structure caches empty): the walk, the cache fills,',
-    '  the `dma-access` event (with its 28 references) and the new frozen state.',
+    '  the `dma-access` event (with its 28 references) and the new state (frozen only in the debug mode `REMAPSIM_FREEZE=1`).',
     `- **IOTLB hit (applyAction dma)**: the same action on the state whose IOTLB holds all ${DMA_PAGES} pages.`,
     '- **memory: writeLE 8 B**: one aligned 8-byte `PhysicalMemory.writeLE` into a populated frame, with 1 MiB populated',
     '  (all 256 frames) vs 64 GiB populated (one write per 2 MiB: 32,768 frames, frame numbers up to 2^24 − 1, so',
@@ -451,6 +457,7 @@ function report(rows: readonly Row[], started: Date, extra: Extra): string {
     ...[...dma, ...writes].map((r) => `| ${r.name} | ${fmtInt(r.opsPerSecond)} | ${r.nsPerOp.toFixed(0)} | ±${r.rme.toFixed(2)}% |`),
     '',
     ...scaling.section,
+    ...extra.issue15.section,
     ...groupsAndCliReport(extra.groups, extra.cli),
   ].join('\n');
 }
@@ -487,12 +494,18 @@ async function main(): Promise<void> {
   const scalingTimes = timeInterleaved(configs.flatMap((c) => [c.model, c.baseline]), ROUNDS, sliceMs);
   const scaling: ScalingRow[] = configs.map((c, i) => ({ devices: c.fixture.devices, units: c.fixture.units, model: scalingTimes[2 * i]!, baseline: scalingTimes[2 * i + 1]! }));
   for (const r of scaling) console.log(`${scalingName(r.devices, r.units).padEnd(20)} applyAction ${r.model.nsPerOp.toFixed(0).padStart(5)} ns/op  baseline ${r.baseline.nsPerOp.toFixed(0).padStart(5)} ns/op  ${fmtX(r.model.nsPerOp / r.baseline.nsPerOp)}`);
+  // Issue 15 (bench/issue15.ts): heap first (before the timed cases fill the heap), then its cases interleaved in CPU time.
+  const heap = await irtHeap();
+  const i15 = issue15Cases();
+  const i15Times = timeInterleaved(i15.cases, ROUNDS, sliceMs, 'cpu');
+  for (const t of i15Times) console.log(`issue 15: ${t.name.padEnd(56)} ${t.nsPerOp.toFixed(0).padStart(8)} cpu-ns/op`);
+  const issue15 = issue15Report(i15, i15Times, heap, ROUNDS, sliceMs);
   const g = groupsFixture();
   const groupTimes = timeInterleaved(g.cases, ROUNDS, sliceMs);
   for (const t of groupTimes) console.log(`groups: ${t.name.padEnd(28)} ${fmtUs(t.nsPerOp).padStart(8)} µs`);
   const cli = timeCliCommands(CLI_RUNS);
   for (const c of cli) console.log(`${c.medianMs.toFixed(0).padStart(5)} ms  ${c.command}`);
-  const extra: Extra = { scaling, groups: { file: g.file, bytes: g.bytes, functions: g.functions, groups: g.groups, machineGroups: g.machineGroups, timings: groupTimes }, cli, load: { start: loadStart, end: loadavg()[0]! } };
+  const extra: Extra = { scaling, issue15, groups: { file: g.file, bytes: g.bytes, functions: g.functions, groups: g.groups, machineGroups: g.machineGroups, timings: groupTimes }, cli, load: { start: loadStart, end: loadavg()[0]! } };
 
   let notes = '';
   if (existsSync(OUTPUT)) {

@@ -72,7 +72,10 @@ export { checkCoherence } from './properties/p4-coherence.ts';
 export { checkFaultAccountability } from './properties/p6-fault-accountability.ts';
 
 // Hypervisor policies.
-export { POLICIES, policyNamed } from './policy/index.ts';
+export { POLICIES, policyNamed, registerPolicy } from './policy/index.ts';
+export { VMM_DESIGNS, vmmDesignNamed, registerVmmDesign } from './vmm/index.ts';
+export type { VmmDesign } from './vmm/design.ts';
+export { loadScenarioModules, loadScenarioModulesOf } from './scenario/load-modules.ts';
 export type { HypervisorPolicy } from './policy/policy.ts';
 
 // Codecs. Register-sized arguments accept a number (an exact integer) or a bigint.

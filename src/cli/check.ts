@@ -6,12 +6,13 @@
  */
 import { readInputText } from '../io/read-input.ts';
 import { MAX_SCENARIO_BYTES } from '../io/limits.ts';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
 import { InputError } from '../io/input-error.ts';
 import { replacedNote, writeFileAtomic } from '../io/atomic-write.ts';
 import { CHUNK_RUNS, checkExitCode, formatCheckReport, prepareCheck, runCheck, searchChunk, type Chunk, type CheckResult } from '../checker/check.ts';
 import { defaultThreads, startPool, type CheckPool } from '../checker/pool.ts';
 import type { Budget } from '../checker/adversary.ts';
+import { checkJson } from './check-json.ts';
 
 /** Options of {@link checkCommand} (the command line's). */
 export interface CheckCommandOptions {
@@ -26,11 +27,18 @@ export interface CheckCommandOptions {
   readonly forceWorkers?: boolean;
   /** Write no counterexample file. */
   readonly write?: boolean;
+  /** Report as one JSON object (specs/output.schema.json `check`, {@link checkJson}) instead of text. */
+  readonly json?: boolean;
 }
 
-/** Where the counterexample of `file` goes by default: NAME.counterexample.yaml beside it. */
+/**
+ * Where the counterexample of `file` goes by default: NAME.counterexample.yaml in the current
+ * directory (relative to it, as the report prints it), never beside the input — the input may be
+ * in a checkout's specs/, whose tests read every scenario there. Its relative `dmar:`/`ivrs:`
+ * paths are rebased to that place ({@link rebaseFirmwarePaths}).
+ */
 export function defaultCounterexamplePath(file: string): string {
-  return join(dirname(file), `${basename(file).replace(/\.ya?ml$/i, '')}.counterexample.yaml`);
+  return `${basename(file).replace(/\.ya?ml$/i, '')}.counterexample.yaml`;
 }
 
 /**
@@ -76,6 +84,9 @@ export async function checkCommand(file: string, o: CheckCommandOptions): Promis
     ...(o.seconds === undefined ? {} : { seconds: o.seconds }),
     ...(o.seed === undefined ? {} : { seed: o.seed }),
   };
+  // A user-written platform.policy / platform.vmm module is imported (async) before the sync compile;
+  // the worker threads load it the same way (src/checker/check-worker.ts).
+  await (await import('../scenario/load-modules.ts')).loadScenarioModulesOf(text, file);
   const prepared = prepareCheck(text, file, overrides);
   const cap = effectiveWorkers(o.workers ?? defaultThreads(), defaultThreads(), o.forceWorkers === true);
   if (cap.note !== undefined) process.stderr.write(cap.note + '\n');
@@ -121,7 +132,7 @@ export async function checkCommand(file: string, o: CheckCommandOptions): Promis
       throw new InputError(`cannot write the counterexample: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: written, field: '--out' });
     }
   }
-  const report = formatCheckReport(result, written) + (note === '' ? '' : `note: ${written}${note}\n`);
+  const report = o.json === true ? JSON.stringify(checkJson(result, written)) + '\n' : formatCheckReport(result, written) + (note === '' ? '' : `note: ${written}${note}\n`);
   return { code: checkExitCode(result), report, result, written };
 }
 
@@ -135,5 +146,9 @@ export function rebaseFirmwarePaths(text: string, from: string, to: string): str
     if (isAbsolute(path)) return all;
     const moved = relative(dirname(resolve(to)), resolve(dirname(resolve(from)), path));
     return `${key}${quote}${moved}${quote}`;
+  }).replace(/^(\s+(?:policy|vmm):\s*)(["']?)(\.\.?\/[^\s"'#]+)\2/gm, (_all, key: string, quote: string, path: string) => {
+    // A user module's path (src/scenario/load-modules.ts) is relative to the scenario too.
+    const moved = relative(dirname(resolve(to)), resolve(dirname(resolve(from)), path));
+    return `${key}${quote}${moved.startsWith('../') ? moved : `./${moved}`}${quote}`;
   });
 }

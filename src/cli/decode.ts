@@ -29,9 +29,25 @@ import { MAX_LSPCI_BYTES } from '../io/limits.ts';
 
 const h = (v: number): string => `0x${v.toString(16)}`;
 
-/** The JSON object for one pair (keys as the README documents them). */
+/**
+ * `device` (as lspci prints it: `bb:dd.f`, or `ssss:bb:dd.f` with -D or a VMD domain) in the one
+ * BDF form of every JSON output (specs/output.schema.json `bdf`, the fabric's canonical key):
+ * `bb:dd.f`, with the segment prepended only when it is not 0 (`10000:e0:06.0`, never `0000:`).
+ */
+export function deviceJson(device: string | undefined): { device?: string } {
+  if (device === undefined) return {};
+  const m = /^([0-9a-f]+):([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])$/i.exec(device);
+  if (m === null) return { device: device.toLowerCase() };
+  const segment = parseInt(m[1]!, 16);
+  return { device: segment === 0 ? m[2]!.toLowerCase() : `${segment.toString(16)}:${m[2]!.toLowerCase()}` };
+}
+
+/**
+ * The JSON object for one pair (keys as the README documents them; types as every JSON output:
+ * the address a 0x-hex string, data and the decoded fields numbers, specs/output.schema.json).
+ */
 export function decodedToJson(device: string | undefined, m: DecodedMsi): Record<string, unknown> {
-  const base = { ...(device === undefined ? {} : { device }), address: `0x${formatMsiAddress(m.address)}`, data: `0x${hexDigits(m.data, 4)}`, format: m.format };
+  const base = { ...deviceJson(device), address: `0x${formatMsiAddress(m.address)}`, data: m.data, format: m.format };
   switch (m.format) {
     case 'compatibility':
       return {
@@ -189,9 +205,9 @@ export function decodeAmdRemapped(address: bigint, data: number): AmdRemappedMsi
 /** The JSON object for one AMD-Vi remapped pair (conventions of {@link decodedToJson}). */
 export function amdRemappedToJson(device: string | undefined, m: AmdRemappedMsi): Record<string, unknown> {
   return {
-    ...(device === undefined ? {} : { device }),
+    ...deviceJson(device),
     address: `0x${formatMsiAddress(m.address)}`,
-    data: `0x${hexDigits(m.data, 4)}`,
+    data: m.data,
     format: m.format,
     irteIndex: m.irteIndex,
     deliveryMode: m.deliveryMode,

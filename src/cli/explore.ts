@@ -9,8 +9,9 @@ import { explore, parseSweep, sweepPoints } from '../explorer/explore.ts';
 import { formatJson, formatReport } from '../explorer/format.ts';
 import { sweepSvg } from '../explorer/svg.ts';
 import { loadGuestSupport } from '../explorer/guest-support.ts';
-import { formatTopology, parseApicIdList, parseTopology, topologyApicIds, vcpuCount, MAX_VCPUS } from '../explorer/topology.ts';
+import { formatTopology, parseApicIdList, parseTopology, topologyApicIds, vcpuCount, MAX_VCPUS, type Topology } from '../explorer/topology.ts';
 import { ALL_SCHEME_IDS, type ExploreVendor, type SchemeId } from '../explorer/schemes.ts';
+import { schemesToExplore, vmmConfigOf, withVmmConfig } from '../explorer/vmm-config.ts';
 
 interface ExploreFlags {
   topology?: string;
@@ -21,6 +22,9 @@ interface ExploreFlags {
   sweep?: string;
   schemes?: string;
   vendor?: string;
+  /** A QEMU command line / libvirt domain XML file: explore the schemes that configuration gives (src/explorer/vmm-config.ts). */
+  qemu?: string;
+  libvirt?: string;
 }
 
 const VENDORS: readonly ExploreVendor[] = ['intel', 'amd', 'both'];
@@ -32,7 +36,7 @@ function parseVendor(text: string | undefined): ExploreVendor {
   return text as ExploreVendor;
 }
 
-/** The sweep the flags ask for: `--sweep A..B`, or 1..4096 implied by `--svg`. */
+/** The sweep the flags ask for: `--sweep A..B` or `--sweep N` (1..N), or 1..4096 implied by `--svg`. */
 function sweepRange(o: ExploreFlags): { lo: number; hi: number } | undefined {
   if (o.sweep !== undefined) return parseSweep(o.sweep);
   return o.svg === undefined ? undefined : { lo: 1, hi: 4096 };
@@ -55,8 +59,9 @@ export function runExplore(o: ExploreFlags): string {
   let apicIds: number[];
   let vm: string;
   let sweepIds: number[] | undefined;
+  let topology: Topology | undefined;
   if (o.topology !== undefined) {
-    const t = parseTopology(o.topology);
+    const t = (topology = parseTopology(o.topology));
     apicIds = topologyApicIds(t);
     vm = `${formatTopology(t)} (${vcpuCount(t)} vCPUs)`;
     // The sweep's VMs are prefixes of one shape, so the largest is built by adding sockets (same per-socket IDs).
@@ -70,22 +75,27 @@ export function runExplore(o: ExploreFlags): string {
     }
   }
   if (apicIds.length > MAX_VCPUS) throw new InputError(`more than ${MAX_VCPUS} vCPUs`, { field: '--topology' });
+  const vmmConfig = vmmConfigOf(o);
+  const requested = o.schemes === undefined ? undefined : parseSchemes(o.schemes);
+  const schemes = vmmConfig === undefined ? requested : schemesToExplore(vmmConfig, requested);
   const result = explore({
     apicIds,
     vm,
+    ...(topology === undefined ? {} : { topology }),
     guest: o.guest,
     guestSupport,
     vendor,
-    ...(o.schemes === undefined ? {} : { schemes: parseSchemes(o.schemes) }),
+    ...(schemes === undefined ? {} : { schemes }),
     ...(range === undefined || sweepIds === undefined ? {} : { sweep: { apicIds: sweepIds, points: sweepPoints(range.lo, range.hi) } }),
   });
   let svgNote = '';
   if (o.svg !== undefined) {
     try {
-      svgNote = replacedNote(writeFileAtomic(o.svg, sweepSvg(result.sweep!, `remapsim explore: ${vm}, guest ${result.guestName}`)));
+      svgNote = replacedNote(writeFileAtomic(o.svg, sweepSvg(result.sweep!, { vm, guest: result.guestName, vcpus: apicIds.length })));
     } catch (e) {
       throw new InputError(`cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: o.svg, field: '--svg' });
     }
   }
-  return o.json ? formatJson(result) : formatReport(result) + (o.svg === undefined ? '' : `Plot written to ${o.svg}${svgNote}.\n`);
+  const output = o.json ? formatJson(result) : formatReport(result) + (o.svg === undefined ? '' : `Plot written to ${o.svg}${svgNote}.\n`);
+  return vmmConfig === undefined ? output : withVmmConfig(output, vmmConfig, o.json === true);
 }

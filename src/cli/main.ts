@@ -10,6 +10,7 @@
  * help lists (a module without imports).
  */
 import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { InputError } from '../io/input-error.ts';
 import { ALL_SCHEME_IDS } from '../explorer/schemes.ts';
@@ -23,7 +24,10 @@ async function loadAndRun(file: string) {
   const { parseScenarioFile } = await import('../scenario/parse.ts');
   const { compileScenario } = await import('../scenario/compile.ts');
   const { runScenario } = await import('../scenario/run.ts');
-  return runScenario(compileScenario(parseScenarioFile(file)));
+  const parsed = parseScenarioFile(file);
+  // A user-written platform.policy / platform.vmm module is imported (async) before the sync compile.
+  await (await import('../scenario/load-modules.ts')).loadScenarioModules(parsed);
+  return runScenario(compileScenario(parsed));
 }
 
 function positiveInt(name: string): (v: string) => number {
@@ -51,11 +55,13 @@ function registerExplore(program: Command, out: (s: string) => void, setCode: (c
     .option('--topology <shape>', 'VM CPU topology, e.g. 2s:64c:2t or 2s:2d:32c:2t (sockets, dies, cores, threads)')
     .option('--apic-ids <list>', 'explicit vCPU APIC IDs, e.g. 0-127,256-383')
     .option('--guest <name>', 'guest OS for the support column (see data/guest-support.yaml)', 'linux')
-    .option('--sweep <A..B>', 'also sweep VM sizes A..B vCPUs (the first n vCPUs of the shape)')
+    .option('--sweep <A..B|N>', 'also sweep VM sizes A..B vCPUs, or 1..N (the first n vCPUs of the shape)')
     .option('--svg <file>', 'draw reachable vCPUs and cost per interrupt against VM size (implies --sweep 1..4096)')
     .option('--schemes <ids>', `comma-separated subset of: ${ALL_SCHEME_IDS.join(', ')}`)
     .option('--vendor <vendor>', 'whose schemes to report without --schemes: intel, amd (AMD-Vi hosts and vIOMMUs) or both', 'intel')
     .option('--json', 'print the result as JSON')
+    .option('--qemu <cmdline>', 'a QEMU command line: explore the schemes its vIOMMU settings give (intel-iommu intremap/eim/dma-translation, kernel-irqchip, kvm-msi-ext-dest-id, amd-iommu xtsup)')
+    .option('--libvirt <file>', 'a libvirt domain XML file: the same, from <iommu>, <ioapic driver>, <qemu:commandline>')
     .action(async (o: Parameters<typeof RunExplore>[0]) => {
       const { runExplore } = await import('./explore.ts');
       out(runExplore(o));
@@ -74,14 +80,15 @@ function registerCheck(program: Command, out: (s: string) => void, setCode: (c: 
     .command('check')
     .description("search for a counterexample to the scenario's properties under its threat model (its check: section)")
     .argument('<scenario>', 'scenario YAML file')
-    .option('--out <file>', 'where to write the counterexample scenario (default NAME.counterexample.yaml beside the input)')
+    .option('--out <file>', 'where to write the counterexample scenario (default NAME.counterexample.yaml in the current directory)')
     .option('--no-write', 'write no counterexample file')
     .option('--runs <n>', 'random runs (overrides check.budget.runs)', positiveInt('runs'))
     .option('--steps <n>', 'most adversary steps per run (overrides check.budget.steps)', positiveInt('steps'))
     .option('--seconds <s>', 'time limit (overrides check.budget.seconds)', positiveNumber)
     .option('--seed <n>', 'search seed (overrides check.budget.seed)', positiveInt('seed'))
-    .option('--workers <n>', `worker threads (default: every core, ${availableParallelism()} here; 1 = this thread; capped at the cores)`, positiveInt('workers'))
+    .option('--workers <n>', `worker threads (default: every core, ${availableParallelism()} here; 1 = this thread), capped at the cores unless --force-workers`, positiveInt('workers'))
     .option('--force-workers', 'allow --workers above the number of cores (at most 64)')
+    .option('--json', 'print the result as one JSON object (specs/output.schema.json)')
     .action(async (file: string, o: CheckCommandOptions) => {
       const { checkCommand } = await import('./check.ts');
       const r = await checkCommand(file, o);
@@ -143,10 +150,34 @@ function registerReport(program: Command, out: (s: string) => void, setCode: (c:
     .option('--format <format>', 'html (one self-contained page) or md (Markdown)', 'html')
     .option('--runs <n>', 'with --check: random runs (overrides check.budget.runs)', positiveInt('runs'))
     .option('--seed <n>', 'with --check: search seed (overrides check.budget.seed)', positiveInt('seed'))
+    .option('--diff <scenario>', 'add a Diff section: this scenario against a second one (see remapsim diff)')
+    .option('--vmm <designs>', 'with a Diff section: VMM design for both sides, or A,B')
+    .option('--policy <policies>', 'with a Diff section: hypervisor policy for both sides, or A,B')
     .action(async (file: string, o: import('./report.ts').ReportOptions) => {
       const { reportCommand } = await import('./report.ts');
       const r = await reportCommand(file, o);
       out(r.message);
+      setCode(r.code);
+    });
+}
+
+/**
+ * Add `diff` to `program`: two designs side by side, only what differs (src/cli/diff.ts
+ * `diffCommand`, loaded when the command runs; docs/diff.md). Exit 0 equivalent, 1 different.
+ */
+function registerDiff(program: Command, out: (s: string) => void, setCode: (c: number) => void): void {
+  program
+    .command('diff')
+    .description('compare two designs (two scenarios, or one under two --vmm / --policy choices): IRTEs, descriptors, grants, verdicts, expectations, costs')
+    .argument('<a>', 'scenario YAML file (side A, and side B when B is not given)')
+    .argument('[b]', 'second scenario YAML file (side B)')
+    .option('--vmm <designs>', 'VMM design for both sides, or A,B: one per side')
+    .option('--policy <policies>', 'hypervisor policy for both sides, or A,B: one per side')
+    .option('--json', 'print the differences as JSON')
+    .action(async (a: string, b: string | undefined, o: import('./diff.ts').DiffOptions) => {
+      const { diffCommand } = await import('./diff.ts');
+      const r = await diffCommand(b === undefined ? [a] : [a, b], o);
+      out(r.report);
       setCode(r.code);
     });
 }
@@ -160,11 +191,12 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
       writeErr: (s) => process.stderr.write(s),
       outputError: (s, write) => write(`remapsim: ${s.replace(/^error: /, '')}`),
     })
-    .showHelpAfterError(false);
+    .showHelpAfterError(false)
+    .version(packageVersion(), '-V, --version', 'print the remapsim version (package.json)');
 
   program
     .command('run')
-    .description('run a scenario and print its trace, ending with the P1 verdict')
+    .description('run a scenario and print its trace, ending with the verdicts of the properties that apply: P1 interrupt isolation always, P3 with vCPUs, P2 and P4 with DMA, P6 when a request was rejected, P7 with a VMM design (P5, determinism, is what `check` replays)')
     .argument('<scenario>', 'scenario YAML file')
     .option('--json', 'JSON lines, one object per event')
     .option('--walks', 'print every structure each DMA translation walk reads (level, table, entry)')
@@ -179,10 +211,11 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
     .command('dump')
     .description('run a scenario and print every unit\'s IRT (Linux debugfs ir_translation_struct style)')
     .argument('<scenario>', 'scenario YAML file')
-    .action(async (file: string) => {
+    .option('--json', 'JSON lines: one object per unit, present IRTE and posted-interrupt descriptor (specs/output.schema.json)')
+    .action(async (file: string, o: { json?: boolean }) => {
       const r = await loadAndRun(file);
-      const { formatIrtDump } = await import('../scenario/dump.ts');
-      out(formatIrtDump(r.final));
+      if (o.json === true) out((await import('./dump-json.ts')).formatDumpJson(r.final));
+      else out((await import('../scenario/dump.ts')).formatIrtDump(r.final));
       setCode(r.ok ? EXIT.ok : EXIT.failed);
     });
 
@@ -222,6 +255,18 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
       const { importIvrs } = await import('./import-ivrs.ts');
       out(importIvrs(file, importOpts(o)));
     });
+  imp
+    .command('debugfs')
+    .description("read Linux intel-iommu debugfs dumps (ir_translation_struct, dmar_translation_struct, iommu_regset) and print the machine's tables, or write a scenario whose IRT is the machine's")
+    .argument('<file>')
+    .option('--json', 'print the parsed dump as JSON')
+    .option('--scenario <out>', "write a scenario with the machine's IRTEs (raw) and grants for the owners; `remapsim run` it to check P1")
+    .option('--owners <list>', 'the domain owning each device, e.g. 00:14.0=vm1,00:02.0=host (default: every device is the host\'s)')
+    .option('--cpus <list>', "the APIC IDs of each domain, e.g. vm1=2-5,host=0+1 (default: the host has every CPU not given to another)")
+    .action(async (file: string, o: import('./import-debugfs.ts').ImportDebugfsOptions) => {
+      const { importDebugfs } = await import('./import-debugfs.ts');
+      out(importDebugfs(file, { ...importOpts(o), ...o }));
+    });
 
   const dec = program.command('decode').description('decode MSI address/data pairs');
   const iommuVendor = (v: string): 'amd' | 'intel' | 'auto' => {
@@ -260,7 +305,29 @@ function buildProgram(out: (s: string) => void, setCode: (c: number) => void): C
 
   registerReport(program, out, setCode);
 
+  registerDiff(program, out, setCode);
+
+  usageAfterErrors(program, 'remapsim');
   return program;
+}
+
+/** The package's version, read from its package.json (two levels above src/cli/ and dist/cli/). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * After a command-line error (a missing argument, an unknown option, a bad option value) every
+ * command prints its one-line error and then its usage line, e.g. `usage: remapsim dump
+ * [options] <scenario>`, so `remapsim dump` alone says what it needs (exit 2).
+ */
+function usageAfterErrors(cmd: Command, path: string): void {
+  cmd.showHelpAfterError(`usage: ${path} ${cmd.usage()} (${path} --help for more)`);
+  for (const sub of cmd.commands) usageAfterErrors(sub, `${path} ${sub.name()}`);
 }
 
 /** Run the CLI with `argv` (without node and script). Returns the exit status. */

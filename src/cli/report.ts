@@ -30,6 +30,11 @@ export interface ReportOptions {
   readonly runs?: number;
   readonly steps?: number;
   readonly seed?: number;
+  /** A second scenario to diff against (the Diff section, src/report/diff-section.ts). */
+  readonly diff?: string;
+  /** `X,Y` / `P,Q`: diff the scenario under two VMM designs / policies (src/diff/sides.ts). */
+  readonly vmm?: string;
+  readonly policy?: string;
 }
 
 /** The default output file: SCENARIO's base name without .yaml/.yml, plus .html or .md, in the current directory. */
@@ -50,6 +55,8 @@ export async function reportText(file: string, o: ReportOptions = {}): Promise<{
   } catch (e) {
     throw new InputError(`cannot read scenario: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
   }
+  // A user-written platform.policy / platform.vmm module is imported (async) before the sync compile.
+  await (await import('../scenario/load-modules.ts')).loadScenarioModulesOf(text, file);
   let check: CheckResult | undefined;
   let run;
   let data: Scenario;
@@ -69,7 +76,13 @@ export async function reportText(file: string, o: ReportOptions = {}): Promise<{
     run = runScenario(compileScenario(parsed));
     data = parsed.data as Scenario;
   }
-  const report = buildReport({ file, data, run, ...(check === undefined ? {} : { check }) });
+  let diff;
+  if (o.diff !== undefined || o.vmm !== undefined || o.policy !== undefined) {
+    const { designDiff } = await import('./diff.ts');
+    const choices = { ...(o.vmm === undefined ? {} : { vmm: o.vmm }), ...(o.policy === undefined ? {} : { policy: o.policy }) };
+    diff = await designDiff(o.diff === undefined ? [file] : [file, o.diff], choices);
+  }
+  const report = buildReport({ file, data, run, ...(check === undefined ? {} : { check }), ...(diff === undefined ? {} : { diff }) });
   return { text: format === 'html' ? renderHtml(report) : renderMarkdown(report), ok: report.ok, format };
 }
 

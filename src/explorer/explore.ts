@@ -16,7 +16,8 @@ import { simulateAmdGuestLayer } from './amd-guest-layer.ts';
 import { amdSteadyStateCost, simulateAmdHostLayer, type AmdDelivery } from './amd-host-layer.ts';
 import { amdV1WalkCost } from './amd-dma-cost.ts';
 import { InputError } from '../io/input-error.ts';
-import { MAX_VCPUS } from './topology.ts';
+import { MAX_VCPUS, type Topology } from './topology.ts';
+import { qemuCommandLine, qemuSmp, schemeConfig, vmmMaxVcpus, VMM_LIMITS, type LibvirtConfig, type QemuConfig, type VmmLimits } from './config.ts';
 
 /** Unreachable vCPUs of one row grouped by reason, with a few examples. */
 export interface ReasonSummary {
@@ -62,6 +63,23 @@ export interface RowResult {
   /** One DMA on an IOTLB miss: the host second stage, or nested when the guest gets DMA remapping. */
   readonly dma: DmaWalkCost;
   readonly guest: GuestSupportRow;
+  /** What to configure for the scheme (src/explorer/config.ts; the guest's part is `guest.requires`). */
+  readonly configuration: RowConfiguration;
+}
+
+/** A scheme's configuration for this VM: QEMU (with the VM's `-smp` when it is a topology) and libvirt. */
+export interface RowConfiguration {
+  /** The QEMU options as one command-line fragment, e.g. `-machine q35,accel=kvm,kernel-irqchip=split -device intel-iommu,… -smp 384,…`. */
+  readonly qemuCommandLine: string | undefined;
+  readonly qemu: QemuConfig | undefined;
+  readonly libvirt: LibvirtConfig | undefined;
+  /** For the hypothetical scheme: what models it in remapsim. */
+  readonly remapsim?: string;
+}
+
+/** Another VMM's limits (not simulated) and whether the VM's vCPU count fits any of them. */
+export interface VmmFit extends VmmLimits {
+  readonly fits: boolean;
 }
 
 /** One scheme × delivery across the sweep's VM sizes. */
@@ -75,6 +93,8 @@ export interface SweepSeries {
   readonly reachable: readonly number[];
   /** Steady-state cost per interrupt at each point (round robin over the reachable vCPUs); undefined when none is reachable. */
   readonly cost: readonly (InterruptCost | undefined)[];
+  /** Paging references of one cold IOTLB-miss walk (the row's `dma`; the same at every size). */
+  readonly dmaPagingReferences: number;
 }
 
 /** The sweep: VM sizes and one series per scheme × delivery. */
@@ -92,6 +112,8 @@ export interface ExploreResult {
   readonly guestName: string;
   readonly rows: readonly RowResult[];
   readonly sweep: SweepResult | undefined;
+  /** Other VMMs' vCPU limits and interrupt addressing (src/explorer/config.ts VMM_LIMITS). */
+  readonly vmms: readonly VmmFit[];
   readonly elapsedMs: number;
 }
 
@@ -101,6 +123,8 @@ export interface ExploreOptions {
   readonly apicIds: readonly number[];
   /** How the VM was given (topology or list), for the report. */
   readonly vm: string;
+  /** The topology the APIC IDs come from, when given as one (for QEMU's `-smp`). */
+  readonly topology?: Topology;
   readonly guest: string;
   readonly guestSupport: GuestSupportTable;
   /** The schemes to report; default: those of `vendor`. */
@@ -125,10 +149,11 @@ export function sweepPoints(lo: number, hi: number): number[] {
   return [...set].sort((a, b) => a - b);
 }
 
-/** Parse `A..B`. @throws InputError (field `--sweep`). */
+/** Parse `A..B`, or `N` for 1..N (any size up to MAX_VCPUS, e.g. 384). @throws InputError (field `--sweep`). */
 export function parseSweep(text: string): { lo: number; hi: number } {
-  const m = /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(text);
-  if (m === null) throw new InputError(`'${text}' is not A..B (e.g. 1..4096)`, { field: '--sweep' });
+  const single = /^\s*(\d+)\s*$/.exec(text);
+  const m = single === null ? /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(text) : [single[0], '1', single[1]];
+  if (m === null) throw new InputError(`'${text}' is not A..B or N (e.g. 1..4096, 384)`, { field: '--sweep' });
   const lo = Number(m[1]);
   const hi = Number(m[2]);
   sweepPoints(lo, hi);
@@ -208,7 +233,24 @@ interface DmaCosts {
   readonly amdShadow: DmaWalkCost;
 }
 
-function rowOf(c: Combined, scheme: SchemeId, delivery: Delivery, ids: readonly number[], dma: DmaCosts, guest: GuestSupportRow): RowResult {
+/** The configuration of `scheme` for a VM of `vcpus` vCPUs shaped as `topology`. */
+function configurationOf(scheme: SchemeId, topology: Topology | undefined, vcpus: number): RowConfiguration {
+  const c = schemeConfig(scheme);
+  return {
+    qemuCommandLine: c.qemu === undefined ? undefined : qemuCommandLine(c.qemu, qemuSmp(topology, vcpus)),
+    qemu: c.qemu,
+    libvirt: c.libvirt,
+    ...(c.remapsim === undefined ? {} : { remapsim: c.remapsim }),
+  };
+}
+
+/** The DMA walk of a scheme: the host's own table, or nested / shadowed when the guest gets DMA remapping. */
+function dmaOf(scheme: SchemeId, dma: DmaCosts): DmaWalkCost {
+  const info = schemeInfo(scheme);
+  return info.vendor === 'amd' ? (info.exposesDmaRemapping ? dma.amdShadow : dma.amdHost) : info.exposesDmaRemapping ? dma.nested : dma.host;
+}
+
+function rowOf(c: Combined, scheme: SchemeId, delivery: Delivery, ids: readonly number[], dma: DmaCosts, guest: GuestSupportRow, configuration: RowConfiguration): RowResult {
   const info = schemeInfo(scheme);
   const reasons = new Map<ReasonCode, { count: number; examples: { vcpu: number; apicId: number; detail: string }[] }>();
   const note = (code: ReasonCode, vcpu: number, detail: string): void => {
@@ -257,8 +299,9 @@ function rowOf(c: Combined, scheme: SchemeId, delivery: Delivery, ids: readonly 
     perInterrupt: mean(firsts),
     perMsi: mean(setups),
     perVm: c.host.perVm,
-    dma: info.vendor === 'amd' ? (info.exposesDmaRemapping ? dma.amdShadow : dma.amdHost) : info.exposesDmaRemapping ? dma.nested : dma.host,
+    dma: dmaOf(scheme, dma),
     guest,
+    configuration,
   };
 }
 
@@ -277,7 +320,7 @@ export function explore(o: ExploreOptions): ExploreResult {
   for (const scheme of schemes) {
     for (const delivery of schemeInfo(scheme).deliveries) {
       const c = combine(runs, scheme, delivery, o.apicIds, idsKey);
-      rows.push(rowOf(c, scheme, delivery, o.apicIds, dma, supportFor(o.guestSupport, o.guest, scheme)));
+      rows.push(rowOf(c, scheme, delivery, o.apicIds, dma, supportFor(o.guestSupport, o.guest, scheme), configurationOf(scheme, o.topology, o.apicIds.length)));
     }
   }
   let sweep: SweepResult | undefined;
@@ -303,10 +346,11 @@ export function explore(o: ExploreOptions): ExploreResult {
           reachable.push(reached.length);
           cost.push(runs.steadyState(c.host, c.hostKey, reached));
         }
-        series.push({ scheme, delivery, label: info.label, hypothetical: info.hypothetical, simulated: info.simulated, reachable, cost });
+        series.push({ scheme, delivery, label: info.label, hypothetical: info.hypothetical, simulated: info.simulated, reachable, cost, dmaPagingReferences: dmaOf(scheme, dma).pagingReferences });
       }
     }
     sweep = { points, series };
   }
-  return { vm: o.vm, apicIds: o.apicIds, guest: o.guest, guestName, rows, sweep, elapsedMs: performance.now() - started };
+  const vmms = VMM_LIMITS.map((v) => ({ ...v, fits: o.apicIds.length <= vmmMaxVcpus(v) }));
+  return { vm: o.vm, apicIds: o.apicIds, guest: o.guest, guestName, rows, sweep, vmms, elapsedMs: performance.now() - started };
 }

@@ -3,7 +3,7 @@
  * unreachable and where the guest-support rows come from) and its JSON form.
  */
 import Table from 'cli-table3';
-import type { ExploreResult, RowResult, SweepResult } from './explore.ts';
+import type { ExploreResult, RowResult, SweepResult, VmmFit } from './explore.ts';
 import { schemeInfo } from './schemes.ts';
 
 const dash = '—';
@@ -101,6 +101,54 @@ export function formatGuestSupport(result: ExploreResult): string[] {
   return lines;
 }
 
+/** Deliveries of `scheme`'s rows with their reach, e.g. `reaches all 384 vCPUs (remapped, posted)`. */
+function reachLine(rows: readonly RowResult[]): string {
+  const byReach = new Map<number, string[]>();
+  for (const r of rows) byReach.set(r.reachable, [...(byReach.get(r.reachable) ?? []), r.delivery]);
+  const n = rows[0]!.vcpus;
+  return [...byReach]
+    .map(([k, ds]) => `${k === n ? `reaches all ${n} vCPUs` : `reaches ${k} of ${n} vCPUs`} (${ds.join(', ')})`)
+    .join('; ');
+}
+
+/**
+ * What to configure for each scheme (once per scheme): the QEMU command-line fragment, the
+ * libvirt XML, and what the chosen guest needs (data/guest-support.yaml `requires`, else its note).
+ */
+export function formatConfiguration(result: ExploreResult): string[] {
+  const lines: string[] = [];
+  const schemes = [...new Set(result.rows.map((r) => r.scheme))];
+  for (const scheme of schemes) {
+    const rows = result.rows.filter((r) => r.scheme === scheme);
+    const r = rows[0]!;
+    const c = r.configuration;
+    lines.push(`  ${r.label} — ${reachLine(rows)}`);
+    if (c.remapsim !== undefined) lines.push(`    ${c.remapsim}`);
+    if (c.qemu !== undefined) {
+      lines.push(`    QEMU:    ${c.qemuCommandLine ?? ''}`);
+      for (const n of c.qemu.notes) lines.push(`             (${n})`);
+    }
+    if (c.libvirt !== undefined) {
+      const l = c.libvirt;
+      const head = l.status === 'none' ? 'nothing to add' : l.status === 'refused' ? 'refused above 255 vCPUs; the XML it would take:' : l.status === 'passthrough' ? 'no libvirt element; QEMU options passed through:' : '';
+      const xml = [...(head === '' ? [] : [head]), ...l.xml];
+      xml.forEach((x, i) => lines.push(`    ${i === 0 ? 'libvirt: ' : '         '}${x}`));
+      for (const n of l.notes) lines.push(`             (${n})`);
+    }
+    const g = r.guest;
+    lines.push(`    guest:   ${result.guestName}: ${g.requires ?? `${g.support} — ${g.note}`}`);
+  }
+  return lines;
+}
+
+/** Other VMMs' limits (not simulated) and whether this VM's vCPU count fits. */
+export function formatVmms(vmms: readonly VmmFit[], vcpus: number): string[] {
+  return vmms.flatMap((v) => [
+    `  ${v.vmm}: ${v.limits.map((l) => `at most ${l.maxVcpus} vCPUs: ${l.when}`).join('; ')} — ${vcpus} vCPUs ${v.fits ? (v.limits.every((l) => vcpus <= l.maxVcpus) ? 'fit' : 'fit only the larger limit') : 'do not fit'}`,
+    `    interrupts: ${v.addressing} (${v.confidence}: ${v.sources.join('; ')})`,
+  ]);
+}
+
 /** The sweep as a small table: reachable vCPUs per VM size. */
 export function formatSweep(sweep: SweepResult): string {
   const table = new Table({ head: ['scheme', 'delivery', ...sweep.points.map(String)], style: { head: [], border: [], compact: true } });
@@ -119,6 +167,8 @@ export function formatReport(result: ExploreResult): string {
   const unreachable = formatUnreachable(result);
   if (unreachable.length > 0) out.push('', 'Unreachable vCPUs:', ...unreachable.map((l) => `  ${l}`));
   out.push('', `Guest support (${result.guestName}, data/guest-support.yaml):`, ...formatGuestSupport(result));
+  out.push('', 'Configuration per scheme (QEMU and libvirt: src/explorer/config.ts, sources in --json; guest: data/guest-support.yaml):', ...formatConfiguration(result));
+  out.push('', 'Other VMMs (limits as published, not simulated):', ...formatVmms(result.vmms, ids.length));
   if (result.sweep !== undefined) out.push('', 'Sweep: reachable vCPUs (count) by VM size (vCPUs; the first n vCPUs of the VM shape):', formatSweep(result.sweep));
   out.push('', `Simulated in ${(result.elapsedMs / 1000).toFixed(2)} s.`);
   return `${out.join('\n')}\n`;

@@ -26,6 +26,8 @@ export interface GuestSupportRow {
   readonly support: Support;
   readonly confidence: Confidence;
   readonly note: string;
+  /** What the guest needs for the scheme (kernel version, driver, setting), when the table says; sourced like the row. */
+  readonly requires?: string;
   readonly sources: readonly string[];
 }
 
@@ -71,6 +73,7 @@ export function validateGuestSupport(raw: unknown, file: string): GuestSupportTa
     if (!oneOf(SUPPORT_VALUES, o.support)) fail(`${at}.support`, `expected one of ${SUPPORT_VALUES.join(', ')}`);
     if (!oneOf(CONFIDENCE_VALUES, o.confidence)) fail(`${at}.confidence`, `expected one of ${CONFIDENCE_VALUES.join(', ')}`);
     if (typeof o.note !== 'string') fail(`${at}.note`, 'expected a string');
+    if (o.requires !== undefined && (typeof o.requires !== 'string' || o.requires.trim() === '')) fail(`${at}.requires`, 'expected a non-empty string');
     const sources = o.sources;
     if (!Array.isArray(sources) || sources.length === 0 || !sources.every((s) => typeof s === 'string' && s.trim() !== '')) {
       fail(`${at}.sources`, 'every row needs at least one source');
@@ -78,7 +81,15 @@ export function validateGuestSupport(raw: unknown, file: string): GuestSupportTa
     const key = `${String(o.guest)}/${String(o.scheme)}`;
     if (seen.has(key)) fail(at, `second row for ${key}`);
     seen.add(key);
-    return { guest: o.guest as string, scheme: o.scheme as SchemeId, support: o.support as Support, confidence: o.confidence as Confidence, note: o.note as string, sources: sources as string[] };
+    return {
+      guest: o.guest as string,
+      scheme: o.scheme as SchemeId,
+      support: o.support as Support,
+      confidence: o.confidence as Confidence,
+      note: o.note as string,
+      ...(typeof o.requires === 'string' ? { requires: o.requires } : {}),
+      sources: sources as string[],
+    };
   });
   return { guests, rows };
 }

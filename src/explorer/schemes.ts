@@ -211,7 +211,7 @@ export const SCHEMES: Readonly<Record<SchemeId, SchemeInfo>> = {
   'direct-vcpu-msi': {
     id: 'direct-vcpu-msi',
     label: 'HYPOTHETICAL direct',
-    title: 'HYPOTHETICAL: direct-post IOMMU — a standard MSI naming the guest APIC ID + vector, looked up by <source-id, vAPIC ID> and posted by default (seed 000)',
+    title: 'HYPOTHETICAL: direct-post IOMMU — a standard MSI naming the guest APIC ID + vector, looked up by <source-id, vAPIC ID> and posted by default (seed thread 000, docs/threads/)',
     hypothetical: true,
     simulated: true,
     destinationBits: 15,

@@ -213,7 +213,8 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
     domains,
     vcpus: vcpuTable(vcpuArray),
     hypervisor: {
-      policy: policy.name,
+      // The key policyNamed finds it by: a built-in's name, or a user module's path (src/policy/load.ts).
+      policy: p.policy ?? DEFAULT_POLICY,
       postedVector: policy.postedVector,
       blockedLists: {},
       nextIrte: {},

@@ -12,7 +12,11 @@
  * 0) are sent (src/platform/event-interrupts.ts). An `msi-write` changes nothing but `step` before
  * its delivery, so it skips immer altogether; this is the MSI read path, and immer's
  * drafts cost tens of microseconds per remap there (BENCHMARKS.md). Either way the
- * result is a new, deeply frozen state, as immer's auto-freeze would leave it.
+ * result is a new state sharing everything it did not change with the one before; a transition
+ * that changes no hardware state (an IEC-hit remap) returns a copy of the root alone, with
+ * `step` advanced. States are immutable by contract and deeply frozen (as immer's auto-freeze
+ * would leave them) only in the debug mode REMAPSIM_FREEZE=1 (src/platform/freeze-mode.ts),
+ * which the tests run in.
  */
 import { produce, type Draft } from 'immer';
 import { FREEZE_STATES } from './freeze-mode.ts';
@@ -486,6 +490,22 @@ function withEventInterrupts(next: PlatformState, before: PlatformState, emit: E
   return sent;
 }
 
+/**
+ * The `msi-write` primitive (the MSI read path): msiWrite's one device write, delivered
+ * directly — no handler table, no immer, no array of writes.
+ */
+function msiPrimitive(state: PlatformState, action: ActionOf<'msi-write'>, emit: Emit, step: number, raised: RaisedInterrupt[]): PlatformState {
+  const fn = deviceOrReject(state, action.device, emit);
+  const copy = copyState(state);
+  copy.step = step + 1;
+  const address = action.address;
+  const rid = fn === undefined ? undefined : traverseFabric(copy, fn, action.rid ?? fn.rid, { address, size: 4, write: true }, emit);
+  let next: PlatformState = rid === undefined ? copy : deliverDeviceWrite(copy, fn!, rid, address, action.data >>> 0, emit, raised);
+  next = sendEventInterrupts(next, state, emit, raised);
+  freezeResult(next, state);
+  return next;
+}
+
 /** Apply one primitive action at top-level step `step`; interrupts it raises to the hypervisor go to `raised`. */
 function applyPrimitive(state: PlatformState, action: Action & { kind: PrimitiveKind }, emit: Emit, step: number, raised: RaisedInterrupt[]): PlatformState {
   let writes = undefined as readonly DeviceWrite[] | void;
@@ -510,15 +530,7 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
     return sent;
   }
   if (action.kind === 'msi-write') {
-    // msiWrite's one device write, delivered directly (no array of writes: the MSI read path).
-    const fn = deviceOrReject(state, action.device, emit);
-    const copy = copyState(state);
-    copy.step = step + 1;
-    const rid = fn === undefined ? undefined : traverseFabric(copy, fn, action.rid ?? fn.rid, { address: action.address, size: 4, write: true }, emit);
-    next = rid === undefined ? copy : deliverDeviceWrite(copy, fn!, rid, action.address, action.data >>> 0, emit, raised);
-    next = sendEventInterrupts(next, state, emit, raised);
-    freezeResult(next, state);
-    return next;
+    return msiPrimitive(state, action, emit, step, raised);
   } else {
     const handler =
       (handlers as Record<string, Handler<ActionKind>>)[action.kind] ??
@@ -552,16 +564,26 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
  */
 export function applyAction(state: PlatformState, action: Action): TransitionResult {
   const events: PlatformEvent[] = [];
+  return { state: applyInto(state, action, events), events };
+}
+
+/** {@link applyAction}'s work: the state after `action`, its events appended to `events`. */
+function applyInto(state: PlatformState, action: Action, events: PlatformEvent[]): PlatformState {
   const step = state.step;
   const emit = emitterFor(events, step);
-  // `msi-write` first: the MSI read path, spared the two request-kind set lookups.
-  if (action.kind === 'msi-write' || (!isPolicyRequest(action) && !isVmmRequest(action))) {
-    const raised: RaisedInterrupt[] = [];
-    const next = applyPrimitive(state, action as Action & { kind: PrimitiveKind }, emit, step, raised);
-    if (raised.length === 0) return { state: next, events };
-    return { state: drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit, step), events };
+  const raised: RaisedInterrupt[] = [];
+  // `msi-write` first: the MSI read path, spared the request-kind set lookups and the dispatch.
+  if (action.kind === 'msi-write') {
+    const next = msiPrimitive(state, action, emit, step, raised);
+    if (raised.length === 0) return next;
+    return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit, step);
   }
-  return { state: drain(state, [action], emit, step), events };
+  if (!isPolicyRequest(action) && !isVmmRequest(action)) {
+    const next = applyPrimitive(state, action as Action & { kind: PrimitiveKind }, emit, step, raised);
+    if (raised.length === 0) return next;
+    return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit, step);
+  }
+  return drain(state, [action], emit, step);
 }
 
 /** Process `queue` (requests and primitives) to the end, as one step. */
@@ -599,14 +621,17 @@ function drain(state: PlatformState, queue: Action[], emit: Emit, step: number):
   return s;
 }
 
-/** Apply actions in order, collecting every event. */
+/**
+ * Apply actions in order (one step each), collecting every event in one array: the same
+ * states and events as {@link applyAction} in a loop (test/platform/freeze-mode.test.ts), with
+ * no per-action result object or event-array copy. Intermediate states are not frozen unless
+ * in debug mode (src/platform/freeze-mode.ts), where every state is. Each action that goes
+ * through immer still has its own draft: handlers read the state before the action as a plain
+ * value (`before`), which one draft shared by several actions would not give them.
+ */
 export function applyActions(state: PlatformState, actions: readonly Action[]): TransitionResult {
   let s = state;
   const events: PlatformEvent[] = [];
-  for (const a of actions) {
-    const r = applyAction(s, a);
-    s = r.state;
-    events.push(...r.events);
-  }
+  for (const a of actions) s = applyInto(s, a, events);
   return { state: s, events };
 }

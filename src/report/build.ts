@@ -22,6 +22,8 @@ import { tablesSection } from './table-sections.ts';
 import { requestPaths, COLUMNS, type RequestPath } from './paths.ts';
 import { MAX_ROWS } from './path-svg.ts';
 import { list, pre, table, text, type Block, type Cell, type Report, type Section } from './model.ts';
+import type { DesignDiff } from '../diff/diff.ts';
+import { diffSection } from './diff-section.ts';
 
 /** What a report is made of. */
 export interface ReportInput {
@@ -32,6 +34,8 @@ export interface ReportInput {
   readonly run: RunResult;
   /** With `--check`: the check's result (its `prepared.base` is `run`). */
   readonly check?: CheckResult;
+  /** With `--diff B` / `--vmm X,Y` / `--policy P,Q`: the design diff (src/diff/diff.ts), shown as the Diff section. */
+  readonly diff?: DesignDiff;
 }
 
 const count = (r: RunResult, kinds: readonly string[]): number => r.steps.reduce((n, s) => n + s.events.filter((e) => kinds.includes(e.kind)).length, 0);
@@ -186,6 +190,7 @@ export function buildReport(input: ReportInput): Report {
     verdictsSection(r, c),
     ...(c === undefined ? [] : [checkSection(c)]),
     ...(costsSection(r) === undefined ? [] : [costsSection(r)!]),
+    ...(input.diff === undefined ? [] : [diffSection(input.diff)]),
     { id: 'trace', title: 'Trace', blocks: [pre('trace-text', 'remapsim run output', formatTrace(r).trimEnd().split('\n'))] },
   ];
   return { title: `remapsim report: ${r.scenario.name}`, verdict, ok, sections };

@@ -35,7 +35,8 @@ import { fieldName, type ParsedScenario } from './parse.ts';
 import type * as S from './types.ts';
 import { defaultMsixLayout, layoutProblem, regionOf, type MsixLayout } from '../vmm/virtual-msix.ts';
 import type { ImsLayout } from '../vmm/state.ts';
-import { VMM_DESIGNS } from '../vmm/index.ts';
+import { VMM_DESIGNS, hasVmmDesign } from '../vmm/index.ts';
+import { hasPolicy } from '../policy/index.ts';
 import type { DeviceModelOp } from '../platform/actions.ts';
 import { MAX_MAP_PAGES, MAX_SCENARIO_STEPS, MAX_UNMAP_BYTES, mappingPageCount } from './limits.ts';
 import { AMDVI_STEP_KEYS, AmdStepCompiler } from './amdvi-steps.ts';
@@ -326,6 +327,9 @@ class Compiler {
       };
     });
     domains.forEach((d) => this.domainKinds.push(d.kind));
+    // A module path (`./my-policy.js`) must have been imported first (async; src/scenario/load-modules.ts).
+    if (p.policy !== undefined && !hasPolicy(p.policy)) this.fail(`hypervisor policy module '${p.policy}' is not loaded: call loadScenarioModules (src/scenario/load-modules.ts) before compiling`, ['platform', 'policy']);
+    if (p.vmm !== undefined && !hasVmmDesign(p.vmm)) this.fail(`VMM design module '${p.vmm}' is not loaded: call loadScenarioModules (src/scenario/load-modules.ts) before compiling`, ['platform', 'vmm']);
     // The HYPOTHETICAL direct-post design writes the direct-post hardware's tables: without the hardware there is nothing to write.
     if ((p.vmm === 'direct-post' || p.vmm === 'direct-post-broken-no-invalidate') && p.directPost === undefined) {
       this.fail('platform.vmm direct-post (hypothetical) needs the hypothetical direct-post hardware: add platform.directPost', ['platform', 'vmm']);

@@ -67,7 +67,13 @@ function describe(e: ErrorObject): { path: string[]; message: string } {
     case 'required':
       return { path, message: `missing required field '${String(p['missingProperty'])}'` };
     case 'enum':
-      return { path, message: `expected one of ${(p['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
+      return {
+        path,
+        message: `expected one of ${(p['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}${
+          // platform.policy / platform.vmm also take a user module's path (src/scenario/load-modules.ts).
+          path.length === 2 && path[0] === 'platform' && (path[1] === 'policy' || path[1] === 'vmm') ? `, or a module path like ./my-${path[1] === 'vmm' ? 'design' : 'policy'}.js` : ''
+        }`,
+      };
     case 'anyOf':
       return { path, message: 'expected an integer below 2^53 or a hex string like "0xfee00000" (at most 16 hex digits; 32 for a raw IRTE)' };
     case 'oneOf':

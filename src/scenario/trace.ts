@@ -281,21 +281,29 @@ function p7Verdict(r: RunResult): string {
   return r.guestIntent.length === 0 ? `P7 guest intent: HELD (${counts})` : `P7 guest intent: VIOLATED (${r.guestIntent.length} violation(s); ${counts})`;
 }
 
-/** JSON lines: each event with its scenario step; then expectation failures; last a verdict object. */
+/**
+ * JSON lines (specs/output.schema.json `event`, `expectation-failed`, `verdict`): each event
+ * with its scenario step, then that step's expectation failures; then the verdicts in property
+ * order (P1, P2, P3, P4, P6, P7; each only where `remapsim run` prints it). Types follow the
+ * schema's rule: bigints (addresses, 64-bit and wider values) as 0x-hex strings, numbers as
+ * numbers; an event naming a vCPU by id (`vcpu`) also names it as `vcpuName` (`vm1.vcpu0`).
+ */
 export function formatJsonTrace(r: RunResult): string {
   const out: string[] = [];
   for (const s of r.steps) {
-    for (const e of s.events) out.push(JSON.stringify(toJsonValue({ ...e, scenarioStep: s.step.index })));
+    for (const e of s.events) {
+      // Names from the final state, as the text trace does: vCPUs, once created, keep their names.
+      const named = 'vcpu' in e && typeof e.vcpu === 'number' ? { vcpuName: vcpuName(r.final, e.vcpu) } : {};
+      out.push(JSON.stringify(toJsonValue({ ...e, ...named, scenarioStep: s.step.index })));
+    }
     for (const f of s.failures) out.push(JSON.stringify({ kind: 'expectation-failed', scenarioStep: s.step.index, line: s.step.line, message: f }));
   }
   const dma = r.steps.some((s) => s.events.some((e) => e.kind === 'dma-access' || e.kind === 'dma-fault' || e.kind === 'dma-peer'));
-  if (dma) {
-    out.push(JSON.stringify({ kind: 'verdict', property: 'P2', held: r.dmaIsolation.length === 0, violations: r.dmaIsolation.map((v) => ({ step: v.step, message: v.message })) }));
-    out.push(JSON.stringify({ kind: 'verdict', property: 'P4', held: r.coherence.length === 0, violations: r.coherence.map((v) => ({ step: v.step, message: v.message })) }));
-  }
+  out.push(JSON.stringify(toJsonValue({ kind: 'verdict', property: 'P1', held: r.violations.length === 0, violations: r.violations.map((v) => ({ step: v.step, message: v.message })) })));
+  if (dma) out.push(JSON.stringify({ kind: 'verdict', property: 'P2', held: r.dmaIsolation.length === 0, violations: r.dmaIsolation.map((v) => ({ step: v.step, message: v.message })) }));
+  if (r.final.vcpus.count > 0) out.push(JSON.stringify({ kind: 'verdict', property: 'P3', held: r.lost.length === 0, violations: r.lost.map((v) => ({ step: v.step, message: v.message })) }));
+  if (dma) out.push(JSON.stringify({ kind: 'verdict', property: 'P4', held: r.coherence.length === 0, violations: r.coherence.map((v) => ({ step: v.step, message: v.message })) }));
   if (rejectedCount(r.faults) > 0) out.push(JSON.stringify({ kind: 'verdict', property: 'P6', held: r.accountability.length === 0, faults: r.faults, violations: r.accountability.map((v) => ({ step: v.step, message: v.message })) }));
   if (r.final.vmm !== undefined) out.push(JSON.stringify({ kind: 'verdict', property: 'P7', held: r.guestIntent.length === 0, raised: r.guestIntentTally.raised, unmaskedPending: r.guestIntentTally.unmaskedPending, violations: r.guestIntent.map((v) => ({ step: v.step, device: v.device, entry: v.entry ?? null, kind: v.kind, message: v.message })) }));
-  if (r.final.vcpus.count > 0) out.push(JSON.stringify({ kind: 'verdict', property: 'P3', held: r.lost.length === 0, violations: r.lost.map((v) => ({ step: v.step, message: v.message })) }));
-  out.push(JSON.stringify(toJsonValue({ kind: 'verdict', property: 'P1', held: r.violations.length === 0, violations: r.violations.map((v) => ({ step: v.step, message: v.message })) })));
   return out.join('\n') + '\n';
 }

@@ -10,9 +10,29 @@ import { DIRECT_POST_DESIGNS } from './designs/direct-post.ts';
 
 export const VMM_DESIGNS: Readonly<Record<string, VmmDesign>> = Object.fromEntries([...QEMU_KVM_DESIGNS, ...XEN_DESIGNS, ...VFIO_MSI_VIRT_OFF_DESIGNS, ...IMS_HYPERCALL_DESIGNS, ...IMS_EMULATED_DESIGNS, ...PARAVIRT_HCALL_DESIGNS, ...DIRECT_POST_DESIGNS].map((d) => [d.name, d]));
 
-/** The design named `name`. @throws Error for an unknown name (the scenario schema admits only known ones). */
+/**
+ * User-written designs (`platform.vmm: ./my-design.js`), keyed by the path as the scenario
+ * writes it. Filled by src/vmm/load.ts `loadUserVmmDesign` before a scenario naming one is
+ * compiled: loading is async (import()) while compile and run are sync.
+ */
+const USER_DESIGNS = new Map<string, VmmDesign>();
+
+/** Register `design` under `key` (the scenario's `platform.vmm` path); replaces an earlier one under the same key. */
+export function registerVmmDesign(key: string, design: VmmDesign): void {
+  USER_DESIGNS.set(key, design);
+}
+
+/** Whether `name` names a built-in design or a registered user module. */
+export function hasVmmDesign(name: string): boolean {
+  return VMM_DESIGNS[name] !== undefined || USER_DESIGNS.has(name);
+}
+
+/**
+ * The design named `name`: a built-in one, or a user module registered under that path.
+ * @throws Error for an unknown name, or a module path that was not loaded (registerVmmDesign).
+ */
 export function vmmDesignNamed(name: string): VmmDesign {
-  const d = VMM_DESIGNS[name];
-  if (d === undefined) throw new Error(`unknown VMM design '${name}'`);
+  const d = VMM_DESIGNS[name] ?? USER_DESIGNS.get(name);
+  if (d === undefined) throw new Error(/^(\.{1,2})?\//.test(name) ? `VMM design module '${name}' is not loaded (src/vmm/load.ts loadUserVmmDesign)` : `unknown VMM design '${name}'`);
   return d;
 }

@@ -82,13 +82,60 @@ function trieSet(trie: IecTrie, index: number, entry: IecEntry | undefined): Iec
   return n0 as IecTrie;
 }
 
+/**
+ * `trie` with `index` set to `entry` and `evict` removed (pruning nodes left empty), in one
+ * copy of the two paths: the nodes they share are copied once (a fill that evicts, the IEC
+ * miss path). `evict` must be another index than `index`.
+ */
+function trieReplace(trie: IecTrie, index: number, entry: IecEntry, evict: number): IecTrie {
+  const ks = [(index >>> 12) & 15, (index >>> 8) & 15, (index >>> 4) & 15, index & 15];
+  const kd = [(evict >>> 12) & 15, (evict >>> 8) & 15, (evict >>> 4) & 15, evict & 15];
+  // The inserted index's path, copied.
+  const path: Node[] = [copyNode(trie as Node)];
+  for (let l = 0; l < 3; l++) {
+    const child = copyNode(path[l]![ks[l]!] as Node | undefined);
+    path[l]![ks[l]!] = child;
+    path.push(child);
+  }
+  path[3]![ks[3]!] = entry;
+  // The evicted index's path: shared with the inserted one down to where their keys differ.
+  const del: Node[] = [path[0]!];
+  let shared = true;
+  for (let l = 0; l < 3; l++) {
+    shared &&= kd[l] === ks[l];
+    const here = del[l]!;
+    const old = here[kd[l]!] as Node | undefined;
+    if (old === undefined) return freezePath(path); // not cached: nothing to remove
+    const child = shared ? path[l + 1]! : copyNode(old);
+    here[kd[l]!] = child;
+    del.push(child);
+  }
+  del[3]![kd[3]!] = undefined;
+  for (let l = 3; l > 0; l--) if (isEmpty(del[l]!)) del[l - 1]![kd[l - 1]!] = undefined;
+  freezePath(del);
+  return freezePath(path);
+}
+
+/** Freeze a copied path in debug mode (src/platform/freeze-mode.ts); the root, as a trie. */
+function freezePath(path: Node[]): IecTrie {
+  if (FREEZE_STATES) for (const n of path) Object.freeze(n);
+  return path[0]! as IecTrie;
+}
+
 /** The cache with `entry` stored at `index`, evicting the oldest entry when full. */
 export function iecFill(iec: InterruptEntryCache, index: number, entry: IecEntry): InterruptEntryCache {
   if (iec.capacity <= 0) return iec;
+  const cached = iecLookup(iec, index) !== undefined;
+  if (!cached && iec.order.length === iec.capacity) {
+    // Full, the usual miss: insert and evict the oldest in one copy of the two paths.
+    const kept = iec.order.slice(1);
+    kept.push(index);
+    return finish(iec.capacity, trieReplace(iec.entries, index, entry, iec.order[0]!), kept, entry);
+  }
   let entries = trieSet(iec.entries, index, entry);
   let order: readonly number[];
   // Already cached (the trie says so in O(1)): replaced in place, its FIFO position kept.
-  if (iecLookup(iec, index) !== undefined) order = iec.order;
+  if (cached) order = iec.order;
   else if (iec.order.length < iec.capacity) {
     const grown = iec.order.slice();
     grown.push(index);
@@ -103,14 +150,18 @@ export function iecFill(iec: InterruptEntryCache, index: number, entry: IecEntry
     kept.push(index);
     order = kept;
   }
+  return finish(iec.capacity, entries, order, entry);
+}
+
+function finish(capacity: number, entries: IecTrie, order: readonly number[], entry: IecEntry): InterruptEntryCache {
   if (FREEZE_STATES) {
     // Debug mode (src/platform/freeze-mode.ts): frozen as the platform's state is (DESIGN.md §2).
     Object.freeze(entry.irte);
     Object.freeze(entry);
     Object.freeze(order);
-    return Object.freeze({ capacity: iec.capacity, entries, order });
+    return Object.freeze({ capacity, entries, order });
   }
-  return { capacity: iec.capacity, entries, order };
+  return { capacity, entries, order };
 }
 
 /**

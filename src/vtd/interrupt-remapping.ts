@@ -31,7 +31,7 @@
 import type { IommuUnit, InterruptEntryCache, IecEntry } from '../platform/state.ts';
 import { PhysicalMemory } from '../memory/physical-memory.ts';
 import { irteIndexOf } from './remappable-msi.ts';
-import { decodeIrteWords, irteDestinationApicId, IRTE_BYTES, type PostedIrte, type RemappedIrte } from './irte.ts';
+import { decodeIrteWords, XAPIC_DST_RESERVED_MASK, IRTE_BYTES, type PostedIrte, type RemappedIrte } from './irte.ts';
 import { decodeIrta, irtEntries, GLOBAL_STATUS_BITS, CAP_LAYOUT } from './registers.ts';
 import { IR_FAULT } from './fault-reasons.ts';
 import { iecFill, iecLookup } from './iec.ts';
@@ -39,8 +39,7 @@ import { iecFill, iecLookup } from './iec.ts';
 /** SQ → requester-ID mask (VT-d Table "SQ"; L-IR `SQ_ALL_16`…`SQ_13_IGNORE_3`). */
 const SQ_MASKS = [0xffff, 0xfffb, 0xfff9, 0xfff8] as const;
 
-/** Delivery-mode encodings the spec reserves. */
-const RESERVED_DELIVERY_MODES: ReadonlySet<number> = new Set([3, 6]);
+/** Delivery-mode encodings the spec reserves: 011b and 110b (tested inline in {@link remapInterrupt}). */
 
 const CAP_PI_BIT = BigInt(CAP_LAYOUT.spec.fields.PI.lo);
 
@@ -253,9 +252,12 @@ export function remapInterrupt(
   let reserved = entry.reserved !== 0n;
   let apicId = 0;
   if (irte.mode === 'remapped') {
-    const dst = irteDestinationApicId(irte.destination, irta.eime);
-    apicId = dst.apicId;
-    reserved ||= dst.dstReserved !== 0 || RESERVED_DELIVERY_MODES.has(irte.deliveryMode);
+    // irteDestinationApicId's rule (src/vtd/irte.ts), without its result object on the hot path:
+    // EIME=1 all 32 DST bits; EIME=0 DST[15:8], with DST bits 7:0 and 31:16 reserved.
+    const dst = irte.destination >>> 0;
+    apicId = irta.eime ? dst : (dst >>> 8) & 0xff;
+    const dm = irte.deliveryMode;
+    reserved ||= (!irta.eime && (dst & XAPIC_DST_RESERVED_MASK) !== 0) || dm === 3 || dm === 6;
   } else {
     reserved ||= !capHasPostedInterrupts(unit.cap);
   }

@@ -7,7 +7,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { compileSteps, chunksOf, prepareCheck, runCheck, searchChunk, CHUNK_RUNS, type Chunk, type ChunkResult } from '../../src/checker/check.ts';
 import { runChoiceArbitrary, resolveRun, HOT } from '../../src/checker/adversary.ts';
 import { startPool } from '../../src/checker/pool.ts';
@@ -185,14 +185,24 @@ describe('the search', () => {
 });
 
 describe('remapsim check (CLI)', () => {
-  it('writes the counterexample beside the input by default', async () => {
+  it('writes the counterexample to the current directory by default, not beside the input', async () => {
     const src = read('specs/attacks/cfi-compat-bypass-insecure.yaml');
     const file = tmp.write('cfi.yaml', src);
-    const r = await cli(['check', file, '--workers', '1']);
+    const cwd = tempDir('check-cwd');
+    const before = process.cwd();
+    process.chdir(cwd.dir);
+    let r: Awaited<ReturnType<typeof cli>>;
+    try {
+      r = await cli(['check', file, '--workers', '1']);
+    } finally {
+      process.chdir(before);
+    }
     expect(r.code).toBe(1);
-    expect(defaultCounterexamplePath(file)).toBe(`${tmp.dir}/cfi.counterexample.yaml`);
-    expect(r.out).toContain(`written to ${tmp.dir}/cfi.counterexample.yaml`);
-    const replay = await cli(['run', `${tmp.dir}/cfi.counterexample.yaml`]);
+    expect(defaultCounterexamplePath(file)).toBe('cfi.counterexample.yaml');
+    expect(r.out).toContain('written to cfi.counterexample.yaml; replay: remapsim run cfi.counterexample.yaml');
+    expect(existsSync(`${tmp.dir}/cfi.counterexample.yaml`)).toBe(false);
+    const replay = await cli(['run', `${cwd.dir}/cfi.counterexample.yaml`]);
+    cwd.cleanup();
     expect(replay.code).toBe(1);
     expect(replay.out).toMatch(/^VIOLATION P1 .*compatibility path/m);
   });

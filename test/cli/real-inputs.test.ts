@@ -141,7 +141,7 @@ const DELIVERY_MODES = ['fixed', 'lowest-priority', 'smi', 'reserved-3', 'nmi', 
 
 /** The JSON `decode` must print for an address/data pair, derived by hand from the bit layout. */
 function expectedDecode(address: bigint, data: number, amd = false): Record<string, unknown> {
-  const base = { address: `0x${address.toString(16).padStart(address >> 32n ? 16 : 8, '0')}`, data: `0x${data.toString(16).padStart(4, '0')}` };
+  const base = { address: `0x${address.toString(16).padStart(address >> 32n ? 16 : 8, '0')}`, data };
   if (address < 0xfee0_0000n || address > 0xfeef_ffffn) return { ...base, format: 'not-interrupt' };
   // AMD-Vi: no remappable format; the IRTE index is data[10:0], the address plays no part.
   if (amd) return { ...base, format: 'amd-remapped', irteIndex: data & 0x7ff, deliveryMode: DELIVERY_MODES[(data >>> 8) & 7] };
@@ -212,6 +212,7 @@ describe('decode lspci on every real dump', () => {
     }
   });
 
+  // JSON names a device `bb:dd.f`, with the segment prepended only when it is not 0 (never `0000:`).
   const find = async (prefix: string, device: string): Promise<Record<string, unknown>> => {
     const rows = jsonLines((await cli(['decode', 'lspci', lspci(prefix), '--json'])).out);
     const row = rows.find((x) => x['device'] === device && x['capability'] === 'MSI');
@@ -221,16 +222,16 @@ describe('decode lspci on every real dump', () => {
 
   it('Dell Latitude 9420 (IR on, x2APIC): remappable handles under the INCLUDE_PCI_ALL unit', async () => {
     // 00:14.0 fee00538: bits 19:5 = 0x538 >> 5 = 0x29, bit 2 = 0, SHV (bit 3) = 1, data 0.
-    expect(await find('dell-latitude', '0000:00:14.0')).toMatchObject({ address: '0xfee00538', data: '0x0000', format: 'remappable', handle: 0x29, shv: true, subhandle: 0, irteIndex: 0x29 });
+    expect(await find('dell-latitude', '00:14.0')).toMatchObject({ address: '0xfee00538', data: 0, format: 'remappable', handle: 0x29, shv: true, subhandle: 0, irteIndex: 0x29 });
     // 00:1f.3 fee00b58: 0xb58 >> 5 = 0x5a.
-    expect(await find('dell-latitude', '0000:00:1f.3')).toMatchObject({ address: '0xfee00b58', format: 'remappable', handle: 0x5a, irteIndex: 0x5a });
-    expect(await find('dell-latitude', '0000:00:0d.0')).toMatchObject({ address: '0xfee00518', handle: 0x28, irteIndex: 0x28 });
-    expect(await find('dell-latitude', '0000:00:1c.0')).toMatchObject({ address: '0xfee00238', handle: 0x11 });
-    expect(await find('dell-latitude', '0000:00:1d.0')).toMatchObject({ address: '0xfee00278', handle: 0x13 });
-    expect(await find('dell-latitude', '0000:a4:00.0')).toMatchObject({ address: '0xfee004f8', handle: 0x27 });
-    expect(await find('dell-latitude', '0000:00:16.0')).toMatchObject({ address: '0xfee00758', handle: 0x3a });
+    expect(await find('dell-latitude', '00:1f.3')).toMatchObject({ address: '0xfee00b58', format: 'remappable', handle: 0x5a, irteIndex: 0x5a });
+    expect(await find('dell-latitude', '00:0d.0')).toMatchObject({ address: '0xfee00518', handle: 0x28, irteIndex: 0x28 });
+    expect(await find('dell-latitude', '00:1c.0')).toMatchObject({ address: '0xfee00238', handle: 0x11 });
+    expect(await find('dell-latitude', '00:1d.0')).toMatchObject({ address: '0xfee00278', handle: 0x13 });
+    expect(await find('dell-latitude', 'a4:00.0')).toMatchObject({ address: '0xfee004f8', handle: 0x27 });
+    expect(await find('dell-latitude', '00:16.0')).toMatchObject({ address: '0xfee00758', handle: 0x3a });
     // iGPU and both Thunderbolt root ports: handle 0, each in its own DRHD's table.
-    for (const d of ['0000:00:02.0', '0000:00:07.0', '0000:00:07.2']) expect(await find('dell-latitude', d)).toMatchObject({ address: '0xfee00018', handle: 0, shv: true, irteIndex: 0 });
+    for (const d of ['00:02.0', '00:07.0', '00:07.2']) expect(await find('dell-latitude', d)).toMatchObject({ address: '0xfee00018', handle: 0, shv: true, irteIndex: 0 });
     // The VMD child root port: compatibility format (bit 4 clear), APIC 1.
     expect(await find('dell-latitude', '10000:e0:06.0')).toMatchObject({ address: '0xfee01000', format: 'compatibility', destinationId: 1, vector: 0 });
   });
@@ -238,7 +239,7 @@ describe('decode lspci on every real dump', () => {
   it('Lenovo IdeaPad (IR off): compatibility format, fee02000/0020 = APIC 2 vector 0x20 fixed edge physical', async () => {
     expect(await find('lenovo-ideapad', '00:16.0')).toMatchObject({
       address: '0xfee02000',
-      data: '0x0020',
+      data: 0x20,
       format: 'compatibility',
       destinationId: 2,
       vector: 0x20,
@@ -252,7 +253,7 @@ describe('decode lspci on every real dump', () => {
 
   it('HP DL360 G7 (IR impossible): root ports fee00000/00ef = vector 0xef', async () => {
     for (const d of ['00:01.0', '00:02.0', '00:03.0']) {
-      expect(await find('hp-proliant-dl360', d)).toMatchObject({ address: '0xfee00000', data: '0x00ef', format: 'compatibility', destinationId: 0, vector: 0xef, deliveryMode: 'fixed' });
+      expect(await find('hp-proliant-dl360', d)).toMatchObject({ address: '0xfee00000', data: 0xef, format: 'compatibility', destinationId: 0, vector: 0xef, deliveryMode: 'fixed' });
     }
   });
 
@@ -266,7 +267,7 @@ describe('decode lspci on every real dump', () => {
 
   it('ThinkPad T14 (AMD-Vi): fee00000/0000 everywhere except the IOMMU\'s own MSI fee05000/0021', async () => {
     expect(await find('lenovo-thinkpad-t14', '00:00.2')).toMatchObject({ address: '0xfee05000', destinationId: 5, vector: 0x21 });
-    expect(await find('lenovo-thinkpad-t14', '00:08.1')).toMatchObject({ address: '0xfee00000', data: '0x0000', format: 'amd-remapped', irteIndex: 0 });
+    expect(await find('lenovo-thinkpad-t14', '00:08.1')).toMatchObject({ address: '0xfee00000', data: 0, format: 'amd-remapped', irteIndex: 0 });
   });
 
   it('text output for the pinned pairs', async () => {
@@ -287,7 +288,7 @@ describe('decode msi', () => {
   it('fee00014 0: handle bit 15 comes from address bit 2 → handle 0x8000, SHV clear', async () => {
     const r = await cli(['decode', 'msi', 'fee00014', '0', '--json']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.out)).toEqual({ address: '0xfee00014', data: '0x0000', format: 'remappable', handle: 0x8000, shv: false, subhandle: 0, irteIndex: 0x8000 });
+    expect(JSON.parse(r.out)).toEqual({ address: '0xfee00014', data: 0, format: 'remappable', handle: 0x8000, shv: false, subhandle: 0, irteIndex: 0x8000 });
     const t = await cli(['decode', 'msi', 'fee00014', '0']);
     expect(t.out).toBe('fee00014/0000 remappable: handle 0x8000 SHV=0 subhandle 0x0 → IRTE index 0x8000\n');
   });
@@ -311,7 +312,7 @@ describe('decode msi', () => {
 
   it('an address outside 0xFEEx_xxxx is not an interrupt', async () => {
     const r = await cli(['decode', 'msi', 'fef00000', '0', '--json']);
-    expect(JSON.parse(r.out)).toEqual({ address: '0xfef00000', data: '0x0000', format: 'not-interrupt' });
+    expect(JSON.parse(r.out)).toEqual({ address: '0xfef00000', data: 0, format: 'not-interrupt' });
   });
 
   it.each([

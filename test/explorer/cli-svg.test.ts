@@ -81,12 +81,14 @@ describe('remapsim explore --svg (a sweep 1..4096)', () => {
     expect(elapsed).toBeLessThan(60_000);
   });
 
-  it('is SVG with three panels, each with an x and a y axis', () => {
+  it('is SVG with four panels, each with an x and a y axis, titled with the VM and guest', () => {
     const root = create(readFileSync(file, 'utf8')).root().node as unknown as Element;
     expect(root.nodeName).toBe('svg');
     expect(root.namespaceURI).toBe('http://www.w3.org/2000/svg');
+    const title = Array.from(root.getElementsByTagName('text')).find((t) => t.getAttribute('class') === 'plot-title') as unknown as { textContent: string };
+    expect(title.textContent).toBe('remapsim explore: 2s:1d:64c:2t (256 vCPUs), guest Linux (x86-64)');
     const panels = Array.from(root.getElementsByTagName('g')).filter((g) => g.getAttribute('class') === 'panel');
-    expect(panels.map((p) => p.getAttribute('data-panel'))).toEqual(['reachable', 'memory-references', 'vm-exits']);
+    expect(panels.map((p) => p.getAttribute('data-panel'))).toEqual(['reachable', 'memory-references', 'vm-exits', 'dma']);
     for (const p of panels) {
       const axes = Array.from(p.getElementsByTagName('g')).filter((g) => g.getAttribute('class') === 'axis');
       expect(axes.map((a) => a.getAttribute('data-axis'))).toEqual(['x', 'y']);
@@ -96,30 +98,48 @@ describe('remapsim explore --svg (a sweep 1..4096)', () => {
     }
   });
 
-  it('one series per scheme (reachable) and per scheme × delivery (costs), with one point per VM size', () => {
+  it('every scheme (reachable) and scheme × delivery (costs) is in exactly one drawn series, equal series merged, one point per VM size', () => {
     const root = create(readFileSync(file, 'utf8')).root().node as unknown as Element;
     const panel = (id: string): Element => Array.from(root.getElementsByTagName('g')).find((g) => g.getAttribute('data-panel') === id)!;
     const series = (p: Element): Element[] => Array.from(p.getElementsByTagName('g')).filter((g) => g.getAttribute('class') === 'series');
-    const reach = series(panel('reachable'));
-    expect(reach.map((s) => s.getAttribute('data-scheme'))).toEqual([...SCHEME_IDS]);
-    for (const s of reach) expect(s.getElementsByTagName('circle').length).toBe(13);
+    const members = (s: Element): string[] => (s.getAttribute('data-members') ?? '').split(' ');
+    const holding = (ss: Element[], member: string): Element => ss.find((s) => members(s).includes(member))!;
     const y = (s: Element): number[] => Array.from(s.getElementsByTagName('circle')).map((c) => Number(c.getAttribute('data-y')));
-    expect(y(reach.find((s) => s.getAttribute('data-scheme') === 'xapic-physical')!).at(-1)).toBe(255);
-    expect(y(reach.find((s) => s.getAttribute('data-scheme') === 'x2apic-compat')!).at(-1)).toBe(256);
-    expect(y(reach.find((s) => s.getAttribute('data-scheme') === 'viommu-ir')!).at(-1)).toBe(4096);
+    const reach = series(panel('reachable'));
+    expect(reach.flatMap(members).sort()).toEqual(SCHEME_IDS.map((id) => `${id}/all`).sort());
+    // The schemes that reach all 4,096 are one line, not four drawn over each other.
+    expect(reach.length).toBeLessThan(SCHEME_IDS.length);
+    expect(members(holding(reach, 'viommu-ir/all'))).toEqual(['ext-dest-id/all', 'viommu-ir/all', 'viommu-ir-dma/all', 'direct-vcpu-msi/all']);
+    for (const s of reach) expect(s.getElementsByTagName('circle').length).toBe(13);
+    expect(y(holding(reach, 'xapic-physical/all')).at(-1)).toBe(255);
+    expect(y(holding(reach, 'x2apic-compat/all')).at(-1)).toBe(256);
+    expect(y(holding(reach, 'viommu-ir/all')).at(-1)).toBe(4096);
     for (const id of ['memory-references', 'vm-exits']) {
       const ss = series(panel(id));
-      expect(ss).toHaveLength(deliveryRows);
-      for (const s of ss) {
-        // Every scheme is simulated: every cost series has all 13 points.
-        expect(s.getElementsByTagName('circle').length).toBe(13);
-      }
+      expect(ss.flatMap(members)).toHaveLength(deliveryRows);
+      // No two drawn series have the same values (those are merged) and each has its own offset.
+      expect(new Set(ss.map((s) => JSON.stringify(y(s)))).size).toBe(ss.length);
+      expect(new Set(ss.map((s) => s.getAttribute('data-offset'))).size).toBe(ss.length);
+      // Every scheme is simulated: every cost series has all 13 points.
+      for (const s of ss) expect(s.getElementsByTagName('circle').length).toBe(13);
     }
     const exits = series(panel('vm-exits'));
-    expect(y(exits.find((s) => s.getAttribute('data-scheme') === 'viommu-ir' && s.getAttribute('data-delivery') === 'remapped')!)).toEqual(Array(13).fill(1));
-    expect(y(exits.find((s) => s.getAttribute('data-scheme') === 'viommu-ir' && s.getAttribute('data-delivery') === 'posted')!)).toEqual(Array(13).fill(0));
+    expect(y(holding(exits, 'viommu-ir/remapped'))).toEqual(Array(13).fill(1));
+    expect(y(holding(exits, 'viommu-ir/posted'))).toEqual(Array(13).fill(0));
     // Steady state: the IRTE re-read appears once more vCPUs than IEC entries (64) take interrupts.
-    const refs = series(panel('memory-references')).find((s) => s.getAttribute('data-scheme') === 'viommu-ir' && s.getAttribute('data-delivery') === 'remapped')!;
-    expect(y(refs)).toEqual([0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
+    expect(y(holding(series(panel('memory-references')), 'viommu-ir/remapped'))).toEqual([0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
+    // DMA remapping for the guest: only the IR+DMA row walks nested (24), everything else 4, as two lines.
+    const dma = series(panel('dma'));
+    expect(dma.map((s) => [y(s)[0], members(s).length])).toEqual([
+      [4, SCHEME_IDS.length - 1],
+      [24, 1],
+    ]);
+    expect(members(holding(dma, 'viommu-ir-dma/all'))).toEqual(['viommu-ir-dma/all']);
+    // Markers: 255 inside the sweep; the VM's own size (256) too.
+    const markers = Array.from(panel('reachable').getElementsByTagName('g')).filter((g) => g.getAttribute('class') === 'marker');
+    expect(markers.map((m) => [m.getAttribute('data-marker'), m.getAttribute('data-x')])).toEqual([
+      ['255', '255'],
+      ['vm', '256'],
+    ]);
   });
 });

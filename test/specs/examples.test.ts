@@ -1,4 +1,4 @@
-/** Every shipped scenario runs with its expectations met and P1/P3 held (exit 0); counterexample-*.yaml and insecure-*.yaml files are meant to fail and have their own tests. */
+/** Every shipped scenario runs with its expectations met and P1/P3 held (exit 0); counterexample-*.yaml and insecure-*.yaml files are meant to fail and have their own tests; a stray NAME.counterexample.yaml (what `remapsim check` wrote beside its input before it wrote to the current directory) is no shipped scenario. */
 import { describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { runScenario } from '../../src/scenario/run.ts';
 
 function scenarios(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? scenarios(join(dir, e.name)) : e.name.endsWith('.yaml') && !e.name.startsWith('counterexample-') && !e.name.startsWith('insecure-') ? [join(dir, e.name)] : [],
+    e.isDirectory() ? scenarios(join(dir, e.name)) : e.name.endsWith('.yaml') && !e.name.endsWith('.counterexample.yaml') && !e.name.startsWith('counterexample-') && !e.name.startsWith('insecure-') ? [join(dir, e.name)] : [],
   );
 }
 

@@ -76,8 +76,8 @@ describe('the registry and the scenario', () => {
       expect(d.source).toMatch(/seed thread 000/);
       expect(d.onStart).toBeTypeOf('function');
     }
-    const schema = JSON.parse(readFileSync(repo('specs/scenario.schema.json'), 'utf8')) as { definitions: { platform: { properties: { vmm: { enum: string[] } } } } };
-    expect(schema.definitions.platform.properties.vmm.enum).toEqual(expect.arrayContaining(DIRECT_POST_DESIGNS.map((d) => d.name)));
+    const schema = JSON.parse(readFileSync(repo('specs/scenario.schema.json'), 'utf8')) as { definitions: { platform: { properties: { vmm: { else: { enum: string[] } } } } } };
+    expect(schema.definitions.platform.properties.vmm.else.enum).toEqual(expect.arrayContaining(DIRECT_POST_DESIGNS.map((d) => d.name)));
   });
 
   it('platform.vmm direct-post without platform.directPost is a compile error naming platform.vmm', () => {

@@ -79,8 +79,8 @@ describe('the registry', () => {
       ['ims-hypercall-broken-unbound', true],
       ['ims-hypercall-broken-no-owner-check', true],
     ]);
-    const schema = JSON.parse(readFileSync(repo('specs/scenario.schema.json'), 'utf8')) as { definitions: Record<string, { properties: Record<string, { enum?: string[] }> }> };
-    const names = Object.values(schema.definitions).flatMap((d) => d.properties?.vmm?.enum ?? []);
+    const schema = JSON.parse(readFileSync(repo('specs/scenario.schema.json'), 'utf8')) as { definitions: Record<string, { properties: Record<string, { enum?: string[]; else?: { enum?: string[] } }> }> };
+    const names = Object.values(schema.definitions).flatMap((d) => d.properties?.vmm?.enum ?? d.properties?.vmm?.else?.enum ?? []);
     for (const d of IMS_HYPERCALL_DESIGNS) {
       expect(VMM_DESIGNS[d.name]).toBe(d);
       expect(d.source).toContain('seed thread 001');

@@ -34,7 +34,7 @@ export interface DirectPostFaultReason {
   readonly source: string;
 }
 
-const SRC = 'remapsim hypothetical direct-post (seed thread 000, issue 12 item 4)';
+const SRC = 'remapsim hypothetical direct-post (seed thread 000, docs/threads/)';
 
 /** The reasons, ascending by code. */
 export const DIRECT_POST_FAULT_REASONS: readonly DirectPostFaultReason[] = Object.freeze(

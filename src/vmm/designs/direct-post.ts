@@ -227,7 +227,7 @@ function design(name: string, summary: string, broken: boolean, rules: DirectPos
     name,
     summary,
     source:
-      "HYPOTHETICAL (no hardware or hypervisor does this): seed thread 000, David Woodhouse's <fantasy> (2024-08-13: \"the IOMMU receives a <source-id, vCPU APIC ID, vector> tuple\", post by default, notify the host only for a vCPU not running; wider vectors); issue 12 items 4 and 6; hardware as defined in src/hypothetical/direct-post/table.ts; PBA passed through as Xen does (xen/arch/x86/hvm/vmsi.c)",
+      "HYPOTHETICAL (no hardware or hypervisor does this): seed thread 000, David Woodhouse's <fantasy> (2024-08-13: \"the IOMMU receives a <source-id, vCPU APIC ID, vector> tuple\", post by default, notify the host only for a vCPU not running; wider vectors; docs/threads/); hardware as defined in src/hypothetical/direct-post/table.ts; PBA passed through as Xen does (xen/arch/x86/hvm/vmsi.c)",
     broken,
     guestAddressing:
       "the guest's own compatibility-format message in the untrapped table: vAPIC IDs 0–255, 0–32767 with the extended destination ID (the vAPIC table holds up to 2^15 entries); the hypothetical IOMMU posts by (source-id, vAPIC ID), so no vIOMMU is needed up to that",
@@ -243,7 +243,7 @@ function design(name: string, summary: string, broken: boolean, rules: DirectPos
 
 export const directPost = design(
   'direct-post',
-  'HYPOTHETICAL direct-post IOMMU (seed 000): at vmm-start the hypervisor writes a root entry per function and a vAPIC table per VM (APIC ID → PID); the guest programs standard MSIs naming its own APIC IDs and vectors into an untrapped MSI-X table, and the IOMMU posts them — no exit, no per-MSI hypervisor work',
+  'HYPOTHETICAL direct-post IOMMU (seed thread 000, docs/threads/): at vmm-start the hypervisor writes a root entry per function and a vAPIC table per VM (APIC ID → PID); the guest programs standard MSIs naming its own APIC IDs and vectors into an untrapped MSI-X table, and the IOMMU posts them — no exit, no per-MSI hypervisor work',
   false,
   { invalidates: true },
 );
