@@ -63,6 +63,9 @@ export { sweepSvg } from './explorer/svg.ts';
 export { loadGuestSupport, type GuestSupportTable, type GuestSupportRow } from './explorer/guest-support.ts';
 export { SCHEMES, SCHEME_IDS, ALL_SCHEME_IDS, schemeInfo, type SchemeId, type SchemeInfo } from './explorer/schemes.ts';
 export { parseTopology, formatTopology, topologyApicIds, vcpuCount, parseApicIdList, MAX_VCPUS, type Topology } from './explorer/topology.ts';
+export { parseQemuCommandLine, parseLibvirtXml, effectiveSettings, schemesForSettings, type VIommuSettings, type SchemeAvailability } from './explorer/vmm-config.ts';
+export { parseDebugfs, loadDebugfs, type DebugfsDump, type DebugfsIrte, type DebugfsIrUnit, type DebugfsContext, type DebugfsDmarUnit, type DebugfsRegset } from './inputs/debugfs.ts';
+export { SCHEME_CONFIGS, VMM_LIMITS, schemeConfig, configProblems, type SchemeConfig, type QemuConfig, type LibvirtConfig, type VmmLimits } from './explorer/config.ts';
 
 // Properties.
 export { checkInterruptIsolation } from './properties/p1-interrupt-isolation.ts';

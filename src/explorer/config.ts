@@ -71,7 +71,7 @@ function passthrough(...args: string[]): string {
 const NO_LIBVIRT: LibvirtConfig = {
   status: 'none',
   xml: [],
-  notes: ['nothing beyond <vcpu>: the default (in-kernel) irqchip and x2APIC as the CPU model has it'],
+  notes: ['nothing beyond <vcpu>: the default (in-kernel) irqchip'],
   confidence: 'derived',
   sources: ['libvirt docs formatdomain (<vcpu>, <features>)'],
 };
@@ -85,17 +85,17 @@ function plainQemu(notes: string[], sources: string[]): QemuConfig {
 export const SCHEME_CONFIGS: Readonly<Record<SchemeId, SchemeConfig>> = {
   'xapic-physical': {
     scheme: 'xapic-physical',
-    qemu: plainQemu(['an xAPIC guest (x2APIC not used): 8-bit destinations, so only APIC IDs 0..254 are named'], ['torvalds/linux: arch/x86/kernel/apic/apic_flat_64.c (apic_physflat, max_apic_id 0xFE)']),
+    qemu: plainQemu(['the scheme is a guest in xAPIC mode (x2APIC hidden, e.g. -cpu host,x2apic=off, or a guest booted with nox2apic): 8-bit destinations, so only APIC IDs 0..254 are named'], ['torvalds/linux: arch/x86/kernel/apic/apic_flat_64.c (apic_physflat, max_apic_id 0xFE)']),
     libvirt: NO_LIBVIRT,
   },
   'xapic-logical-flat': {
     scheme: 'xapic-logical-flat',
-    qemu: plainQemu(['the guest chooses logical flat mode itself (at most 8 CPUs); QEMU has no option for it'], ['Intel SDM Vol. 3 §11.6.2.2 (flat model)']),
+    qemu: plainQemu(['a guest in xAPIC mode that chooses logical flat mode itself (at most 8 CPUs); QEMU has no option for it'], ['Intel SDM Vol. 3 §11.6.2.2 (flat model)']),
     libvirt: NO_LIBVIRT,
   },
   'xapic-logical-cluster': {
     scheme: 'xapic-logical-cluster',
-    qemu: plainQemu(['the guest chooses cluster mode itself; QEMU has no option for it'], ['Intel SDM Vol. 3 §11.6.2.2 (cluster model)']),
+    qemu: plainQemu(['a guest in xAPIC mode that chooses cluster mode itself; QEMU has no option for it'], ['Intel SDM Vol. 3 §11.6.2.2 (cluster model)']),
     libvirt: NO_LIBVIRT,
   },
   'x2apic-compat': {

@@ -97,6 +97,14 @@ describe('specs/output.schema.json', () => {
     expect(rows.some((x) => String(x['device']).startsWith('0000:'))).toBe(false);
   });
 
+  it('groups --json: every device in the one BDF form', async () => {
+    for (const file of [repo('specs/default.yaml'), repo('data/real-inputs/lspci/dell-latitude-9420_8A77983183EB_arch-6.2.10_lspci-vvnn.txt')]) {
+      const rows = jsonLines((await cli(['groups', file, '--json'])).out).filter((x) => Array.isArray(x['devices']));
+      expect(rows.length).toBeGreaterThan(0);
+      for (const d of rows.flatMap((x) => x['devices'] as string[])) expect(errors('bdf', d), d).toBe('');
+    }
+  });
+
   it('rejects what breaks the rule', () => {
     const event = { kind: 'interrupt-delivered', device: '03:00.1', rid: 769, address: '0xfee00458', data: 0, vector: 50, step: 1, scenarioStep: 1 };
     expect(errors('event', event)).toBe('');

@@ -71,7 +71,6 @@ async function view(page: Page, doc: string, png: string): Promise<Seen> {
   const shot = await page.locator('svg').first().screenshot({ path: png });
   const seen = await page.evaluate(async (b64: string) => {
     // Runs in the page. The project's tsconfig has no DOM lib, so the page's globals are typed loosely here.
-    /* eslint-disable @typescript-eslint/no-explicit-any */
     const w = globalThis as any;
     const document = w.document;
     const Image = w.Image;
@@ -113,7 +112,6 @@ async function view(page: Page, doc: string, png: string): Promise<Seen> {
         seenLines.set(pts, s.getAttribute('data-members') ?? '');
       }
     }
-    /* eslint-enable @typescript-eslint/no-explicit-any */
     return { title: (svg.querySelector('text.plot-title')?.textContent ?? '') as string, inkFraction: ink / (img.width * img.height), overlaps, legendWithoutLine, coincidentLines };
   }, shot.toString('base64'));
   return seen;
