@@ -8,16 +8,16 @@
  * deliberately broken copy. Skips, saying why, only when no browser can be launched.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../browser-harness.ts';
 import { explore, sweepPoints } from '../../src/explorer/explore.ts';
 import { loadGuestSupport } from '../../src/explorer/guest-support.ts';
 import { parseTopology, topologyApicIds } from '../../src/explorer/topology.ts';
 import { sweepSvg } from '../../src/explorer/svg.ts';
 
-const CANDIDATES = [process.env.REMAPSIM_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p): p is string => p !== undefined && p !== '');
 const dir = mkdtempSync(join(tmpdir(), 'remapsim-svg-'));
 let browser: Browser | undefined;
 let why = '';
@@ -34,20 +34,10 @@ beforeAll(async () => {
     sweep: { apicIds: ids, points: sweepPoints(1, 300) },
   });
   svg = sweepSvg(result.sweep!, { vm: result.vm, guest: result.guestName, vcpus: ids.length });
-  const reasons: string[] = [];
-  for (const exe of CANDIDATES) {
-    if (!existsSync(exe)) {
-      reasons.push(`${exe}: not found`);
-      continue;
-    }
-    try {
-      browser = await chromium.launch({ executablePath: exe, args: ['--no-sandbox', '--disable-gpu'] });
-      return;
-    } catch (e) {
-      reasons.push(`${exe}: ${(e as Error).message.split('\n')[0]}`);
-    }
-  }
-  why = `no Chromium could be launched (${reasons.join('; ')}); install Debian's chromium package (.ci/run does)`;
+  const launched = await launchChromium();
+  browser = launched.browser;
+  why = launched.why;
+  if (browser !== undefined) return;
   console.warn(`SKIPPED rendering test of the explorer plot: ${why}`);
 }, 60_000);
 

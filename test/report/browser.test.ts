@@ -13,35 +13,24 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../browser-harness.ts';
 import { reportCommand } from '../../src/cli/report.ts';
 import { parseScenarioFile } from '../../src/scenario/parse.ts';
 import { compileScenario } from '../../src/scenario/compile.ts';
 import { runScenario } from '../../src/scenario/run.ts';
 import { formatIrtDump } from '../../src/scenario/dump.ts';
 
-const CANDIDATES = [process.env.REMAPSIM_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p): p is string => p !== undefined && p !== '');
 
 let browser: Browser | undefined;
 let why = '';
 const dir = mkdtempSync(join(tmpdir(), 'remapsim-report-'));
 
 beforeAll(async () => {
-  // Each candidate that exists, in order: skip only when none of them can be launched.
-  const reasons: string[] = [];
-  for (const exe of CANDIDATES) {
-    if (!existsSync(exe)) {
-      reasons.push(`${exe}: not found`);
-      continue;
-    }
-    try {
-      browser = await chromium.launch({ executablePath: exe, args: ['--no-sandbox', '--disable-gpu'] });
-      return;
-    } catch (e) {
-      reasons.push(`${exe}: ${(e as Error).message.split('\n')[0]}`);
-    }
-  }
-  why = `no Chromium could be launched (${reasons.join('; ')}); install Debian's chromium package (.ci/run does)`;
+  const launched = await launchChromium();
+  browser = launched.browser;
+  why = launched.why;
+  if (browser !== undefined) return;
   console.warn(`SKIPPED browser tests of remapsim report: ${why}`);
 }, 30_000);
 
