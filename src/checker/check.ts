@@ -168,7 +168,7 @@ export function prepareCheck(text: string, file: string, overrides: Partial<Budg
   const units = compiled.platform.iommus.length;
   const skeleton: S.Scenario = {
     name: data.name,
-    platform: { cpus: data.platform.cpus, iommus: Array.from({ length: units }, () => ({ registerBase: 0 })) },
+    platform: { cpus: data.platform.cpus, iommus: Array.from({ length: units }, (_, i) => ({ registerBase: 0x1000 * i })) }, // distinct pages: two units cannot share a register base
     ...(data.topology === undefined ? {} : { topology: data.topology }),
     ...(data.devices === undefined ? {} : { devices: data.devices }),
     ...(data.domains === undefined ? {} : { domains: data.domains }),

@@ -229,7 +229,7 @@ export function parseDebugfs(text: string, file: string): DebugfsDump {
   });
   flush();
   if (dump.ir.length === 0 && dump.dmar.length === 0 && dump.regsets.length === 0) {
-    throw new InputError('no intel-iommu debugfs output found (ir_translation_struct, dmar_translation_struct or iommu_regset)', { file });
+    throw new InputError('no intel-iommu debugfs output found (ir_translation_struct, dmar_translation_struct or iommu_regset)', { file, field: '(whole file)' });
   }
   return dump;
 }

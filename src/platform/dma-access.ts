@@ -128,6 +128,13 @@ function withUnit(state: PlatformState, unit: IommuUnit): PlatformState {
 
 /** Perform one device DMA access. Returns the state after it. */
 export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
+  // PCIe Base §2.2.7: a request must not cross a 4 KiB boundary; a receiver that checks treats
+  // one that does as a Malformed TLP and discards it (§2.3, an error reported, no access made).
+  // The same for an address beyond 64 bits, which no TLP can carry (docs/fidelity.md).
+  if (!(access.size >= 1) || access.address < 0n || access.address + BigInt(access.size) > 1n << 64n || (access.address & 0xfffn) + BigInt(access.size) > 0x1000n) {
+    emit({ kind: 'action-rejected', why: `malformed request from ${access.fn.key}: ${access.size} bytes at 0x${access.address.toString(16)} cross a 4 KiB boundary or 64 bits (PCIe Base §2.2.7); discarded` });
+    return state;
+  }
   // The device puts `size` bytes on the bus: anything above them is not part of the write.
   const a = { ...access, value: access.value & ((1n << BigInt(8 * access.size)) - 1n) };
   const source = { device: a.fn.key, rid: a.rid, pasid: a.pasid, iova: a.address, size: a.size, write: a.write };

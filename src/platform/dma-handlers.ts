@@ -5,6 +5,26 @@
  * entries, the DMA intent that P2 reads). The tables are built with
  * src/vtd/dma/builder.ts; the caches are src/vtd/dma/caches.ts.
  */
+import { MAX_MAP_PAGES, MAX_UNMAP_BYTES, mappingPageCount } from '../scenario/limits.ts';
+
+/**
+ * Most page-table leaves one `map-dma` action may write: twice the compiler's MAX_MAP_PAGES,
+ * so that library callers (and test/hostile/scenario-limits.test.ts) can go a little past what a
+ * scenario may ask for, while a raw action of 2^27 pages (4 GB of heap) is refused.
+ */
+const MAX_ACTION_MAP_PAGES = 2 * MAX_MAP_PAGES;
+
+/** Page-table leaves a map-dma writes (both stages of a nested map), counted as the compiler counts them (src/scenario/compile.ts), stopping past MAX_ACTION_MAP_PAGES. */
+function mapPages(a: ActionOf<'map-dma'>): number {
+  let pages = 0;
+  for (const m of a.mappings) {
+    if (pages > MAX_ACTION_MAP_PAGES) break;
+    const gpa = m.gpa;
+    pages += mappingPageCount(m.iova, gpa ?? m.hpa, m.size, MAX_ACTION_MAP_PAGES - pages);
+    if (gpa !== undefined && pages <= MAX_ACTION_MAP_PAGES) pages += mappingPageCount(gpa, m.hpa, m.size, MAX_ACTION_MAP_PAGES - pages);
+  }
+  return pages;
+}
 import type { Draft } from 'immer';
 import type { ActionOf } from './actions.ts';
 import type { IommuUnit, PlatformState, DmaGrant, DeviceDmaIntent } from './state.ts';
@@ -166,6 +186,8 @@ export const dmaHandlers: {
     const unit = unitOrReject(before, a.iommu, emit);
     const fn = deviceOrReject(before, a.device, emit);
     if (!unit || !fn) return;
+    // The compiler bounds a scenario's map to MAX_MAP_PAGES; this bounds actions that do not come from one.
+    if (mapPages(a) > MAX_ACTION_MAP_PAGES) return void emit({ kind: 'action-rejected', why: `map-dma for ${a.device}: the mappings need more than ${MAX_ACTION_MAP_PAGES} pages` });
     const legacy = a.mode === 'legacy' || a.mode === 'legacy-pass-through';
     if (legacy && (a.pasid !== undefined || a.ridPasid)) return void emit({ kind: 'action-rejected', why: `map-dma for ${a.device}: a legacy context entry has no PASIDs` });
     if (!legacy && a.ridPasid && (a.pasid ?? 0) !== 0 && !decodeEcap(unit.ecap).RPS) {
@@ -208,6 +230,9 @@ export const dmaHandlers: {
     const unit = unitOrReject(before, a.iommu, emit);
     const fn = deviceOrReject(before, a.device, emit);
     if (!unit || !fn) return;
+    // The compiler's bound (src/scenario/limits.ts), enforced here too for actions that do not come from a scenario.
+    if (a.iova + a.size > 1n << 64n) return void emit({ kind: 'action-rejected', why: `unmap-dma for ${a.device}: 0x${a.iova.toString(16)}+0x${a.size.toString(16)} goes beyond 64-bit IOVAs` });
+    if (a.size > MAX_UNMAP_BYTES) return void emit({ kind: 'action-rejected', why: `unmap-dma for ${a.device}: 0x${a.size.toString(16)} bytes exceeds the unmap limit of 0x${MAX_UNMAP_BYTES.toString(16)}` });
     let memory = before.memory;
     const config = { rtaddr: unit.regs.rtaddr, cap: dmaCapabilities(unit, before.hostAddressWidth) };
     const cleared: bigint[] = [];

@@ -21,7 +21,8 @@
  * `iommu_alloc_pages_node` and `desc_status` with `kcalloc`.
  */
 import type { Action } from './actions.ts';
-import { encodeIrta, irtaSizeForEntries, GLOBAL_COMMAND_BITS, IQA_REG } from '../vtd/registers.ts';
+import { irtaSizeForEntries, GLOBAL_COMMAND_BITS, IQA_REG } from '../vtd/registers.ts';
+import { irtaRegisterWrite } from '../vtd/ir-registers.ts';
 import { encodeIec, encodeWait } from '../vtd/invalidation.ts';
 import { describeDescriptor, QI_DONE } from '../vtd/invalidation-queue.ts';
 
@@ -127,7 +128,7 @@ export interface IrEnableOptions {
   readonly esirtps?: boolean;
 }
 
-/** @throws RangeError when `entries` is not a power of two in 2..65536 or base is misaligned. */
+/** @throws RangeError when `entries` is not a power of two in 2..65536 (a misaligned base is written as Linux writes it: `irtaRegisterWrite`). */
 export function irEnableSequence(iommu: number, e: IrEnable, persistent = 0, options: IrEnableOptions = {}): { actions: Action[]; gcmd: number; queue: SoftwareQueue | undefined } {
   const actions: Action[] = [];
   let kept = (persistent & ~bit('CFI')) >>> 0;
@@ -140,7 +141,7 @@ export function irEnableSequence(iommu: number, e: IrEnable, persistent = 0, opt
   }
   const gcmd = (kept | bit('IRE') | (e.cfi ? bit('CFI') : 0)) >>> 0;
   actions.push(
-    { kind: 'write-irta', iommu, value: encodeIrta({ base: e.base, eime: e.eime, size: irtaSizeForEntries(e.entries) }) },
+    { kind: 'write-irta', iommu, value: irtaRegisterWrite(e.base, e.eime, irtaSizeForEntries(e.entries)) },
     { kind: 'write-gcmd', iommu, value: (kept | bit('SIRTP')) >>> 0 },
   );
   const global = encodeIec({ granularity: 'global', indexMask: 0, interruptIndex: 0 });

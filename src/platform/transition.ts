@@ -40,6 +40,7 @@ import { dmaHandlers } from './dma-handlers.ts';
 import { directInvalidation, registerHandlers } from './register-handlers.ts';
 import { sendEventInterrupts } from './event-interrupts.ts';
 import { deviceDma } from './dma-access.ts';
+import { malformedField } from './action-fields.ts';
 import { traverseFabric } from './bus.ts';
 import { runningVcpu, vcpuAt, withVcpu, type VcpuTable } from './vcpu-table.ts';
 import { avicTakeIrr } from '../x86/avic.ts';
@@ -229,6 +230,8 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
     const unit = unitOrReject(before, a.iommu, emit);
     if (!unit) return;
     const address = decodeIrta(unit.regs.irta).base + BigInt(a.index * IRTE_BYTES);
+    // Software's store to the table: beyond 64 bits (or a negative index) there is no such memory.
+    if (a.index < 0 || address + BigInt(IRTE_BYTES) > 1n << 64n) return void emit({ kind: 'action-rejected', why: `IRTE ${a.index} of ${unit.name} at 0x${address.toString(16)} is outside 64-bit physical memory` });
     draft.memory = before.memory.writeLE(address, IRTE_BYTES, a.value);
     emit({ kind: 'memory-write', address, bytes: IRTE_BYTES, value: a.value, what: `IRTE ${a.index} of ${unit.name}` });
   },
@@ -572,6 +575,12 @@ function applyInto(state: PlatformState, action: Action, events: PlatformEvent[]
   const step = state.step;
   const emit = emitterFor(events, step);
   const raised: RaisedInterrupt[] = [];
+  // A field no bus or register can carry (NaN, 1.5, a negative or >128-bit bigint): rejected whole (src/platform/action-fields.ts).
+  const malformed = action.kind === 'msi-write' && Number.isSafeInteger(action.data) && action.address >= 0n && action.address >> 64n === 0n && (action.rid === undefined || Number.isSafeInteger(action.rid)) ? undefined : malformedField(action);
+  if (malformed !== undefined) {
+    emit({ kind: 'action-rejected', why: `${action.kind}: ${malformed}` });
+    return produce(state, (d) => void (d.step = step + 1));
+  }
   // `msi-write` first: the MSI read path, spared the request-kind set lookups and the dispatch.
   if (action.kind === 'msi-write') {
     const next = msiPrimitive(state, action, emit, step, raised);

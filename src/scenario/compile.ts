@@ -14,7 +14,8 @@ import { formatBdf, parseBdf } from '../pci/bdf.ts';
 import { InputError } from '../io/input-error.ts';
 import { DELIVERY_MODE_NAMES, type DeliveryModeName } from '../x86/msi.ts';
 import { encodeIrte, irteDestinationField, type Irte } from '../vtd/irte.ts';
-import { encodeIrta, irtaSizeForEntries, GLOBAL_COMMAND_BITS } from '../vtd/registers.ts';
+import { irtaSizeForEntries, GLOBAL_COMMAND_BITS } from '../vtd/registers.ts';
+import { irtaRegisterWrite } from '../vtd/ir-registers.ts';
 import { encodeIec, encodeWait, descriptorType, INV_DESC_TYPE } from '../vtd/invalidation.ts';
 import { encodeDmaInvalidation } from '../vtd/dma/invalidation-dma.ts';
 import { encodeDptInvalidation } from '../hypothetical/direct-post/table.ts';
@@ -247,7 +248,13 @@ class Compiler {
       hostAddressWidth ??= table.hostAddressWidth;
     }
     const defaults = p.unitDefaults ?? {};
-    (p.iommus ?? []).forEach((u, i) => units.push(this.unit(u, i)));
+    (p.iommus ?? []).forEach((u, i) => {
+      const unit = this.unit(u, i);
+      // Two units cannot decode one register page (one DRHD per register base, VT-d §8.3): a scenario cannot mean it.
+      const twin = units.findIndex((o) => o.segment === unit.segment && o.registerBase === unit.registerBase);
+      if (twin >= 0) this.fail(`0x${unit.registerBase.toString(16)} is also the register base of iommus[${twin}]`, ['platform', 'iommus', i, 'registerBase']);
+      units.push(unit);
+    });
     units = units.map((u) => ({
       ...u,
       ...(u.cap === undefined && defaults.cap !== undefined ? { cap: u64(defaults.cap) } : {}),
@@ -606,7 +613,7 @@ class Compiler {
         const s = step['set-irta']!;
         const iommu = this.iommu(s.iommu, [...at, 'iommu']);
         this.eime.set(iommu, s.eime ?? false);
-        return [{ kind: 'write-irta', iommu, value: encodeIrta({ base: u64(s.base), eime: s.eime ?? false, size: irtaSizeForEntries(s.entries) }) }];
+        return [{ kind: 'write-irta', iommu, value: irtaRegisterWrite(u64(s.base), s.eime ?? false, irtaSizeForEntries(s.entries)) }];
       }
       case 'gcmd': {
         const s = step.gcmd!;

@@ -28,6 +28,7 @@ import { decodeCap, decodeEcap, decodeIrta, encodeIrta, GLOBAL_COMMAND_BITS, GLO
 import { iecInvalidate } from './iec.ts';
 import { emptyDmaCaches } from './dma/caches.ts';
 import { EVENT_IM } from './fault-event.ts';
+import { U64_MASK } from '../bits/bits.ts';
 
 /**
  * Register values after reset (VT-d §11.4): everything 0 but FECTL.IM and IECTL.IM, which
@@ -180,6 +181,19 @@ export function writeGcmd(unit: IommuUnit, value: number): RegisterWriteResult {
 /** Apply a 64-bit write to RTADDR_REG (takes effect at the next SRTP). */
 export function writeRtaddr(unit: IommuUnit, value: bigint): RegisterWriteResult {
   return { unit: { ...unit, regs: { ...unit.regs, rtaddr: value } }, changed: [], note: undefined };
+}
+
+/**
+ * The 64-bit value software writes to IRTA_REG for a table at `base` (bytes): Linux
+ * `iommu_set_irq_remapping` writes `addr | IR_X2APIC_MODE(mode) | INTR_REMAP_TABLE_REG_SIZE`
+ * unmasked, so a base that is not 4 KiB-aligned puts its low 12 bits into EIME (bit 11),
+ * the reserved bits 10:4 and S (3:0) — VT-d §11.4.8.1 IRTA_REG: the table address is
+ * bits 63:12 only, so the register keeps the base truncated to its 4 KiB frame, and the
+ * low bits are what the write says they are (a reserved-bit note on the write, a larger S
+ * or EIME). Bits above 63 are not part of a 64-bit register write and are dropped. Never throws.
+ */
+export function irtaRegisterWrite(base: bigint, eime: boolean, size: number): bigint {
+  return ((base & U64_MASK) | (eime ? 1n << 11n : 0n) | BigInt(size & 0xf)) & U64_MASK;
 }
 
 /** Apply a 64-bit write to IRTA_REG (takes effect at the next SIRTP). */

@@ -1,0 +1,45 @@
+/**
+ * A short run of every fuzz target (fuzz/targets.ts) with a fixed seed: no crash, hang,
+ * unclear message or accepted garbage. The long runs are `npm run fuzz -- --target NAME
+ * --count N --seed S` (docs/reliability.md). Also shown able to fail: the classifier
+ * reports a parser that throws a TypeError as a crash, an InputError without line or field
+ * as unclear, and an lspci BDF out of range as garbage.
+ */
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TARGETS } from '../../fuzz/targets.ts';
+import { fuzzTarget } from '../../fuzz/harness.ts';
+import { classify, outOfRangeBdf } from '../../fuzz/classify.ts';
+import { InputError } from '../../src/io/input-error.ts';
+
+const SEED = 0x16_0004;
+/** Inputs per target: the parsers take well under a millisecond each; scenario, cli and transitions a few. */
+const COUNT: Record<string, number> = { scenario: 600, cli: 300, transitions: 600 };
+const out = mkdtempSync(join(tmpdir(), 'remapsim-fuzz-test-'));
+
+describe('fuzz targets, short run', () => {
+  for (const name of Object.keys(TARGETS)) {
+    it(`${name}: no crash, hang, unclear message or garbage`, async () => {
+      const s = await fuzzTarget(TARGETS[name]!, COUNT[name] ?? 1500, SEED, out);
+      expect(s.failures.map((f) => `${f.outcome} #${f.index}: ${f.detail.split('\n')[0]} (${f.file})`)).toEqual([]);
+      expect(s.counts.ok + s.counts['input-error']).toBe(s.count);
+    }, 60_000);
+  }
+});
+
+describe('the classifier can fail', () => {
+  it('a TypeError is a crash, a bare InputError unclear, a named one an input error', async () => {
+    expect((await classify(() => { throw new TypeError('x'); }, undefined)).outcome).toBe('crash');
+    expect((await classify(() => { throw new InputError('x', { file: 'f' }); }, undefined)).outcome).toBe('unclear');
+    expect((await classify(() => { throw new InputError('x', { file: 'f', line: 3 }); }, undefined)).outcome).toBe('input-error');
+    expect((await classify(() => { throw new InputError('x', { file: 'f', field: 'g' }); }, undefined, { needsLine: true })).outcome).toBe('unclear');
+  });
+  it('BDFs out of range are garbage', async () => {
+    for (const bdf of ['00:00.9', '00:20.0', '100:00.0', '10000:00:00.0']) expect(outOfRangeBdf([{ device: bdf }])).toMatch(/out of range/);
+    expect(outOfRangeBdf({ rid: 0x10000 })).toMatch(/out of range/);
+    expect(outOfRangeBdf([{ device: '0000:ff:1f.7' }, { rid: 0xffff }])).toBeUndefined();
+    expect((await classify(() => ({ device: '00:20.0' }), outOfRangeBdf)).outcome).toBe('garbage');
+  });
+});
