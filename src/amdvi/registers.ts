@@ -10,7 +10,7 @@
  */
 import { type FieldSpec, type Layout } from '../bits/layout.ts';
 import { defineRecord, type FieldTable, type RecordFields } from '../bits/record.ts';
-import { maskOf, U64_MASK } from '../bits/bits.ts';
+import { bitOf, maskOf, U64_MASK } from '../bits/bits.ts';
 
 /**
  * MMIO offsets in bytes from the unit's register base (sheet §2.2; Linux `MMIO_*_OFFSET`;
@@ -362,7 +362,7 @@ export function encodeDeviceTableBase(address: bigint, bytes: bigint): bigint {
   return address | (bytes / 4096n - 1n);
 }
 
-/** Bit `n` of a 64-bit register value. */
+/** Bit `n` of a 64-bit register value (src/bits/bits.ts `bitOf`). */
 export function regBit(value: bigint, n: number): boolean {
-  return ((value >> BigInt(n)) & 1n) === 1n;
+  return bitOf(value, n);
 }

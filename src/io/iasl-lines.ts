@@ -204,3 +204,70 @@ export function scanIaslRawLine(s: string, work?: WorkCounter): [string, string,
   }
   return [s, address, s.slice(g0, groupsEnd)];
 }
+
+/** One decoded field line of an iasl dump: `[offset width] label : value`. */
+export interface IaslField {
+  /** 1-based line in the dump. */
+  readonly line: number;
+  /** Byte offset in the table. */
+  readonly offset: number;
+  /** Width in bytes. */
+  readonly width: number;
+  readonly label: string;
+  readonly value: string;
+}
+
+/** An iasl dump read line by line: its decoded fields by offset, and its `Raw Table Data` bytes when present. */
+export interface IaslDump {
+  readonly fields: ReadonlyMap<number, IaslField>;
+  readonly raw: { readonly bytes: Uint8Array; readonly line: number } | undefined;
+}
+
+const RAW_HEAD_RE = /^Raw Table Data:\s*Length\s+(\d+)/;
+
+const hexOff = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * Read every field line and the raw hex dump of an iasl `-d` dump (the DMAR and the IVRS text
+ * parsers share it). Lines that are neither (titles, bit-decode lines, "**** Unknown …" notes) are
+ * skipped; the raw dump ends at its first line that is not hex (the next table).
+ * @param fail throws the caller's input error for a 1-based line, a field name and a message:
+ *   offsets printed in hex and decimal that disagree, two fields at one offset, a raw dump line
+ *   out of sequence, or a raw dump whose length differs from its title's.
+ */
+export function readIaslDump(text: string, fail: (line: number, field: string, message: string) => never): IaslDump {
+  const fields = new Map<number, IaslField>();
+  const lines = text.split(/\r?\n/);
+  let rawStart: { line: number; length: number } | undefined;
+  const rawBytes: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const ln = i + 1;
+    const s = lines[i]!;
+    if (rawStart) {
+      if (s.trim() === '') continue;
+      const m = scanIaslRawLine(s);
+      if (!m) break;
+      const at = parseInt(m[1], 16);
+      if (at !== rawBytes.length) fail(ln, 'Raw Table Data', `dump line at ${hexOff(at)} follows ${rawBytes.length} bytes`);
+      for (const h of m[2].trim().split(/\s+/)) rawBytes.push(parseInt(h, 16));
+      continue;
+    }
+    const rh = RAW_HEAD_RE.exec(s.trim());
+    if (rh) {
+      rawStart = { line: ln, length: parseInt(rh[1]!, 10) };
+      continue;
+    }
+    const m = scanIaslFieldLine(s.trim());
+    if (!m) continue;
+    const offset = parseInt(m[1], 16);
+    if (offset !== parseInt(m[2], 10)) fail(ln, m[4], `offset ${m[1]}h and ${m[2]} disagree`);
+    const w = m[3];
+    const width = w.endsWith('h') ? parseInt(w.slice(0, -1), 16) : parseInt(w, 10);
+    const field: IaslField = { line: ln, offset, width, label: m[4], value: m[5] };
+    const prev = fields.get(offset);
+    if (prev) fail(ln, field.label, `second field at offset ${hexOff(offset)} (first was "${prev.label}" on line ${prev.line})`);
+    fields.set(offset, field);
+  }
+  if (rawStart && rawBytes.length !== rawStart.length) fail(rawStart.line, 'Raw Table Data', `dump has ${rawBytes.length} bytes, its title says ${rawStart.length}`);
+  return { fields, raw: rawStart ? { bytes: Uint8Array.from(rawBytes), line: rawStart.line } : undefined };
+}

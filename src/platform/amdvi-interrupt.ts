@@ -28,6 +28,7 @@
  * Not modelled yet: the event-log and GA-log interrupts as MSIs of the IOMMU function (MSI
  * capability / XT interrupt-control registers 0x170–0x180); the events say when they would fire.
  */
+import { pirVectors } from '../vtd/pid.ts';
 import type { PlatformState, PciFunction } from './state.ts';
 import type { AmdViUnit } from '../amdvi/unit.ts';
 import type { RaisedInterrupt } from './notification.ts';
@@ -143,8 +144,7 @@ export function remapInterruptAmdPlatform(state: PlatformState, fn: PciFunction,
           if (v === undefined || v.pda !== backing) continue;
           const taken = avicTakeIrr(memory, backing);
           memory = taken.memory;
-          const vectors: number[] = [];
-          for (let n = 0; n < 256; n++) if (((taken.irr >> BigInt(n)) & 1n) === 1n) vectors.push(n);
+          const vectors = pirVectors(taken.irr);
           vcpus = withVcpu(vcpus, { ...v, virr: v.virr | taken.irr });
           emit({ kind: 'pir-processed', vcpu: v.id, pcpu, vectors, by: 'notification' });
         }
@@ -155,9 +155,10 @@ export function remapInterruptAmdPlatform(state: PlatformState, fn: PciFunction,
       // IsRun = 0: the bit waits in the backing page; GALogIntr asks for a GA-log entry so the hypervisor can wake the vCPU.
       let gaLog: 'logged' | 'full' | 'disabled' | 'not-requested' = 'not-requested';
       let logged: ReturnType<typeof appendGaLog> | undefined;
-      const entry = encodeGaLogEntry(outcome.gaTag, rid);
+      // The entry is built only when the IRTE asks for one (GALogIntr = 1).
+      const entry = outcome.gaLogIntr ? encodeGaLogEntry(outcome.gaTag, rid) : undefined;
       const u = next.amdvi!.units[iommu]!;
-      if (outcome.gaLogIntr) {
+      if (entry !== undefined) {
         logged = appendGaLog(memory, u.regs, entry);
         memory = logged.memory;
         gaLog = logged.result;
@@ -176,13 +177,14 @@ export function remapInterruptAmdPlatform(state: PlatformState, fn: PciFunction,
         suppressed: undefined,
         amdvi: { gaTag: outcome.gaTag, isRun: false, doorbell: undefined, gaLog },
       });
-      if (logged !== undefined) {
+      if (logged !== undefined && entry !== undefined) {
         // The vCPU the hypervisor wakes: the one whose backing page the IRTE names (KVM maps the GATag back to it).
         const owner = vcpuList(next.vcpus).find((v) => v.pda === backing);
         emit({ kind: 'amdvi-ga-log', iommu, gaTag: outcome.gaTag, deviceId: rid, entry, at: logged.at, result: logged.result, interrupt: logged.interrupt, wake: owner?.id });
         // The GA-log interrupt (GAIntEn) goes to the host, whose handler wakes the vCPU: a `host-interrupt` request to the policy.
         if (logged.interrupt) raised.push(AMDVI_GA_LOG_INTERRUPT);
-        next = logged.regs === u.regs ? next : withAmdUnit(next, iommu, { ...u, regs: logged.regs });
+        // One state copy: the unit's new GA-log tail/status and the memory together.
+        if (logged.regs !== u.regs) return withAmdUnit(next, iommu, { ...u, regs: logged.regs }, memory);
       }
       const copy = copyState(next);
       copy.memory = memory;

@@ -69,6 +69,16 @@ export function copyState(s: PlatformState): Mutable<PlatformState> {
 
 /** A shallow copy of `u` with its IEC replaced, field by field for the reason given at {@link copyState}. */
 function withIec(u: IommuUnit, iec: InterruptEntryCache): IommuUnit {
+  return unitWith(u, iec, u.directPost);
+}
+
+/** A shallow copy of `u` with its (hypothetical) direct-post state replaced, as {@link withIec}. */
+function withDirectPost(u: IommuUnit, directPost: IommuUnit['directPost']): IommuUnit {
+  return unitWith(u, u.iec, directPost);
+}
+
+/** The one field-by-field unit copy behind {@link withIec} and {@link withDirectPost}: every field a literal, so a new IommuUnit field is a compile error here. */
+function unitWith(u: IommuUnit, iec: InterruptEntryCache, directPost: IommuUnit['directPost']): IommuUnit {
   const copy: { -readonly [K in keyof IommuUnit]-?: IommuUnit[K] } = {
     index: u.index,
     name: u.name,
@@ -81,26 +91,6 @@ function withIec(u: IommuUnit, iec: InterruptEntryCache): IommuUnit {
     regs: u.regs,
     frcd: u.frcd,
     iec,
-    dma: u.dma,
-    directPost: u.directPost,
-  };
-  return copy;
-}
-
-/** A shallow copy of `u` with its (hypothetical) direct-post state replaced, field by field as {@link withIec}. */
-function withDirectPost(u: IommuUnit, directPost: IommuUnit['directPost']): IommuUnit {
-  const copy: { -readonly [K in keyof IommuUnit]-?: IommuUnit[K] } = {
-    index: u.index,
-    name: u.name,
-    segment: u.segment,
-    registerBase: u.registerBase,
-    includePciAll: u.includePciAll,
-    scope: u.scope,
-    cap: u.cap,
-    ecap: u.ecap,
-    regs: u.regs,
-    frcd: u.frcd,
-    iec: u.iec,
     dma: u.dma,
     directPost,
   };

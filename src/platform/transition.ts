@@ -33,6 +33,7 @@ import { hexDigits } from '../bits/bits.ts';
 import { notifyPcpu, type RaisedInterrupt } from './notification.ts';
 import { processPir, highestVector } from '../x86/posted-processing.ts';
 import { updatePid } from '../vtd/pid-memory.ts';
+import { pirVectors } from '../vtd/pid.ts';
 import { isPolicyRequest, type PolicyRequest } from '../policy/policy.ts';
 import { policyNamed } from '../policy/index.ts';
 import { grantCoversVector, type IntendedRoute, type SoftwareRoute, type Vcpu } from './state.ts';
@@ -361,8 +362,7 @@ const vcpuHandlers: { [K in VcpuKind]: Handler<K> } = {
       // AMD: `pda` is the AVIC backing page; VMRUN evaluates its IRR (APM vol. 2 §15.29.2.4), taking what the IOMMU posted while the vCPU was away.
       const taken = avicTakeIrr(before.memory, v.pda);
       if (taken.irr === 0n) return;
-      const vectors: number[] = [];
-      for (let n = 0; n < 256; n++) if (((taken.irr >> BigInt(n)) & 1n) === 1n) vectors.push(n);
+      const vectors = pirVectors(taken.irr);
       draft.memory = taken.memory;
       draft.vcpus = withVcpu(before.vcpus, { ...v, virr: v.virr | taken.irr }) as Draft<VcpuTable>;
       return void emit({ kind: 'pir-processed', vcpu: v.id, pcpu: a.pcpu, vectors, by: 'vm-entry' });

@@ -39,7 +39,7 @@ export function runningOn(state: PlatformState, pcpu: number): Vcpu | undefined 
 const POSTABLE = new Set([0, 1]);
 
 /** Vectors 0–15 are the architecture's exceptions: no device interrupt may use them (SDM Vol. 3 §6.2; an APIC reports them as illegal). */
-const FIRST_DEVICE_VECTOR = 16;
+export const FIRST_DEVICE_VECTOR = 16;
 
 /**
  * VFIO group viability (Linux drivers/vfio/group.c: a group is usable only when every

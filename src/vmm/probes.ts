@@ -31,6 +31,7 @@ import { vcpuList } from '../platform/vcpu-table.ts';
 import { entryAddress, guestMasked } from './virtual-msix.ts';
 import { guestMessage } from './guest-message.ts';
 import { vmmDesignNamed } from './index.ts';
+import { hex } from './designs/kvm-irq.ts';
 
 /** The verdict of one probe (see the module comment). */
 export type ProbeVerdict = 'works' | 'blocked' | 'misrouted' | 'lost' | 'n/a';
@@ -54,8 +55,6 @@ interface Subject {
   readonly vector: number;
   readonly recipients: readonly Vcpu[];
 }
-
-const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
 
 /** The first VMM-managed function (by key) with an unmasked entry holding a deliverable guest message, and that entry. */
 function subjectOf(state: PlatformState): Subject | undefined {

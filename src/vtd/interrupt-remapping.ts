@@ -39,8 +39,6 @@ import { iecFill, iecLookup } from './iec.ts';
 /** SQ → requester-ID mask (VT-d Table "SQ"; L-IR `SQ_ALL_16`…`SQ_13_IGNORE_3`). */
 const SQ_MASKS = [0xffff, 0xfffb, 0xfff9, 0xfff8] as const;
 
-/** Delivery-mode encodings the spec reserves: 011b and 110b (tested inline in {@link remapInterrupt}). */
-
 const CAP_PI_BIT = BigInt(CAP_LAYOUT.spec.fields.PI.lo);
 
 /** CAP.PI, without decoding the whole register on the posting path. */
@@ -254,6 +252,7 @@ export function remapInterrupt(
   if (irte.mode === 'remapped') {
     // irteDestinationApicId's rule (src/vtd/irte.ts), without its result object on the hot path:
     // EIME=1 all 32 DST bits; EIME=0 DST[15:8], with DST bits 7:0 and 31:16 reserved.
+    // Delivery modes 011b and 110b are reserved (VT-d §9.10 DLM).
     const dst = irte.destination >>> 0;
     apicId = irta.eime ? dst : (dst >>> 8) & 0xff;
     const dm = irte.deliveryMode;

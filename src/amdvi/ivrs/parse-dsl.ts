@@ -20,21 +20,14 @@
  * parser decodes them the same way, so the models agree). The checksum is verified on the raw
  * dump when there is one; without it the printed value is taken as is.
  */
-import { scanIaslFieldLine, scanIaslRawLine } from '../../io/iasl-lines.ts';
+import { readIaslDump, type IaslField } from '../../io/iasl-lines.ts';
 import { InputError } from '../../io/input-error.ts';
 import { IVRS_HEADER_LENGTH, decodeIvrs, type TableSource } from './decode.ts';
 import type { IvrsTable } from './model.ts';
 
-interface Field {
-  readonly line: number;
-  readonly offset: number;
-  readonly width: number;
-  readonly label: string;
-  readonly value: string;
-}
+type Field = IaslField;
 
-// Field and raw-dump lines are scanned in linear time (src/io/iasl-lines.ts), not by regular expression.
-const RAW_HEAD_RE = /^Raw Table Data:\s*Length\s+(\d+)/;
+// Field and raw-dump lines are read by src/io/iasl-lines.ts (linear-time scanners, no regular expression).
 const QUOTED_RE = /^"(.*?)"(?:\s|$)/;
 const HEX_RE = /^([0-9A-Fa-f]+)(?:\s|$)/;
 
@@ -44,52 +37,18 @@ function hexOff(n: number): string {
 
 /** The decoded field lines of an iasl dump by offset, plus its raw hex dump if it has one. */
 export class DslSource implements TableSource {
-  readonly fields = new Map<number, Field>();
+  readonly fields: ReadonlyMap<number, Field>;
   /** Offsets of `fields`, ascending (for locating an error on the nearest preceding line). */
   private readonly offsets: number[];
-  raw: { bytes: Uint8Array; line: number } | undefined;
+  readonly raw: { readonly bytes: Uint8Array; readonly line: number } | undefined;
 
   constructor(
     readonly file: string,
     text: string,
   ) {
-    const lines = text.split(/\r?\n/);
-    let rawStart: { line: number; length: number } | undefined;
-    const rawBytes: number[] = [];
-    for (let i = 0; i < lines.length; i++) {
-      const ln = i + 1;
-      const s = lines[i]!;
-      if (rawStart) {
-        if (s.trim() === '') continue;
-        const m = scanIaslRawLine(s);
-        if (!m) break; // the dump ends at the first line that is not hex (the next table)
-        const at = parseInt(m[1]!, 16);
-        if (at !== rawBytes.length) this.failAt(ln, 'Raw Table Data', `dump line at ${hexOff(at)} follows ${rawBytes.length} bytes`);
-        for (const h of m[2]!.trim().split(/\s+/)) rawBytes.push(parseInt(h, 16));
-        continue;
-      }
-      const rh = RAW_HEAD_RE.exec(s.trim());
-      if (rh) {
-        rawStart = { line: ln, length: parseInt(rh[1]!, 10) };
-        continue;
-      }
-      const m = scanIaslFieldLine(s.trim());
-      if (!m) continue; // titles, bit-decode lines ("INITPass : 0"), "**** Unknown ..." notes
-      const offset = parseInt(m[1]!, 16);
-      if (offset !== parseInt(m[2]!, 10)) this.failAt(ln, m[4]!, `offset ${m[1]}h and ${m[2]} disagree`);
-      const w = m[3]!;
-      const width = w.endsWith('h') ? parseInt(w.slice(0, -1), 16) : parseInt(w, 10);
-      const field: Field = { line: ln, offset, width, label: m[4]!, value: m[5]! };
-      const prev = this.fields.get(offset);
-      if (prev) this.failAt(ln, field.label, `second field at offset ${hexOff(offset)} (first was "${prev.label}" on line ${prev.line})`);
-      this.fields.set(offset, field);
-    }
-    if (rawStart) {
-      if (rawBytes.length !== rawStart.length) {
-        this.failAt(rawStart.line, 'Raw Table Data', `dump has ${rawBytes.length} bytes, its title says ${rawStart.length}`);
-      }
-      this.raw = { bytes: Uint8Array.from(rawBytes), line: rawStart.line };
-    }
+    const dump = readIaslDump(text, (line, field, message) => this.failAt(line, field, message));
+    this.fields = dump.fields;
+    this.raw = dump.raw;
     this.offsets = [...this.fields.keys()].sort((a, b) => a - b);
   }
 

@@ -55,7 +55,7 @@ import type { Action, ActionOf } from '../../platform/actions.ts';
 import type { Grant, PlatformState, Vcpu } from '../../platform/state.ts';
 import type { VmmDesign } from '../design.ts';
 import { vcpuList } from '../../platform/vcpu-table.ts';
-import { acceptedRequesters } from '../../policy/common.ts';
+import { acceptedRequesters, FIRST_DEVICE_VECTOR } from '../../policy/common.ts';
 import {
   DIRECT_POST_ENTRY_BYTES,
   DIRECT_POST_MAX_TS,
@@ -71,9 +71,6 @@ import {
 import { formatBdf } from '../../pci/bdf.ts';
 import { entryAddress, type VirtualMsix } from '../virtual-msix.ts';
 import { cost, hex, note } from './kvm-irq.ts';
-
-/** Vectors 0–15 are exceptions: a grant starts at 16, as every policy's (src/policy/common.ts admitGuestMsi). */
-const FIRST_DEVICE_VECTOR = 16;
 
 const FRAME = 0x1000n;
 const framesFor = (bytes: bigint): bigint => ((bytes + FRAME - 1n) / FRAME) * FRAME;

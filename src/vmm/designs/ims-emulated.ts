@@ -59,7 +59,7 @@ import type { VmmDesign } from '../design.ts';
 import type { ImsPhysicalSlot, VectorBinding, VmmDevice, VmmIms } from '../state.ts';
 import { unpostActions } from '../host-irq.ts';
 import { entryAddress, guestMasked, isDefinedAccess, readTable, writeTable, type AccessPart } from '../virtual-msix.ts';
-import { runningOn } from '../../policy/common.ts';
+import { FIRST_DEVICE_VECTOR, runningOn } from '../../policy/common.ts';
 import { guestMessage } from '../guest-message.ts';
 import { qemuKvm } from './qemu-kvm.ts';
 import { cost, describeMessage, hex, irqPostingCapable, note, Plan } from './kvm-irq.ts';
@@ -157,7 +157,7 @@ function slotUse(plan: Plan, rules: Rules, device: string, dev: VmmDevice, ims: 
   }
   if (msg.deliverable) for (const v of msg.recipients) plan.push(...plan.grant(device, v.id, msg.vector));
   const bypass = gsi !== undefined && msg.deliverable && irqPostingCapable(state, device);
-  const posted = bypass && msg.deliverable && msg.recipients.length === 1 && msg.vector >= 16;
+  const posted = bypass && msg.recipients.length === 1 && msg.vector >= FIRST_DEVICE_VECTOR;
   const next: VectorBinding = { ...binding, ...(gsi === undefined ? {} : { gsi }), posted };
   if (previous.posted === true && !posted) plan.push(...unpostActions(state, device, entry, next));
   const phys: ImsPhysicalSlot = { ...hostPair, masked: false };

@@ -56,7 +56,7 @@ import { vcpuAt } from '../../platform/vcpu-table.ts';
 import { encodeIrte } from '../../vtd/irte.ts';
 import { encodeIec } from '../../vtd/invalidation.ts';
 import { composeRemappableMsi } from '../../vtd/remappable-msi.ts';
-import { acceptedRequesters, postingCapable, remappingOn, sourceValidationOf } from '../../policy/common.ts';
+import { acceptedRequesters, FIRST_DEVICE_VECTOR, postingCapable, remappingOn, sourceValidationOf } from '../../policy/common.ts';
 import { freeHostVector } from '../host-irq.ts';
 import { hostRemappedIrte } from '../../policy/host-delivery.ts';
 import { qemuKvm } from './qemu-kvm.ts';
@@ -69,9 +69,6 @@ interface ImsRules {
   /** Bind the IRTE to the device's source ID (SVT=1 from set_msi_sid); false: SVT=0. */
   readonly bind: boolean;
 }
-
-/** Vectors 0–15 are exceptions; the hypercall refuses them like every policy (src/policy/common.ts admitGuestMsi). */
-const FIRST_DEVICE_VECTOR = 16;
 
 /**
  * The answer to `get-msi-pair`: see the module comment. Refusals are a `vmm` line saying why

@@ -41,10 +41,8 @@ import { vcpuAt, vcpuList } from '../../platform/vcpu-table.ts';
 import { composeCompatibilityMsi } from '../../x86/msi.ts';
 import { hostIrqSetup } from '../host-irq.ts';
 import { guestMasked, type VirtualMsix } from '../virtual-msix.ts';
+import { FIRST_DEVICE_VECTOR } from '../../policy/common.ts';
 import { cost, hex, note } from './kvm-irq.ts';
-
-/** Vectors 0–15 are exceptions: refused, as every policy does (src/policy/common.ts admitGuestMsi). */
-const FIRST_DEVICE_VECTOR = 16;
 
 /** The guest's view after the call: entry `entry` = the compatibility message naming APIC ID `apicId` with `vector`, unmasked; MSI-X enabled, no Function Mask. */
 function viewAfterCall(v: VirtualMsix, entry: number, apicId: number, vector: number): VirtualMsix {

@@ -63,7 +63,7 @@ import type { VmmDesign } from '../design.ts';
 import type { VectorBinding, VmmDevice } from '../state.ts';
 import { unpostActions } from '../host-irq.ts';
 import { entryAddress, guestMasked, isDefinedAccess, regionOf, splitAccess, type AccessPart } from '../virtual-msix.ts';
-import { runningOn } from '../../policy/common.ts';
+import { FIRST_DEVICE_VECTOR, runningOn } from '../../policy/common.ts';
 import { guestMessage } from '../guest-message.ts';
 import { cost, describeMessage, hex, irqPostingCapable, note, Plan } from './kvm-irq.ts';
 
@@ -156,7 +156,7 @@ function vectorUse(plan: Plan, rules: Rules, device: string, k: number, message:
   // IRQ bypass needs a posting-capable host (IRQ_POSTING_CAP); the policy then posts what reaches one vCPU
   // (kvm_intr_is_single_vcpu; vectors below 16 are never posted, and never injected).
   const bypass = gsi !== undefined && msg.deliverable && irqPostingCapable(state, device);
-  const posted = bypass && msg.deliverable && msg.recipients.length === 1 && msg.vector >= 16;
+  const posted = bypass && msg.recipients.length === 1 && msg.vector >= FIRST_DEVICE_VECTOR;
   const bound = { address, data };
   const next: VectorBinding = gsi === undefined ? { ...withoutGsi(binding), bound, posted } : { ...binding, gsi, bound, posted };
   // KVM keeps a producer that no longer reaches one vCPU in remapped mode (vmx_pi_update_irte: "make sure the IRTE is in remapped mode").
@@ -339,7 +339,7 @@ function onDeviceInterrupt(rules: Rules, state: PlatformState, request: ActionOf
     plan.takeGsi(gsi);
     const msg = guestMessage(state, dev.domain, m.address, m.data);
     const bypass = msg.deliverable && irqPostingCapable(state, device);
-    const posted = bypass && msg.deliverable && msg.recipients.length === 1 && msg.vector >= 16;
+    const posted = bypass && msg.recipients.length === 1 && msg.vector >= FIRST_DEVICE_VECTOR;
     plan.push(
       { kind: 'kvm-route', gsi, route: kvmRoute },
       cost('ioctl', `KVM_SET_GSI_ROUTING: GSI ${gsi} → MSI ${hex(m.address)}/${hex(m.data)} (lazily)`),

@@ -50,7 +50,9 @@ import { hostIrqSetup, unpostActions } from '../host-irq.ts';
 import { encodeIec } from '../../vtd/invalidation.ts';
 import type { VectorBinding, VmmDevice } from '../state.ts';
 
-export const hex = (n: number | bigint): string => `0x${n.toString(16)}`;
+import { hex } from './kvm-irq.ts';
+
+export { hex };
 export const cost = (kind: 'trap' | 'vm-exit' | 'dm-round-trip' | 'hypercall', detail: string): Action => ({ kind: 'vmm-cost', cost: kind, detail });
 export const note = (text: string): Action => ({ kind: 'vmm-note', note: text });
 

@@ -24,7 +24,7 @@
  * `checksum` field is the printed value.
  */
 
-import { scanIaslFieldLine, scanIaslRawLine } from '../../io/iasl-lines.ts';
+import { readIaslDump, type IaslField } from '../../io/iasl-lines.ts';
 import { InputError } from '../../io/input-error.ts';
 import { requesterId } from '../../pci/bdf.ts';
 import {
@@ -45,70 +45,27 @@ import {
 } from './parse-binary.ts';
 
 /** One decoded field line. */
-interface Field {
-  readonly line: number;
-  readonly offset: number;
-  readonly width: number;
-  readonly label: string;
-  readonly value: string;
-}
+type Field = IaslField;
 
-// Field and raw-dump lines are scanned in linear time (src/io/iasl-lines.ts), not by regular expression.
-const RAW_HEAD_RE = /^Raw Table Data:\s*Length\s+(\d+)/;
+// Field and raw-dump lines are read by src/io/iasl-lines.ts (linear-time scanners, no regular expression).
 
 function hexOff(n: number): string {
   return `0x${n.toString(16)}`;
 }
 
 class DslSource {
-  readonly fields = new Map<number, Field>();
-  raw: { bytes: Uint8Array; line: number } | undefined;
-  signatureLine: number | undefined;
+  readonly fields: ReadonlyMap<number, Field>;
+  readonly raw: { readonly bytes: Uint8Array; readonly line: number } | undefined;
+  readonly signatureLine: number | undefined;
 
   constructor(
     readonly file: string,
     text: string,
   ) {
-    const lines = text.split(/\r?\n/);
-    let rawStart: { line: number; length: number } | undefined;
-    const rawBytes: number[] = [];
-    for (let i = 0; i < lines.length; i++) {
-      const ln = i + 1;
-      const s = lines[i]!;
-      if (rawStart) {
-        if (s.trim() === '') continue;
-        const m = scanIaslRawLine(s);
-        if (!m) break; // the dump ends at the first line that is not hex (e.g. the next table)
-        const at = parseInt(m[1]!, 16);
-        if (at !== rawBytes.length) this.fail(ln, 'Raw Table Data', `dump line at ${hexOff(at)} follows ${rawBytes.length} bytes`);
-        for (const h of m[2]!.trim().split(/\s+/)) rawBytes.push(parseInt(h, 16));
-        continue;
-      }
-      const rh = RAW_HEAD_RE.exec(s.trim());
-      if (rh) {
-        rawStart = { line: ln, length: parseInt(rh[1]!, 10) };
-        continue;
-      }
-      const m = scanIaslFieldLine(s.trim());
-      if (!m) continue; // titles, comments, "**** Unknown DMAR subtable type" notes
-      const offset = parseInt(m[1]!, 16);
-      if (offset !== parseInt(m[2]!, 10)) {
-        this.fail(ln, m[4]!, `offset ${m[1]}h and ${m[2]} disagree`);
-      }
-      const w = m[3]!;
-      const width = w.endsWith('h') ? parseInt(w.slice(0, -1), 16) : parseInt(w, 10);
-      const field: Field = { line: ln, offset, width, label: m[4]!, value: m[5]! };
-      const prev = this.fields.get(offset);
-      if (prev) this.fail(ln, field.label, `second field at offset ${hexOff(offset)} (first was "${prev.label}" on line ${prev.line})`);
-      this.fields.set(offset, field);
-      if (offset === 0) this.signatureLine = ln;
-    }
-    if (rawStart) {
-      if (rawBytes.length !== rawStart.length) {
-        this.fail(rawStart.line, 'Raw Table Data', `dump has ${rawBytes.length} bytes, its title says ${rawStart.length}`);
-      }
-      this.raw = { bytes: Uint8Array.from(rawBytes), line: rawStart.line };
-    }
+    const dump = readIaslDump(text, (line, field, message) => this.fail(line, field, message));
+    this.fields = dump.fields;
+    this.raw = dump.raw;
+    this.signatureLine = dump.fields.get(0)?.line;
   }
 
   fail(line: number | undefined, field: string, message: string): never {
