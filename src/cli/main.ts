@@ -146,8 +146,9 @@ function registerReport(program: Command, out: (s: string) => void, setCode: (c:
     .description('write a review report of a scenario: platform, groups, grants, decoded IRTEs and PI descriptors, request paths (SVG), verdicts, check, costs')
     .argument('<scenario>', 'scenario YAML file')
     .option('--check', "also search for a counterexample (the scenario's check: section) and report it")
-    .option('--out <file>', 'output file (default: the scenario name + .html or .md in the current directory)')
-    .option('--format <format>', 'html (one self-contained page) or md (Markdown)', 'html')
+    .option('--out <file>', 'output file (default: the scenario name + .html, .md or .json in the current directory)')
+    .option('--format <format>', 'html (one self-contained page), md (Markdown) or json (the same sections as data)')
+    .option('--json', 'the same as --format json (default file: the scenario name + .json)')
     .option('--runs <n>', 'with --check: random runs (overrides check.budget.runs)', positiveInt('runs'))
     .option('--seed <n>', 'with --check: search seed (overrides check.budget.seed)', positiveInt('seed'))
     .option('--diff <scenario>', 'add a Diff section: this scenario against a second one (see remapsim diff)')
@@ -184,7 +185,7 @@ function registerDiff(program: Command, out: (s: string) => void, setCode: (c: n
 
 function buildProgram(out: (s: string) => void, setCode: (c: number) => void): Command {
   const program = new Command('remapsim')
-    .description('Bit-exact simulator of x86 MSI and Intel VT-d interrupt remapping')
+    .description('Bit-exact simulator of x86 MSI, Intel VT-d and AMD-Vi interrupt remapping, posted interrupts and IOMMU translation')
     .exitOverride()
     .configureOutput({
       writeOut: out,

@@ -1,9 +1,9 @@
 /**
- * `remapsim report SCENARIO [--check] [--out FILE] [--format html|md]`: run the scenario (and
+ * `remapsim report SCENARIO [--check] [--out FILE] [--format html|md|json]`: run the scenario (and
  * with `--check` search for a counterexample, in this thread so the result does not depend on
  * scheduling) and write the review report (src/report/build.ts) as one self-contained HTML
- * page or as Markdown. The file is written atomically (src/io/atomic-write.ts); the default
- * is the scenario's file name with `.html` (or `.md`) in the current directory. Nothing else
+ * page, as Markdown, or as JSON (src/report/json.ts). The file is written atomically (src/io/atomic-write.ts); the default
+ * is the scenario's file name with `.html` (`.md`, `.json`) in the current directory. Nothing else
  * is written (the counterexample is inside the report). Exit status: 0 everything held, 1 a
  * property, an expectation or the check failed (the report is written anyway), 2 bad input.
  */
@@ -20,12 +20,15 @@ import type { CheckResult } from '../checker/check.ts';
 import { buildReport } from '../report/build.ts';
 import { renderHtml } from '../report/html.ts';
 import { renderMarkdown } from '../report/markdown.ts';
+import { renderJson } from '../report/json.ts';
 
 /** Options of {@link reportCommand} (the command line's). */
 export interface ReportOptions {
   readonly check?: boolean;
   readonly out?: string;
   readonly format?: string;
+  /** `--json`: the same as `--format json`. */
+  readonly json?: boolean;
   /** Check budget overrides (as `remapsim check`). */
   readonly runs?: number;
   readonly steps?: number;
@@ -37,8 +40,11 @@ export interface ReportOptions {
   readonly policy?: string;
 }
 
-/** The default output file: SCENARIO's base name without .yaml/.yml, plus .html or .md, in the current directory. */
-export function defaultReportPath(file: string, format: 'html' | 'md'): string {
+export type ReportFormat = 'html' | 'md' | 'json';
+const FORMATS: readonly ReportFormat[] = ['html', 'md', 'json'];
+
+/** The default output file: SCENARIO's base name without .yaml/.yml, plus .html, .md or .json, in the current directory. */
+export function defaultReportPath(file: string, format: ReportFormat): string {
   return `${basename(file).replace(/\.ya?ml$/i, '')}.${format}`;
 }
 
@@ -46,9 +52,10 @@ export function defaultReportPath(file: string, format: 'html' | 'md'): string {
  * Build the report text of `file` (no file written).
  * @throws InputError for an unreadable or invalid scenario, a bad format, or `--check` on a scenario without a `check:` section.
  */
-export async function reportText(file: string, o: ReportOptions = {}): Promise<{ text: string; ok: boolean; format: 'html' | 'md' }> {
-  const format = o.format ?? 'html';
-  if (format !== 'html' && format !== 'md') throw new InputError(`unknown format ${JSON.stringify(format)}: use html or md`, { field: '--format' });
+export async function reportText(file: string, o: ReportOptions = {}): Promise<{ text: string; ok: boolean; format: ReportFormat }> {
+  if (o.json === true && o.format !== undefined && o.format !== 'json') throw new InputError(`--json contradicts --format ${o.format}`, { field: '--format' });
+  const format = o.json === true ? 'json' : (o.format ?? 'html');
+  if (!FORMATS.includes(format as ReportFormat)) throw new InputError(`unknown format ${JSON.stringify(format)}: use html, md or json`, { field: '--format' });
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -83,7 +90,8 @@ export async function reportText(file: string, o: ReportOptions = {}): Promise<{
     diff = await designDiff(o.diff === undefined ? [file] : [file, o.diff], choices);
   }
   const report = buildReport({ file, data, run, ...(check === undefined ? {} : { check }), ...(diff === undefined ? {} : { diff }) });
-  return { text: format === 'html' ? renderHtml(report) : renderMarkdown(report), ok: report.ok, format };
+  const render = { html: renderHtml, md: renderMarkdown, json: renderJson }[format as ReportFormat];
+  return { text: render(report), ok: report.ok, format: format as ReportFormat };
 }
 
 /**

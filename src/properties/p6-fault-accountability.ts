@@ -61,21 +61,27 @@ export interface FaultTally {
   aborted: number;
   /** Requests a fabric port dropped (ACS Source Validation). */
   blocked: number;
+  /** AMD-Vi rejections written to the unit's event log (spec 48882 §2.5). */
+  logged: number;
+  /** AMD-Vi rejections dropped by a full event log, with Status.EventOverflow set (§3.4.10). */
+  logOverflow: number;
+  /** AMD-Vi rejections the spec lets software keep out of the log (DTE.IG, IRTE.SupIOPF, DTE.SA) or never logged (IntCtl = 00, a pass bit clear). */
+  logSuppressed: number;
 }
 
 /** A tally with every count 0. */
 export function emptyFaultTally(): FaultTally {
-  return { recorded: 0, overflow: 0, suppressed: 0, unaccounted: 0, aborted: 0, blocked: 0 };
+  return { recorded: 0, overflow: 0, suppressed: 0, unaccounted: 0, aborted: 0, blocked: 0, logged: 0, logOverflow: 0, logSuppressed: 0 };
 }
 
 /** Requests rejected in all (IOMMU faults, UR aborts, fabric drops). */
 export function rejectedCount(t: FaultTally): number {
-  return t.recorded + t.overflow + t.suppressed + t.unaccounted + t.aborted + t.blocked;
+  return t.recorded + t.overflow + t.suppressed + t.unaccounted + t.aborted + t.blocked + t.logged + t.logOverflow + t.logSuppressed;
 }
 
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
 
-type Outcome = { readonly how: 'recorded' | 'overflow' | 'suppressed' } | { readonly how: 'unaccounted'; readonly why: string };
+type Outcome = { readonly how: 'recorded' | 'overflow' | 'suppressed' | 'logged' | 'logOverflow' | 'logSuppressed' } | { readonly how: 'unaccounted'; readonly why: string };
 
 /** The unit dropped a fault because its FRCDs are full: PFO set and the record at FRI still pending (VT-d §7.2.1). */
 function overflowed(unit: IommuUnit): boolean {

@@ -261,9 +261,15 @@ export function formatTrace(r: RunResult, options: { walks?: boolean } = {}): st
 
 /** How the rejected requests were accounted for, as the P6 verdict line lists them. */
 function tallyText(t: FaultTally): string {
-  const iommu = t.recorded + t.overflow + t.suppressed + t.unaccounted;
+  const vtd = t.recorded + t.overflow + t.suppressed;
+  const amd = t.logged + t.logOverflow + t.logSuppressed;
+  const iommu = vtd + amd + t.unaccounted;
+  const how: string[] = [];
+  if (vtd > 0) how.push(`${t.recorded} recorded in FRCDs, ${t.overflow} lost to overflow with FSTS.PFO set, ${t.suppressed} suppressed by FPD`);
+  if (amd > 0) how.push(`${t.logged} written to the event log, ${t.logOverflow} lost to event-log overflow with Status.EventOverflow set, ${t.logSuppressed} suppressed by DTE.IG/SA, IRTE.SupIOPF or never logged`);
+  if (t.unaccounted) how.push(`${t.unaccounted} unaccounted`);
   const parts: string[] = [];
-  if (iommu) parts.push(`${iommu} by the IOMMU (${t.recorded} recorded in FRCDs, ${t.overflow} lost to overflow with FSTS.PFO set, ${t.suppressed} suppressed by FPD${t.unaccounted ? `, ${t.unaccounted} unaccounted` : ''})`);
+  if (iommu) parts.push(`${iommu} by the IOMMU (${how.join(', ')})`);
   if (t.aborted) parts.push(`${t.aborted} aborted by the root complex as Unsupported Requests`);
   if (t.blocked) parts.push(`${t.blocked} dropped by ACS Source Validation`);
   return `${rejectedCount(t)} rejected requests: ${parts.join('; ')}`;

@@ -46,8 +46,8 @@ const IFAULT = "07:00.0's interrupt request 0xfee00050/0x0 blocked by dmar0 with
 
 describe('P6 tally', () => {
   it('starts at zero and counts every kind of rejection', () => {
-    expect(emptyFaultTally()).toEqual({ recorded: 0, overflow: 0, suppressed: 0, unaccounted: 0, aborted: 0, blocked: 0 });
-    expect(rejectedCount({ recorded: 1, overflow: 2, suppressed: 4, unaccounted: 8, aborted: 16, blocked: 32 })).toBe(63);
+    expect(emptyFaultTally()).toEqual({ recorded: 0, overflow: 0, suppressed: 0, unaccounted: 0, aborted: 0, blocked: 0, logged: 0, logOverflow: 0, logSuppressed: 0 });
+    expect(rejectedCount({ recorded: 1, overflow: 2, suppressed: 4, unaccounted: 8, aborted: 16, blocked: 32, logged: 64, logOverflow: 128, logSuppressed: 256 })).toBe(511);
     expect(rejectedCount(emptyFaultTally())).toBe(0);
   });
 
