@@ -12,7 +12,9 @@
  * `remapsim check --no-write` would (src/checker/check.ts `prepareCheck`/`runCheck`), on the
  * scenario text with the same replacement, so a counterexample is never written.
  */
+import { availableParallelism } from 'node:os';
 import { readInputText } from '../io/read-input.ts';
+import { effectiveWorkers } from './check.ts';
 import { MAX_SCENARIO_BYTES } from '../io/limits.ts';
 import Table from 'cli-table3';
 import { parseDocument } from 'yaml';
@@ -40,8 +42,9 @@ export interface CompareOptions {
   readonly json?: boolean;
   /** Check runs (overrides check.budget.runs). */
   readonly runs?: number;
-  /** Check worker threads (default 1: the check runs in this thread). */
+  /** Check worker threads (default 1: the check runs in this thread); capped at the cores unless `forceWorkers` (as `check`). */
   readonly workers?: number;
+  readonly forceWorkers?: boolean;
 }
 
 /** A property's verdict in one design's run. */
@@ -349,6 +352,13 @@ export function comparisonJson(c: Comparison): unknown {
 
 /** `remapsim compare`: the report (table or JSON) and the exit status. @throws InputError for bad input. */
 export async function compareCommand(file: string, o: CompareOptions): Promise<{ code: number; report: string; comparison: Comparison }> {
+  if (o.workers !== undefined) {
+    // The same cap as `check --workers` (docs/limits.md): more threads than cores only add memory.
+    const cores = availableParallelism();
+    const cap = effectiveWorkers(o.workers, cores, o.forceWorkers === true);
+    if (cap.note !== undefined) process.stderr.write(cap.note + '\n');
+    o = { ...o, workers: cap.workers };
+  }
   const comparison = await compareScenario(file, o);
   const report = o.json ? JSON.stringify(comparisonJson(comparison), null, 2) + '\n' : formatComparison(comparison);
   return { code: compareExitCode(comparison), report, comparison };

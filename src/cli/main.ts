@@ -126,7 +126,8 @@ function registerCompare(program: Command, out: (s: string) => void, setCode: (c
     .option('--vmm <designs>', 'comma-separated VMM designs, or `all` (every correct design, the hypercall ones too); default: every correct design whose guest programs a trapped MSI-X table')
     .option('--policy <name>', "hypervisor policy for every design, or 'matching' (kvm for qemu-kvm*, xen for xen*); default: the scenario's")
     .option('--runs <n>', 'random runs of the check: section (overrides check.budget.runs)', positiveInt('runs'))
-    .option('--workers <n>', 'worker threads for the check (default 1: this thread)', positiveInt('workers'))
+    .option('--workers <n>', 'worker threads for the check (default 1: this thread), capped at the cores unless --force-workers', positiveInt('workers'))
+    .option('--force-workers', 'allow --workers above the number of cores (at most 64)')
     .option('--json', 'print the comparison as JSON')
     .action(async (file: string, o: CompareOptions) => {
       const { compareCommand } = await import('./compare.ts');

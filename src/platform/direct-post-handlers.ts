@@ -13,7 +13,7 @@ import type { Draft } from 'immer';
 import type { IommuUnit, PlatformState } from './state.ts';
 import { unitOrReject, type Emit, type Handler } from './transition.ts';
 import { describeDpta, decodeDptInvalidation } from '../hypothetical/direct-post/table.ts';
-import { dptcInvalidate, emptyDirectPostCache } from '../hypothetical/direct-post/cache.ts';
+import { dptcInvalidate } from '../hypothetical/direct-post/cache.ts';
 import { formatBdf } from '../pci/bdf.ts';
 import { U64_MASK } from '../bits/bits.ts';
 
@@ -50,7 +50,7 @@ export const directPostHandlers: { [K in DirectPostKind]: Handler<K> } = {
     }
     const r = dptcInvalidate(unit.directPost.cache, inv);
     if (r.cache !== unit.directPost.cache) {
-      draft.iommus[a.iommu]!.directPost = { dpta: unit.directPost.dpta, cache: r.cache.order.length === 0 ? emptyDirectPostCache() : r.cache } as Draft<NonNullable<IommuUnit['directPost']>>;
+      draft.iommus[a.iommu]!.directPost = { dpta: unit.directPost.dpta, cache: r.cache } as Draft<NonNullable<IommuUnit['directPost']>>;
     }
     const what =
       inv.granularity === 'global'

@@ -9,8 +9,7 @@
  *   `interrupt-delivered` / `interrupt-posted` / `interrupt-fault` (plus the vendor's own
  *   bookkeeping events before it);
  * - `dma`: any other request (not to the interrupt range without PASID) → `dma-access` or
- *   `dma-fault`;
- * - `registerActions`: the action kinds that program the vendor's registers.
+ *   `dma-fault`.
  *
  * The hot paths test one field (`state.amdvi !== undefined`, in src/platform/device-write.ts
  * and src/platform/dma-access.ts) and call through this table only for a non-default vendor, so
@@ -38,8 +37,6 @@ export interface VendorPaths {
   readonly interrupt: (state: PlatformState, fn: PciFunction, rid: number, address: bigint, data: number, emit: VendorEmit, raised: RaisedInterrupt[]) => PlatformState;
   /** A DMA request (not an interrupt request). */
   readonly dma: (state: PlatformState, access: DmaAccess, emit: VendorEmit, raised: RaisedInterrupt[]) => PlatformState;
-  /** Action kinds that write the vendor's registers (src/platform/actions.ts). */
-  readonly registerActions: readonly string[];
 }
 
 /**
@@ -50,12 +47,10 @@ export const VENDOR_PATHS: { readonly [V in Vendor]: VendorPaths } = {
   vtd: {
     interrupt: (state, fn, rid, address, data, emit, raised) => deliverDeviceWrite(state, fn, rid, address, data, emit, raised),
     dma: (state, access, emit, raised) => deviceDma(state, access, emit, raised),
-    registerActions: ['write-irta', 'write-gcmd', 'write-iqt', 'write-register', 'write-rtaddr', 'clear-fault'],
   },
   amdvi: {
     interrupt: (state, fn, rid, address, data, emit, raised) => remapInterruptAmdPlatform(state, fn, rid, address, data, emit, raised),
     dma: (state, access, emit, raised) => amdDeviceDma(state, access, emit, raised),
-    registerActions: ['amdvi-write-register'],
   },
 };
 

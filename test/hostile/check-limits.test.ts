@@ -18,6 +18,16 @@ describe('--workers', () => {
     expect(() => effectiveWorkers(1000, 2, true)).toThrow(InputError);
     expect(() => effectiveWorkers(MAX_FORCED_WORKERS + 1, 2, true)).toThrow(/exceeds the limit of 64 even with --force-workers/);
   });
+
+  it('compare --workers is capped the same way (a note, the comparison still runs), and refused above 64 with --force-workers', async () => {
+    const cores = (await import('node:os')).availableParallelism();
+    const capped = await cli(['compare', repo('specs/vmm/compare-all.yaml'), '--vmm', 'qemu-kvm', '--runs', '10', '--workers', '1000']);
+    expect(capped.err).toContain(`remapsim: --workers 1000 capped at ${cores}, the machine's cores (--force-workers to use more)`);
+    expect(capped.out).toContain('qemu-kvm');
+    const refused = await cli(['compare', repo('specs/vmm/compare-all.yaml'), '--vmm', 'qemu-kvm', '--workers', '1000', '--force-workers']);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toContain('--workers: 1000 workers exceeds the limit of 64 even with --force-workers');
+  });
 });
 
 describe('--steps', () => {
