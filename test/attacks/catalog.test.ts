@@ -16,6 +16,8 @@ import { CATALOG, catalogFile } from '../../src/checker/catalog.ts';
 import { checkCommand } from '../../src/cli/check.ts';
 import { cli, repo, tempDir } from '../cli/cli-harness.ts';
 
+/** Most runs any insecure catalog scenario needs before its counterexample (the chunk of runs that finds it included). */
+const RUNS_TO_FIND = 200;
 const tmp = tempDir('catalog');
 afterAll(() => tmp.cleanup());
 
@@ -30,13 +32,12 @@ describe('the attack catalog', () => {
     describe(entry.id, () => {
       it(`insecure: a ${entry.property} counterexample is found, shrunk and replayed`, async () => {
         const out = join(tmp.dir, `${entry.id}.counterexample.yaml`);
-        const start = performance.now();
         const r = await checkCommand(catalogFile(entry, 'insecure'), { out, workers: 1 });
-        const ms = performance.now() - start;
         expect(r.code, r.report).toBe(1);
         const c = r.result.counterexample!;
         expect(c.property).toBe(entry.property);
-        expect(ms).toBeLessThan(10_000);
+        // Found early in the search (runs, not time: time is measured in BENCHMARKS.md).
+        expect(r.result.runs, r.report).toBeLessThanOrEqual(RUNS_TO_FIND);
         expect(c.steps.length).toBeGreaterThanOrEqual(1);
         expect(c.steps.length).toBeLessThanOrEqual(4);
         expect(c.replayed).toBe(true);

@@ -61,15 +61,14 @@ describe('remapsim explore --svg (a sweep 1..4096)', () => {
   const tmp = tempDir('explore');
   const file = join(tmp.dir, 'plot.svg');
   let out = '';
-  let elapsed = 0;
 
+  // No timing bound here (the project's rule: time is measured in BENCHMARKS.md, not asserted);
+  // the generous hook timeout is for a loaded CI machine only.
   beforeAll(async () => {
-    const t0 = performance.now();
     const r = await cli(['explore', '--topology', '2s:64c:2t', '--svg', file]);
-    elapsed = performance.now() - t0;
     expect(r.code).toBe(0);
     out = r.out;
-  }, 120_000);
+  }, 600_000);
   afterAll(() => tmp.cleanup());
 
   it('writes the file atomically (no temporary file left) and says so', () => {
@@ -77,8 +76,6 @@ describe('remapsim explore --svg (a sweep 1..4096)', () => {
     expect(readdirSync(tmp.dir)).toEqual(['plot.svg']);
     expect(out).toContain(`Plot written to ${file}.`);
     expect(out).toMatch(/Sweep: reachable vCPUs/);
-    // The issue's budget is 10 s per topology; the bound here leaves room for a loaded CI machine.
-    expect(elapsed).toBeLessThan(60_000);
   });
 
   it('is SVG with four panels, each with an x and a y axis, titled with the VM and guest', () => {
@@ -113,6 +110,8 @@ describe('remapsim explore --svg (a sweep 1..4096)', () => {
     for (const s of reach) expect(s.getElementsByTagName('circle').length).toBe(13);
     expect(y(holding(reach, 'xapic-physical/all')).at(-1)).toBe(255);
     expect(y(holding(reach, 'x2apic-compat/all')).at(-1)).toBe(256);
+    // Every one of the 4,096 reached remapped and posted (the minimum over deliveries): explore.test.ts's
+    // 4,096-vCPU IR case checks its boundary IDs only and relies on this for all of them.
     expect(y(holding(reach, 'viommu-ir/all')).at(-1)).toBe(4096);
     for (const id of ['memory-references', 'vm-exits']) {
       const ss = series(panel(id));

@@ -214,9 +214,8 @@ describe('buildFabric rejects what cannot exist, naming index and field', () => 
         functions.push({ segment: s, rid: (bus + 2) << 8, kind: 'endpoint' });
       }
     }
-    const t = performance.now();
+    // Its time is measured in bench/groups.ts (BENCHMARKS.md), not asserted here.
     const b = buildFabric({ functions });
-    expect(performance.now() - t).toBeLessThan(3000);
     expect(Object.keys(b.functions)).toHaveLength(16000);
   });
 });

@@ -535,10 +535,8 @@ describe('properties', () => {
       }
     }
     const f = fabric(specs);
-    const t0 = performance.now();
+    // Its time is measured in bench/groups.ts (BENCHMARKS.md), not asserted here.
     const groups = iommuGroups(f);
-    const ms = performance.now() - t0;
     expect(groups.flatMap((g) => g.devices)).toHaveLength(specs.length);
-    expect(ms).toBeLessThan(5000);
   });
 });

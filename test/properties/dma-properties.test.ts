@@ -3,9 +3,17 @@
  * translation", item 7): fast-check with fixed seeds over runs built by
  * test/properties/dma-search.ts — hypervisor map/unmap operations with correct invalidation
  * interleaved with adversarial device DMA, in legacy, second-stage, first-stage and nested
- * mode (picked per run). And each property shown able to fail: the same generator finds a P4
- * violation against a hypervisor whose unmap skips the IOTLB invalidation, and P2 (then a
- * forged interrupt, P1) against one whose second stage maps the IRT page into the guest.
+ * mode (picked per run). And each property shown able to fail: the same generator finds P2
+ * against a hypervisor whose second stage maps the IRT page into the guest (here), and a P4
+ * violation against one whose unmap skips the IOTLB invalidation and a forged interrupt (P1)
+ * through the mapped IRT (test/properties/dma-counterexamples.test.ts: those are the searches
+ * that write the checked-in counterexamples, run once there for both tests).
+ *
+ * Runs: the broken hypervisors are caught after 4 (P4), 1 (P2) and 245 (P1) runs of their own
+ * searches, and after 2 (P4), 7 (P2) and 22 (P1) runs of this correct-hypervisor search's seed
+ * 0xd4a0001 (2026-12-02), so 500 runs is over 20 times what finds each bug from this seed (it
+ * was 1,000: ~15 s of the suite's budget); the coverage bounds are per 500 runs, the same
+ * rates as the old bounds per 1,000.
  */
 import { describe, expect, it } from 'vitest';
 import { MODES, searchDma, type GeneratedRun, type DmaRun, type Mode } from './dma-search.ts';
@@ -52,43 +60,27 @@ function cover(c: Coverage, run: GeneratedRun, r: DmaRun): void {
 const emptyCoverage = (): Coverage => ({ runs: { legacy: 0, 'second-stage': 0, 'first-stage': 0, nested: 0 }, iotlbHits: 0, walks: 0, faults: 0, windowWrites: 0, foreignIova: 0, afterUnmap: 0, unmaps: 0, maps: 0 });
 
 describe('P2 and P4 hold over random DMA runs with a correct hypervisor', () => {
-  it('1,000 runs (seed 0xd4a0001), every mode, no violation, no rejected action', () => {
+  it('500 runs (seed 0xd4a0001), every mode, no violation, no rejected action', () => {
     const c = emptyCoverage();
-    const r = searchDma('correct', { seed: 0xd4a_0001, numRuns: 1_000, onRun: (run, res) => cover(c, run, res) });
+    const r = searchDma('correct', { seed: 0xd4a_0001, numRuns: 500, onRun: (run, res) => cover(c, run, res) });
     console.log(`correct hypervisor: ${r.runs} runs in ${r.ms.toFixed(0)} ms; coverage ${JSON.stringify(c)}`);
     expect(r.findings, r.findings.map((f) => `${f.property}: ${f.message}`).join('\n')).toEqual([]);
     expect(r.failed).toBe(false);
-    expect(r.runs).toBe(1_000);
+    expect(r.runs).toBe(500);
     // The runs reached what the properties are about, in every mode.
-    for (const m of MODES) expect(c.runs[m]).toBeGreaterThan(150);
-    expect(c.iotlbHits).toBeGreaterThan(500);
-    expect(c.walks).toBeGreaterThan(1_000);
-    expect(c.faults).toBeGreaterThan(1_000);
-    expect(c.windowWrites).toBeGreaterThan(500);
-    expect(c.foreignIova).toBeGreaterThan(500);
-    expect(c.afterUnmap).toBeGreaterThan(200);
-    expect(c.unmaps).toBeGreaterThan(1_000);
-    expect(c.maps).toBeGreaterThan(500);
+    for (const m of MODES) expect(c.runs[m]).toBeGreaterThan(75);
+    expect(c.iotlbHits).toBeGreaterThan(250);
+    expect(c.walks).toBeGreaterThan(500);
+    expect(c.faults).toBeGreaterThan(500);
+    expect(c.windowWrites).toBeGreaterThan(250);
+    expect(c.foreignIova).toBeGreaterThan(250);
+    expect(c.afterUnmap).toBeGreaterThan(100);
+    expect(c.unmaps).toBeGreaterThan(500);
+    expect(c.maps).toBeGreaterThan(250);
   });
 });
 
 describe('each property can fail: the same generator finds the broken hypervisors', () => {
-  it('unmap without IOTLB invalidation (invalidate: false): a P4 violation, shrunk to a handful of steps', () => {
-    const r = searchDma('no-unmap-invalidation', { seed: 0xd4a_0004, numRuns: 2_000, properties: ['P4'] });
-    console.log(`no-unmap-invalidation: P4 after ${r.runs} run(s), seed ${r.seed}, path ${r.path}, ${r.run?.mode} mode:\n${JSON.stringify(r.run?.steps, null, 1)}`);
-    expect(r.failed).toBe(true);
-    const p4 = r.findings.find((f) => f.property === 'P4');
-    expect(p4?.message).toMatch(/through a stale IOTLB entry to HPA 0x[0-9a-f]+; the tables now give fault/);
-    const steps = r.run!.steps;
-    expect(steps.length).toBeLessThanOrEqual(5);
-    // The shape of the bug: an access that fills the IOTLB, the unmap that skips the invalidation, the stale access.
-    const kinds = steps.map((s) => Object.keys(s)[0]);
-    expect(kinds.at(-1)).toBe('dma');
-    expect(kinds).toContain('unmap-dma');
-    expect(steps.find((s) => s['unmap-dma'] !== undefined)!['unmap-dma']).toMatchObject({ invalidate: false });
-    expect(p4!.generated).toBe(steps.length - 1);
-  });
-
   it('second stage maps the IRT page into the guest: a P2 violation (a DMA write lands on the IRT), one step', () => {
     const r = searchDma('irt-mapped', { seed: 0xd4a_0002, numRuns: 2_000, properties: ['P2'] });
     console.log(`irt-mapped: P2 after ${r.runs} run(s), seed ${r.seed}, path ${r.path}:\n${JSON.stringify(r.run?.steps)}`);
@@ -96,18 +88,5 @@ describe('each property can fail: the same generator finds the broken hypervisor
     expect(r.findings[0]?.property).toBe('P2');
     expect(r.findings[0]?.message).toMatch(/07:00\.0 (wrote|read) HPA 0x100000[0-9a-f]{2}\+\d+: the IRT of dmar0/);
     expect(r.run!.steps.length).toBe(1);
-  });
-
-  it('second stage maps the IRT page: a forged interrupt (P1) through an IRTE the device wrote, two steps', () => {
-    const r = searchDma('irt-mapped', { seed: 0xd4a_0002, numRuns: 5_000, properties: ['P1'] });
-    console.log(`irt-mapped: P1 after ${r.runs} run(s), seed ${r.seed}, path ${r.path}:\n${JSON.stringify(r.run?.steps)}`);
-    expect(r.failed).toBe(true);
-    const p1 = r.findings.find((f) => f.property === 'P1');
-    // Whatever the shrunk IRTE looks like, the interrupt comes from vm1's device through an IRTE it wrote.
-    expect(p1?.message).toMatch(/^07:00\.0 (delivered vector|\(requester ID)/);
-    expect(JSON.stringify(r.run!.steps[0])).toMatch(/"device":"07:00.0","address":"0x[0-9a-f]{1,3}"/);
-    expect(JSON.stringify(r.run!.steps[1])).toMatch(/"address":"0xfee/);
-    expect(r.findings.some((f) => f.property === 'P2' && /the IRT of dmar0/.test(f.message))).toBe(true);
-    expect(r.run!.steps.length).toBe(2);
   });
 });
