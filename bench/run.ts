@@ -505,6 +505,7 @@ async function main(): Promise<void> {
   for (const t of groupTimes) console.log(`groups: ${t.name.padEnd(28)} ${fmtUs(t.nsPerOp).padStart(8)} µs`);
   const cli = timeCliCommands(CLI_RUNS);
   for (const c of cli) console.log(`${c.medianMs.toFixed(0).padStart(5)} ms  ${c.command}`);
+  (await import('./check.ts')).printCheckBench(); // issue 15 goal 5: printed (with its command), not written into BENCHMARKS.md
   const extra: Extra = { scaling, issue15, groups: { file: g.file, bytes: g.bytes, functions: g.functions, groups: g.groups, machineGroups: g.machineGroups, timings: groupTimes }, cli, load: { start: loadStart, end: loadavg()[0]! } };
 
   let notes = '';

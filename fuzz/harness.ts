@@ -25,6 +25,8 @@ export interface FuzzSummary {
   readonly slowestMs: number;
   readonly totalMs: number;
   readonly failures: readonly FuzzFailure[];
+  /** Units the inputs held in all (Target.units: the transitions target's actions), when the target counts them. */
+  readonly units: number | undefined;
 }
 
 /** Fuzz `target`; keeps the first `keep` failures' details (all are written to `outDir`). */
@@ -33,10 +35,12 @@ export async function fuzzTarget(target: Target<unknown>, count: number, seed: n
   const counts = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   const failures: FuzzFailure[] = [];
   let slowestMs = 0;
+  let units = target.units === undefined ? undefined : 0;
   const t0 = performance.now();
   if (outDir !== undefined) mkdirSync(outDir, { recursive: true });
   for (let i = 0; i < count; i++) {
     const input = target.mutant(rng);
+    if (units !== undefined) units += target.units!.count(input);
     const c = await classify(() => target.run(input), target.garbage?.bind(target), target.options);
     counts[c.outcome]++;
     slowestMs = Math.max(slowestMs, c.ms);
@@ -49,5 +53,5 @@ export async function fuzzTarget(target: Target<unknown>, count: number, seed: n
     }
     if (failures.length < keep) failures.push({ index: i, outcome: c.outcome, detail: c.detail, file });
   }
-  return { target: target.name, seed, count, counts, slowestMs, totalMs: performance.now() - t0, failures };
+  return { target: target.name, seed, count, counts, slowestMs, totalMs: performance.now() - t0, failures, units };
 }

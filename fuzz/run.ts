@@ -34,6 +34,7 @@ console.log(`|---|---:|${OUTCOMES.map(() => '---:').join('|')}|---:|---:|`);
 for (const n of names) {
   const s = await fuzzTarget(TARGETS[n]!, count, seed, out);
   console.log(`| ${n} | ${count} | ${OUTCOMES.map((o) => s.counts[o]).join(' | ')} | ${s.slowestMs.toFixed(0)} | ${(s.totalMs / 1000).toFixed(1)} |`);
+  if (s.units !== undefined) console.log(`    ${n}: ${s.units} ${TARGETS[n]!.units?.name ?? 'units'} in ${count} inputs`);
   for (const f of s.failures.slice(0, 5)) console.log(`    #${f.index} ${f.outcome}: ${f.detail.split('\n').slice(0, 3).join(' / ')}${f.file ? `\n      ${f.file}` : ''}`);
   if (s.failures.length > 0) failed = true;
 }

@@ -24,6 +24,10 @@ import { applyAction } from '../src/platform/transition.ts';
 import type { Action } from '../src/platform/actions.ts';
 import type { PlatformState } from '../src/platform/state.ts';
 import { main } from '../src/cli/main.ts';
+import { isVmmRequest, vmmRespond } from '../src/vmm/respond.ts';
+import { isPolicyRequest } from '../src/policy/policy.ts';
+import { policyNamed } from '../src/policy/index.ts';
+import { ACTION_KINDS, aimAt, applicableKinds, generateAction, RAW_BIGINTS, RAW_NUMBERS } from './actions.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -38,6 +42,8 @@ export interface Target<I> {
   garbage?(result: unknown): string | undefined;
   /** The bytes of a reproducer file. */
   serialize(input: I): string | Uint8Array;
+  /** What one input holds, counted (the transitions target: its actions), and the unit's name. */
+  readonly units?: { readonly name: string; count(input: I): number };
 }
 
 function filesIn(dir: string, suffix: string): string[] {
@@ -128,43 +134,86 @@ interface TransitionInput {
   readonly actions: readonly Action[];
 }
 
+/**
+ * The scenarios whose reachable states the transitions target starts from: VT-d (default, dma),
+ * AMD-Vi (amd, the amd-* attacks), the VMM designs (vmm, the ims-* attacks), the hypothetical
+ * direct-post unit (vmm/direct-post, vmm/compare-all*, the direct-post-* attacks), the fabric and
+ * the policies' examples.
+ */
+const TRANSITION_SPECS = (): string[] => [
+  'specs/default.yaml',
+  ...['specs/dma', 'specs/amd', 'specs/vmm', 'specs/fabric', 'specs/examples'].flatMap((d) => filesIn(d, '.yaml')),
+  ...filesIn('specs/attacks', '.yaml').filter((f) => /\/(amd-|direct-post-|ims-)[^/]*-insecure\.yaml$/.test(f)),
+].map((f) => (f.startsWith(ROOT) ? f.slice(ROOT.length + 1) : f));
+
 interface Reachable {
   readonly spec: string;
   /** states[i]: after the first i steps of the scenario. */
   readonly states: readonly PlatformState[];
+  /** The actions of the scenario's steps and what the policy and the VMM design answered them with. */
+  readonly templates: readonly Action[];
 }
 
-const TRANSITION_SPECS = () => ['specs/default.yaml', ...filesIn('specs/dma', '.yaml').map((f) => f.slice(ROOT.length + 1))];
+/**
+ * `a` and the primitives and requests a policy or VMM design answers it with in `s` (recursively,
+ * each answered in `s`: templates, not a replay), so internal kinds (pid-write, vmm-binding,
+ * kvm-route, device-register-write …) are drawn with the values real answers carry.
+ */
+function withAnswers(s: PlatformState, a: Action, out: Action[], depth = 0): void {
+  out.push(a);
+  if (depth > 3) return;
+  let answer: readonly Action[] = [];
+  try {
+    if (isVmmRequest(a)) answer = vmmRespond(s, a);
+    else if (isPolicyRequest(a)) answer = policyNamed(s.hypervisor.policy).respond(s, a);
+  } catch {
+    return; // a template source only: the transition itself is what is fuzzed
+  }
+  for (const b of answer) withAnswers(s, b, out, depth + 1);
+}
 
 let reachableCache: { reach: Reachable[]; templates: Action[] } | undefined;
-/** The reachable states of specs/default.yaml and specs/dma/*.yaml, and every action their steps use (the templates mutants are made from). */
+/** The reachable states of TRANSITION_SPECS, and every action their steps use or cause (the templates mutants are made from). */
 export function reachableStates(): { reach: Reachable[]; templates: Action[] } {
   if (reachableCache) return reachableCache;
   const reach: Reachable[] = [];
-  const templates: Action[] = [];
+  const all: Action[] = [];
   for (const spec of TRANSITION_SPECS()) {
     const c = compileScenario(parseScenarioText(readFileSync(join(ROOT, spec), 'utf8'), spec));
     let s = buildPlatform(c.platform);
     const states = [s];
+    const templates: Action[] = [];
     for (const step of c.steps) {
       for (const a of step.actions) {
-        templates.push(a);
+        withAnswers(s, a, templates);
         s = applyAction(s, a).state;
       }
       states.push(s);
     }
-    reach.push({ spec, states });
+    reach.push({ spec, states, templates });
+    all.push(...templates);
   }
-  return (reachableCache = { reach, templates });
+  return (reachableCache = { reach, templates: all });
 }
 
-const RAW_NUMBERS = [0, 1, -1, 2, 3, 7, 8, 15, 16, 31, 32, 63, 64, 65, 255, 256, 0xfff, 0x1000, 0xffff, 0x10000, 0x7fffffff, 0xffffffff, 0x100000000, -0x80000000, 2 ** 53, 1.5, NaN, Infinity, -Infinity];
-const RAW_BIGINTS = [0n, 1n, -1n, 0xfffn, 0x1000n, 0xfffffffcn, 0xffffffffn, 0xfee00000n, 0xfeefffffn, (1n << 39n) - 1n, 1n << 39n, 1n << 46n, 1n << 52n, (1n << 64n) - 1n, (1n << 64n) - 4n, 1n << 64n, 1n << 128n, (1n << 128n) - 1n, -(1n << 64n)];
+/** A bigint mutation: a raw edge value, a flipped bit, the value ± a small step, or random. */
+function rawBigint(rng: Rng, value: bigint): bigint {
+  switch (rng.below(4)) {
+    case 0:
+      return rng.pick(RAW_BIGINTS) + BigInt(rng.below(3)) * BigInt(rng.pick([0, 1, 4, 0x1000]));
+    case 1:
+      return value < 0n ? value : value ^ (1n << BigInt(rng.below(value >> 64n === 0n ? 64 : 256)));
+    case 2:
+      return value + BigInt(rng.pick([-1, 1, 4, 0x1000, -0x1000]));
+    default:
+      return rng.u64();
+  }
+}
 
 /** `value` with raw field values: numbers, bigints, strings and booleans replaced at random (nested objects too). */
 function rawMutate(rng: Rng, value: unknown, devices: readonly string[], depth = 0): unknown {
   if (typeof value === 'number') return rng.chance(0.5) ? value : rng.chance(0.7) ? rng.pick(RAW_NUMBERS) : (rng.u32() | 0);
-  if (typeof value === 'bigint') return rng.chance(0.5) ? value : rng.chance(0.6) ? rng.pick(RAW_BIGINTS) + BigInt(rng.below(3)) * BigInt(rng.pick([0, 1, 4, 0x1000])) : rng.u64();
+  if (typeof value === 'bigint') return rng.chance(0.5) ? value : rawBigint(rng, value);
   if (typeof value === 'boolean') return rng.chance(0.7) ? value : !value;
   if (typeof value === 'string') return rng.chance(0.8) ? value : rng.pick([...devices, '', '00:00.0', 'ffff:ff:1f.7', 'nothing']);
   if (Array.isArray(value)) return depth > 4 ? value : value.map((v) => rawMutate(rng, v, devices, depth + 1));
@@ -177,10 +226,31 @@ function rawMutate(rng: Rng, value: unknown, devices: readonly string[], depth =
 }
 
 /**
- * Hardware transitions are total (issue 16 item 1): random actions, malformed included
- * (the steps' own actions with raw field values: negative, fractional, NaN, beyond 64
- * bits, unknown devices), on states reachable from specs/default.yaml and specs/dma/*.yaml.
- * Any throw is a crash.
+ * A transitions reproducer as JSON: a bigint as the string `"123n"`, NaN and ±Infinity (which
+ * JSON would write as null) as `{ "$number": "NaN" }`; {@link parseTransitionInput} reads it back.
+ */
+export function serializeTransitionInput(i: TransitionInput): string {
+  return JSON.stringify(i, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : typeof v === 'number' && !Number.isFinite(v) ? { $number: String(v) } : v), 1);
+}
+
+/** The input {@link serializeTransitionInput} wrote. */
+export function parseTransitionInput(text: string): TransitionInput {
+  return JSON.parse(text, (_k, v: unknown) => {
+    if (typeof v === 'string' && /^-?\d+n$/.test(v)) return BigInt(v.slice(0, -1));
+    if (typeof v === 'object' && v !== null && Object.keys(v).length === 1 && typeof (v as { $number?: unknown }).$number === 'string') return Number((v as { $number: string }).$number);
+    return v;
+  }) as TransitionInput;
+}
+
+/**
+ * Hardware transitions are total (issue 16 item 1): random actions, malformed included, on
+ * states reachable from TRANSITION_SPECS (VT-d, AMD-Vi, VMM designs, the hypothetical
+ * direct-post unit, fabric). Each action is one of: a step of the scenario (or an answer a
+ * policy or design gave one) with raw field values — negative, fractional, NaN, beyond 64 or
+ * 128 bits, flipped bits, unknown devices; a template of another scenario; or an action of a
+ * kind drawn uniformly from every kind of src/platform/actions.ts (fuzz/actions.ts), aimed at
+ * the state (its units, devices, rings and tables) and sometimes raw-mutated too. Any throw is
+ * a crash.
  */
 export const transitionsTarget: Target<TransitionInput> = {
   name: 'transitions',
@@ -189,8 +259,18 @@ export const transitionsTarget: Target<TransitionInput> = {
     const { reach, templates } = reachableStates();
     const r = rng.pick(reach);
     const stepsBefore = rng.below(r.states.length);
-    const devices = Object.keys(r.states[stepsBefore]!.devices);
-    const actions = Array.from({ length: 1 + rng.below(8) }, () => rawMutate(rng, rng.pick(templates), devices) as Action);
+    const aim = aimAt(r.states[stepsBefore]!);
+    const actions: Action[] = [];
+    for (let n = 1 + rng.below(8); actions.length < n; ) {
+      const roll = rng.below(20);
+      if (roll < 7) actions.push(rawMutate(rng, rng.pick(r.templates.length > 0 ? r.templates : templates), aim.devices) as Action);
+      else if (roll < 9) actions.push(rawMutate(rng, rng.pick(templates), aim.devices) as Action);
+      else {
+        const kinds = rng.chance(0.75) ? applicableKinds(aim.state) : ACTION_KINDS;
+        const generated = generateAction(rng, aim, rng.pick(kinds.length > 0 ? kinds : ACTION_KINDS));
+        actions.push(...(rng.chance(0.3) ? generated.map((a) => rawMutate(rng, a, aim.devices) as Action) : generated));
+      }
+    }
     return { spec: r.spec, stepsBefore, actions };
   },
   run(input) {
@@ -199,7 +279,8 @@ export const transitionsTarget: Target<TransitionInput> = {
     for (const a of input.actions) s = applyAction(s, a).state;
     return s;
   },
-  serialize: (i) => JSON.stringify(i, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v), 1),
+  serialize: serializeTransitionInput,
+  units: { name: 'actions', count: (i) => i.actions.length },
 };
 
 // ---- CLI arguments ------------------------------------------------------------------
@@ -279,9 +360,9 @@ export const cliTarget: Target<readonly string[]> = {
 export const TARGETS: Readonly<Record<string, Target<never>>> = {
   scenario: scenarioTarget,
   'dmar-binary': bytesTarget('dmar-binary', 'data/real-inputs/dmar', (b) => parseDmarBinary(b.bytes, b.file)),
-  'dmar-dsl': textTarget('dmar-dsl', () => seedsText('data/real-inputs/dmar', '.dsl'), (t) => parseDmarText(t.text, t.file), { ext: '.dsl', garbage: (r) => outOfRangeBdf(r) }),
+  'dmar-dsl': textTarget('dmar-dsl', () => seedsText('data/real-inputs/dmar', '.dsl'), (t) => parseDmarText(t.text, t.file), { ext: '.dsl', garbage: (r) => outOfRangeBdf(r), options: { needsLine: true } }),
   'ivrs-binary': bytesTarget('ivrs-binary', 'data/real-inputs/ivrs', (b) => parseIvrsBinary(b.bytes, b.file)),
-  'ivrs-dsl': textTarget('ivrs-dsl', () => seedsText('data/real-inputs/ivrs', '.dsl'), (t) => parseIvrsText(t.text, t.file), { ext: '.dsl', garbage: (r) => outOfRangeBdf(r) }),
+  'ivrs-dsl': textTarget('ivrs-dsl', () => seedsText('data/real-inputs/ivrs', '.dsl'), (t) => parseIvrsText(t.text, t.file), { ext: '.dsl', garbage: (r) => outOfRangeBdf(r), options: { needsLine: true } }),
   lspci: textTarget('lspci', () => seedsText('data/real-inputs/lspci', '.txt'), (t) => ({ msi: parseLspci(t.text, t.file), topology: parseLspciTopology(t.text, t.file) }), { garbage: (r) => outOfRangeBdf(r, new Set(), 0xffff_ffff) }),
   groups: textTarget('groups', () => [...seedsText('data/real-inputs/groups', '.txt'), ...seedsText('data/real-inputs/groups', '.md')], (t) => parseGroupListing(t.text, t.file), { garbage: (r) => outOfRangeBdf(r, new Set(), 0xffff_ffff) }),
   debugfs: textTarget('debugfs', () => seedsText('data/real-inputs/debugfs', '.txt'), (t) => parseDebugfs(t.text, t.file), { garbage: (r) => outOfRangeBdf(r) }),

@@ -22,13 +22,15 @@
  */
 import fc from 'fast-check';
 import { parseScenarioText, type ParsedScenario } from '../scenario/parse.ts';
-import { compileScenario, type CompiledScenario, type CompiledStep } from '../scenario/compile.ts';
+import { compileScenario, stepCompiler, type CompiledScenario, type CompiledStep } from '../scenario/compile.ts';
 import { runScenario, type RunResult } from '../scenario/run.ts';
 import { formatTrace, formatEvent, describeIrte, formatWalk } from '../scenario/trace.ts';
 import { formatSteps } from '../scenario/write.ts';
 import { applyAction } from '../platform/transition.ts';
 import type { PlatformState } from '../platform/state.ts';
 import type { PlatformEvent } from '../platform/events.ts';
+import type { Action } from '../platform/actions.ts';
+import { FREEZE_STATES } from '../platform/freeze-mode.ts';
 import { checkInterruptIsolation } from '../properties/p1-interrupt-isolation.ts';
 import { checkDmaIsolation } from '../properties/p2-dma-isolation.ts';
 import { checkNoLostInterrupt } from '../properties/p3-no-lost-interrupt.ts';
@@ -54,6 +56,7 @@ import { coveringGrants } from '../platform/dma-intent.ts';
 import { InputError } from '../io/input-error.ts';
 import type * as S from '../scenario/types.ts';
 import { attackPools, interleavedRunArbitrary, resolvePlacedRun, runChoiceArbitrary, threatModel, type AttackPools, type AttackStep, type Budget, type PlacedRun, type ThreatModel } from './adversary.ts';
+import { rememberPrepared } from './last-prepared.ts';
 import { adversaryIndex, gapsOf, inserted, ownIndex, scenarioWithPlacedSteps } from './interleave.ts';
 
 /** Runs per chunk: the unit of work of a worker and of the deterministic merge. */
@@ -112,6 +115,27 @@ export interface PreparedCheck {
 }
 
 /**
+ * What a search of runs reads of a {@link PreparedCheck} ({@link searchChunk}, {@link runSteps},
+ * {@link runArbitrary}): plain data and platform states, no parser or compiler state, so a worker
+ * thread can receive it prepared (src/checker/ship.ts) instead of preparing the scenario again.
+ * A PreparedCheck is one.
+ */
+export interface SearchContext {
+  readonly file: string;
+  readonly skeleton: S.Scenario;
+  readonly threat: ThreatModel;
+  readonly pools: AttackPools;
+  /** The scenario's own steps' actions (`steps[i]`: step i). */
+  readonly compiled: { readonly steps: readonly { readonly actions: readonly Action[] }[] };
+  /** The state before the scenario's first step. */
+  readonly base: { readonly initial: PlatformState };
+  readonly states: readonly PlatformState[];
+  readonly gaps: readonly number[];
+  readonly untrustedDeviceModels: ReadonlySet<number>;
+  readonly memories: readonly GuestIntentMemory[];
+}
+
+/**
  * The domains whose device model is an adversary: the malicious guests (`check.adversary.guests`,
  * default every guest) when `check.adversary.deviceModel` is true, else none.
  */
@@ -124,8 +148,13 @@ export function untrustedDeviceModelsOf(compiled: CompiledScenario, data: S.Scen
 
 /** Properties judged per run, among those the threat model names. */
 function runProperties(threat: ThreatModel): Set<RunProperty> {
-  return new Set(threat.properties.filter((p): p is RunProperty => p !== 'P5'));
+  let props = runPropertySets.get(threat);
+  if (props === undefined) runPropertySets.set(threat, (props = new Set(threat.properties.filter((p): p is RunProperty => p !== 'P5'))));
+  return props;
 }
+
+/** {@link runProperties} per threat model (a run asks for them once each: thousands per chunk). */
+const runPropertySets = new WeakMap<ThreatModel, Set<RunProperty>>();
 
 /**
  * Parse, compile and run the scenario's own steps and read its threat model.
@@ -174,26 +203,72 @@ export function prepareCheck(text: string, file: string, overrides: Partial<Budg
     ...(data.domains === undefined ? {} : { domains: data.domains }),
     steps: [],
   };
-  return { file, text, parsed, data, compiled, base, threat, pools, skeleton, states, gaps, untrustedDeviceModels, memories };
+  const prepared: PreparedCheck = { file, text, parsed, data, compiled, base, threat, pools, skeleton, states, gaps, untrustedDeviceModels, memories };
+  rememberPrepared(text, file, overrides, prepared);
+  return prepared;
 }
 
 /** Whether the adversary of `p` may act between the scenario's own steps. */
-export function interleaves(p: PreparedCheck): boolean {
+export function interleaves(p: SearchContext): boolean {
   return p.gaps.length > 1;
 }
 
 /** The state after the scenario's own step `i` (before its first step for -1). */
-function stateAfter(p: PreparedCheck, i: number): PlatformState {
+function stateAfter(p: SearchContext, i: number): PlatformState {
   return i < 0 ? p.base.initial : p.states[i]!;
+}
+
+/** A compiled generated step: its label (the step's key) and its actions. */
+export type RunStep = Pick<CompiledStep, 'label' | 'actions'>;
+
+/** Distinct generated steps remembered per search context; past this the memo starts afresh (memory stays bounded). */
+const STEP_MEMO_ENTRIES = 50_000;
+
+/** Per search context: the compiler of single steps against its skeleton, and the steps compiled so far by their JSON. */
+const stepMemos = new WeakMap<SearchContext, { compile: (step: S.Step, index: number) => CompiledStep; memo: Map<string, RunStep> }>();
+
+function deepFreeze(v: unknown): void {
+  if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return;
+  Object.freeze(v);
+  for (const x of Object.values(v)) deepFreeze(x);
 }
 
 /**
  * Compile generated steps with the scenario compiler itself (so a replay compiles them
  * to the same actions), against the skeleton of the scenario.
+ *
+ * The skeleton's platform is compiled once per context (src/scenario/compile.ts
+ * `stepCompiler`), and each distinct step once: a run's steps are mostly drawn from small pools
+ * (src/checker/adversary.ts HOT), so most recur. That is sound because every adversary action
+ * kind (ACTION_KINDS) compiles from the platform alone — devices, owners, domains, vCPUs, IMS
+ * stores — never from the driver state that enable-ir, map-dma or submit-invalidation keep, so
+ * a step's actions do not depend on the steps before it (test/checker/step-compile.test.ts
+ * compares with compiling each run whole). The memoised actions are shared by the runs that
+ * use them; deep-frozen in the debug mode (REMAPSIM_FREEZE=1), as states are.
  * @throws InputError when a step names something the scenario lacks (never for resolved steps).
  */
-export function compileSteps(p: PreparedCheck, steps: readonly AttackStep[]): readonly CompiledStep[] {
-  return compileScenario({ file: p.file, data: { ...p.skeleton, steps }, lineAt: () => undefined }).steps;
+export function compileSteps(p: SearchContext, steps: readonly AttackStep[]): readonly RunStep[] {
+  let m = stepMemos.get(p);
+  if (m === undefined) {
+    m = { compile: stepCompiler({ file: p.file, data: { ...p.skeleton, steps: [] }, lineAt: () => undefined }), memo: new Map() };
+    stepMemos.set(p, m);
+  }
+  const { compile, memo } = m;
+  const out: RunStep[] = [];
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i]!;
+    const key = JSON.stringify(step);
+    let c = memo.get(key);
+    if (c === undefined) {
+      const full = compile(step as S.Step, i);
+      c = { label: full.label, actions: full.actions };
+      if (FREEZE_STATES) deepFreeze(c);
+      if (memo.size >= STEP_MEMO_ENTRIES) memo.clear();
+      memo.set(key, c);
+    }
+    out.push(c);
+  }
+  return out;
 }
 
 /** Counts over runs: what the adversary did and what came of it (fc.statistics-style). */
@@ -258,7 +333,7 @@ export interface RunViolation {
  * Violations of `props` after one action of kind `kind`, one per property, in the order P1,
  * P2, P3, P4, P6, P7 (P7 only with a VMM, and not for a device's raw write: src/properties/p7-guest-intent.ts).
  */
-function judge(p: PreparedCheck, props: Set<RunProperty>, state: PlatformState, events: readonly PlatformEvent[], kind: string, memory: GuestIntentMemory): { property: RunProperty; message: string }[] {
+function judge(p: SearchContext, props: Set<RunProperty>, state: PlatformState, events: readonly PlatformEvent[], kind: string, memory: GuestIntentMemory): { property: RunProperty; message: string }[] {
   const out: { property: RunProperty; message: string }[] = [];
   const add = (property: RunProperty, v: { message: string } | undefined): void => void (v && out.push({ property, message: v.message }));
   if (props.has('P1')) add('P1', checkInterruptIsolation(state, events)[0]);
@@ -278,7 +353,7 @@ function judge(p: PreparedCheck, props: Set<RunProperty>, state: PlatformState, 
  * starts after the scenario's step `at[0]` and the scenario's later steps run between
  * and after the adversary's, judged the same way; default: every step at the end.
  */
-export function runSteps(p: PreparedCheck, steps: readonly AttackStep[], coverage?: Coverage, at?: readonly number[], clock?: RunClock): RunViolation | undefined {
+export function runSteps(p: SearchContext, steps: readonly AttackStep[], coverage?: Coverage, at?: readonly number[], clock?: RunClock): RunViolation | undefined {
   const compiled = compileSteps(p, steps);
   const props = runProperties(p.threat);
   const last = p.compiled.steps.length - 1;
@@ -307,7 +382,7 @@ export function runSteps(p: PreparedCheck, steps: readonly AttackStep[], coverag
   }
   return undefined;
 
-  function adversaryStep(step: CompiledStep, i: number): RunViolation | undefined {
+  function adversaryStep(step: RunStep, i: number): RunViolation | undefined {
     if (coverage) {
       coverage.steps++;
       coverage.actions[step.label] = (coverage.actions[step.label] ?? 0) + 1;
@@ -420,7 +495,7 @@ export interface ChunkResult {
  * interleaving every step is at the end and the arbitrary is {@link runChoiceArbitrary}'s
  * (the same seeds give the same runs as before interleaving existed).
  */
-export function runArbitrary(p: PreparedCheck, maxSteps = p.threat.budget.steps): fc.Arbitrary<PlacedRun> {
+export function runArbitrary(p: SearchContext, maxSteps = p.threat.budget.steps): fc.Arbitrary<PlacedRun> {
   const arb = interleaves(p) ? interleavedRunArbitrary(p.threat, p.gaps.length, maxSteps) : runChoiceArbitrary(p.threat, maxSteps);
   return arb.map((r) => resolvePlacedRun(p.pools, p.threat, r, p.gaps));
 }
@@ -429,7 +504,7 @@ export function runArbitrary(p: PreparedCheck, maxSteps = p.threat.budget.steps)
  * Run one chunk: `fc.check` of "no property violated" over random runs from the chunk's
  * seed, shrinking a failure. With `path`, replays exactly that case.
  */
-export function searchChunk(p: PreparedCheck, chunk: Chunk, path?: string): ChunkResult {
+export function searchChunk(p: SearchContext, chunk: Chunk, path?: string): ChunkResult {
   const start = performance.now();
   const coverage = emptyCoverage();
   const clock: RunClock | undefined = chunk.deadline === undefined ? undefined : { deadline: chunk.deadline, expired: false };

@@ -3,17 +3,27 @@
  * (src/checker/check-worker.ts). The merge is in runCheck (src/checker/check.ts): the
  * counterexample of the lowest failing chunk, so the result does not depend on which
  * thread ran what.
+ *
+ * Each thread receives the prepared check once, as its `workerData` (src/checker/ship.ts), so
+ * it starts by loading the compiled modules and rebuilding the received states' memories — it
+ * parses, compiles and runs nothing of the scenario. Only when the prepared state holds what
+ * structured clone cannot carry (a user module's class instance) does a thread get the
+ * scenario's text and prepare it itself.
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { Budget } from './adversary.ts';
-import type { Chunk, ChunkResult, ChunkRunner } from './check.ts';
-import type { ChunkTask } from './check-worker.ts';
+import type { Chunk, ChunkResult, ChunkRunner, PreparedCheck } from './check.ts';
+import { recentlyPrepared } from './last-prepared.ts';
+import type { CheckWorkerData, WorkerCpu } from './check-worker.ts';
+import { shipCheck } from './ship.ts';
 
 /** A pool of check workers and the chunk runner that uses it. */
 export interface CheckPool {
   readonly threads: number;
   readonly runChunk: ChunkRunner;
+  /** How the threads got the check: `shipped` (the prepared state) or `text` (prepared again in each thread), and why. */
+  readonly delivery: { readonly kind: 'shipped' } | { readonly kind: 'text'; readonly why: string };
   /** Stop the threads (waits for them to exit). */
   close(): Promise<void>;
 }
@@ -34,21 +44,41 @@ export function defaultThreads(): number {
   return availableParallelism();
 }
 
+/** Options of {@link startPool}. */
+export interface PoolOptions {
+  /** The check prepared from `text` (default: the one prepareCheck last made from the same text, file and overrides). */
+  readonly prepared?: PreparedCheck;
+  /** Called with each chunk's worker CPU times (bench/check.ts). */
+  readonly onWorkerCpu?: (cpu: WorkerCpu) => void;
+}
+
 /**
- * Start `threads` worker threads for checking the scenario `text` (read from `file`).
+ * Start `threads` worker threads for checking the scenario `text` (read from `file`) with the
+ * budget `overrides`. The threads receive the check as this thread prepared it
+ * (`options.prepared`, or what prepareCheck last made of the same text, file and overrides);
+ * when there is none, or it cannot be shipped, they get the text and prepare it themselves.
  * @throws RangeError when threads < 1.
  */
-export function startPool(text: string, file: string, overrides: Partial<Budget>, threads = defaultThreads()): CheckPool {
+export function startPool(text: string, file: string, overrides: Partial<Budget>, threads = defaultThreads(), options: PoolOptions = {}): CheckPool {
   if (!(threads >= 1)) throw new RangeError(`threads must be at least 1, got ${threads}`);
+  const prepared = options.prepared ?? recentlyPrepared(text, file, overrides);
+  const shipped = prepared === undefined ? { unshippable: 'the check was not prepared in this thread' } : shipCheck(prepared);
+  const workerData: CheckWorkerData = 'unshippable' in shipped ? { text, file, overrides } : { shipped };
   const pool = new Piscina({
     filename: workerEntry().href,
     minThreads: threads,
     maxThreads: threads,
     idleTimeout: 1000,
+    workerData,
   });
   return {
     threads,
-    runChunk: (chunk: Chunk) => pool.run({ text, file, overrides, chunk } satisfies ChunkTask) as Promise<ChunkResult>,
+    delivery: 'unshippable' in shipped ? { kind: 'text', why: shipped.unshippable } : { kind: 'shipped' },
+    runChunk: async (chunk: Chunk) => {
+      const { cpu, ...result } = (await pool.run(chunk)) as ChunkResult & { cpu: WorkerCpu };
+      options.onWorkerCpu?.(cpu);
+      return result;
+    },
     close: () => pool.destroy(),
   };
 }

@@ -25,6 +25,8 @@ export interface CheckCommandOptions {
   readonly workers?: number;
   /** Allow more workers than cores (up to {@link MAX_FORCED_WORKERS}). */
   readonly forceWorkers?: boolean;
+  /** Progress lines on stderr even when it is not a terminal (on a terminal it is always shown, as one updated line). */
+  readonly progress?: boolean;
   /** Write no counterexample file. */
   readonly write?: boolean;
   /** Report as one JSON object (specs/output.schema.json `check`, {@link checkJson}) instead of text. */
@@ -43,7 +45,8 @@ export function defaultCounterexamplePath(file: string): string {
 
 /**
  * Most worker threads even with `--force-workers` (docs/limits.md): each thread loads the model
- * through tsx (~50 MB); 64 threads took 3.7 GB and ran 30× slower than one on 2 cores (issue 17).
+ * (~50 MB through tsx from source, less compiled); 64 threads took 3.7 GB and ran 30× slower
+ * than one on 2 cores (issue 17).
  */
 export const MAX_FORCED_WORKERS = 64;
 
@@ -63,9 +66,9 @@ export function effectiveWorkers(requested: number, cores: number, force: boolea
 }
 
 /**
- * Budgets (runs × steps per run) below which a check stays in this thread: starting
- * worker threads (each loads the model through tsx) costs a second or two, more than
- * they save on a small budget.
+ * Budgets (runs × steps per run) below which a check stays in this thread: a worker thread
+ * costs ≈ 0.2–0.3 CPU-s to start from compiled JavaScript (BENCHMARKS.md, issue 15 goal 5;
+ * a second or two from source, where it loads tsx), more than it saves on a small budget.
  */
 const INLINE_WORK = 100_000;
 
@@ -97,6 +100,13 @@ export async function checkCommand(file: string, o: CheckCommandOptions): Promis
   const onSigint = (): void => abort.abort();
   process.once('SIGINT', onSigint);
   const tty = process.stderr.isTTY === true;
+  // `--progress` off a terminal: one plain line at the first chunk and then at most one a second (CI logs).
+  let lastLine = -Infinity;
+  const progressLine = (done: number, total: number, ms: number, threads: number | undefined): void => {
+    if (ms - lastLine < 1000 && done < total) return;
+    lastLine = ms;
+    process.stderr.write(`check: ${done}/${total} runs ${(ms / 1000).toFixed(1)} s${threads === undefined ? '' : ` (${threads} workers)`}\n`);
+  };
   const inline = async (c: Chunk) => {
     await new Promise((r) => setImmediate(r)); // let Ctrl-C and progress through between chunks
     return searchChunk(prepared, c);
@@ -115,7 +125,9 @@ export async function checkCommand(file: string, o: CheckCommandOptions): Promis
               process.stderr.write(`\rcheck [${bar}] ${done}/${total} runs ${(ms / 1000).toFixed(1)} s${pool ? ` (${pool.threads} workers)` : ''}  `);
             },
           }
-        : {}),
+        : o.progress === true
+          ? { onProgress: (done: number, total: number, ms: number) => progressLine(done, total, ms, pool?.threads) }
+          : {}),
     });
   } finally {
     process.removeListener('SIGINT', onSigint);

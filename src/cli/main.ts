@@ -82,6 +82,7 @@ function registerCheck(program: Command, out: (s: string) => void, setCode: (c: 
     .argument('<scenario>', 'scenario YAML file')
     .option('--out <file>', 'where to write the counterexample scenario (default NAME.counterexample.yaml in the current directory)')
     .option('--no-write', 'write no counterexample file')
+    .option('--progress', 'progress lines on stderr even when it is not a terminal (at most one a second)')
     .option('--runs <n>', 'random runs (overrides check.budget.runs)', positiveInt('runs'))
     .option('--steps <n>', 'most adversary steps per run (overrides check.budget.steps)', positiveInt('steps'))
     .option('--seconds <s>', 'time limit (overrides check.budget.seconds)', positiveNumber)

@@ -221,6 +221,44 @@ export interface IaslField {
 export interface IaslDump {
   readonly fields: ReadonlyMap<number, IaslField>;
   readonly raw: { readonly bytes: Uint8Array; readonly line: number } | undefined;
+  /**
+   * The line a whole-file error names (issue 16: a .dsl error names a .dsl line): the first line
+   * that is neither blank nor a comment (iasl opens its dump with a `/* … *\/` banner; the files
+   * of data/real-inputs open with `#` provenance lines), else line 1.
+   */
+  readonly firstLine: number;
+}
+
+/**
+ * The 1-based line of the first line of `lines` that is not blank, not a `#` line and not inside
+ * or part of a C comment (`/* … *\/`, `// …`), else 1 (an empty or all-comment file).
+ */
+export function firstContentLine(lines: readonly string[]): number {
+  let inComment = false;
+  for (let i = 0; i < lines.length; i++) {
+    let s = lines[i]!.trim();
+    // Strip the comments this line opens, closes or holds; what is left is content.
+    for (;;) {
+      if (inComment) {
+        const end = s.indexOf('*/');
+        if (end < 0) {
+          s = '';
+          break;
+        }
+        s = s.slice(end + 2).trim();
+        inComment = false;
+      }
+      if (s.startsWith('/*')) {
+        s = s.slice(2);
+        inComment = true;
+        continue;
+      }
+      if (s.startsWith('//') || (s.startsWith('#') && !inComment)) s = '';
+      break;
+    }
+    if (s !== '') return i + 1;
+  }
+  return 1;
 }
 
 const RAW_HEAD_RE = /^Raw Table Data:\s*Length\s+(\d+)/;
@@ -269,5 +307,5 @@ export function readIaslDump(text: string, fail: (line: number, field: string, m
     fields.set(offset, field);
   }
   if (rawStart && rawBytes.length !== rawStart.length) fail(rawStart.line, 'Raw Table Data', `dump has ${rawBytes.length} bytes, its title says ${rawStart.length}`);
-  return { fields, raw: rawStart ? { bytes: Uint8Array.from(rawBytes), line: rawStart.line } : undefined };
+  return { fields, raw: rawStart ? { bytes: Uint8Array.from(rawBytes), line: rawStart.line } : undefined, firstLine: firstContentLine(lines) };
 }

@@ -22,6 +22,7 @@ import { avicBackingPage, buildAmdViUnits, DEFAULT_AVIC_BACKING_BASE, type AmdVi
 import type { Fabric, FabricDescription } from '../fabric/model.ts';
 import { buildFabric } from '../fabric/build.ts';
 import { defaultRequesterId } from '../fabric/aliases.ts';
+import { compactRecord } from '../util/keyed-record.ts';
 
 /**
  * CAP_REG and ECAP_REG of a real server's interrupt-remapping unit, used when a
@@ -243,7 +244,8 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
     const c = policy.initialPid(v, base);
     memory = memory.writeLE(v.pda, PID_BYTES, encodePid({ pir: 0n, on: c.on, sn: c.sn, nv: c.nv, ndst: c.ndst }));
   }
-  return { ...base, memory, vmm: buildVmm(p, base.devices, owners, domains) };
+  // Filled key by key, `devices` and `owners` are V8 dictionary-mode objects, slow to copy (src/util/keyed-record.ts).
+  return { ...base, devices: compactRecord(base.devices), intent: { ...base.intent, owners: compactRecord(owners) }, memory, vmm: buildVmm(p, base.devices, owners, domains) };
 }
 
 /** An IMS store after reset: every slot masked, address and data 0 (the guest's view and the physical slots alike). */

@@ -42,13 +42,13 @@
  *
  * Pure: state in, state out; events through `emit`.
  */
-import type { PlatformEvent } from './events.ts';
+import type { DmaAccessEvent, PlatformEvent } from './events.ts';
 import type { PlatformState, PciFunction, IommuUnit } from './state.ts';
 import { copyState, deliverDeviceWrite } from './device-write.ts';
 import type { RaisedInterrupt } from './notification.ts';
 import { isInterruptAddress } from '../x86/msi.ts';
 import { GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
-import { translateWithCaches } from '../vtd/dma/caches.ts';
+import { translateWithCaches, type DmaCaches, type StaleCacheUse } from '../vtd/dma/caches.ts';
 import { dmaCapabilitiesFromRegisters, translateDma, type DmaCapabilities, type DmaRequest, type MemoryReference } from '../vtd/dma/walk.ts';
 import { RTADDR, TTM } from '../vtd/dma/structures.ts';
 import { recordDmaFault } from '../vtd/fault-recording.ts';
@@ -63,13 +63,63 @@ export interface DmaAccess {
   readonly fn: PciFunction;
   /** The requester ID the request carries at the root complex (src/platform/bus.ts). */
   readonly rid: number;
-  readonly pasid?: number;
+  /** The PASID TLP prefix (20 bits); absent or undefined: none. */
+  readonly pasid?: number | undefined;
   readonly address: bigint;
   /** Bytes, 1..64, within one 4 KiB page. */
   readonly size: number;
   readonly write: boolean;
   /** The bytes written, little-endian (writes only). */
   readonly value: bigint;
+}
+
+/** 2^64 − 1: the highest bus address. */
+export const MAX_U64 = (1n << 64n) - 1n;
+const MAX_U128 = (1n << 128n) - 1n;
+
+/**
+ * A quick accept of a `dma` action every field of which a bus can carry: true only when
+ * src/platform/action-fields.ts `malformedField` finds nothing (test/dma/dma-action-fast.test.ts
+ * checks the implication), false when in doubt — any field it does not know, a value it does not
+ * accept at once — so that the caller asks `malformedField`. Its fields: `device` a string that is
+ * no Object.prototype property, `address` a 64-bit unsigned bigint, `size` an integer, `write` a
+ * boolean, `value` (optional) a 128-bit unsigned bigint, `rid` (optional) 16 bits, `pasid`
+ * (optional) 20 bits. Allocates nothing (the full check walks the fields by name: a third of a
+ * cold nested DMA's cost beside the walk, issue 15 goal 4).
+ */
+export function dmaActionCarriable(a: object): boolean {
+  for (const k in a) {
+    const v: unknown = (a as Record<string, unknown>)[k];
+    switch (k) {
+      case 'kind':
+        if (v !== 'dma') return false;
+        break;
+      case 'device':
+        if (typeof v !== 'string' || v in Object.prototype) return false;
+        break;
+      case 'address':
+        if (typeof v !== 'bigint' || v < 0n || v > MAX_U64) return false;
+        break;
+      case 'size':
+        if (!Number.isSafeInteger(v)) return false;
+        break;
+      case 'write':
+        if (typeof v !== 'boolean') return false;
+        break;
+      case 'value':
+        if (v !== undefined && (typeof v !== 'bigint' || v < 0n || v > MAX_U128)) return false;
+        break;
+      case 'rid':
+        if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= 0xffff)) return false;
+        break;
+      case 'pasid':
+        if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= 0xf_ffff)) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
 }
 
 /** Fault reason for a translation into the interrupt address range, per translation mode (see the module comment). */
@@ -118,6 +168,31 @@ function decodeCapabilities(unit: IommuUnit, hostAddressWidth: number): DmaCapab
   return dmaCapabilitiesFromRegisters(unit.cap, unit.ecap, hostAddressWidth);
 }
 
+/**
+ * `{ ...unit, dma }` as one literal, field by field as src/platform/device-write.ts `unitWith`
+ * (every unit has every key, `directPost` undefined when off: src/platform/build.ts `buildUnit`),
+ * so a new IommuUnit field is a compile error here: an object spread of the unit was a sixth of a
+ * cold DMA's cost beside the walk (issue 15 goal 4).
+ */
+function withDmaCaches(u: IommuUnit, dma: DmaCaches): IommuUnit {
+  const copy: { -readonly [K in keyof IommuUnit]-?: IommuUnit[K] } = {
+    index: u.index,
+    name: u.name,
+    segment: u.segment,
+    registerBase: u.registerBase,
+    includePciAll: u.includePciAll,
+    scope: u.scope,
+    cap: u.cap,
+    ecap: u.ecap,
+    regs: u.regs,
+    frcd: u.frcd,
+    iec: u.iec,
+    dma,
+    directPost: u.directPost,
+  };
+  return copy;
+}
+
 function withUnit(state: PlatformState, unit: IommuUnit): PlatformState {
   const iommus = state.iommus.slice();
   iommus[unit.index] = unit;
@@ -126,18 +201,26 @@ function withUnit(state: PlatformState, unit: IommuUnit): PlatformState {
   return next;
 }
 
-/** Perform one device DMA access. Returns the state after it. */
-export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
+/** 2^(8·size) − 1 for the sizes a request may have (1..64 bytes). */
+const VALUE_MASKS: readonly bigint[] = Array.from({ length: 65 }, (_, size) => (1n << BigInt(8 * size)) - 1n);
+
+/**
+ * Perform one device DMA access. Returns the state after it. `owned`: `state` is a private copy
+ * the caller made for this access (src/platform/transition.ts's `dma`), which may be changed in
+ * place and returned instead of copied again; otherwise `state` is never changed.
+ */
+export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, raised: RaisedInterrupt[], owned = false): PlatformState {
   // PCIe Base §2.2.7: a request must not cross a 4 KiB boundary; a receiver that checks treats
   // one that does as a Malformed TLP and discards it (§2.3, an error reported, no access made).
   // The same for an address beyond 64 bits, which no TLP can carry (docs/fidelity.md).
-  if (!(access.size >= 1) || access.address < 0n || access.address + BigInt(access.size) > 1n << 64n || (access.address & 0xfffn) + BigInt(access.size) > 0x1000n) {
+  // (Within one page below 2^64, address + size ≤ 2^64 follows: the page ends at or below it.)
+  if (!(access.size >= 1) || access.address < 0n || access.address > MAX_U64 || Number(access.address & 0xfffn) + access.size > 0x1000) {
     emit({ kind: 'action-rejected', why: `malformed request from ${access.fn.key}: ${access.size} bytes at 0x${access.address.toString(16)} cross a 4 KiB boundary or 64 bits (PCIe Base §2.2.7); discarded` });
     return state;
   }
   // The device puts `size` bytes on the bus: anything above them is not part of the write.
-  const a = { ...access, value: access.value & ((1n << BigInt(8 * access.size)) - 1n) };
-  const source = { device: a.fn.key, rid: a.rid, pasid: a.pasid, iova: a.address, size: a.size, write: a.write };
+  const mask = VALUE_MASKS[access.size] ?? (1n << BigInt(8 * access.size)) - 1n;
+  const a = access.value >= 0n && access.value <= mask ? access : { ...access, value: access.value & mask };
   if (a.pasid === undefined && isInterruptAddress(a.address)) {
     // VT-d §3.14: never DMA-remapped. A DWORD write is an interrupt request; anything else is a malformed one.
     const why = interruptRangeMisfit(a.write, a.address, a.size);
@@ -154,12 +237,14 @@ export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, r
   let references: readonly MemoryReference[] = [];
   let type: string | undefined;
   let next = state;
+  let stale: readonly StaleCacheUse[] | undefined;
   if (unit !== undefined && (unit.regs.gsts & (1 << GLOBAL_STATUS_BITS.TES)) !== 0) {
-    const request: DmaRequest = { rid: a.rid, iova: a.address, size: a.size, read: !a.write, write: a.write, ...(a.pasid === undefined ? {} : { pasid: a.pasid }) };
+    const request: DmaRequest = { rid: a.rid, iova: a.address, size: a.size, read: !a.write, write: a.write };
+    if (a.pasid !== undefined) request.pasid = a.pasid;
     const config = { rtaddr: unit.regs.rtaddrLatched, cap: dmaCapabilities(unit, state.hostAddressWidth) };
     const r = translateWithCaches(state.memory, config, unit.dma, request);
     // Cache entries marked stale that the translation used (P4, src/vtd/dma/caches.ts): the event that follows carries them.
-    if (r.stale !== undefined) (source as { stale?: unknown }).stale = r.stale;
+    stale = r.stale;
     if (r.hit) {
       hpa = r.lookup.hpa;
       translation = 'iotlb-hit';
@@ -180,7 +265,7 @@ export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, r
         current = rec.unit;
         frcd = rec.record;
       }
-      emit({ kind: 'dma-fault', ...source, iommu: unit.index, reason: f.reason, condition: f.condition, frcd, references: r.result.references });
+      emit({ kind: 'dma-fault', ...sourceOf(a, stale), iommu: unit.index, reason: f.reason, condition: f.condition, frcd, references: r.result.references });
       return current === unit ? next : withUnit(next, current);
     }
     if (isInterruptAddress(hpa)) {
@@ -195,27 +280,64 @@ export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, r
         current = rec.unit;
         frcd = rec.record;
       }
-      emit({ kind: 'dma-fault', ...source, iommu: unit.index, reason, condition: 'interrupt-range-output', frcd, references });
+      emit({ kind: 'dma-fault', ...sourceOf(a, stale), iommu: unit.index, reason, condition: 'interrupt-range-output', frcd, references });
       return current === unit ? next : withUnit(next, current);
     }
+    // `next` is `state` until one of these copies it: only a copy made here (or a state the caller
+    // owns) is changed in place, which spares a second copy of the root per access.
+    let own = owned;
     if (!r.hit && r.result.ok && r.result.memory !== state.memory) {
-      next = copyState(next);
+      if (!own) next = copyState(next);
+      own = true;
       (next as { memory: typeof state.memory }).memory = r.result.memory;
     }
-    if (r.caches !== unit.dma) next = withUnit(next, { ...unit, dma: r.caches });
+    if (r.caches !== unit.dma) {
+      const iommus = next.iommus.slice();
+      iommus[unit.index] = withDmaCaches(unit, r.caches);
+      if (!own) next = copyState(next);
+      own = true;
+      (next as { iommus: readonly IommuUnit[] }).iommus = iommus;
+    }
+    owned = own;
   } else if (a.pasid !== undefined && isInterruptAddress(a.address)) {
     // A PASID request is never an interrupt request (VT-d §3.14), and nothing translates it.
     return unsupportedRequest(state, a, 'pasid-untranslated', emit);
   }
   if (a.write) {
     const memory = next.memory.writeLE(hpa, a.size, a.value);
-    next = copyState(next);
+    if (!owned) next = copyState(next);
     (next as { memory: typeof memory }).memory = memory;
-    emit({ kind: 'dma-access', ...source, hpa, translation, type, references, value: a.value, iommu });
+    emit(accessEvent(a, stale, hpa, translation, type, references, a.value, iommu));
     return next;
   }
-  emit({ kind: 'dma-access', ...source, hpa, translation, type, references, value: next.memory.readLE(hpa, a.size), iommu });
+  emit(accessEvent(a, stale, hpa, translation, type, references, next.memory.readLE(hpa, a.size), iommu));
   return next;
+}
+
+/** The request fields every DMA event starts with, `stale` (the stale cache entries used) after them when there are any. */
+function sourceOf(a: DmaAccess, stale: readonly StaleCacheUse[] | undefined) {
+  const source: { device: string; rid: number; pasid: number | undefined; iova: bigint; size: number; write: boolean; stale?: readonly StaleCacheUse[] } = { device: a.fn.key, rid: a.rid, pasid: a.pasid, iova: a.address, size: a.size, write: a.write };
+  if (stale !== undefined) source.stale = stale;
+  return source;
+}
+
+/**
+ * The `dma-access` event: `{ kind, ...sourceOf(a, stale), hpa, translation, type, references,
+ * value, iommu }` written out (the same keys in the same order) — the spread was a tenth of what
+ * a cold nested DMA adds to its walk (issue 15 goal 4).
+ */
+function accessEvent(
+  a: DmaAccess,
+  stale: readonly StaleCacheUse[] | undefined,
+  hpa: bigint,
+  translation: DmaAccessEvent['translation'],
+  type: string | undefined,
+  references: readonly MemoryReference[],
+  value: bigint,
+  iommu: number | undefined,
+): DistributiveOmit<DmaAccessEvent, 'step'> {
+  if (stale === undefined) return { kind: 'dma-access', device: a.fn.key, rid: a.rid, pasid: a.pasid, iova: a.address, size: a.size, write: a.write, hpa, translation, type, references, value, iommu };
+  return { kind: 'dma-access', device: a.fn.key, rid: a.rid, pasid: a.pasid, iova: a.address, size: a.size, write: a.write, stale, hpa, translation, type, references, value, iommu };
 }
 
 /**

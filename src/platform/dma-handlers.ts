@@ -19,11 +19,45 @@ function mapPages(a: ActionOf<'map-dma'>): number {
   let pages = 0;
   for (const m of a.mappings) {
     if (pages > MAX_ACTION_MAP_PAGES) break;
-    const gpa = m.gpa;
-    pages += mappingPageCount(m.iova, gpa ?? m.hpa, m.size, MAX_ACTION_MAP_PAGES - pages);
-    if (gpa !== undefined && pages <= MAX_ACTION_MAP_PAGES) pages += mappingPageCount(gpa, m.hpa, m.size, MAX_ACTION_MAP_PAGES - pages);
+    if (a.mode === 'nested') {
+      // IOVA → GPA in the first stage, GPA → HPA in the second (the GPA is the IOVA when not given).
+      const gpa = m.gpa ?? m.iova;
+      pages += mappingPageCount(m.iova, gpa, m.size, MAX_ACTION_MAP_PAGES - pages);
+      if (pages <= MAX_ACTION_MAP_PAGES) pages += mappingPageCount(gpa, m.hpa, m.size, MAX_ACTION_MAP_PAGES - pages);
+    } else {
+      // One stage maps IOVA → HPA; a `gpa` is not used outside nested mode.
+      pages += mappingPageCount(m.iova, m.hpa, m.size, MAX_ACTION_MAP_PAGES - pages);
+    }
   }
   return pages;
+}
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+/** Paging levels a mode's tables may have: second stage 3/4/5 (context/PASID-entry AW 1–3, VT-d §9.3, §9.6), first stage 4/5 (FLPM 0/1, §9.6). */
+const SECOND_STAGE_LEVELS: ReadonlySet<number> = new Set([3, 4, 5]);
+const FIRST_STAGE_LEVELS: ReadonlySet<number> = new Set([4, 5]);
+
+/**
+ * Why `a` cannot be built, found before any table is (undefined when it can): levels the
+ * entries cannot encode, a mapping that is not 4 KiB aligned or empty, or a leaf with rights no
+ * entry can carry — the builder's own rules (src/vtd/dma/builder.ts), checked up front so that a
+ * bad mapping is refused at once instead of after building every table before it.
+ */
+function mapDmaProblem(a: ActionOf<'map-dma'>): string | undefined {
+  const firstStageOnly = a.mode === 'first-stage';
+  if (!(firstStageOnly ? FIRST_STAGE_LEVELS : SECOND_STAGE_LEVELS).has(a.levels)) return `${a.levels}-level tables cannot be encoded (${firstStageOnly ? 'first stage: 4 or 5 levels' : 'second stage: 3, 4 or 5 levels'})`;
+  if (a.mode === 'nested' && a.firstStageLevels !== undefined && !FIRST_STAGE_LEVELS.has(a.firstStageLevels)) return `a ${a.firstStageLevels}-level first stage cannot be encoded (4 or 5 levels)`;
+  if (a.mode === 'pass-through' || a.mode === 'legacy-pass-through') return undefined;
+  const aligned = (iova: bigint, out: bigint, size: bigint): boolean => size > 0n && ((iova | out | size) & 0xfffn) === 0n;
+  for (const m of a.mappings) {
+    const gpa = m.gpa ?? m.iova;
+    const stages: [bigint, bigint][] = a.mode === 'nested' ? [[m.iova, gpa], [gpa, m.hpa]] : [[m.iova, m.hpa]];
+    for (const [from, to] of stages) if (!aligned(from, to, m.size)) return `mapping ${hex(from)} → ${hex(to)} (+${hex(m.size)}) is not 4 KiB aligned`;
+    // A first-stage leaf is a present x86 entry, always readable; a second-stage leaf with neither R nor W is not present.
+    if ((a.mode === 'first-stage' || a.mode === 'nested') && !m.read) return `first-stage mapping at ${hex(m.iova)}: a present x86 entry is always readable`;
+    if ((a.mode === 'legacy' || a.mode === 'second-stage') && !m.read && !m.write) return `second-stage mapping at ${hex(m.iova)} grants neither read nor write`;
+  }
+  return undefined;
 }
 import type { Draft } from 'immer';
 import type { ActionOf } from './actions.ts';
@@ -33,8 +67,8 @@ import { directInvalidation } from './register-handlers.ts';
 import { writeRtaddr } from '../vtd/ir-registers.ts';
 import { settleDmaCaches, type DmaCaches } from '../vtd/dma/caches.ts';
 import { allocatePage, buildFirstStage, buildNested, buildSecondStage, installLegacyDevice, installPasidEntry, installScalableDevice, pdtsFor, type BumpAllocator } from '../vtd/dma/builder.ts';
-import { addressFrame, frameAddress, PGTT, RTADDR, TTM, CONTEXT_TT } from '../vtd/dma/structures.ts';
-import { translateDma } from '../vtd/dma/walk.ts';
+import { addressFrame, frameAddress, PASID_ENTRY, PGTT, RTADDR, TTM, CONTEXT_TT } from '../vtd/dma/structures.ts';
+import { translateDma, type DmaRequest, type DmaWalkFault, type DmaWalkResult } from '../vtd/dma/walk.ts';
 import { dmaCapabilities } from './dma-access.ts';
 import { deviceRequesterIds } from '../fabric/contexts.ts';
 import { decodeEcap } from '../vtd/registers.ts';
@@ -144,6 +178,89 @@ function trimGrant(g: DmaGrant, start: bigint, end: bigint): DmaGrant[] {
   return out;
 }
 
+/**
+ * Fault conditions of a walk that hold for every input under the entry that faulted: the entry at
+ * the fault's level (and those above it, which every such input reads too) is not present, has
+ * reserved bits set, or lacks the right (rights are ANDed down the levels, VT-d §3.7). Second-stage
+ * ones only where the second stage translates the IOVA itself (legacy and scalable second-stage
+ * mode), not a nested walk's GPA.
+ */
+const FIRST_STAGE_HOLES: ReadonlySet<string> = new Set(['fs-not-present', 'fs-reserved']);
+const SECOND_STAGE_HOLES: ReadonlySet<string> = new Set(['ss-not-present', 'ss-reserved', 'no-read', 'no-write']);
+/** Faults of the root, context or PASID structures: the same for every IOVA of the requester ID. */
+const ABOVE_PAGING: ReadonlySet<string> = new Set(['root', 'context', 'pasid-dir', 'pasid']);
+
+/**
+ * The paging level whose aligned region around the faulting IOVA faults alike for every IOVA in
+ * it (see {@link FIRST_STAGE_HOLES}), Infinity when every IOVA of the requester ID does, 0 when
+ * the fault says nothing beyond its own IOVA.
+ */
+function holeLevel(w: DmaWalkFault): number {
+  const f = w.fault;
+  if (f.stage !== undefined && ABOVE_PAGING.has(f.stage)) return Infinity;
+  if (f.level === undefined) return 0;
+  if (f.stage === 'first' && FIRST_STAGE_HOLES.has(f.condition)) return f.level;
+  if (f.stage === 'second' && SECOND_STAGE_HOLES.has(f.condition)) {
+    // Legacy mode walks the IOVA itself; scalable mode only with PGTT = second-stage (nested walks GPAs too).
+    const pe = w.references.find((r) => r.stage === 'pasid');
+    if (pe === undefined || PASID_ENTRY.decode(pe.entry).PGTT === PGTT.SECOND_STAGE) return f.level;
+  }
+  return 0;
+}
+
+/**
+ * The leaf entries an unmap clears, written to zero: for each requester ID, each IOVA
+ * `a.iova + k·4 KiB` in the range is walked (a read, then a write for a write-only page) on the
+ * memory as cleared so far, and the leaf that maps it — the last paging entry of its stage the
+ * walk read, the first stage's in nested and first-stage mode — is cleared, once. An IOVA whose
+ * walks both fault under an entry that maps nothing (not present, reserved, or lacking the
+ * right: {@link holeLevel}) is unmapped with every IOVA under that entry, so those are not walked:
+ * memory does not change meanwhile, so their walks would fault alike. The cost is linear in the
+ * pages mapped (plus one walk per hole), not in the range's size; cleared leaves are a set.
+ * Returns the memory and the number of leaves cleared.
+ */
+function clearLeaves(before: PlatformState, unit: IommuUnit, a: ActionOf<'unmap-dma'>, rids: readonly number[]): { memory: PlatformState['memory']; cleared: number } {
+  let memory = before.memory;
+  const config = { rtaddr: unit.regs.rtaddr, cap: dmaCapabilities(unit, before.hostAddressWidth) };
+  const cleared = new Set<bigint>();
+  const end = a.iova + a.size;
+  for (const rid of rids) {
+    for (let iova = a.iova; iova < end; ) {
+      const read: DmaRequest = { rid, iova, size: 1, read: true, write: false };
+      if (a.pasid !== undefined) read.pasid = a.pasid;
+      let r: DmaWalkResult = translateDma(memory, config, read);
+      if (!r.ok) {
+        // A read finds the leaf of a readable page; a write-only second-stage page needs a write.
+        const w = translateDma(memory, config, { ...read, read: false, write: true });
+        if (!w.ok) {
+          const level = Math.min(holeLevel(r), holeLevel(w));
+          if (level === Infinity) break;
+          if (level === 0) {
+            iova += 4096n;
+            continue;
+          }
+          // On to the first IOVA of the range's 4 KiB steps at or past the hole's end.
+          const shift = BigInt(12 + 9 * (level - 1));
+          const holeEnd = ((iova >> shift) + 1n) << shift;
+          iova = a.iova + ((holeEnd - a.iova + 4095n) / 4096n) * 4096n;
+          continue;
+        }
+        r = w;
+      }
+      // The leaf is the last paging entry read for the IOVA (the first stage's in nested mode).
+      const stage = r.type === 'nested' || r.type === 'first-stage' ? 'first' : 'second';
+      let leaf: bigint | undefined;
+      for (let i = r.references.length - 1; i >= 0 && leaf === undefined; i--) if (r.references[i]!.stage === stage) leaf = r.references[i]!.entryAddress;
+      if (leaf !== undefined && !cleared.has(leaf)) {
+        memory = memory.writeLE(leaf, 8, 0n);
+        cleared.add(leaf);
+      }
+      iova += 4096n;
+    }
+  }
+  return { memory, cleared: cleared.size };
+}
+
 export const dmaHandlers: {
   [K in 'write-rtaddr' | 'invalidate-dma' | 'invalidation-wait' | 'dma-root' | 'map-dma' | 'unmap-dma']: Handler<K>;
 } = {
@@ -188,6 +305,8 @@ export const dmaHandlers: {
     if (!unit || !fn) return;
     // The compiler bounds a scenario's map to MAX_MAP_PAGES; this bounds actions that do not come from one.
     if (mapPages(a) > MAX_ACTION_MAP_PAGES) return void emit({ kind: 'action-rejected', why: `map-dma for ${a.device}: the mappings need more than ${MAX_ACTION_MAP_PAGES} pages` });
+    const problem = mapDmaProblem(a);
+    if (problem !== undefined) return void emit({ kind: 'action-rejected', why: `map-dma for ${a.device}: ${problem}` });
     const legacy = a.mode === 'legacy' || a.mode === 'legacy-pass-through';
     if (legacy && (a.pasid !== undefined || a.ridPasid)) return void emit({ kind: 'action-rejected', why: `map-dma for ${a.device}: a legacy context entry has no PASIDs` });
     if (!legacy && a.ridPasid && (a.pasid ?? 0) !== 0 && !decodeEcap(unit.ecap).RPS) {
@@ -233,23 +352,7 @@ export const dmaHandlers: {
     // The compiler's bound (src/scenario/limits.ts), enforced here too for actions that do not come from a scenario.
     if (a.iova + a.size > 1n << 64n) return void emit({ kind: 'action-rejected', why: `unmap-dma for ${a.device}: 0x${a.iova.toString(16)}+0x${a.size.toString(16)} goes beyond 64-bit IOVAs` });
     if (a.size > MAX_UNMAP_BYTES) return void emit({ kind: 'action-rejected', why: `unmap-dma for ${a.device}: 0x${a.size.toString(16)} bytes exceeds the unmap limit of 0x${MAX_UNMAP_BYTES.toString(16)}` });
-    let memory = before.memory;
-    const config = { rtaddr: unit.regs.rtaddr, cap: dmaCapabilities(unit, before.hostAddressWidth) };
-    const cleared: bigint[] = [];
-    const pasid = a.pasid === undefined ? {} : { pasid: a.pasid };
-    for (const rid of requesterIdsOf(before, a.device, fn.rid)) {
-      for (let iova = a.iova; iova < a.iova + a.size; iova += 4096n) {
-        // A read finds the leaf of a readable page; a write-only second-stage page needs a write.
-        let r = translateDma(memory, config, { rid, iova, size: 1, read: true, write: false, ...pasid });
-        if (!r.ok) r = translateDma(memory, config, { rid, iova, size: 1, read: false, write: true, ...pasid });
-        if (!r.ok) continue;
-        // The leaf is the last paging entry read for the IOVA (the first stage's in nested mode).
-        const leaf = [...r.references].reverse().find((ref) => ref.stage === (r.type === 'nested' || r.type === 'first-stage' ? 'first' : 'second'));
-        if (leaf === undefined || cleared.includes(leaf.entryAddress)) continue;
-        memory = memory.writeLE(leaf.entryAddress, 8, 0n);
-        cleared.push(leaf.entryAddress);
-      }
-    }
+    const { memory, cleared } = clearLeaves(before, unit, a, requesterIdsOf(before, a.device, fn.rid));
     draft.memory = memory;
     const prev = before.intent.dma[a.device];
     if (prev !== undefined) {
@@ -262,6 +365,6 @@ export const dmaHandlers: {
       }
     }
     if (a.skipsInvalidation) draft.iommus[a.iommu]!.dma = settledCaches(memory, unit, before.hostAddressWidth) as Draft<DmaCaches>;
-    emit({ kind: 'hypervisor', policy: before.hypervisor.policy, request: `${unit.name}: unmap ${a.device}${a.pasid === undefined ? '' : ` PASID ${a.pasid}`} 0x${a.iova.toString(16)}+0x${a.size.toString(16)}: ${cleared.length} leaf entr${cleared.length === 1 ? 'y' : 'ies'} cleared${a.skipsInvalidation ? '; no invalidation' : ''}` });
+    emit({ kind: 'hypervisor', policy: before.hypervisor.policy, request: `${unit.name}: unmap ${a.device}${a.pasid === undefined ? '' : ` PASID ${a.pasid}`} 0x${a.iova.toString(16)}+0x${a.size.toString(16)}: ${cleared} leaf entr${cleared === 1 ? 'y' : 'ies'} cleared${a.skipsInvalidation ? '; no invalidation' : ''}` });
   },
 };

@@ -36,12 +36,14 @@ import { updatePid } from '../vtd/pid-memory.ts';
 import { pirVectors } from '../vtd/pid.ts';
 import { isPolicyRequest, type PolicyRequest } from '../policy/policy.ts';
 import { policyNamed } from '../policy/index.ts';
-import { grantCoversVector, type IntendedRoute, type SoftwareRoute, type Vcpu } from './state.ts';
+import { grantCoversVector, type HypervisorIntent, type IntendedRoute, type SoftwareRoute, type Vcpu } from './state.ts';
 import { dmaHandlers } from './dma-handlers.ts';
 import { directInvalidation, registerHandlers } from './register-handlers.ts';
 import { sendEventInterrupts } from './event-interrupts.ts';
-import { deviceDma } from './dma-access.ts';
+import { deviceDma, dmaActionCarriable, MAX_U64 } from './dma-access.ts';
 import { malformedField } from './action-fields.ts';
+import { withEntry } from '../util/keyed-record.ts';
+import { grantsWithout } from './grants.ts';
 import { traverseFabric } from './bus.ts';
 import { runningVcpu, vcpuAt, withVcpu, type VcpuTable } from './vcpu-table.ts';
 import { avicTakeIrr } from '../x86/avic.ts';
@@ -95,9 +97,19 @@ export function unitOrReject(state: PlatformState, iommu: number, emit: Emit): I
 }
 
 export function deviceOrReject(state: PlatformState, key: string, emit: Emit): PciFunction | undefined {
-  const fn = state.devices[key];
+  // Own keys only: `__proto__` or `constructor` names no function.
+  const fn = Object.hasOwn(state.devices, key) ? state.devices[key] : undefined;
   if (fn === undefined) emit({ kind: 'action-rejected', why: `no PCI function ${key}` });
   return fn;
+}
+
+/**
+ * Set function `key` of `before` to `fn` in the draft: a new `devices` record set at the
+ * root, built outside immer (src/util/keyed-record.ts: immer's copy of the record through
+ * `draft.devices[key]` was most of the cost of an MSI programming action with 256 devices).
+ */
+function setDevice(draft: Draft<PlatformState>, before: PlatformState, key: string, fn: PciFunction): void {
+  draft.devices = withEntry(before.devices, key, fn) as Draft<Record<string, PciFunction>>;
 }
 
 /** The messages a function released, in order, as device writes. */
@@ -268,7 +280,7 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
       mask: a.mask ?? fn.msi.mask,
     };
     const released = releasePending({ ...fn, msi });
-    draft.devices[a.device] = released.fn as Draft<PciFunction>;
+    setDevice(draft, before, a.device, released.fn);
     emit({ kind: 'msi-config', device: a.device, change: `MSI ${msi.enabled ? 'enabled' : 'disabled'} address ${hexDigits(msi.address, 8)} data ${hexDigits(msi.data, 4)} vectors ${1 << msi.mme} mask ${hexDigits(msi.mask, 8)}` });
     return sendAll(released.fn, released.messages);
   },
@@ -283,7 +295,7 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
     const table = fn.msix.table.slice();
     table[a.entry] = { address: a.address ?? entry.address, data: a.data ?? entry.data, masked: a.masked ?? entry.masked };
     const released = releasePending({ ...fn, msix: { ...fn.msix, table } });
-    draft.devices[a.device] = released.fn as Draft<PciFunction>;
+    setDevice(draft, before, a.device, released.fn);
     const e = table[a.entry]!;
     emit({ kind: 'msi-config', device: a.device, change: `MSI-X entry ${a.entry} ← address ${hexDigits(e.address, 8)} data ${hexDigits(e.data, 8)} ${e.masked ? 'masked' : 'unmasked'}` });
     return sendAll(released.fn, released.messages);
@@ -295,7 +307,7 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
     if (fn.msix === undefined) return void emit({ kind: 'action-rejected', why: `${a.device} has no MSI-X capability` });
     const msix = { ...fn.msix, enabled: a.enabled ?? fn.msix.enabled, functionMask: a.functionMask ?? fn.msix.functionMask };
     const released = releasePending({ ...fn, msix });
-    draft.devices[a.device] = released.fn as Draft<PciFunction>;
+    setDevice(draft, before, a.device, released.fn);
     emit({ kind: 'msi-config', device: a.device, change: `MSI-X ${msix.enabled ? 'enabled' : 'disabled'}${msix.functionMask ? ', function masked' : ''}` });
     return sendAll(released.fn, released.messages);
   },
@@ -306,7 +318,7 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
     if (before.vmm?.devices[a.device] !== undefined) emit({ kind: 'device-raised', device: a.device, entry: a.vector });
     const r = signal(fn, a.vector);
     if (r.kind === 'dropped') return void emit({ kind: 'msi-dropped', device: a.device, vector: a.vector, why: r.why });
-    draft.devices[a.device] = r.fn as Draft<PciFunction>;
+    setDevice(draft, before, a.device, r.fn);
     if (r.kind === 'pending') return void emit({ kind: 'msi-pending', device: a.device, capability: r.capability, vector: a.vector });
     return [{ fn, rid: fn.rid, address: r.message.address, data: r.message.data }];
   },
@@ -314,19 +326,28 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
   'assign-device'(draft, a, emit, before) {
     if (!deviceOrReject(before, a.device, emit)) return;
     if (!before.domains.some((d) => d.id === a.domain)) return void emit({ kind: 'action-rejected', why: `no domain ${a.domain}` });
-    draft.intent.owners[a.device] = a.domain;
-    draft.intent.grants = draft.intent.grants.filter((g) => g.requester !== a.device);
+    // Built from `before` and set at the root: filtering the draft's grants made a proxy of every
+    // grant, setting a key of the draft's owners copied the record through immer's generic path,
+    // and a value set below a nested draft is walked whole when the draft is finalised
+    // (BENCHMARKS.md, issue 15 goal 3).
+    const intent = before.intent;
+    const owners = intent.owners[a.device] === a.domain ? intent.owners : withEntry(intent.owners, a.device, a.domain);
+    const grants = grantsWithout(intent.grants, a.device);
+    if (owners !== intent.owners || grants !== intent.grants) draft.intent = { ...intent, owners, grants } as Draft<HypervisorIntent>;
     emit({ kind: 'intent', change: `${a.device} assigned to domain ${a.domain}` });
   },
 
-  grant(draft, a, emit) {
-    draft.intent.grants.push(a.grant as Draft<typeof a.grant>);
+  grant(draft, a, emit, before) {
+    // Built from `before` and set at the root, as in assign-device.
+    draft.intent = { ...before.intent, grants: [...before.intent.grants, a.grant] } as Draft<HypervisorIntent>;
     const t = a.grant.target;
     emit({ kind: 'intent', change: `grant ${a.grant.requester} vector 0x${a.grant.vector.toString(16)}${a.grant.lastVector === undefined ? '' : `..0x${a.grant.lastVector.toString(16)}`} → ${t.kind === 'pcpu' ? `APIC ${t.apicId}` : `vCPU ${t.vcpu}`}` });
   },
 
-  revoke(draft, a, emit) {
-    draft.intent.grants = draft.intent.grants.filter((g) => !(g.requester === a.requester && (a.vector === undefined || grantCoversVector(g, a.vector))));
+  revoke(draft, a, emit, before) {
+    // Built from `before` and set at the root, as in assign-device.
+    const grants = before.intent.grants.filter((g) => !(g.requester === a.requester && (a.vector === undefined || grantCoversVector(g, a.vector))));
+    draft.intent = { ...before.intent, grants } as Draft<HypervisorIntent>;
     emit({ kind: 'intent', change: `revoke ${a.requester}${a.vector === undefined ? '' : ` vector 0x${a.vector.toString(16)}`}` });
   },
 };
@@ -519,7 +540,7 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
     copy.step = step + 1;
     if (!fn) return copy;
     // A request the bus cannot carry: the size must be 1..64 bytes within one 4 KiB page.
-    if (!(action.size >= 1 && action.size <= 64) || (action.address & 0xfffn) + BigInt(action.size) > 0x1000n || action.address < 0n || action.address >> 64n !== 0n) {
+    if (!(action.size >= 1 && action.size <= 64) || Number(action.address & 0xfffn) + action.size > 0x1000 || action.address < 0n || action.address > MAX_U64) {
       emit({ kind: 'action-rejected', why: `DMA of ${action.size} bytes at 0x${action.address.toString(16)}: 1..64 bytes within one 4 KiB page of a 64-bit address` });
       return copy;
     }
@@ -527,7 +548,7 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
     const next =
       rid === undefined
         ? copy
-        : deviceDma(copy, { fn, rid, ...(action.pasid === undefined ? {} : { pasid: action.pasid }), address: action.address, size: action.size, write: action.write, value: action.value ?? 0n }, emit, raised);
+        : deviceDma(copy, { fn, rid, pasid: action.pasid, address: action.address, size: action.size, write: action.write, value: action.value ?? 0n }, emit, raised, true);
     const sent = sendEventInterrupts(next, state, emit, raised);
     freezeResult(sent, state);
     return sent;
@@ -576,7 +597,8 @@ function applyInto(state: PlatformState, action: Action, events: PlatformEvent[]
   const emit = emitterFor(events, step);
   const raised: RaisedInterrupt[] = [];
   // A field no bus or register can carry (NaN, 1.5, a negative or >128-bit bigint): rejected whole (src/platform/action-fields.ts).
-  const malformed = action.kind === 'msi-write' && Number.isSafeInteger(action.data) && action.address >= 0n && action.address >> 64n === 0n && (action.rid === undefined || Number.isSafeInteger(action.rid)) ? undefined : malformedField(action);
+  // `dma` too: its full check is a third of the action's cost beside a cold walk (issue 15 goal 4).
+  const malformed = (action.kind === 'msi-write' && Number.isSafeInteger(action.data) && action.address >= 0n && action.address >> 64n === 0n && (action.rid === undefined || (action.rid >>> 0 === action.rid && action.rid <= 0xffff))) || (action.kind === 'dma' && dmaActionCarriable(action)) ? undefined : malformedField(action);
   if (malformed !== undefined) {
     emit({ kind: 'action-rejected', why: `${action.kind}: ${malformed}` });
     return produce(state, (d) => void (d.step = step + 1));

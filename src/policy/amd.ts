@@ -323,6 +323,9 @@ interface PostedIrte {
   readonly irte: GaVapicIrte;
 }
 
+/** IRTEs an AMD-Vi interrupt table holds at most (2^IntTabLen with IntTabLen ≤ 11 in 2K mode; Linux MAX_IRQS_PER_TABLE_2K; amdvi-facts.md). */
+const AMD_MAX_IRTES = 2048;
+
 /**
  * The GA-mode IRTEs that post into `v` (KVM keeps them on the vCPU's `ir_list`): the policy's
  * recorded routes (`intent.interruptRoutes`, keyed `<table key>:<index>`) whose IRTE in memory
@@ -334,11 +337,15 @@ export function postedIrtesOf(state: PlatformState, v: Vcpu): PostedIrte[] {
     const [keyText, indexText] = k.split(':');
     const key = Number(keyText);
     const index = Number(indexText);
+    // A route recorded by hand (`intend-route`) may name no table: a key or an index no table has
+    // (a table holds at most 2^11 IRTEs: DTE IntTabLen, bits 132:129, is at most 11 — the 2K mode; amdvi-facts.md §DTE) posts into nothing.
+    if (!(Number.isSafeInteger(key) && key >= 0 && Number.isInteger(index) && index >= 0 && index < AMD_MAX_IRTES)) continue;
     const fn = state.devices[route.device];
     if (fn?.iommu === undefined) continue;
     const unit = amdUnit(state, fn.iommu);
     if (unit === undefined || !gaOn(unit)) continue;
     const table = amdTableAddress(key);
+    if (table + BigInt((index + 1) * 16) > 1n << 64n) continue;
     const irte = decodeAmdIrte(state.memory.readLE(table + BigInt(index * 16), 16), true);
     if (irte.format === 'ga-vapic' && irte.backingPage === v.pda) out.push({ iommu: fn.iommu, table, index, device: route.device, irte });
   }

@@ -32,7 +32,8 @@ import { unitsFromDmar } from './dmar-platform.ts';
 import { fabricOfDescription, splitGroupWarnings } from './fabric.ts';
 import type { Fabric } from '../fabric/model.ts';
 import { deviceRequesterIds } from '../fabric/contexts.ts';
-import { fieldName, type ParsedScenario } from './parse.ts';
+import type { ParsedScenario } from './parse.ts';
+import { fieldName } from './field-name.ts';
 import type * as S from './types.ts';
 import { defaultMsixLayout, layoutProblem, regionOf, type MsixLayout } from '../vmm/virtual-msix.ts';
 import type { ImsLayout } from '../vmm/state.ts';
@@ -220,6 +221,15 @@ class Compiler {
     const steps = (data.steps ?? []).map((step, i) => this.step(step, i));
     if (data.check !== undefined) this.checkSection(data, platform);
     return { file: this.parsed.file, name: data.name, description: data.description, platform, steps, ...(data.check === undefined ? {} : { check: data.check }), warnings: this.warnings };
+  }
+
+  /**
+   * The platform only (as {@link compile} would compile it), then a compiler of single steps
+   * against it: {@link stepCompiler}.
+   */
+  platformThenSteps(): (step: S.Step, index: number) => CompiledStep {
+    this.platform(this.parsed.data as S.Scenario);
+    return (step, index) => this.step(step, index);
   }
 
   /** The `check:` section's names must be guest domains of the scenario. */
@@ -1062,4 +1072,17 @@ class Compiler {
  */
 export function compileScenario(parsed: ParsedScenario): CompiledScenario {
   return new Compiler(parsed).compile();
+}
+
+/**
+ * Compile `parsed`'s platform once and return a compiler of single steps against it, each
+ * compiled as {@link compileScenario} would compile it at `index` after the steps compiled
+ * before it by the same compiler (steps that set up driver state — enable-ir's EIME, the
+ * invalidation queues, map-dma's DIDs — change how later ones compile, as in a scenario).
+ * Used by `remapsim check` (src/checker/check.ts) for generated adversary steps, so a run does
+ * not rebuild the platform description (the DMAR, the fabric) for its steps.
+ * @throws InputError as compileScenario, for the platform (at once) or for a step (at its call).
+ */
+export function stepCompiler(parsed: ParsedScenario): (step: S.Step, index: number) => CompiledStep {
+  return new Compiler(parsed).platformThenSteps();
 }

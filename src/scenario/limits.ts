@@ -8,8 +8,12 @@
 
 /** Most page-table leaves (4 KiB, 2 MiB or 1 GiB pages) one `map-dma` step may write, over all its mappings. */
 export const MAX_MAP_PAGES = 65_536;
-/** Largest `unmap-dma` range, in bytes: 8,192 pages of 4 KiB (32 MiB). */
-export const MAX_UNMAP_BYTES = 8192n * 4096n;
+/**
+ * Largest `unmap-dma` range, in bytes: MAX_MAP_PAGES pages of 4 KiB (256 MiB), the most one
+ * `map-dma` can map in 4 KiB pages. The unmap walks only the range's mapped pages (and one IOVA
+ * per unmapped table entry: src/platform/dma-handlers.ts `clearLeaves`), so at most 65,536 walks.
+ */
+export const MAX_UNMAP_BYTES = BigInt(MAX_MAP_PAGES) * 4096n;
 /** Most steps in one scenario (a counterexample is its base's steps plus at most MAX_RUN_STEPS). */
 export const MAX_SCENARIO_STEPS = 5_000;
 

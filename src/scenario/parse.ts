@@ -44,10 +44,9 @@ function normaliseIntegers(value: unknown): unknown {
   return value;
 }
 
-/** `['steps', 3, 'irte', 'vector']` → `steps[3].irte.vector`. */
-export function fieldName(path: readonly (string | number)[]): string {
-  return path.reduce<string>((acc, p) => (/^\d+$/.test(String(p)) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : String(p)), '');
-}
+/** `['steps', 3, 'irte', 'vector']` → `steps[3].irte.vector` (src/scenario/field-name.ts). */
+export { fieldName } from './field-name.ts';
+import { fieldName } from './field-name.ts';
 
 /** Line (1-based) of the YAML node at `path`, or of the closest ancestor that exists. */
 export function lineOf(doc: Document, lines: LineCounter, path: readonly (string | number)[]): number | undefined {

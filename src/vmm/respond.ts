@@ -4,7 +4,7 @@
  * then lets the design react (`vmm-react`); host interrupts of VMM host vectors, device-model
  * operations and reactions go to the design (src/vmm/design.ts).
  */
-import type { Action, ActionOf } from '../platform/actions.ts';
+import type { Action, ActionOf, DeviceModelOp, HypercallOp } from '../platform/actions.ts';
 import type { PlatformState } from '../platform/state.ts';
 import { decodeGuestAccess } from './guest-access.ts';
 import { vmmDesignNamed } from './index.ts';
@@ -17,9 +17,15 @@ export function isVmmRequest(a: Action): a is VmmRequest {
   return VMM_REQUEST_KINDS.has(a.kind);
 }
 
+/** The operations of actions.ts `DeviceModelOp` and `HypercallOp`: another `op` names no operation a design answers. */
+const DEVICE_MODEL_OPS: ReadonlySet<string> = new Set(['bind', 'unbind', 'mask', 'write-page', 'signal-msi'] satisfies DeviceModelOp['op'][]);
+const HYPERCALL_OPS: ReadonlySet<string> = new Set(['set-interrupt', 'get-msi-pair'] satisfies HypercallOp['op'][]);
+
 /** Why `request` cannot be served (no VMM, the device is not one the VMM manages, `vmm-start` of a domain that is not a guest), or undefined. */
 export function vmmRefusal(state: PlatformState, request: VmmRequest): string | undefined {
   if (state.vmm === undefined) return 'the platform has no VMM design (platform.vmm)';
+  if (request.kind === 'device-model' && !DEVICE_MODEL_OPS.has(request.op?.op)) return `device-model: '${String(request.op?.op)}' is no device-model operation (${[...DEVICE_MODEL_OPS].join(', ')})`;
+  if (request.kind === 'hypercall' && !HYPERCALL_OPS.has(request.op?.op)) return `hypercall: '${String(request.op?.op)}' is no hypercall (${[...HYPERCALL_OPS].join(', ')})`;
   if (request.kind === 'vmm-start') {
     const d = state.domains[request.domain];
     return d?.kind === 'guest' ? undefined : `vmm-start: ${d === undefined ? `no domain ${request.domain}` : `${d.name} is the ${d.kind}, not a guest`}`;

@@ -214,7 +214,8 @@ describe('determinism', () => {
     // torn-context's counterexample is in chunk 1: the merge waits for chunk 0 to hold.
     const f = 'specs/attacks/torn-context-insecure.yaml';
     const text = read(f);
-    const overrides = { runs: 2 * CHUNK_RUNS };
+    // No time limit to speak of (the scenario's is 10 s): on a loaded machine the threads, loading tsx, could reach it first.
+    const overrides = { runs: 2 * CHUNK_RUNS, seconds: 600 };
     const p = prepareCheck(text, repo(f), overrides);
     const here = await runCheck(p);
     expect(here.counterexample?.chunk).toBe(1);

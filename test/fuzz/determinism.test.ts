@@ -28,10 +28,11 @@ describe('check is deterministic and interruptible', () => {
 
   it('SIGINT during check: exit 130 and the report of what was found', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'remapsim-int-'));
-    const child = spawn(process.execPath, [BIN, 'check', SPEC, '--no-write', '--runs', '4000000000', '--seconds', '60', '--workers', '1'], { cwd });
+    const child = spawn(process.execPath, [BIN, 'check', SPEC, '--no-write', '--runs', '4000000000', '--seconds', '60', '--workers', '1', '--progress'], { cwd });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    await new Promise((r) => setTimeout(r, 6000));
+    // Interrupt once the search is running (its first progress line), however slow the start-up.
+    await new Promise<void>((r) => child.stderr.once('data', () => r()));
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     expect(code).toBe(130);

@@ -41,6 +41,8 @@ export class DslSource implements TableSource {
   /** Offsets of `fields`, ascending (for locating an error on the nearest preceding line). */
   private readonly offsets: number[];
   readonly raw: { readonly bytes: Uint8Array; readonly line: number } | undefined;
+  /** The line a whole-file error names (src/io/iasl-lines.ts `IaslDump.firstLine`). */
+  private firstLine = 1;
 
   constructor(
     readonly file: string,
@@ -50,10 +52,12 @@ export class DslSource implements TableSource {
     this.fields = dump.fields;
     this.raw = dump.raw;
     this.offsets = [...this.fields.keys()].sort((a, b) => a - b);
+    this.firstLine = dump.firstLine;
   }
 
+  /** Throw the input error of `field` at `line`; an error of no particular line names the file's first content line. */
   failAt(line: number | undefined, field: string, message: string): never {
-    throw new InputError(message, { file: this.file, field, ...(line === undefined ? {} : { line }) });
+    throw new InputError(message, { file: this.file, field, line: line ?? this.firstLine });
   }
 
   /** The line of the field at `offset`, else of the nearest field before it, else of the raw dump. */

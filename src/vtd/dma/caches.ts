@@ -48,6 +48,7 @@ import {
   type DmaRequest,
   type DmaTranslation,
   type DmaWalkResult,
+  type MemoryReference,
   type Permissions,
   type SecondStageStart,
   type TranslationType,
@@ -173,10 +174,13 @@ export function emptyDmaCaches(capacities: Partial<CacheCapacities> = {}): DmaCa
   return { capacities: c, context: [], pasid: [], iotlb: [], pagingStructure: [] };
 }
 
+/** `list` without the entries `same` picks, `item` appended, the oldest dropped beyond `capacity`: a new array, in one pass. */
 function push<T>(list: readonly T[], item: T, capacity: number, same: (a: T) => boolean): T[] {
-  const kept = list.filter((x) => !same(x));
+  if (capacity === 0) return [];
+  const kept: T[] = [];
+  for (let i = 0; i < list.length; i++) if (!same(list[i]!)) kept.push(list[i]!);
   kept.push(item);
-  return capacity === 0 ? [] : kept.slice(Math.max(0, kept.length - capacity));
+  return kept.length > capacity ? kept.slice(kept.length - capacity) : kept;
 }
 
 /** Result of {@link lookupDma}: a hit with its translation (no memory references), or the cache that missed. */
@@ -193,6 +197,21 @@ export type CacheLookup =
       stale?: StaleCacheUse[];
     }
   | { hit: false; missed: 'context' | 'pasid' | 'iotlb' | 'permission' | 'dirty' };
+
+/** Shift and offset mask of the page sizes translations have (4 KiB, 2 MiB, 1 GiB): bigint division is several times a shift. */
+const PAGE_BITS = new Map<number, { readonly shift: bigint; readonly mask: bigint }>([12, 21, 30].map((b) => [2 ** b, { shift: BigInt(b), mask: (1n << BigInt(b)) - 1n }]));
+
+/** The page number of `address` (≥ 0) in pages of `pageSize` bytes: address / pageSize. */
+function pageOf(address: bigint, pageSize: number): bigint {
+  const bits = PAGE_BITS.get(pageSize);
+  return bits === undefined ? address / BigInt(pageSize) : address >> bits.shift;
+}
+
+/** `address` (≥ 0) modulo `pageSize`. */
+function offsetInPage(address: bigint, pageSize: number): bigint {
+  const bits = PAGE_BITS.get(pageSize);
+  return bits === undefined ? address % BigInt(pageSize) : address & bits.mask;
+}
 
 /** Bits hi:lo of `raw` as a number (fields of at most 32 bits). */
 function field(raw: bigint, spec: { readonly hi: number; readonly lo: number }): number {
@@ -246,7 +265,7 @@ export function lookupDma(caches: DmaCaches, request: DmaRequest, cap?: LookupCa
       t.did === did &&
       t.pasid === pasid &&
       t.privileged === privileged &&
-      request.iova / BigInt(t.pageSize) === t.page,
+      pageOf(request.iova, t.pageSize) === t.page,
   );
   if (!e) return { hit: false, missed: 'iotlb' };
   if ((need.read && !e.permissions.read) || (need.write && !e.permissions.write) || (need.execute && !e.permissions.execute)) {
@@ -255,7 +274,7 @@ export function lookupDma(caches: DmaCaches, request: DmaRequest, cap?: LookupCa
   if (need.write && !e.dirty) return { hit: false, missed: 'dirty' };
   const hit: CacheLookup = {
     hit: true,
-    hpa: e.hpaBase + (request.iova % BigInt(e.pageSize)),
+    hpa: e.hpaBase + offsetInPage(request.iova, e.pageSize),
     pageSize: e.pageSize,
     permissions: e.permissions,
     type: e.type,
@@ -292,10 +311,18 @@ function secondStageLevels(t: DmaTranslation): number | undefined {
   }
   if (t.type === 'second-stage' || t.type === 'nested') {
     const p = t.references.find((r) => r.stage === 'pasid');
-    return p === undefined ? undefined : field(p.entry, PASID_ENTRY.layout.spec.fields.AW) + 2;
+    if (p === undefined) return undefined;
+    // The AW of the PASID entry last asked about (a 512-bit entry: one field costs two wide shifts).
+    if (p.entry !== lastPasidEntry) {
+      lastPasidEntry = p.entry;
+      lastPasidLevels = field(p.entry, PASID_ENTRY.layout.spec.fields.AW) + 2;
+    }
+    return lastPasidLevels;
   }
   return undefined;
 }
+let lastPasidEntry: bigint | undefined;
+let lastPasidLevels = 0;
 
 const pscUse = (e: PagingStructureEntry): StaleCacheUse => ({ cache: 'paging-structure', did: e.did, root: e.root, level: e.level, prefix: e.prefix, nextTable: e.nextTable });
 
@@ -311,28 +338,24 @@ export function insertTranslation(caches: DmaCaches, request: DmaRequest, t: Dma
   const { context, pasid } = withContextAndPasid(caches, request, t);
   let iotlb = caches.iotlb;
   if (t.type !== 'pass-through' && t.type !== 'legacy-pass-through') {
-    const size = BigInt(t.pageSize);
-    const e: IotlbEntry = {
-      did: t.did,
-      privileged: t.privileged,
-      type: t.type,
-      page: request.iova / size,
-      pageSize: t.pageSize,
-      hpaBase: t.hpa - (request.iova % size),
-      permissions: { ...t.permissions },
-      dirty: t.dirty,
-      rid: request.rid,
-      viaPasid: request.pasid !== undefined,
-    };
-    if (t.pasid !== undefined) e.pasid = t.pasid;
+    const page = pageOf(request.iova, t.pageSize);
+    const hpaBase = t.hpa - offsetInPage(request.iova, t.pageSize);
+    const permissions = { read: t.permissions.read, write: t.permissions.write, execute: t.permissions.execute };
+    // `pasid` after `viaPasid` when there is one: one literal per shape rather than a key added afterwards.
+    const e: IotlbEntry =
+      t.pasid === undefined
+        ? { did: t.did, privileged: t.privileged, type: t.type, page, pageSize: t.pageSize, hpaBase, permissions, dirty: t.dirty, rid: request.rid, viaPasid: request.pasid !== undefined }
+        : { did: t.did, privileged: t.privileged, type: t.type, page, pageSize: t.pageSize, hpaBase, permissions, dirty: t.dirty, rid: request.rid, viaPasid: request.pasid !== undefined, pasid: t.pasid };
     if (inherited) e.stale = true;
     iotlb = push(iotlb, e, cap.iotlb, (x) => x.did === e.did && x.pasid === e.pasid && x.privileged === e.privileged && x.page === e.page && x.pageSize === e.pageSize);
   }
   // The walk's non-leaf entries, each pushed as `push` would one by one (a same-key entry
-  // replaced, FIFO trimmed), in one pass: a nested walk repeats the upper second-stage
-  // entries for every first-stage table page. In debug mode (src/platform/freeze-mode.ts)
-  // the new entries are frozen here, so that freezing the result does not walk them. Keys
-  // are compared number fields first (level, DID), the bigint ones only when those match.
+  // replaced, FIFO trimmed), in one pass (walk.ts already keeps one per key, where its last use
+  // put it). An entry of the walk is kept as it is — walk.ts `newTableEntry` gives it this
+  // literal's keys in this order — unless it must be marked stale. In debug mode
+  // (src/platform/freeze-mode.ts) the new entries are frozen here, so that freezing the result
+  // does not walk them. Keys are compared number fields first (level, DID), the bigint ones
+  // only when those match.
   const fresh: PagingStructureEntry[] = [];
   if (t.pagingStructures.length > 0) {
     const levels = secondStageLevels(t);
@@ -343,9 +366,13 @@ export function insertTranslation(caches: DmaCaches, request: DmaRequest, t: Dma
           break;
         }
       }
-      const e: PagingStructureEntry = { did: s.did, root: s.root, prefix: s.prefix, level: s.level, nextTable: s.nextTable, permissions: { read: s.permissions.read, write: s.permissions.write, execute: s.permissions.execute } };
-      if (levels !== undefined) e.levels = levels;
-      if (inherited) e.stale = true;
+      let e: PagingStructureEntry;
+      if (!inherited && s.levels === levels) e = s;
+      else {
+        e = { did: s.did, root: s.root, prefix: s.prefix, level: s.level, nextTable: s.nextTable, permissions: { read: s.permissions.read, write: s.permissions.write, execute: s.permissions.execute } };
+        if (levels !== undefined) e.levels = levels;
+        if (inherited) e.stale = true;
+      }
       if (FREEZE_STATES) {
         Object.freeze(e.permissions);
         Object.freeze(e);
@@ -355,14 +382,20 @@ export function insertTranslation(caches: DmaCaches, request: DmaRequest, t: Dma
   }
   let pagingStructure = caches.pagingStructure;
   if (fresh.length > 0) {
-    const kept = pagingStructure.filter((x) => {
-      for (let i = 0; i < fresh.length; i++) if (samePagingKey(x, fresh[i]!)) return false;
-      return true;
-    });
-    kept.push(...fresh);
-    pagingStructure = cap.pagingStructure === 0 ? [] : kept.slice(Math.max(0, kept.length - cap.pagingStructure));
+    let kept = fresh;
+    if (pagingStructure.length > 0) {
+      kept = [];
+      for (const x of pagingStructure) {
+        let same = false;
+        for (let i = 0; i < fresh.length && !same; i++) same = samePagingKey(x, fresh[i]!);
+        if (!same) kept.push(x);
+      }
+      for (const e of fresh) kept.push(e);
+    }
+    pagingStructure = cap.pagingStructure === 0 ? [] : kept.length > cap.pagingStructure ? kept.slice(kept.length - cap.pagingStructure) : kept;
   }
-  return { ...caches, context, pasid, iotlb, pagingStructure };
+  // Every DmaCaches has these keys in this order (emptyDmaCaches): a literal, not a spread.
+  return { capacities: caches.capacities, context, pasid, iotlb, pagingStructure };
 }
 
 /** Same paging-structure-cache key (DID, root, level, prefix): numbers first, bigints last. */
@@ -374,7 +407,14 @@ function samePagingKey(a: { readonly did: number; readonly level: number; readon
 function withContextAndPasid(caches: DmaCaches, request: DmaRequest, t: DmaTranslation): Pick<DmaCaches, 'context' | 'pasid'> {
   const cap = caches.capacities;
   const legacy = t.type === 'legacy-second-stage' || t.type === 'legacy-pass-through';
-  const ctxRef = t.references.find((r) => r.stage === 'context');
+  // The first context and PASID-entry references (one pass, no closure).
+  let ctxRef: MemoryReference | undefined;
+  let peRef: MemoryReference | undefined;
+  for (const r of t.references) {
+    if (r.stage === 'context') ctxRef ??= r;
+    else if (r.stage === 'pasid') peRef ??= r;
+    if (ctxRef !== undefined && peRef !== undefined) break;
+  }
   let context = caches.context;
   if (ctxRef) {
     const ce: ContextCacheEntry = { rid: request.rid, mode: legacy ? 'legacy' : 'scalable', entry: ctxRef.entry };
@@ -382,7 +422,6 @@ function withContextAndPasid(caches: DmaCaches, request: DmaRequest, t: DmaTrans
     context = push(context, ce, cap.context, (c) => c.rid === request.rid);
   }
   let pasid = caches.pasid;
-  const peRef = t.references.find((r) => r.stage === 'pasid');
   if (peRef && t.pasid !== undefined) {
     const p = t.pasid;
     pasid = push(pasid, { rid: request.rid, pasid: p, did: t.did, entry: peRef.entry }, cap.pasid, (c) => c.rid === request.rid && c.pasid === p);

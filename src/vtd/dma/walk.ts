@@ -22,7 +22,7 @@
  * - Requests must not cross a 4 KiB boundary (PCIe TLPs never do); the walk translates the page
  *   holding `iova`.
  */
-import type { PhysicalMemory } from '../../memory/physical-memory.ts';
+import { PhysicalMemory } from '../../memory/physical-memory.ts';
 import { maskOf } from '../../bits/bits.ts';
 import { faultReason } from '../fault-reasons.ts';
 import { capMgawBits, decodeCap, decodeEcap } from '../registers.ts';
@@ -264,7 +264,11 @@ export interface DmaFault {
  */
 export interface DmaTranslation {
   ok: true;
-  /** Every non-leaf second-stage entry used (what a paging-structure cache may keep). */
+  /**
+   * Every non-leaf second-stage entry used (what a paging-structure cache may keep), one per key
+   * (DID, root, level, prefix), in the order of their last use (a nested walk uses the upper
+   * entries once per first-stage table).
+   */
   pagingStructures: SecondStageTableEntry[];
   hpa: bigint;
   pageSize: number;
@@ -422,14 +426,16 @@ export interface SecondStageStart {
 }
 
 /**
- * A non-leaf second-stage entry seen by a walk: in domain `did` under second-stage root `root`,
- * the level-`level` entry covering inputs whose bits above 12 + 9·(level−1) equal `prefix`
- * points to `nextTable`, with `permissions` accumulated from the top down to it.
+ * A non-leaf second-stage entry seen by a walk: in domain `did` under second-stage root `root`
+ * (of `levels` levels), the level-`level` entry covering inputs whose bits above 12 + 9·(level−1)
+ * equal `prefix` points to `nextTable`, with `permissions` accumulated from the top down to it.
+ * Keys in the order of caches.ts `PagingStructureEntry`, which may keep the object itself.
  */
 export interface SecondStageTableEntry extends SecondStageStart {
   did: number;
   root: bigint;
   prefix: bigint;
+  levels: number;
 }
 
 /**
@@ -473,6 +479,59 @@ const decodePasidEntry = lastDecoded((raw) => PASID_ENTRY.decode(raw));
 
 /** Largest table address {@link Walker.read} handles as a number: the entry's address and end stay exact doubles. */
 const SAFE_TABLE = 2 ** 53 - 2 * 4096;
+/** 2^53 as a bigint: a non-negative bigint below it converts to an exact number. */
+const TWO_53 = 1n << 53n;
+const TWO_32 = 2 ** 32;
+/** 2^k as bigints, k = 0..64 (limits without a shift per walk). */
+const POW2: readonly bigint[] = Array.from({ length: 65 }, (_, k) => 1n << BigInt(k));
+const pow2 = (k: number): bigint => POW2[k] ?? 1n << BigInt(k);
+/** 12 + 9·(level − 1): the input bit a level's index starts at (index 0 unused). */
+const LEVEL_SHIFT: readonly number[] = [0, 12, 21, 30, 39, 48];
+/** Bytes mapped by one entry at each level, as {@link levelPageSize} gives them (index 0 unused). */
+const LEVEL_BYTES: readonly number[] = [0, 1, 2, 3, 4, 5].map((l) => (l === 0 ? 0 : levelPageSize(l)));
+
+/** A table address as a number when exact (≤ SAFE_TABLE), else as the bigint: every pointer field is a frame number. */
+function tableOf(frame: number): number | bigint {
+  const address = frame * 4096;
+  return address <= SAFE_TABLE ? address : frameAddress(frame);
+}
+
+/**
+ * The 9-bit table index of level `level` (1..5) in an input address given as its 32-bit halves
+ * (`lo` bits 31:0, `hi` bits 63:32): {@link levelIndex} without bigint arithmetic.
+ */
+function indexAt(lo: number, hi: number, level: number): number {
+  const shift = LEVEL_SHIFT[level] ?? 12 + 9 * (level - 1);
+  return shift >= 32 ? (hi >>> (shift - 32)) & 0x1ff : ((lo >>> shift) | (hi << (32 - shift))) & 0x1ff;
+}
+
+/** 2^(32 − shift) and 2^(shift − 32) per level, for {@link prefixAt}. */
+const PREFIX_SCALE: readonly number[] = LEVEL_SHIFT.map((shift) => 2 ** Math.abs(32 - shift));
+
+/**
+ * The input address shifted right by 12 + 9·(level − 1) bits, from its 32-bit halves: the
+ * paging-structure caches' prefix (at most 52 significant bits: exact).
+ */
+function prefixAt(lo: number, hi: number, level: number): number {
+  const shift = LEVEL_SHIFT[level] ?? 12 + 9 * (level - 1);
+  const scale = PREFIX_SCALE[level] ?? 2 ** Math.abs(32 - shift);
+  return shift >= 32 ? Math.floor(hi / scale) : hi * scale + (lo >>> shift);
+}
+
+/** The input address modulo `size` (a power of two ≤ 2^52), from its 32-bit halves. */
+function offsetIn(lo: number, hi: number, size: number): number {
+  return size <= 2 ** 31 ? (lo & (size - 1)) >>> 0 : (hi % (size / TWO_32)) * TWO_32 + lo;
+}
+
+/** A 64-bit entry from its 32-bit halves. */
+const entryOf = (lo: number, hi: number): bigint => (hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo));
+
+/** A little-endian structure from its dwords (words[0] lowest). */
+function structureOf(words: readonly number[]): bigint {
+  let v = 0n;
+  for (let i = words.length - 1; i >= 0; i--) v = (v << 32n) | BigInt(words[i]!);
+  return v;
+}
 
 /** A 64-bit mask as its low and high 32-bit halves (numbers), to test an entry read as two words. */
 interface SplitMask {
@@ -535,11 +594,20 @@ interface Need {
   execute: boolean;
 }
 
+/** What a nested walk's reads of first-stage tables need of the second stage. */
+const TABLE_READ: Need = Object.freeze({ read: true, write: false, execute: false });
+
 interface SsParams {
+  /** The top table's address (the paging-structure caches' key). */
   root: bigint;
+  /** The same as the walk reads it ({@link tableOf}). */
+  rootTable: number | bigint;
   levels: number;
   /** Input-address width: min(12 + 9·levels, MGAW) (QEMU `vtd_iova_limit`). */
   inputBits: number;
+  /** 2^inputBits, as a bigint and as a number (exact: a power of two). */
+  inputLimit: bigint;
+  inputLimitNumber: number;
   scalable: boolean;
   slee: boolean;
   slade: boolean;
@@ -548,22 +616,113 @@ interface SsParams {
 
 interface SsResult {
   address: bigint;
+  /** `address` as a number (exact: below 2^53). */
+  addressNumber: number;
   pageSize: number;
   perms: Permissions;
+  /** The entries used, top down — kept only with SLADE = 1 (for A/D), else empty. */
   path: { entryAddress: bigint; level: number; entry: bigint }[];
   leafDirty: boolean;
 }
 
+/** No second-stage path kept (SLADE = 0: nothing reads it). Shared, never changed. */
+const NO_PATH: SsResult['path'] = [];
+
 /** Second-stage parameters for a walk of `levels` levels under the unit's MGAW. */
-function ssParams(cap: ResolvedDmaCapabilities, p: Omit<SsParams, 'inputBits'>): SsParams {
+function ssParams(cap: ResolvedDmaCapabilities, p: { rootFrame: number; levels: number; scalable: boolean; slee: boolean; slade: boolean; did: number }): SsParams {
+  const inputBits = Math.min(levelsWidth(p.levels), cap.mgawBits);
   // One literal shape for every SsParams (the walk reads these fields in its inner loop).
-  return { root: p.root, levels: p.levels, inputBits: Math.min(levelsWidth(p.levels), cap.mgawBits), scalable: p.scalable, slee: p.slee, slade: p.slade, did: p.did };
+  return {
+    root: frameAddress(p.rootFrame),
+    rootTable: tableOf(p.rootFrame),
+    levels: p.levels,
+    inputBits,
+    inputLimit: pow2(inputBits),
+    inputLimitNumber: 2 ** inputBits,
+    scalable: p.scalable,
+    slee: p.slee,
+    slade: p.slade,
+    did: p.did,
+  };
+}
+
+/**
+ * An 8-byte entry as last read at one address (a number), kept across walks: its words and the
+ * bigints a {@link MemoryReference} carries — the entry, its address, its table's address for
+ * `index`, the GPA it was read through (`gpa`, nested first stage). `epoch` names the memory
+ * the words were last checked against ({@link Walker.epoch}): a read under another epoch
+ * compares the words in memory with these and rebuilds the bigints only when they differ; a
+ * read under the same epoch skips memory — the memory is the same immutable PhysicalMemory
+ * (or, behind a proxy, the same walk: memory does not change during a walk, A/D updates are
+ * written when it ends). A memo of values (bigints are immutable), so not observable.
+ */
+interface EntryRecord {
+  lo: number;
+  hi: number;
+  entry: bigint;
+  readonly address: bigint;
+  index: number;
+  tableAddress: bigint;
+  gpa: number;
+  entryGpa: bigint | undefined;
+  epoch: number;
+}
+const ENTRY_MEMO = new Map<number, EntryRecord>();
+/** Entries kept before the memo starts over (a bound on its memory, far above one platform's live tables). */
+const ENTRY_MEMO_LIMIT = 1 << 14;
+
+/** The wider structure (root, context, PASID entry) last read per stage, as {@link EntryRecord} for entries: compared by words. */
+interface StructureRecord {
+  epoch: number;
+  readonly at: number;
+  readonly words: readonly number[];
+  readonly entry: bigint;
+  readonly address: bigint;
+  index: number;
+  tableAddress: bigint;
+}
+const STRUCTURE_MEMO = new Map<ReferenceStage, StructureRecord>();
+
+/**
+ * Memory epochs ({@link Walker.epoch}): one per direct PhysicalMemory in a row of walks on it
+ * (only the last such memory is held), one per walk on memory behind a proxy (the explorer's
+ * reference counter: src/explorer/memory-counter.ts, which must see every read a walk makes).
+ */
+let epochs = 0;
+let epochMemory: PhysicalMemory | undefined;
+
+/** What a walk derives from its capabilities, for the last capabilities object seen (the platform shares one per CAP/ECAP). */
+let lastGeometry: { cap: ResolvedDmaCapabilities; limit: bigint; limitNumber: number; hawFrames: number; ssReserved: SplitMask[][] } | undefined;
+function geometryOf(cap: ResolvedDmaCapabilities): NonNullable<typeof lastGeometry> {
+  if (lastGeometry !== undefined && lastGeometry.cap === cap) return lastGeometry;
+  lastGeometry = {
+    cap,
+    limit: pow2(cap.hawBits),
+    limitNumber: 2 ** cap.hawBits,
+    hawFrames: 2 ** (cap.hawBits - 12),
+    ssReserved: ssMasks(cap.hawBits, cap.sl2M, cap.sl1G, cap.snoopControl),
+  };
+  return lastGeometry;
+}
+
+function newTableEntry(p: SsParams, level: number, prefix: number, nextTable: number, perms: Permissions): SecondStageTableEntry {
+  // The key order of caches.ts `insertTranslation`'s paging-structure entries (it keeps this object).
+  return { did: p.did, root: p.root, prefix: BigInt(prefix), level, nextTable: BigInt(nextTable), permissions: { read: perms.read, write: perms.write, execute: perms.execute }, levels: p.levels };
 }
 
 class Walker {
   readonly refs: MemoryReference[] = [];
-  readonly ad = new Map<bigint, AdRecord>();
+  /** A/D updates by entry address (created on the first). */
+  ad: Map<bigint, AdRecord> | undefined;
+  /**
+   * Non-leaf second-stage entries used, one per key (DID, root, level, prefix), each where and as
+   * its last use left it — what inserting them one by one into the paging-structure cache keeps
+   * (a nested walk uses the upper entries once per first-stage table). With their prefixes and
+   * next tables as numbers, for the key comparisons.
+   */
   readonly tables: SecondStageTableEntry[] = [];
+  readonly tablePrefixes: number[] = [];
+  readonly tableNexts: number[] = [];
   readonly limit: bigint;
   /** 2^(HAW − 12): a pointer field (a frame number) at or above it points at or above 2^HAW. */
   readonly hawFrames: number;
@@ -573,10 +732,12 @@ class Walker {
   lastLo = 0;
   lastHi = 0;
   lastAddress = 0n;
-  /** 8-byte entries already read in this walk, by address (a number: exact below 2^53). */
-  readonly seen = new Map<number, { readonly lo: number; readonly hi: number; readonly entry: bigint; readonly address: bigint }>();
   /** 2^HAW as a number (exact: a power of two). */
   readonly limitNumber: number;
+  /** The epoch of this walk's memory: records checked under it are its memory's words. */
+  readonly epoch: number;
+  /** A PhysicalMemory itself, not a proxy (PhysicalMemory.isDirect). */
+  readonly direct: boolean;
   /** The second-stage walk under way (set on entry, path cleared on return): on a fault, the entries it used. */
   ssActiveParams: SsParams | undefined;
   ssActivePath: SsResult['path'] | undefined;
@@ -588,99 +749,214 @@ class Walker {
     readonly cap: ResolvedDmaCapabilities,
     readonly config: DmaConfig,
   ) {
-    this.limit = 1n << BigInt(cap.hawBits);
-    this.limitNumber = 2 ** cap.hawBits;
-    this.hawFrames = 2 ** (cap.hawBits - 12);
-    this.ssReserved = ssMasks(cap.hawBits, cap.sl2M, cap.sl1G, cap.snoopControl);
+    const g = geometryOf(cap);
+    this.limit = g.limit;
+    this.limitNumber = g.limitNumber;
+    this.hawFrames = g.hawFrames;
+    this.ssReserved = g.ssReserved;
+    this.direct = PhysicalMemory.isDirect(mem);
+    if (!this.direct) this.epoch = ++epochs;
+    else {
+      if (mem !== epochMemory) {
+        epochMemory = mem;
+        epochs++;
+      }
+      this.epoch = epochs;
+    }
   }
 
-  /** Read a `bytes`-byte structure at `table + index*bytes`, or signal `accessCondition` when it lies at or above 2^HAW. */
+  /**
+   * Read a `bytes`-byte structure at `table + index*bytes` (`table` a number when exact, else a
+   * bigint), or signal `accessCondition` when it lies at or above 2^HAW. `entryGpa`: the GPA the
+   * entry was translated from (nested first stage), for its reference.
+   */
   read(
     stage: ReferenceStage,
     level: number,
-    table: bigint,
+    table: number | bigint,
     index: number,
     bytes: number,
     accessCondition: FaultCondition,
-    entryGpa?: bigint,
+    entryGpa?: number | bigint,
   ): bigint {
-    const tableNumber = Number(table);
-    if (bytes === 8 && tableNumber <= SAFE_TABLE && (tableNumber & 7) === 0) {
-      // A paging entry (or PASID-directory entry): address arithmetic in exact doubles, the two
-      // aligned words read without bigint arithmetic. Memory does not change during a walk, and
-      // a nested walk reads the upper second-stage entries once per first-stage level: each
-      // entry is fetched from memory once per walk.
-      const at = tableNumber + index * 8;
-      if (at + 8 > this.limitNumber) throw new FaultSignal(accessCondition, stage, level);
-      let seen = this.seen.get(at);
-      if (seen === undefined) {
-        const frame = Math.floor(at / 4096);
-        const word = (at % 4096) >> 2;
-        const lo = this.mem.readWord(frame, word) >>> 0;
-        const hi = this.mem.readWord(frame, word + 1) >>> 0;
-        seen = { lo, hi, entry: hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo), address: BigInt(at) };
-        this.seen.set(at, seen);
-      }
-      this.lastLo = seen.lo;
-      this.lastHi = seen.hi;
-      this.lastAddress = seen.address;
-      const ref: MemoryReference = { stage, level, tableAddress: table, index, entryAddress: seen.address, entry: seen.entry };
-      if (entryGpa !== undefined) ref.entryGpa = entryGpa;
-      this.refs.push(ref);
-      return seen.entry;
+    const tableNumber = typeof table === 'number' ? table : table < TWO_53 ? Number(table) : Infinity;
+    const at = tableNumber + index * bytes;
+    if (at <= SAFE_TABLE) {
+      // Address arithmetic in exact doubles, the aligned words read without bigint arithmetic.
+      if (bytes === 8 && at % 8 === 0) return this.readEntry(stage, level, at, index, accessCondition, entryGpa);
+      if (this.direct && at % 4 === 0 && (at % 4096) + bytes <= 4096 && entryGpa === undefined) return this.readStructure(stage, level, at, index, bytes, accessCondition);
     }
-    const entryAddress = table + BigInt(index * bytes);
+    const tableAddress = typeof table === 'bigint' ? table : BigInt(table);
+    const entryAddress = tableAddress + BigInt(index * bytes);
     if (entryAddress + BigInt(bytes) > this.limit) throw new FaultSignal(accessCondition, stage, level);
     const entry = this.mem.readLE(entryAddress, bytes);
     this.lastLo = Number(entry & 0xffff_ffffn);
     this.lastHi = Number((entry >> 32n) & 0xffff_ffffn);
     this.lastAddress = entryAddress;
-    const ref: MemoryReference = { stage, level, tableAddress: table, index, entryAddress, entry };
-    if (entryGpa !== undefined) ref.entryGpa = entryGpa;
+    const ref: MemoryReference = { stage, level, tableAddress, index, entryAddress, entry };
+    if (entryGpa !== undefined) ref.entryGpa = typeof entryGpa === 'bigint' ? entryGpa : BigInt(entryGpa);
     this.refs.push(ref);
     return entry;
   }
 
+  /** {@link read} of an aligned 8-byte entry at `at` (exact), through {@link ENTRY_MEMO}. */
+  private readEntry(stage: ReferenceStage, level: number, at: number, index: number, accessCondition: FaultCondition, entryGpa: number | bigint | undefined): bigint {
+    if (at + 8 > this.limitNumber) throw new FaultSignal(accessCondition, stage, level);
+    let rec = ENTRY_MEMO.get(at);
+    if (rec === undefined || rec.epoch !== this.epoch) {
+      const frame = Math.floor(at / 4096);
+      const word = (at % 4096) >> 2;
+      const lo = this.mem.readWord(frame, word) >>> 0;
+      const hi = this.mem.readWord(frame, word + 1) >>> 0;
+      if (rec === undefined) {
+        if (ENTRY_MEMO.size >= ENTRY_MEMO_LIMIT) ENTRY_MEMO.clear();
+        rec = { lo, hi, entry: entryOf(lo, hi), address: BigInt(at), index, tableAddress: BigInt(at - index * 8), gpa: -1, entryGpa: undefined, epoch: this.epoch };
+        ENTRY_MEMO.set(at, rec);
+      } else {
+        if (rec.lo !== lo || rec.hi !== hi) {
+          rec.lo = lo;
+          rec.hi = hi;
+          rec.entry = entryOf(lo, hi);
+        }
+        rec.epoch = this.epoch;
+      }
+    }
+    if (rec.index !== index) {
+      rec.index = index;
+      rec.tableAddress = BigInt(at - index * 8);
+    }
+    this.lastLo = rec.lo;
+    this.lastHi = rec.hi;
+    this.lastAddress = rec.address;
+    const ref: MemoryReference = { stage, level, tableAddress: rec.tableAddress, index, entryAddress: rec.address, entry: rec.entry };
+    if (entryGpa !== undefined) {
+      if (typeof entryGpa === 'bigint') ref.entryGpa = entryGpa;
+      else {
+        if (rec.gpa !== entryGpa || rec.entryGpa === undefined) {
+          rec.gpa = entryGpa;
+          rec.entryGpa = BigInt(entryGpa);
+        }
+        ref.entryGpa = rec.entryGpa;
+      }
+    }
+    this.refs.push(ref);
+    return rec.entry;
+  }
+
+  /** {@link read} of a dword-aligned structure of `bytes` bytes at `at` (exact) within one frame, through {@link STRUCTURE_MEMO} (direct memory only: behind a proxy one structure is one `readLE`). */
+  private readStructure(stage: ReferenceStage, level: number, at: number, index: number, bytes: number, accessCondition: FaultCondition): bigint {
+    if (at + bytes > this.limitNumber) throw new FaultSignal(accessCondition, stage, level);
+    const frame = Math.floor(at / 4096);
+    const first = (at % 4096) >> 2;
+    const count = bytes >> 2;
+    let rec = STRUCTURE_MEMO.get(stage);
+    let same = rec !== undefined && rec.at === at && rec.words.length === count;
+    if (same && rec!.epoch !== this.epoch) {
+      for (let i = 0; same && i < count; i++) same = this.mem.readWord(frame, first + i) >>> 0 === rec!.words[i];
+      if (same) rec!.epoch = this.epoch;
+    }
+    if (!same || rec === undefined) {
+      const words: number[] = [];
+      for (let i = 0; i < count; i++) words.push(this.mem.readWord(frame, first + i) >>> 0);
+      rec = { epoch: this.epoch, at, words, entry: structureOf(words), address: BigInt(at), index, tableAddress: BigInt(at - index * bytes) };
+      STRUCTURE_MEMO.set(stage, rec);
+    } else if (rec.index !== index) {
+      rec.index = index;
+      rec.tableAddress = BigInt(at - index * bytes);
+    }
+    this.lastLo = rec.words[0]!;
+    this.lastHi = rec.words[1] ?? 0;
+    this.lastAddress = rec.address;
+    this.refs.push({ stage, level, tableAddress: rec.tableAddress, index, entryAddress: rec.address, entry: rec.entry });
+    return rec.entry;
+  }
+
   setBits(stage: 'first' | 'second', level: number, entryAddress: bigint, entry: bigint, bits: bigint): void {
-    const rec = this.ad.get(entryAddress);
+    const ad = (this.ad ??= new Map());
+    const rec = ad.get(entryAddress);
     if (rec) rec.set |= bits;
-    else this.ad.set(entryAddress, { stage, level, before: entry, set: bits });
+    else ad.set(entryAddress, { stage, level, before: entry, set: bits });
   }
 
   /**
-   * Second-stage walk of `input` (an IOVA or a GPA). Permission checks happen at every level
-   * (rights are the AND over levels, VT-d §3.7; QEMU stops at the first entry lacking the
-   * right). Check order per entry: legacy mode tests the right first and reserved bits second
-   * (QEMU `vtd_iova_to_slpte`); scalable mode tests present (R|W), reserved, then the right.
-   * The input must lie below 2^min(12 + 9·levels, MGAW) ('beyond-aw'); the top-level table
-   * must be readable ('ss-root-access').
+   * Record the non-leaf second-stage entry at `level` on the way to `input` (given as its 32-bit
+   * halves), pointing to `nextTable` with `perms` accumulated down to it: one entry per key, at
+   * the end of {@link tables} (its last use), with the values of this use.
    */
-  secondStage(p: SsParams, input: bigint, need: Need): SsResult {
-    if (input >> BigInt(p.inputBits) !== 0n) throw new FaultSignal('beyond-aw', 'second', p.levels);
+  private tableEntry(p: SsParams, level: number, inLo: number, inHi: number, nextTable: number, perms: Permissions): void {
+    const prefix = prefixAt(inLo, inHi, level);
+    const tables = this.tables;
+    const prefixes = this.tablePrefixes;
+    const nexts = this.tableNexts;
+    let entry: SecondStageTableEntry | undefined;
+    for (let i = 0; i < tables.length; i++) {
+      const t = tables[i]!;
+      if (t.level !== level || prefixes[i] !== prefix || t.did !== p.did || t.root !== p.root) continue;
+      const q = t.permissions;
+      if (nexts[i] === nextTable && q.read === perms.read && q.write === perms.write && q.execute === perms.execute) entry = t;
+      entry ??= newTableEntry(p, level, prefix, nextTable, perms);
+      // Moved to the end (a handful of entries: a copy loop, cheaper than splice or a length change).
+      const last = tables.length - 1;
+      for (let j = i; j < last; j++) {
+        tables[j] = tables[j + 1]!;
+        prefixes[j] = prefixes[j + 1]!;
+        nexts[j] = nexts[j + 1]!;
+      }
+      tables[last] = entry;
+      prefixes[last] = prefix;
+      nexts[last] = nextTable;
+      return;
+    }
+    tables.push(entry ?? newTableEntry(p, level, prefix, nextTable, perms));
+    prefixes.push(prefix);
+    nexts.push(nextTable);
+  }
+
+  /**
+   * Second-stage walk of `input` (an IOVA or a GPA; a number when exact). Permission checks
+   * happen at every level (rights are the AND over levels, VT-d §3.7; QEMU stops at the first
+   * entry lacking the right). Check order per entry: legacy mode tests the right first and
+   * reserved bits second (QEMU `vtd_iova_to_slpte`); scalable mode tests present (R|W),
+   * reserved, then the right. The input must lie below 2^min(12 + 9·levels, MGAW)
+   * ('beyond-aw'); the top-level table must be readable ('ss-root-access').
+   */
+  secondStage(p: SsParams, input: bigint | number, need: Need): SsResult {
+    // The input's 32-bit halves: indices, prefixes and the page offset without bigint arithmetic.
+    let inLo: number;
+    let inHi: number;
+    if (typeof input === 'number') {
+      if (input >= p.inputLimitNumber) throw new FaultSignal('beyond-aw', 'second', p.levels);
+      inLo = input >>> 0;
+      inHi = Math.floor(input / TWO_32);
+    } else {
+      if (input >= p.inputLimit) throw new FaultSignal('beyond-aw', 'second', p.levels);
+      inLo = Number(input & 0xffff_ffffn);
+      inHi = Number(input >> 32n);
+    }
     let level = p.levels;
-    let table = p.root;
+    let table: number | bigint = p.rootTable;
     const perms: Permissions = { read: true, write: true, execute: true };
-    const start = this.config.secondStageStart?.(p.did, p.root, input);
+    const startAt = this.config.secondStageStart;
+    const start = startAt === undefined ? undefined : startAt(p.did, p.root, typeof input === 'bigint' ? input : BigInt(input));
     if (start !== undefined && start.level <= p.levels && start.level >= 2) {
       level = start.level - 1;
-      table = start.nextTable;
+      table = start.nextTable < TWO_53 ? Number(start.nextTable) : start.nextTable;
       perms.read = start.permissions.read;
       perms.write = start.permissions.write;
       perms.execute = start.permissions.execute;
     }
-    const path: SsResult['path'] = [];
+    const path: SsResult['path'] = p.slade ? [] : NO_PATH;
     this.ssActiveParams = p;
     this.ssActivePath = path;
     // Without SLEE, execute requests are checked as reads [derived].
     const needRead = need.read || (need.execute && !p.slee);
     const masks = this.ssReserved;
     for (;;) {
-      const index = levelIndex(input, level);
+      const index = indexAt(inLo, inHi, level);
       const entry = this.read('second', level, table, index, 8, level === p.levels ? 'ss-root-access' : 'ss-access');
-      const entryAddress = this.lastAddress;
       const lo = this.lastLo;
       const hi = this.lastHi;
-      path.push({ entryAddress, level, entry });
+      if (p.slade) path.push({ entryAddress: this.lastAddress, level, entry });
       // Bits R 0, W 1, X 2, PS 7 tested on the low word.
       perms.read &&= (lo & 1) !== 0;
       perms.write &&= (lo & 2) !== 0;
@@ -701,29 +977,19 @@ class Walker {
       // in a 4 KiB PTE it is ignored).
       const leaf = level === 1 || (lo & 0x80) !== 0;
       if (leaf) {
-        const size = levelPageSize(level);
-        const offsetMask = BigInt(size) - 1n;
+        const size = LEVEL_BYTES[level] ?? levelPageSize(level);
         if (need.execute && p.slee && !perms.execute) throw new FaultSignal('no-execute', 'second', level);
         // Without SLEE the X bit is not consulted; execute requests need read rights [derived].
         if (!p.slee) perms.execute = perms.read;
         this.ssActivePath = undefined;
-        return {
-          address: ((entry & PTE_ADDR_MASK) & ~offsetMask) | (input & offsetMask),
-          pageSize: size,
-          perms,
-          path,
-          leafDirty: (lo & 0x200) !== 0,
-        };
+        // (ADDR & ~(size − 1)) | (input & (size − 1)): below 2^52 + size, exact.
+        const base = entryAddressOf(lo, hi);
+        const addressNumber = base - (base % size) + offsetIn(inLo, inHi, size);
+        return { address: BigInt(addressNumber), addressNumber, pageSize: size, perms, path, leafDirty: (lo & 0x200) !== 0 };
       }
-      table = BigInt(entryAddressOf(lo, hi));
-      this.tables.push({
-        did: p.did,
-        root: p.root,
-        level,
-        prefix: input >> BigInt(12 + 9 * (level - 1)),
-        nextTable: table,
-        permissions: { ...perms },
-      });
+      const next = entryAddressOf(lo, hi);
+      this.tableEntry(p, level, inLo, inHi, next, perms);
+      table = next;
       level--;
     }
   }
@@ -767,6 +1033,7 @@ class Walker {
   commit(): { memory: PhysicalMemory; updates: AdUpdate[] } {
     let memory = this.mem;
     const updates: AdUpdate[] = [];
+    if (this.ad === undefined) return { memory, updates };
     for (const [entryAddress, r] of this.ad) {
       const after = r.before | r.set;
       if (after === r.before) continue;
@@ -778,7 +1045,8 @@ class Walker {
 }
 
 interface FsSettings {
-  root: bigint;
+  /** The top table ({@link tableOf}: a number when exact). */
+  root: number | bigint;
   levels: 4 | 5;
   wpe: boolean;
   nxe: boolean;
@@ -794,13 +1062,17 @@ interface FsResult {
   perms: Permissions;
   dirty: boolean;
   /** Second-stage results used for the final GPA (nested), for A/D and page size. */
-  final?: SsResult;
+  final: SsResult | undefined;
 }
+
+/** Bits 63:47 (4-level) and 63:56 (5-level) all ones, as the shifted value {@link isCanonical} compares. */
+const CANONICAL_TOP = { 48: maskOf(17), 57: maskOf(8) } as const;
+const CANONICAL_SHIFT = { 48: 47n, 57: 56n } as const;
 
 /** True when bits 63:(width-1) of `address` are all equal (x86 canonical form, sheet §8.6). */
 export function isCanonical(address: bigint, width: 48 | 57): boolean {
-  const top = address >> BigInt(width - 1);
-  return top === 0n || top === maskOf(65 - width);
+  const top = address >> CANONICAL_SHIFT[width];
+  return top === 0n || top === CANONICAL_TOP[width];
 }
 
 /** A first-stage A/D update waiting for the walk to end (with the second-stage walk of its table page when nested). */
@@ -832,11 +1104,12 @@ function pendingUpdate(level: number, entryAddress: bigint, entry: bigint, bits:
  * set on every entry used (and EA with EAFE = 1); D on the leaf for writes — first-stage A/D
  * have no enable bit (VT-d §3.6.2). In nested mode every table read is preceded by a
  * second-stage walk of the entry's GPA, and each A/D write needs second-stage W on that table
- * page (0x77).
+ * page (0x77). Addresses are numbers where exact (every table below the root and every output:
+ * entry bits 51:12 plus an offset), bigints otherwise.
  */
 function firstStage(w: Walker, s: FsSettings, iova: bigint, need: Need, privileged: boolean): FsResult {
   const req = { write: need.write, execute: need.execute, privileged };
-  let table = s.root;
+  let table: number | bigint = s.root;
   let rw = true;
   let us = true;
   let xd = false;
@@ -845,16 +1118,27 @@ function firstStage(w: Walker, s: FsSettings, iova: bigint, need: Need, privileg
   w.fsNested = s.nested;
   const addressBits = s.nested ? 52 : w.cap.hawBits;
   const masks = fsMasks(addressBits, w.cap.fl1G)[s.nxe ? 1 : 0]!;
+  const ivLo = Number(iova & 0xffff_ffffn);
+  const ivHi = Number(iova >> 32n);
+  const accessed = PTE_BITS.FL_A | (s.eafe ? PTE_BITS.FL_EA : 0n);
+  // A 5 and EA 10 on the low word.
+  const accessedLo = s.eafe ? 0x420 : 0x20;
   for (let level: number = s.levels; ; level--) {
-    const index = levelIndex(iova, level);
+    const index = indexAt(ivLo, ivHi, level);
     let entry: bigint;
     let entryAddress: bigint;
     let ss: SsResult | undefined;
     if (s.nested) {
-      const gpa = table + BigInt(index * 8);
-      if (gpa >> BigInt(s.nested.inputBits) !== 0n) throw new FaultSignal('nested-gpa-beyond-aw', 'first', level);
+      let gpa: number | bigint;
+      if (typeof table === 'number') {
+        gpa = table + index * 8;
+        if (gpa >= s.nested.inputLimitNumber) throw new FaultSignal('nested-gpa-beyond-aw', 'first', level);
+      } else {
+        gpa = table + BigInt(index * 8);
+        if (gpa >= s.nested.inputLimit) throw new FaultSignal('nested-gpa-beyond-aw', 'first', level);
+      }
       try {
-        ss = w.secondStage(s.nested, gpa, { read: true, write: false, execute: false });
+        ss = w.secondStage(s.nested, gpa, TABLE_READ);
       } catch (e) {
         if (e instanceof FaultSignal && e.condition === 'no-read') {
           throw new FaultSignal(level === s.levels ? 'nested-fs-root-read' : 'nested-fs-read', 'second', e.level);
@@ -863,11 +1147,10 @@ function firstStage(w: Walker, s: FsSettings, iova: bigint, need: Need, privileg
       }
       w.markSecondStage(s.nested, ss, false);
       entryAddress = ss.address;
-      const hpaTable = entryAddress - BigInt(index * 8);
-      entry = w.read('first', level, hpaTable, index, 8, level === s.levels ? 'fs-root-access' : 'fs-access', gpa);
+      entry = w.read('first', level, ss.addressNumber - index * 8, index, 8, level === s.levels ? 'fs-root-access' : 'fs-access', gpa);
     } else {
       entry = w.read('first', level, table, index, 8, level === s.levels ? 'fs-root-access' : 'fs-access');
-      entryAddress = table + BigInt(index * 8);
+      entryAddress = w.lastAddress;
     }
     const lo = w.lastLo;
     const hi = w.lastHi;
@@ -881,18 +1164,16 @@ function firstStage(w: Walker, s: FsSettings, iova: bigint, need: Need, privileg
     rw &&= (lo & 2) !== 0;
     us &&= (lo & 4) !== 0;
     xd ||= (hi & 0x8000_0000) !== 0;
-    const accessed = PTE_BITS.FL_A | (s.eafe ? PTE_BITS.FL_EA : 0n);
-    // A 5 and EA 10 on the low word.
-    const accessedLo = s.eafe ? 0x420 : 0x20;
     if ((lo & accessedLo) !== accessedLo) pending.push(pendingUpdate(level, entryAddress, entry, accessed & ~entry, ss));
     const leaf = level === 1 || (lo & 0x80) !== 0;
     if (!leaf) {
-      table = BigInt(entryAddressOf(lo, hi));
+      table = entryAddressOf(lo, hi);
       continue;
     }
-    const size = levelPageSize(level);
-    const offsetMask = BigInt(size) - 1n;
-    const output = ((entry & PTE_ADDR_MASK) & ~offsetMask) | (iova & offsetMask);
+    const size = LEVEL_BYTES[level] ?? levelPageSize(level);
+    // (ADDR & ~(size − 1)) | (iova & (size − 1)): below 2^52 + size, exact.
+    const base = entryAddressOf(lo, hi);
+    const output = base - (base % size) + offsetIn(ivLo, ivHi, size);
     if (!req.privileged && !us) throw new FaultSignal('user-supervisor', 'first', level);
     const write = rw || (req.privileged && !s.wpe);
     const execute = !(s.nxe && xd) && !(req.privileged && s.smep && us);
@@ -907,14 +1188,14 @@ function firstStage(w: Walker, s: FsSettings, iova: bigint, need: Need, privileg
     let perms: Permissions = { read: true, write, execute };
     let pageSize = size;
     let final: SsResult | undefined;
-    let out = output;
+    let out: bigint;
     if (s.nested) {
-      if (output >> BigInt(s.nested.inputBits) !== 0n) throw new FaultSignal('nested-gpa-beyond-aw', 'first', level);
+      if (output >= s.nested.inputLimitNumber) throw new FaultSignal('nested-gpa-beyond-aw', 'first', level);
       final = w.secondStage(s.nested, output, need);
       perms = { read: final.perms.read, write: write && final.perms.write, execute: execute && final.perms.execute };
       pageSize = Math.min(size, final.pageSize);
       out = final.address;
-    }
+    } else out = BigInt(output);
     // Commit phase: first-stage A/D writes (through the second stage when nested).
     w.fsPending = NO_PENDING;
     for (const p of pending) {
@@ -926,19 +1207,20 @@ function firstStage(w: Walker, s: FsSettings, iova: bigint, need: Need, privileg
     }
     if (s.nested && final) w.markSecondStage(s.nested, final, req.write);
     const slDirty = !s.nested || !s.nested.slade || !final || final.leafDirty || req.write;
-    const result: FsResult = { output: out, pageSize, perms, dirty: (leafDirty || req.write) && slDirty };
-    if (final) result.final = final;
-    return result;
+    // One literal shape (`final` undefined when not nested): adding the key afterwards cost a map transition per walk.
+    return { output: out, pageSize, perms, dirty: (leafDirty || req.write) && slDirty, final };
   }
 }
+
+const MAX_IOVA = maskOf(64);
 
 function validate(r: DmaRequest): void {
   if (!Number.isInteger(r.rid) || r.rid < 0 || r.rid > 0xffff) throw new RangeError(`requester ID ${r.rid} is not 16-bit`);
   if (r.pasid !== undefined && (!Number.isInteger(r.pasid) || r.pasid < 0 || r.pasid > 0xfffff)) {
     throw new RangeError(`PASID ${r.pasid} is not 20-bit`);
   }
-  if (r.iova < 0n || r.iova > maskOf(64)) throw new RangeError(`IOVA 0x${r.iova.toString(16)} is not a 64-bit address`);
-  if (!Number.isInteger(r.size) || r.size < 1 || r.size > 4096 || (r.iova & 0xfffn) + BigInt(r.size) > 4096n) {
+  if (r.iova < 0n || r.iova > MAX_IOVA) throw new RangeError(`IOVA 0x${r.iova.toString(16)} is not a 64-bit address`);
+  if (!Number.isInteger(r.size) || r.size < 1 || r.size > 4096 || Number(r.iova & 0xfffn) + r.size > 4096) {
     throw new RangeError(`request of ${r.size} bytes at 0x${r.iova.toString(16)} is empty or crosses a 4 KiB boundary`);
   }
 }
@@ -1060,10 +1342,10 @@ function legacyWalk(w: Walker, ttm: number, rta: number, r: DmaRequest, state: {
   if (r.pasid !== undefined) throw new FaultSignal('pasid-in-legacy-mode');
   const bus = r.rid >> 8;
   const devfn = r.rid & 0xff;
-  const root = decodeLegacyRoot(w.read('root', 0, frameAddress(rta), bus, 16, 'root-access'));
+  const root = decodeLegacyRoot(w.read('root', 0, tableOf(rta), bus, 16, 'root-access'));
   if (!root.P) throw new FaultSignal('root-not-present', 'root');
   if (root.reserved || root.CTP >= w.hawFrames) throw new FaultSignal('root-reserved', 'root');
-  const ctx = decodeLegacyContext(w.read('context', 0, frameAddress(root.CTP), devfn, 16, 'context-access'));
+  const ctx = decodeLegacyContext(w.read('context', 0, tableOf(root.CTP), devfn, 16, 'context-access'));
   if (!ctx.P) throw new FaultSignal('context-not-present', 'context');
   state.fpd = ctx.FPD;
   if (ctx.reserved || ctx.SLPTPTR >= w.hawFrames) throw new FaultSignal('context-reserved', 'context');
@@ -1083,7 +1365,7 @@ function legacyWalk(w: Walker, ttm: number, rta: number, r: DmaRequest, state: {
   }
   // Legacy mode has no execute control: an execute request is checked as a read [derived].
   const need = needOf(r);
-  const p = ssParams(w.cap, { root: frameAddress(ctx.SLPTPTR), levels, scalable: false, slee: false, slade: false, did: ctx.DID });
+  const p = ssParams(w.cap, { rootFrame: ctx.SLPTPTR, levels, scalable: false, slee: false, slade: false, did: ctx.DID });
   const ss = w.secondStage(p, r.iova, { read: need.read || need.execute, write: need.write, execute: false });
   return { hpa: ss.address, pageSize: ss.pageSize, perms: ss.perms, dirty: true, type: 'legacy-second-stage' };
 }
@@ -1116,11 +1398,11 @@ function scalableWalk(
   if (!w.cap.scalableMode) throw new FaultSignal('scalable-mode-unsupported');
   const bus = r.rid >> 8;
   const devfn = r.rid & 0xff;
-  const root = decodeScalableRoot(w.read('root', 0, frameAddress(rta), bus, 16, 'root-access'));
+  const root = decodeScalableRoot(w.read('root', 0, tableOf(rta), bus, 16, 'root-access'));
   const upper = devfn > 0x7f;
   if (!(upper ? root.UP : root.LP)) throw new FaultSignal('root-not-present', 'root');
   if (root.reserved || root.LCTP >= w.hawFrames || root.UCTP >= w.hawFrames) throw new FaultSignal('root-reserved', 'root');
-  const ctp = frameAddress(upper ? root.UCTP : root.LCTP);
+  const ctp = tableOf(upper ? root.UCTP : root.LCTP);
   const ctx = decodeScalableContext(w.read('context', 0, ctp, devfn & 0x7f, 32, 'context-access'));
   if (!ctx.P) throw new FaultSignal('context-not-present', 'context');
   state.fpd = ctx.FPD;
@@ -1139,12 +1421,12 @@ function scalableWalk(
   const dirIndex = pasid >> 6;
   if (dirIndex >= pasidDirectoryEntries(ctx.PDTS)) throw new FaultSignal('pasid-too-large', 'context');
   const dir = decodePasidDir(
-    w.read('pasid-dir', 0, frameAddress(ctx.PASIDDIRPTR), dirIndex, 8, 'pasid-dir-access'),
+    w.read('pasid-dir', 0, tableOf(ctx.PASIDDIRPTR), dirIndex, 8, 'pasid-dir-access'),
   );
   if (!dir.P) throw new FaultSignal('pasid-dir-not-present', 'pasid-dir');
   state.fpd ||= dir.FPD;
   if (dir.reserved || dir.SMPTBLPTR >= w.hawFrames) throw new FaultSignal('pasid-dir-reserved', 'pasid-dir');
-  const pe = decodePasidEntry(w.read('pasid', 0, frameAddress(dir.SMPTBLPTR), pasid & 0x3f, 64, 'pasid-entry-access'));
+  const pe = decodePasidEntry(w.read('pasid', 0, tableOf(dir.SMPTBLPTR), pasid & 0x3f, 64, 'pasid-entry-access'));
   if (!pe.P) throw new FaultSignal('pasid-entry-not-present', 'pasid');
   state.fpd ||= pe.FPD;
   if (pe.reserved || (pe.PGSNP && !w.cap.snoopControl) || (pe.SLADE && !w.cap.secondStageAD)) {
@@ -1199,7 +1481,7 @@ function pasidEntryWalk(w: Walker, pe: PasidEntry, r: DmaRequest, privileged: bo
   const sl: SsParams | undefined =
     slLevels === undefined
       ? undefined
-      : ssParams(w.cap, { root: frameAddress(pe.SLPTPTR), levels: slLevels, scalable: true, slee: pe.SLEE, slade: pe.SLADE, did: pe.DID });
+      : ssParams(w.cap, { rootFrame: pe.SLPTPTR, levels: slLevels, scalable: true, slee: pe.SLEE, slade: pe.SLADE, did: pe.DID });
   if (sl && sl.root >= w.limit) throw new FaultSignal('ss-pointer-invalid', 'pasid');
   if (type === 'second-stage' && sl) {
     const ss = w.secondStage(sl, r.iova, need);
@@ -1208,7 +1490,7 @@ function pasidEntryWalk(w: Walker, pe: PasidEntry, r: DmaRequest, privileged: bo
   }
   const levels = flLevels as 4 | 5;
   if (!isCanonical(r.iova, levels === 4 ? 48 : 57)) throw new FaultSignal('non-canonical', 'first', levels);
-  const s: FsSettings = { root: frameAddress(pe.FLPTPTR), levels, wpe: pe.WPE, nxe: pe.NXE, smep: pe.SMEP, eafe: pe.EAFE };
+  const s: FsSettings = { root: tableOf(pe.FLPTPTR), levels, wpe: pe.WPE, nxe: pe.NXE, smep: pe.SMEP, eafe: pe.EAFE };
   if (sl) s.nested = sl;
   const fs = firstStage(w, s, r.iova, need, privileged);
   return { hpa: fs.output, pageSize: fs.pageSize, perms: fs.perms, dirty: fs.dirty, type };

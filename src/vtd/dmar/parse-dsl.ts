@@ -57,6 +57,8 @@ class DslSource {
   readonly fields: ReadonlyMap<number, Field>;
   readonly raw: { readonly bytes: Uint8Array; readonly line: number } | undefined;
   readonly signatureLine: number | undefined;
+  /** The line a whole-file error names (src/io/iasl-lines.ts `IaslDump.firstLine`). */
+  private firstLine = 1;
 
   constructor(
     readonly file: string,
@@ -66,10 +68,19 @@ class DslSource {
     this.fields = dump.fields;
     this.raw = dump.raw;
     this.signatureLine = dump.fields.get(0)?.line;
+    this.firstLine = dump.firstLine;
   }
 
+  /** Throw the input error of `field` at `line`; an error of no particular line names the file's first content line. */
   fail(line: number | undefined, field: string, message: string): never {
-    throw new InputError(message, { file: this.file, field, ...(line === undefined ? {} : { line }) });
+    throw new InputError(message, { file: this.file, field, line: line ?? this.firstLine });
+  }
+
+  /** The line of the last field printed before `offset` (where a missing structure should have followed), if any. */
+  lineBefore(offset: number): number | undefined {
+    let best: Field | undefined;
+    for (const f of this.fields.values()) if (f.offset < offset && (best === undefined || f.offset > best.offset)) best = f;
+    return best?.line;
   }
 
   /** The field printed at `offset`, which must be `width` bytes wide. */
@@ -271,7 +282,7 @@ export function parseDmarText(text: string, file: string): DmarTable {
       off += decodeStructureAt(raw.bytes, off, end, into, { file, line: head?.line ?? raw.line });
       continue;
     }
-    if (!head) src.fail(undefined, `structure at offset ${hexOff(off)}`, 'no decoded structure here and no Raw Table Data to take it from');
+    if (!head) src.fail(src.lineBefore(off), `structure at offset ${hexOff(off)}`, 'no decoded structure here and no Raw Table Data to take it from');
     if (head.label !== 'Subtable Type') src.fail(head.line, head.label, `expected "Subtable Type" at offset ${hexOff(off)}`);
     const type = src.int(off, 2, 'Subtable Type', head.line);
     const owner = `${structureName(type)} at offset ${hexOff(off)}`;
