@@ -11,6 +11,7 @@
  * cost tens of microseconds per remap; see BENCHMARKS.md). New objects are left
  * unfrozen for the caller to freeze.
  */
+import { unitWith } from './unit-copy.ts';
 import type { PlatformEvent } from './events.ts';
 import type { PlatformState, PciFunction, IommuUnit, InterruptEntryCache } from './state.ts';
 import { isInterruptAddress, decodeCompatibilityAddress, decodeMsiData, compatibilityDestination } from '../x86/msi.ts';
@@ -69,33 +70,14 @@ export function copyState(s: PlatformState): Mutable<PlatformState> {
 
 /** A shallow copy of `u` with its IEC replaced, field by field for the reason given at {@link copyState}. */
 function withIec(u: IommuUnit, iec: InterruptEntryCache): IommuUnit {
-  return unitWith(u, iec, u.directPost);
+  return unitWith(u, iec, u.dma, u.directPost);
 }
 
 /** A shallow copy of `u` with its (hypothetical) direct-post state replaced, as {@link withIec}. */
 function withDirectPost(u: IommuUnit, directPost: IommuUnit['directPost']): IommuUnit {
-  return unitWith(u, u.iec, directPost);
+  return unitWith(u, u.iec, u.dma, directPost);
 }
 
-/** The one field-by-field unit copy behind {@link withIec} and {@link withDirectPost}: every field a literal, so a new IommuUnit field is a compile error here. */
-function unitWith(u: IommuUnit, iec: InterruptEntryCache, directPost: IommuUnit['directPost']): IommuUnit {
-  const copy: { -readonly [K in keyof IommuUnit]-?: IommuUnit[K] } = {
-    index: u.index,
-    name: u.name,
-    segment: u.segment,
-    registerBase: u.registerBase,
-    includePciAll: u.includePciAll,
-    scope: u.scope,
-    cap: u.cap,
-    ecap: u.ecap,
-    regs: u.regs,
-    frcd: u.frcd,
-    iec,
-    dma: u.dma,
-    directPost,
-  };
-  return copy;
-}
 
 /** `state` with remapping unit `index` replaced by `unit`. */
 function withUnit(state: PlatformState, index: number, unit: IommuUnit): PlatformState {

@@ -42,13 +42,14 @@
  *
  * Pure: state in, state out; events through `emit`.
  */
+import { unitWith } from './unit-copy.ts';
 import type { DmaAccessEvent, PlatformEvent } from './events.ts';
 import type { PlatformState, PciFunction, IommuUnit } from './state.ts';
 import { copyState, deliverDeviceWrite } from './device-write.ts';
 import type { RaisedInterrupt } from './notification.ts';
 import { isInterruptAddress } from '../x86/msi.ts';
 import { GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
-import { translateWithCaches, type DmaCaches, type StaleCacheUse } from '../vtd/dma/caches.ts';
+import { translateWithCaches, type StaleCacheUse } from '../vtd/dma/caches.ts';
 import { dmaCapabilitiesFromRegisters, translateDma, type DmaCapabilities, type DmaRequest, type MemoryReference } from '../vtd/dma/walk.ts';
 import { RTADDR, TTM } from '../vtd/dma/structures.ts';
 import { recordDmaFault } from '../vtd/fault-recording.ts';
@@ -168,30 +169,6 @@ function decodeCapabilities(unit: IommuUnit, hostAddressWidth: number): DmaCapab
   return dmaCapabilitiesFromRegisters(unit.cap, unit.ecap, hostAddressWidth);
 }
 
-/**
- * `{ ...unit, dma }` as one literal, field by field as src/platform/device-write.ts `unitWith`
- * (every unit has every key, `directPost` undefined when off: src/platform/build.ts `buildUnit`),
- * so a new IommuUnit field is a compile error here: an object spread of the unit was a sixth of a
- * cold DMA's cost beside the walk (issue 15 goal 4).
- */
-function withDmaCaches(u: IommuUnit, dma: DmaCaches): IommuUnit {
-  const copy: { -readonly [K in keyof IommuUnit]-?: IommuUnit[K] } = {
-    index: u.index,
-    name: u.name,
-    segment: u.segment,
-    registerBase: u.registerBase,
-    includePciAll: u.includePciAll,
-    scope: u.scope,
-    cap: u.cap,
-    ecap: u.ecap,
-    regs: u.regs,
-    frcd: u.frcd,
-    iec: u.iec,
-    dma,
-    directPost: u.directPost,
-  };
-  return copy;
-}
 
 function withUnit(state: PlatformState, unit: IommuUnit): PlatformState {
   const iommus = state.iommus.slice();
@@ -293,7 +270,7 @@ export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, r
     }
     if (r.caches !== unit.dma) {
       const iommus = next.iommus.slice();
-      iommus[unit.index] = withDmaCaches(unit, r.caches);
+      iommus[unit.index] = unitWith(unit, unit.iec, r.caches, unit.directPost);
       if (!own) next = copyState(next);
       own = true;
       (next as { iommus: readonly IommuUnit[] }).iommus = iommus;
