@@ -126,25 +126,6 @@ let latchedMemo: LatchedIrta | undefined;
 const latchedByValue = new Map<bigint, LatchedIrta>();
 const LATCHED_VALUES = 64;
 
-/**
- * The latched IRTA last decoded for each unit index (the first {@link LATCHED_UNITS}): with
- * interrupts alternating between 8 units, hashing the bigint for `latchedByValue` was most of
- * what an IEC hit costs more than with 1 unit (issue 15 goal 3). Checked by value, so a unit of
- * another platform at the same index only replaces the entry.
- */
-const latchedByUnit: (LatchedIrta | undefined)[] = [];
-const LATCHED_UNITS = 64;
-
-function unitLatchedIrta(unit: IommuUnit): LatchedIrta {
-  const raw = unit.regs.irtaLatched;
-  const k = unit.index;
-  const m = k >= 0 && k < LATCHED_UNITS ? latchedByUnit[k] : undefined;
-  if (m !== undefined && m.raw === raw) return m;
-  const irta = latchedIrta(raw);
-  if (k >= 0 && k < LATCHED_UNITS) latchedByUnit[k] = irta;
-  return irta;
-}
-
 /** IRTA.EIME of a latched IRTA value (decoded once per value, as {@link latchedIrta}). */
 export function latchedEime(raw: bigint): boolean {
   return latchedIrta(raw).eime;
@@ -239,7 +220,7 @@ export function remapInterrupt(
 
   // The remappable-format fields (REMAPPABLE_ADDRESS_LAYOUT / REMAPPABLE_DATA_LAYOUT),
   // decoded with number arithmetic on the low dword: this is the hot path.
-  const irta = unitLatchedIrta(unit);
+  const irta = latchedIrta(unit.regs.irtaLatched);
   const low = lowDword(request.address);
   if ((low & 0x10) === 0) {
     const cfis = (gsts & (1 << GLOBAL_STATUS_BITS.CFIS)) !== 0;

@@ -7,7 +7,7 @@
  * - `program-msix` (the devices record copied by src/util/keyed-record.ts): only the function
  *   programmed is a new object, every other one is shared, the key order is kept and the state
  *   before is unchanged;
- * - the latched IRTA remembered per unit index (src/vtd/interrupt-remapping.ts): interrupts that
+ * - the memo of decoded latched IRTAs (src/vtd/interrupt-remapping.ts): interrupts that
  *   alternate between two units, or between two platforms whose unit 0 has different tables,
  *   are each remapped through their own unit's table.
  *
@@ -156,7 +156,7 @@ describe('program-msix', () => {
   });
 });
 
-// --- The latched IRTA per unit index ------------------------------------------------------------
+// --- The latched IRTA memo across units and platforms ------------------------------------------------------------
 
 const irte = (vector: number, sid: number, destination: number): bigint =>
   encodeIrte({ mode: 'remapped', present: true, fpd: false, avail: 0, destinationModeLogical: false, redirectionHint: false, triggerLevel: false, deliveryMode: 0, vector, destination, sid, sq: 0, svt: 1 });
@@ -184,7 +184,7 @@ function delivered(runs: readonly { state: PlatformState; device: string }[], ro
   return out;
 }
 
-describe('latched IRTA per unit', () => {
+describe('latched IRTA memo', () => {
   it('interrupts alternating between two units are each remapped through their own table', () => {
     const s = remapping([0x1_0000_0000n, 0x1_0010_0000n], [0x41, 0x42]);
     expect(s.devices['03:00.0']!.iommu).toBe(0);
