@@ -6,6 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import type { Rng } from './rng.ts';
 import { mutateBytes, mutateText } from './mutate.ts';
 import { outOfRangeBdf, type ClassifyOptions } from './classify.ts';
@@ -285,77 +286,103 @@ export const transitionsTarget: Target<TransitionInput> = {
 
 // ---- CLI arguments ------------------------------------------------------------------
 
-const CLI_TEMPLATES: readonly (readonly string[])[] = [
-  ['run', 'specs/default.yaml'],
-  ['run', 'specs/dma/nested.yaml', '--json'],
-  ['dump', 'specs/default.yaml', '--json'],
-  ['decode', 'dmar', 'data/real-inputs/dmar/hp-z240-sff.bin'],
-  ['decode', 'dmar', 'data/real-inputs/dmar/hp-z240-sff.dsl', '--json'],
-  ['decode', 'ivrs', 'data/real-inputs/ivrs/framework-laptop16.bin'],
-  ['decode', 'debugfs', 'data/real-inputs/debugfs/intel-iommu-debugfs-kabylake-examples.txt'],
-  ['check', 'specs/dma/property-base.yaml', '--no-write', '--runs', '2', '--steps', '5', '--workers', '1', '--seed', '1'],
-  ['explore', '--topology', '1s:4c:1t'],
-  ['explore', '--apic-ids', '0-7', '--json'],
-  ['diff', 'specs/default.yaml', 'specs/dma/legacy.yaml'],
-  ['--help'],
-];
-const CLI_TOKENS = ['--json', '--walks', '--runs', '--steps', '--seed', '--workers', '--seconds', '--topology', '--apic-ids', '--vendor', '--guest', '--schemes', '--sweep', '--policy', '--vmm', '0', '-1', '1e9', '4294967296', '0xffffffff', 'abc', '', '-', '--', '1s:0c:1t', '999s:999c:999t', '0-0xffffffff', '5..1', 'intel', 'amd', 'both', 'all', 'nope', '/dev/null', 'specs', 'specs/default.yaml', 'data/real-inputs/lspci/dell-latitude-9420_8A77983183EB_arch-6.2.10_lspci-vvnn.txt', 'run', 'dump', 'decode', 'check', 'explore', 'diff', 'groups'];
+const LSPCI_DELL = 'data/real-inputs/lspci/dell-latitude-9420_8A77983183EB_arch-6.2.10_lspci-vvnn.txt';
+const LSPCI_T14 = 'data/real-inputs/lspci/lenovo-thinkpad-t14-gen3-amd_696E48381F84_arch-6.4.9_lspci-vvnn.txt';
+
+/**
+ * Every command `main` defines (src/cli/main.ts), each with the words that name it (kept by
+ * its target's mutants) and valid invocations to mutate. `report` is given `--out` into the
+ * temporary directory after mutation; `import` and `explore` lose their file-writing options.
+ */
+const CLI_COMMANDS: Readonly<Record<string, { readonly words: number; readonly templates: readonly (readonly string[])[] }>> = {
+  run: { words: 1, templates: [['run', 'specs/default.yaml'], ['run', 'specs/dma/nested.yaml', '--json'], ['run', 'specs/amd/remapped.yaml', '--walks'], ['run', 'specs/vmm/qemu-kvm-posted.yaml']] },
+  dump: { words: 1, templates: [['dump', 'specs/default.yaml', '--json'], ['dump', 'specs/amd/remapped.yaml'], ['dump', 'specs/vmm/direct-post.yaml']] },
+  check: { words: 1, templates: [['check', 'specs/dma/property-base.yaml', '--runs', '2', '--steps', '5', '--seed', '1'], ['check', 'specs/default.yaml', '--steps', '3', '--json']] },
+  explore: { words: 1, templates: [['explore', '--topology', '1s:4c:1t'], ['explore', '--apic-ids', '0-7', '--json'], ['explore', '--topology', '2s:96c:2t', '--vendor', 'both'], ['explore', '--topology', '1s:8c:1t', '--guest', 'windows', '--schemes', 'compat-xapic']] },
+  diff: { words: 1, templates: [['diff', 'specs/default.yaml', 'specs/dma/legacy.yaml'], ['diff', 'specs/vmm/compare-all.yaml', '--vmm', 'qemu-kvm,xen', '--json']] },
+  groups: { words: 1, templates: [['groups', LSPCI_DELL], ['groups', LSPCI_T14, '--json'], ['groups', 'data/real-inputs/groups/ashtonian-kvm-aio-alderlake-iommu-groups.txt'], ['groups', LSPCI_T14, '--compare', LSPCI_T14]] },
+  compare: { words: 1, templates: [['compare', 'specs/vmm/compare-all.yaml', '--runs', '2'], ['compare', 'specs/vmm/compare-posted.yaml', '--vmm', 'qemu-kvm,xen', '--runs', '1', '--json']] },
+  report: { words: 1, templates: [['report', 'specs/default.yaml', '--format', 'md'], ['report', 'specs/dma/nested.yaml', '--json'], ['report', 'specs/default.yaml', '--diff', 'specs/dma/legacy.yaml', '--format', 'md']] },
+  import: { words: 2, templates: [['import', 'dmar', 'data/real-inputs/dmar/hp-z240-sff.dsl'], ['import', 'ivrs', 'data/real-inputs/ivrs/framework-laptop16.bin', '--json'], ['import', 'debugfs', 'data/real-inputs/debugfs/intel-iommu-debugfs-kabylake-examples.txt', '--owners', '00:14.0=vm1', '--cpus', 'vm1=2-5']] },
+  'decode-dmar': { words: 2, templates: [['decode', 'dmar', 'data/real-inputs/dmar/hp-z240-sff.bin'], ['decode', 'dmar', 'data/real-inputs/dmar/hp-z240-sff.dsl', '--json']] },
+  'decode-ivrs': { words: 2, templates: [['decode', 'ivrs', 'data/real-inputs/ivrs/framework-laptop16.bin'], ['decode', 'ivrs', 'data/real-inputs/ivrs/framework-laptop16.bin', '--json']] },
+  'decode-debugfs': { words: 2, templates: [['decode', 'debugfs', 'data/real-inputs/debugfs/intel-iommu-debugfs-kabylake-examples.txt'], ['decode', 'debugfs', 'data/real-inputs/debugfs/intel-iommu-debugfs-kabylake-examples.txt', '--json']] },
+  'decode-lspci': { words: 2, templates: [['decode', 'lspci', LSPCI_DELL], ['decode', 'lspci', LSPCI_T14, '--iommu', 'amd', '--json']] },
+  'decode-msi': { words: 2, templates: [['decode', 'msi', 'fee00538', '0'], ['decode', 'msi', '0xfee0001c', '0x4021', '--json'], ['decode', 'msi', 'fee00000', '8000', '--iommu', 'amd']] },
+  help: { words: 0, templates: [['--help'], ['--version'], ['run', '--help'], ['decode', '--help'], ['help', 'check']] },
+};
+const CLI_TOKENS = ['--json', '--walks', '--runs', '--steps', '--seed', '--workers', '--seconds', '--topology', '--apic-ids', '--vendor', '--guest', '--schemes', '--sweep', '--policy', '--vmm', '--iommu', '--compare', '--owners', '--cpus', '--format', '--diff', '--check', '--qemu', '--libvirt', '--progress', '--force-workers', '--help', '0', '-1', '1e9', '4294967296', '0xffffffff', '0x1_0000_0000', 'abc', '', '-', '--', '=', '1s:0c:1t', '999s:999c:999t', '0-0xffffffff', '5..1', 'intel', 'amd', 'both', 'auto', 'all', 'nope', 'md', 'html', 'json', 'qemu-kvm', 'xen,qemu-kvm,nope', 'kvm', 'matching', '00:14.0=vm1', '00:14.9=vm1', 'vm1=0-1000000', 'fee00538', 'ffffffffffffffff', '/dev/null', '/dev/zero', '/proc/self/fd/0', 'specs', 'specs/default.yaml', 'specs/amd/remapped.yaml', 'data/real-inputs/dmar/hp-z240-sff.bin', 'data/real-inputs/ivrs/framework-laptop16.dsl', LSPCI_DELL, 'run', 'dump', 'decode', 'check', 'explore', 'diff', 'groups', 'compare', 'msi', 'lspci', 'dmar', 'ivrs', 'debugfs'];
 /** Options that write files: never generated, and removed from mutants (the harness must not write into the tree). */
-const WRITING = new Set(['--out', '--scenario', '--svg', 'report', 'import', '-o']);
+const WRITING = new Set(['--out', '--scenario', '--svg', '-o']);
+const REPORT_OUT = join(tmpdir(), `remapsim-fuzz-report-${process.pid}.out`);
+
+/** `argv` with 1–3 tokens inserted, removed or replaced, never among its first `keep`. */
+function mutateArgv(rng: Rng, template: readonly string[], keep: number): string[] {
+  const argv = [...template];
+  for (let n = 1 + rng.below(3); n > 0; n--) {
+    const free = argv.length - keep;
+    const op = rng.below(3);
+    if (op === 0 || free <= 0) argv.splice(keep + rng.below(free + 1), 0, rng.pick(CLI_TOKENS));
+    else if (op === 1) argv.splice(keep + rng.below(free), 1);
+    else argv[keep + rng.below(free)] = rng.pick(CLI_TOKENS);
+  }
+  return argv;
+}
+
+/** What a mutant may run: no file-writing option, tiny searches in this thread, report output in the temporary directory. */
+function confined(argv: readonly string[]): string[] {
+  const safe = argv.filter((a) => !WRITING.has(a));
+  // A fuzzed --runs would otherwise be a benchmark; later options override earlier ones.
+  if (safe.includes('check')) safe.push('--no-write', '--workers', '1', '--seconds', '1', '--runs', '2');
+  else if (safe.includes('compare')) safe.push('--workers', '1', '--runs', '2');
+  if (safe.includes('report')) safe.push('--runs', '2', '--out', REPORT_OUT);
+  if (safe.includes('explore') && safe.includes('--sweep')) safe.splice(safe.indexOf('--sweep'), 1);
+  return safe;
+}
 
 /**
  * CLI arguments through `main` in-process: stdout is discarded and stderr captured. A
  * throw out of `main` is a crash (the bin prints a stack trace for it); exit 2 without a
  * `remapsim:`, commander `error:` or `Usage:` line, or a stack trace on stderr, is garbage
- * (exit 1 is `diff`'s "they differ" and `check`'s counterexample); `check` runs are kept tiny so a mutant
- * finishes (`--runs`/`--steps` mutated upward are capped by check's own limits and time).
+ * (exit 1 is `diff`'s "they differ" and `check`'s counterexample). `cli` mutates any
+ * command's template anywhere (the command word too); `cli-NAME` keeps command NAME.
  */
-export const cliTarget: Target<readonly string[]> = {
-  name: 'cli',
-  ext: '.argv.json',
-  mutant(rng) {
-    const argv = [...rng.pick(CLI_TEMPLATES)];
-    for (let n = 1 + rng.below(3); n > 0; n--) {
-      const at = rng.below(argv.length + 1);
-      switch (rng.below(3)) {
-        case 0:
-          argv.splice(at, 0, rng.pick(CLI_TOKENS));
-          break;
-        case 1:
-          if (argv.length > 0) argv.splice(at % argv.length, 1);
-          break;
-        default:
-          if (argv.length > 0) argv[at % argv.length] = rng.pick(CLI_TOKENS);
+function cliTarget(name: string, command: string | undefined): Target<readonly string[]> {
+  const pool = command === undefined ? Object.values(CLI_COMMANDS).map((c) => ({ words: 0, templates: c.templates })) : [CLI_COMMANDS[command]!];
+  return {
+    name,
+    ext: '.argv.json',
+    mutant(rng) {
+      const c = rng.pick(pool);
+      return confined(mutateArgv(rng, rng.pick(c.templates), c.words));
+    },
+    async run(argv) {
+      const errWrite = process.stderr.write;
+      let err = '';
+      process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true)) as typeof process.stderr.write;
+      const cwd = process.cwd();
+      try {
+        if (cwd !== ROOT) process.chdir(ROOT);
+        const code = await main(argv, () => undefined);
+        return { code, err };
+      } finally {
+        process.stderr.write = errWrite;
+        if (process.cwd() !== cwd) process.chdir(cwd);
       }
-    }
-    const safe = argv.filter((a) => !WRITING.has(a));
-    // Keep every check tiny and in this thread: a fuzzed --runs would otherwise be a benchmark.
-    if (safe.includes('check') || safe.includes('compare')) safe.push('--no-write', '--workers', '1', '--seconds', '1', '--runs', '2');
-    if (safe.includes('explore') && safe.includes('--sweep')) safe.splice(safe.indexOf('--sweep'), 1);
-    return safe;
-  },
-  async run(argv) {
-    const errWrite = process.stderr.write;
-    let err = '';
-    process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true)) as typeof process.stderr.write;
-    const cwd = process.cwd();
-    try {
-      if (cwd !== ROOT) process.chdir(ROOT);
-      const code = await main(argv, () => undefined);
-      return { code, err };
-    } finally {
-      process.stderr.write = errWrite;
-      if (process.cwd() !== cwd) process.chdir(cwd);
-    }
-  },
-  garbage(r) {
-    const { code, err } = r as { code: number; err: string };
-    if (code === 2 && !/^remapsim: |^error: |^Usage: /m.test(err)) return `exit 2 without a remapsim: or commander error line: ${err.slice(0, 200)}`;
-    if (/\n\s+at .*\(.*:\d+:\d+\)/.test(err)) return `stack trace on stderr: ${err.slice(0, 300)}`;
-    return undefined;
-  },
-  serialize: (argv) => JSON.stringify(argv),
-};
+    },
+    garbage(r) {
+      const { code, err } = r as { code: number; err: string };
+      if (code === 2 && !/^remapsim: |^error: |^Usage: /m.test(err)) return `exit 2 without a remapsim: or commander error line: ${err.slice(0, 200)}`;
+      if (/\n\s+at .*\(.*:\d+:\d+\)/.test(err)) return `stack trace on stderr: ${err.slice(0, 300)}`;
+      return undefined;
+    },
+    serialize: (argv) => JSON.stringify(argv),
+  };
+}
+
+/** The command names of the `cli-NAME` targets. */
+export const CLI_COMMAND_NAMES: readonly string[] = Object.keys(CLI_COMMANDS);
+const CLI_TARGETS = Object.fromEntries([['cli', cliTarget('cli', undefined)], ...CLI_COMMAND_NAMES.map((c) => [`cli-${c}`, cliTarget(`cli-${c}`, c)])]);
 
 export const TARGETS: Readonly<Record<string, Target<never>>> = {
   scenario: scenarioTarget,
@@ -366,6 +393,6 @@ export const TARGETS: Readonly<Record<string, Target<never>>> = {
   lspci: textTarget('lspci', () => seedsText('data/real-inputs/lspci', '.txt'), (t) => ({ msi: parseLspci(t.text, t.file), topology: parseLspciTopology(t.text, t.file) }), { garbage: (r) => outOfRangeBdf(r, new Set(), 0xffff_ffff) }),
   groups: textTarget('groups', () => [...seedsText('data/real-inputs/groups', '.txt'), ...seedsText('data/real-inputs/groups', '.md')], (t) => parseGroupListing(t.text, t.file), { garbage: (r) => outOfRangeBdf(r, new Set(), 0xffff_ffff) }),
   debugfs: textTarget('debugfs', () => seedsText('data/real-inputs/debugfs', '.txt'), (t) => parseDebugfs(t.text, t.file), { garbage: (r) => outOfRangeBdf(r) }),
-  cli: cliTarget,
+  ...CLI_TARGETS,
   transitions: transitionsTarget,
 } as unknown as Readonly<Record<string, Target<never>>>;

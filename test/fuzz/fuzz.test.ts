@@ -22,7 +22,12 @@ const SEED = 0x16_0004;
  * transitions 10–15 ms (transitions also builds its reachable states once, ~3 s, and
  * test/fuzz/transitions.test.ts runs 550 more of its inputs).
  */
-const COUNT: Record<string, number> = { scenario: 300, cli: 200, transitions: 250, lspci: 600, 'dmar-dsl': 800, 'ivrs-dsl': 800 };
+const COUNT: Record<string, number> = {
+  scenario: 300, cli: 200, transitions: 250, lspci: 600, 'dmar-dsl': 800, 'ivrs-dsl': 800,
+  // cli-NAME: one command each (fuzz/targets.ts CLI_COMMANDS), 2-12 ms an input for those that run a scenario
+  'cli-run': 100, 'cli-dump': 100, 'cli-check': 80, 'cli-explore': 50, 'cli-diff': 80, 'cli-compare': 50, 'cli-report': 80,
+  'cli-groups': 300, 'cli-help': 300, 'cli-import': 500, 'cli-decode-lspci': 500, 'cli-decode-msi': 500,
+};
 const out = mkdtempSync(join(tmpdir(), 'remapsim-fuzz-test-'));
 
 describe('fuzz targets, short run', () => {
