@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq, type Document, type YAMLError } from 'yaml';
 import AjvModule from 'ajv';
 import type { ErrorObject } from 'ajv';
 import { InputError } from '../io/input-error.ts';
@@ -77,9 +77,52 @@ function describe(e: ErrorObject): { path: string[]; message: string } {
       return { path, message: 'expected an integer below 2^53 or a hex string like "0xfee00000" (at most 16 hex digits; 32 for a raw IRTE)' };
     case 'oneOf':
       return { path, message: path[path.length - 1] === 'acs' ? 'expected a list of ACS control bits (SV, TB, RR, CR, UF, EC, DT) or { capable: [...], enabled: [...] }' : 'expected { count: N } or { apicIds: [...] }' };
+    case 'pattern':
+      if (e.schemaPath.endsWith('/bdf/pattern')) return { path, message: 'expected a BDF bb:dd.f or ssss:bb:dd.f in hex (segment at most ffff, bus ff, device 1f, function 7)' };
+      return { path, message: e.message ?? 'invalid' };
     default:
       return { path, message: e.message ?? 'invalid' };
   }
+}
+
+/** The yaml package's error (or tag warning) as one line, named for a scenario's reader. */
+function yamlMessage(e: YAMLError): string {
+  const first = e.message.split('\n')[0] ?? 'YAML syntax error';
+  switch (e.code) {
+    case 'DUPLICATE_KEY':
+      return 'duplicate key: a YAML mapping holds each key once (the second would silently replace the first)';
+    case 'TAG_RESOLVE_FAILED':
+      return `${first}: a scenario uses no YAML tags`;
+    default:
+      return first;
+  }
+}
+
+/**
+ * Keys and indices of the deepest node of `node` whose source holds `offset` (from its key to
+ * the end of its value; a key's own path when the offset is in the key), or undefined when none does.
+ */
+function yamlPathAt(node: unknown, offset: number, path: (string | number)[]): (string | number)[] | undefined {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      // A pair the parser could not give a key (a broken line) names no field.
+      if (!isScalar(pair.key) || pair.key.value === null || typeof pair.key.value === 'object') continue;
+      const key = String(pair.key.value);
+      if (isNode(pair.key) && pair.key.range && offset >= pair.key.range[0] && offset <= pair.key.range[1]) return [...path, key];
+      // From the key on: a tag or anchor before the value is outside the value's own range.
+      const from = isNode(pair.key) && pair.key.range ? pair.key.range[0] : undefined;
+      if (from !== undefined && isNode(pair.value) && pair.value.range && offset >= from && offset <= pair.value.range[1]) return yamlPathAt(pair.value, offset, [...path, key]) ?? [...path, key];
+    }
+    return path;
+  }
+  if (isSeq(node)) {
+    for (let i = 0; i < node.items.length; i++) {
+      const item = node.items[i];
+      if (isNode(item) && item.range && offset >= item.range[0] && offset <= item.range[1]) return yamlPathAt(item, offset, [...path, i]) ?? [...path, i];
+    }
+    return path;
+  }
+  return isNode(node) ? path : undefined;
 }
 
 /** A scenario document as parsed, with the line lookup kept for later (semantic) errors. */
@@ -100,10 +143,14 @@ export function parseScenarioText(text: string, file: string): ParsedScenario {
   prescanYamlNesting(text, file);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, intAsBigInt: true, prettyErrors: false, uniqueKeys: true });
-  const yamlError = doc.errors[0];
+  // An unresolved tag (`!!js/function`, `!custom`) is only a warning to the yaml package, which
+  // then reads the value as a string: a scenario uses no tags, so it is an error here.
+  const yamlError = doc.errors[0] ?? doc.warnings.find((w) => w.code === 'TAG_RESOLVE_FAILED');
   if (yamlError) {
     const line = yamlError.linePos?.[0]?.line ?? lines.linePos(yamlError.pos[0]).line;
-    throw new InputError(yamlError.message.split('\n')[0] ?? 'YAML syntax error', { file, ...(line === undefined ? {} : { line }) });
+    const at = yamlPathAt(doc.contents, yamlError.pos[0], []);
+    const field = at === undefined || at.length === 0 ? '(YAML syntax)' : fieldName(at.map(String));
+    throw new InputError(yamlMessage(yamlError), { file, ...(line === undefined ? {} : { line }), field });
   }
   checkYamlDepth(doc, lines, file);
   const data = normaliseIntegers(yamlToJs(doc, lines, file));
