@@ -298,20 +298,19 @@ const CLI_COMMANDS: Readonly<Record<string, { readonly words: number; readonly t
   run: { words: 1, templates: [['run', 'specs/default.yaml'], ['run', 'specs/dma/nested.yaml', '--json'], ['run', 'specs/amd/remapped.yaml', '--walks'], ['run', 'specs/vmm/qemu-kvm-posted.yaml']] },
   dump: { words: 1, templates: [['dump', 'specs/default.yaml', '--json'], ['dump', 'specs/amd/remapped.yaml'], ['dump', 'specs/vmm/direct-post.yaml']] },
   check: { words: 1, templates: [['check', 'specs/dma/property-base.yaml', '--runs', '2', '--steps', '5', '--seed', '1'], ['check', 'specs/default.yaml', '--steps', '3', '--json']] },
-  explore: { words: 1, templates: [['explore', '--topology', '1s:4c:1t'], ['explore', '--apic-ids', '0-7', '--json'], ['explore', '--topology', '2s:96c:2t', '--vendor', 'both'], ['explore', '--topology', '1s:8c:1t', '--guest', 'windows', '--schemes', 'compat-xapic']] },
+  explore: { words: 1, templates: [['explore', '--topology', '1s:4c:1t'], ['explore', '--apic-ids', '0-7', '--json'], ['explore', '--topology', '2s:96c:2t', '--vendor', 'both'], ['explore', '--topology', '1s:8c:1t', '--guest', 'windows', '--schemes', 'xapic-physical,ext-dest-id']] },
   diff: { words: 1, templates: [['diff', 'specs/default.yaml', 'specs/dma/legacy.yaml'], ['diff', 'specs/vmm/compare-all.yaml', '--vmm', 'qemu-kvm,xen', '--json']] },
   groups: { words: 1, templates: [['groups', LSPCI_DELL], ['groups', LSPCI_T14, '--json'], ['groups', 'data/real-inputs/groups/ashtonian-kvm-aio-alderlake-iommu-groups.txt'], ['groups', LSPCI_T14, '--compare', LSPCI_T14]] },
   compare: { words: 1, templates: [['compare', 'specs/vmm/compare-all.yaml', '--runs', '2'], ['compare', 'specs/vmm/compare-posted.yaml', '--vmm', 'qemu-kvm,xen', '--runs', '1', '--json']] },
   report: { words: 1, templates: [['report', 'specs/default.yaml', '--format', 'md'], ['report', 'specs/dma/nested.yaml', '--json'], ['report', 'specs/default.yaml', '--diff', 'specs/dma/legacy.yaml', '--format', 'md']] },
-  import: { words: 2, templates: [['import', 'dmar', 'data/real-inputs/dmar/hp-z240-sff.dsl'], ['import', 'ivrs', 'data/real-inputs/ivrs/framework-laptop16.bin', '--json'], ['import', 'debugfs', 'data/real-inputs/debugfs/intel-iommu-debugfs-kabylake-examples.txt', '--owners', '00:14.0=vm1', '--cpus', 'vm1=2-5']] },
-  'decode-dmar': { words: 2, templates: [['decode', 'dmar', 'data/real-inputs/dmar/hp-z240-sff.bin'], ['decode', 'dmar', 'data/real-inputs/dmar/hp-z240-sff.dsl', '--json']] },
-  'decode-ivrs': { words: 2, templates: [['decode', 'ivrs', 'data/real-inputs/ivrs/framework-laptop16.bin'], ['decode', 'ivrs', 'data/real-inputs/ivrs/framework-laptop16.bin', '--json']] },
-  'decode-debugfs': { words: 2, templates: [['decode', 'debugfs', 'data/real-inputs/debugfs/intel-iommu-debugfs-kabylake-examples.txt'], ['decode', 'debugfs', 'data/real-inputs/debugfs/intel-iommu-debugfs-kabylake-examples.txt', '--json']] },
+  'import-dmar': { words: 2, templates: [['import', 'dmar', 'data/real-inputs/dmar/hp-z240-sff.dsl'], ['import', 'dmar', 'data/real-inputs/dmar/hp-z240-sff.bin', '--json'], ['import', 'dmar', 'data/real-inputs/dmar/supermicro-x10dai.dsl']] },
+  'import-ivrs': { words: 2, templates: [['import', 'ivrs', 'data/real-inputs/ivrs/framework-laptop16.bin'], ['import', 'ivrs', 'data/real-inputs/ivrs/framework-laptop16.dsl', '--json']] },
+  'import-debugfs': { words: 2, templates: [['import', 'debugfs', 'data/real-inputs/debugfs/intel-iommu-debugfs-kabylake-examples.txt'], ['import', 'debugfs', 'data/real-inputs/debugfs/intel-iommu-debugfs-kabylake-examples.txt', '--owners', '00:14.0=vm1', '--cpus', 'vm1=2-5', '--json']] },
   'decode-lspci': { words: 2, templates: [['decode', 'lspci', LSPCI_DELL], ['decode', 'lspci', LSPCI_T14, '--iommu', 'amd', '--json']] },
   'decode-msi': { words: 2, templates: [['decode', 'msi', 'fee00538', '0'], ['decode', 'msi', '0xfee0001c', '0x4021', '--json'], ['decode', 'msi', 'fee00000', '8000', '--iommu', 'amd']] },
   help: { words: 0, templates: [['--help'], ['--version'], ['run', '--help'], ['decode', '--help'], ['help', 'check']] },
 };
-const CLI_TOKENS = ['--json', '--walks', '--runs', '--steps', '--seed', '--workers', '--seconds', '--topology', '--apic-ids', '--vendor', '--guest', '--schemes', '--sweep', '--policy', '--vmm', '--iommu', '--compare', '--owners', '--cpus', '--format', '--diff', '--check', '--qemu', '--libvirt', '--progress', '--force-workers', '--help', '0', '-1', '1e9', '4294967296', '0xffffffff', '0x1_0000_0000', 'abc', '', '-', '--', '=', '1s:0c:1t', '999s:999c:999t', '0-0xffffffff', '5..1', 'intel', 'amd', 'both', 'auto', 'all', 'nope', 'md', 'html', 'json', 'qemu-kvm', 'xen,qemu-kvm,nope', 'kvm', 'matching', '00:14.0=vm1', '00:14.9=vm1', 'vm1=0-1000000', 'fee00538', 'ffffffffffffffff', '/dev/null', '/dev/zero', '/proc/self/fd/0', 'specs', 'specs/default.yaml', 'specs/amd/remapped.yaml', 'data/real-inputs/dmar/hp-z240-sff.bin', 'data/real-inputs/ivrs/framework-laptop16.dsl', LSPCI_DELL, 'run', 'dump', 'decode', 'check', 'explore', 'diff', 'groups', 'compare', 'msi', 'lspci', 'dmar', 'ivrs', 'debugfs'];
+const CLI_TOKENS = ['--json', '--walks', '--runs', '--steps', '--seed', '--workers', '--seconds', '--topology', '--apic-ids', '--vendor', '--guest', '--schemes', '--sweep', '--policy', '--vmm', '--iommu', '--compare', '--owners', '--cpus', '--format', '--diff', '--check', '--qemu', '--libvirt', '--progress', '--force-workers', '--help', '0', '-1', '1e9', '4294967296', '0xffffffff', '0x1_0000_0000', 'abc', '', '-', '--', '=', '1s:0c:1t', '999s:999c:999t', '0-0xffffffff', '5..1', 'intel', 'amd', 'both', 'auto', 'all', 'nope', 'md', 'html', 'json', 'qemu-kvm', 'xen,qemu-kvm,nope', 'kvm', 'matching', '00:14.0=vm1', '00:14.9=vm1', 'vm1=0-1000000', 'fee00538', 'ffffffffffffffff', '/dev/null', '/dev/zero', '/proc/self/fd/0', 'specs', 'specs/default.yaml', 'specs/amd/remapped.yaml', 'data/real-inputs/dmar/hp-z240-sff.bin', 'data/real-inputs/ivrs/framework-laptop16.dsl', LSPCI_DELL, 'run', 'dump', 'decode', 'check', 'explore', 'diff', 'groups', 'compare', 'msi', 'lspci', 'dmar', 'ivrs', 'debugfs', 'import'];
 /** Options that write files: never generated, and removed from mutants (the harness must not write into the tree). */
 const WRITING = new Set(['--out', '--scenario', '--svg', '-o']);
 const REPORT_OUT = join(tmpdir(), `remapsim-fuzz-report-${process.pid}.out`);
@@ -378,6 +377,11 @@ function cliTarget(name: string, command: string | undefined): Target<readonly s
     },
     serialize: (argv) => JSON.stringify(argv),
   };
+}
+
+/** The unmutated invocations of command `name` (a test runs each: every one must be valid). */
+export function cliTemplates(name: string): readonly (readonly string[])[] {
+  return CLI_COMMANDS[name]?.templates ?? [];
 }
 
 /** The command names of the `cli-NAME` targets. */

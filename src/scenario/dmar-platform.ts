@@ -1,6 +1,7 @@
 /**
  * The remapping units of a machine, from its ACPI DMAR table: one unit per DRHD, in
- * table order (Linux numbers them dmar0, dmar1, … the same way), with the DRHD's
+ * table order (Linux numbers them dmar0, dmar1, … the same way; a DRHD repeating an earlier
+ * one's segment and register base is skipped as Linux skips it: `registeredDrhds`), with the DRHD's
  * device scopes. A sub-hierarchy scope is kept as its first-hop bridge; a device
  * declares the bridges above it (`upstream`) to fall under it. An endpoint scope with
  * a multi-level path names a device whose bus number only the live PCI topology
@@ -8,7 +9,7 @@
  * matters on a non-INCLUDE_PCI_ALL unit.
  */
 import type { UnitDescription } from '../platform/build.ts';
-import type { DmarTable, DeviceScope } from '../vtd/dmar/model.ts';
+import { registeredDrhds, type DmarTable, type DeviceScope } from '../vtd/dmar/model.ts';
 import { requesterId } from '../pci/bdf.ts';
 
 /** Device scope type numbers (VT-d §8.3.1). */
@@ -20,7 +21,7 @@ function firstHop(s: DeviceScope): number | undefined {
 }
 
 export function unitsFromDmar(table: DmarTable): UnitDescription[] {
-  return table.drhd.map((d) => {
+  return registeredDrhds(table).map((d) => {
     const of = (type: number): DeviceScope[] => d.scopes.filter((s) => s.type === type);
     const rids = (type: number): number[] => of(type).flatMap((s) => (s.path.length === 1 && s.requesterId !== undefined ? [s.requesterId] : []));
     return {

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TARGETS } from '../../fuzz/targets.ts';
+import { CLI_COMMAND_NAMES, cliTemplates, TARGETS } from '../../fuzz/targets.ts';
 import { fuzzTarget } from '../../fuzz/harness.ts';
 import { Rng } from '../../fuzz/rng.ts';
 import { classify, outOfRangeBdf } from '../../fuzz/classify.ts';
@@ -26,7 +26,7 @@ const COUNT: Record<string, number> = {
   scenario: 300, cli: 200, transitions: 250, lspci: 600, 'dmar-dsl': 800, 'ivrs-dsl': 800,
   // cli-NAME: one command each (fuzz/targets.ts CLI_COMMANDS), 2-12 ms an input for those that run a scenario
   'cli-run': 100, 'cli-dump': 100, 'cli-check': 80, 'cli-explore': 50, 'cli-diff': 80, 'cli-compare': 50, 'cli-report': 80,
-  'cli-groups': 300, 'cli-help': 300, 'cli-import': 500, 'cli-decode-lspci': 500, 'cli-decode-msi': 500,
+  'cli-groups': 300, 'cli-help': 300, 'cli-import-dmar': 500, 'cli-import-ivrs': 500, 'cli-import-debugfs': 500, 'cli-decode-lspci': 500, 'cli-decode-msi': 500,
 };
 const out = mkdtempSync(join(tmpdir(), 'remapsim-fuzz-test-'));
 
@@ -44,6 +44,20 @@ describe('fuzz targets, short run', () => {
       const s = await fuzzTarget(TARGETS[name]!, COUNT[name] ?? 1500, SEED, out);
       expect(s.failures.map((f) => `${f.outcome} #${f.index}: ${f.detail.split('\n')[0]} (${f.file})`)).toEqual([]);
       expect(s.counts.ok + s.counts['input-error']).toBe(s.count);
+    }, 60_000);
+  }
+});
+
+describe('the cli-NAME targets start from valid invocations', () => {
+  // A template naming no command (e.g. `decode dmar`: the table readers are `import dmar`) would make
+  // its target fuzz commander's "unknown command" error alone.
+  for (const name of CLI_COMMAND_NAMES) {
+    it(`${name}: every template runs (exit 0, or 1 for a difference or a counterexample)`, async () => {
+      for (const argv of cliTemplates(name)) {
+        const r = (await TARGETS[`cli-${name}`]!.run([...argv, ...(argv[0] === 'check' || argv[0] === 'compare' ? ['--workers', '1', '--runs', '2'] : []), ...(argv[0] === 'check' ? ['--no-write'] : []), ...(argv[0] === 'report' ? ['--out', join(out, 'template-report.out')] : [])] as never)) as { code: number; err: string };
+        expect(r.code, `${argv.join(' ')}: ${r.err}`).toBeLessThanOrEqual(1);
+        expect(r.err, argv.join(' ')).not.toMatch(/^remapsim: |^error: |unknown command|unknown option/m);
+      }
     }, 60_000);
   }
 });

@@ -189,6 +189,25 @@ export interface DmarTable {
   readonly unknown: readonly UnknownStructure[];
 }
 
+/**
+ * The DRHDs the OS registers, in table order: a DRHD with the segment and register base of an
+ * earlier one is the same unit and is skipped (Linux drivers/iommu/intel/dmar.c
+ * `dmar_parse_one_drhd`: `dmar_find_dmaru` matches segment and `reg_base_addr`, and the later
+ * structure is ignored). Two units cannot answer at one register base (VT-d §8.3: Register
+ * Base Address locates the unit's register set).
+ */
+export function registeredDrhds(table: Pick<DmarTable, 'drhd'>): readonly Drhd[] {
+  const seen = new Set<string>();
+  const out: Drhd[] = [];
+  for (const d of table.drhd) {
+    const key = `${d.segment}:${d.registerBase}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(d);
+  }
+  return out.length === table.drhd.length ? table.drhd : out;
+}
+
 /** Remapping structure type numbers (VT-d §8.2, `enum acpi_dmar_type`) with their short names. */
 export const STRUCTURE_TYPES = {
   0: 'DRHD',

@@ -7,7 +7,7 @@
  */
 
 import { formatBdf } from '../../pci/bdf.ts';
-import { DEVICE_SCOPE_TYPES, type DeviceScope, type DmarTable } from './model.ts';
+import { DEVICE_SCOPE_TYPES, registeredDrhds, type DeviceScope, type DmarTable } from './model.ts';
 import { structureName } from './parse-binary.ts';
 
 /** The kernel's `%#016Lx` (lib/vsprintf.c): "0x" counts towards the 16 characters, zero included. */
@@ -81,8 +81,9 @@ export function formatDmarSummary(table: DmarTable): string {
   type Entry = { offset: number; lines: string[] };
   const entries: Entry[] = [];
   const scopes = (list: readonly DeviceScope[], segment: number): string[] => list.map((s) => scopeLine(s, segment, anddNames));
+  const registered = new Set(registeredDrhds(table));
   for (const d of table.drhd) {
-    const notes = [`segment ${d.segment}`, `register set ${d.registerSetBytes / 1024} KiB`, ...(d.includePciAll ? ['INCLUDE_PCI_ALL'] : [])];
+    const notes = [`segment ${d.segment}`, `register set ${d.registerSetBytes / 1024} KiB`, ...(d.includePciAll ? ['INCLUDE_PCI_ALL'] : []), ...(registered.has(d) ? [] : ['a second DRHD at this segment and base: ignored, as Linux dmar_parse_one_drhd ignores it'])];
     entries.push({ offset: d.offset, lines: [`DMAR: DRHD base: ${linuxHex016(d.registerBase)} flags: ${cHex(d.flags)}`, `    ${notes.join(', ')}`, ...scopes(d.scopes, d.segment)] });
   }
   for (const r of table.rmrr) {
@@ -113,7 +114,7 @@ export function formatDmarSummary(table: DmarTable): string {
   for (const e of entries) out.push(...e.lines);
   // What intel_irq_remapping.c (ir_parse_one_ioapic_scope / ir_parse_one_hpet_scope) prints when it
   // enables IR; "IOMMU n" is the DRHD's position in the table (its dmarN sequence number).
-  table.drhd.forEach((d, n) => {
+  [...registered].forEach((d, n) => {
     for (const s of d.scopes) {
       if (s.type === 3) out.push(`DMAR-IR: IOAPIC id ${s.enumerationId} under DRHD base  0x${d.registerBase.toString(16)} IOMMU ${n}`);
       if (s.type === 4) out.push(`DMAR-IR: HPET id ${s.enumerationId} under DRHD base 0x${d.registerBase.toString(16)}`);
