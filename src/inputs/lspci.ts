@@ -19,7 +19,7 @@
 import { readInputText } from '../io/read-input.ts';
 import { MAX_LSPCI_BYTES } from '../io/limits.ts';
 import { InputError } from '../io/input-error.ts';
-import type { RequesterId } from '../pci/bdf.ts';
+import { formatBdf, type RequesterId } from '../pci/bdf.ts';
 import { LSPCI_HEADER_RE, lspciHeaderAddress, withoutLineTerminators } from './lspci-header.ts';
 
 /** BAR-relative location of an MSI-X table or PBA. */
@@ -100,6 +100,7 @@ export function parseLspci(text: string, file: string): LspciMsiEntry[] {
   let device: { name: string; segment: number; rid: number } | undefined;
   let open: Mutable<LspciMsiEntry> | undefined;
   let sawHeader = false;
+  const headerLines = new Map<string, number>();
   for (let i = 0; i < lines.length; i++) {
     const s = withoutLineTerminators(lines[i]!);
     const ln = i + 1;
@@ -108,6 +109,12 @@ export function parseLspci(text: string, file: string): LspciMsiEntry[] {
     if (h) {
       // A malformed header is an error, never skipped: its lines would go to the previous device.
       const bdf = lspciHeaderAddress(h, file, ln);
+      // One function per address: a second header for it is a spliced or corrupted dump (the
+      // topology reader refuses it the same way, src/inputs/lspci-topology.ts).
+      const at = `${bdf.segment}:${bdf.rid}`;
+      const first = headerLines.get(at);
+      if (first !== undefined) throw new InputError(`${formatBdf(bdf.rid, bdf.segment === 0 ? undefined : bdf.segment)} appears twice (first at line ${first})`, { file, line: ln, field: 'device' });
+      headerLines.set(at, ln);
       device = { name: bdf.token, segment: bdf.segment, rid: bdf.rid };
       sawHeader = true;
       open = undefined;

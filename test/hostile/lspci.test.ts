@@ -128,3 +128,14 @@ describe('linear time on hostile header lines', () => {
     expect(parseLspci(text, 'd.txt')).toHaveLength(1);
   });
 });
+
+describe('one function per address (issue 16: duplicates that cannot coexist)', () => {
+  it('a second header for a BDF is refused by both parsers, naming both lines', () => {
+    const text = [...dev('01:00.0'), '', ...dev('02:00.0'), '', ...dev('0000:01:00.0', 'fee00538')].join('\n');
+    for (const parse of [parseLspci, parseLspciTopology]) expect(errorOf(() => parse(text, 'd.txt'))?.format()).toBe('d.txt:11: device: 01:00.0 appears twice (first at line 1)');
+  });
+  it('the same bus:dev.fn in two PCI domains is two functions', () => {
+    const text = [...dev('0000:01:00.0'), '', ...dev('10000:01:00.0')].join('\n');
+    expect(parseLspci(text, 'd.txt').map((e) => e.device)).toEqual(['0000:01:00.0', '10000:01:00.0']);
+  });
+});
