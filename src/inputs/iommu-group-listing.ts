@@ -62,12 +62,20 @@ export function isGroupListing(text: string): boolean {
   return false;
 }
 
+/** Linux numbers groups with an IDA of `int`s (drivers/iommu/iommu.c `iommu_group_alloc`): 0 … 2^31 − 1. */
+function groupNumber(token: string, file: string, ln: number): number {
+  const n = Number(token);
+  if (!(n <= 0x7fff_ffff)) throw new InputError(`group number ${token} is above 2147483647 (the kernel's group IDs are ints)`, { file, line: ln, field: 'group' });
+  return n;
+}
+
 /**
  * Parse a group listing.
  * @param text the listing.
  * @param file name used in error messages.
  * @throws InputError when no line is a group line, when a device field is not a PCI address,
- *   or when a device is listed in two groups.
+ *   when a device is listed in two groups, a group's header appears twice, or a group number is
+ *   above 2^31 − 1.
  */
 export function parseGroupListing(text: string, file: string): GroupListing {
   const groups = new Map<number, string[]>();
@@ -77,6 +85,16 @@ export function parseGroupListing(text: string, file: string): GroupListing {
   let open: number | undefined; // group of form 2 or 3 whose device lines follow
   let unit: string | undefined;
 
+  // Block and tree headers: each group's appears once (the kernel lists /sys/kernel/iommu_groups/N
+  // once per N); form 1 repeats the number on every device line, so it does not count here.
+  const headers = new Map<number, number>();
+  const header = (token: string, ln: number): number => {
+    const n = groupNumber(token, file, ln);
+    const first = headers.get(n);
+    if (first !== undefined) throw new InputError(`group ${n} appears twice (first at line ${first})`, { file, line: ln, field: 'group' });
+    headers.set(n, ln);
+    return n;
+  };
   const group = (n: number, ln: number): string[] => {
     let g = groups.get(n);
     if (!g) {
@@ -112,7 +130,7 @@ export function parseGroupListing(text: string, file: string): GroupListing {
     if (unit !== undefined) {
       const tg = TREE_GROUP_RE.exec(s);
       if (tg) {
-        open = parseInt(tg[1]!, 10);
+        open = header(tg[1]!, ln);
         group(open, ln);
         units.set(open, unit);
         continue;
@@ -125,7 +143,7 @@ export function parseGroupListing(text: string, file: string): GroupListing {
     }
     const bh = BLOCK_HEADER_RE.exec(s);
     if (bh) {
-      open = parseInt(bh[1]!, 10);
+      open = header(bh[1]!, ln);
       unit = undefined;
       group(open, ln);
       continue;
@@ -133,7 +151,7 @@ export function parseGroupListing(text: string, file: string): GroupListing {
     const ol = ONE_LINE_RE.exec(s);
     if (ol) {
       open = undefined;
-      add(parseInt(ol[1]!, 10), ol[2]!, ln);
+      add(groupNumber(ol[1]!, file, ln), ol[2]!, ln);
       continue;
     }
     if (open !== undefined && unit === undefined) {

@@ -110,3 +110,26 @@ describe('small listings', () => {
     expect(() => loadGroupListing(join(DIR, 'no-such-listing.txt'))).toThrow(InputError);
   });
 });
+
+describe('what a listing cannot hold (issue 16)', () => {
+  const fmt = (text: string): string => {
+    try {
+      parseGroupListing(text, 'g.txt');
+    } catch (e) {
+      if (e instanceof InputError) return e.format();
+      throw e;
+    }
+    return 'accepted';
+  };
+  it('a block header for a group already listed', () => {
+    expect(fmt('IOMMU Group 1:\n\t00:01.0 PCI bridge\nIOMMU Group 2:\n\t00:02.0 VGA\nIOMMU Group 1:\n\t00:03.0 x\n')).toBe('g.txt:5: group: group 1 appears twice (first at line 1)');
+  });
+  it('one-line form repeats the number on every line: accepted', () => {
+    expect(parseGroupListing('IOMMU Group 1 00:01.0 a\nIOMMU Group 1 00:01.1 b\n', 'g.txt').groups.get(1)).toEqual(['00:01.0', '00:01.1']);
+  });
+  it('a group number above the kernel int', () => {
+    expect(fmt('IOMMU Group 2147483648:\n\t00:01.0 x\n')).toBe('g.txt:1: group: group number 2147483648 is above 2147483647 (the kernel\'s group IDs are ints)');
+    expect(fmt('IOMMU Group 99999999999999999999999 00:01.0 x\n')).toMatch(/^g\.txt:1: group: group number 9+ is above/);
+    expect(parseGroupListing('IOMMU Group 2147483647:\n\t00:01.0 x\n', 'g.txt').groups.get(2147483647)).toEqual(['00:01.0']);
+  });
+});
