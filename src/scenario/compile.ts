@@ -337,6 +337,9 @@ class Compiler {
         cpus: d.cpus ?? [],
         devices: (d.devices ?? []).map((b, j) => {
           const key = this.device(b, ['domains', i, 'devices', j]);
+          // One owner per function: the IOMMU's context entry for a requester ID names one domain.
+          const owner = this.owners.get(key);
+          if (owner !== undefined) this.fail(`device ${key} is already given to domain ${data.domains![owner]!.name}: a function has one owner (one context entry per requester ID)`, ['domains', i, 'devices', j]);
           this.owners.set(key, i);
           return key;
         }),

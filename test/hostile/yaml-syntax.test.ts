@@ -1,9 +1,11 @@
 // Issue 16 item 2: every YAML error of a scenario is one line naming the file, the line and the
 // field it is in (or `(YAML syntax)` where the parser could give none) — duplicate keys, tabs,
-// tags, broken flow collections — and a BDF out of range is refused with what a BDF is.
+// tags, broken flow collections — a BDF out of range is refused with what a BDF is, and a device
+// given to two domains is refused (what a scenario cannot mean).
 import { describe, expect, it } from 'vitest';
 import { parseScenarioText } from '../../src/scenario/parse.ts';
 import { InputError } from '../../src/io/input-error.ts';
+import { compileScenario } from '../../src/scenario/compile.ts';
 
 const HEAD = ['name: hostile', 'platform:', '  apicMode: x2apic', '  cpus: { count: 2 }', 'domains:', '  - { name: host, kind: host, cpus: [0] }'];
 
@@ -51,4 +53,14 @@ describe('BDFs out of range', () => {
       expect(() => parseScenarioText([...withDevice(bdf), ''].join('\n'), 'h.yaml')).not.toThrow();
     });
   }
+});
+
+describe('a function has one owner', () => {
+  it('a device in two domains is refused at its second mention', () => {
+    const lines = ['name: hostile', 'platform:', '  cpus: { count: 4 }', 'devices:', '  - { bdf: "01:00.0" }', 'domains:', '  - { name: host, kind: host, cpus: [0] }', '  - { name: vm1, kind: guest, cpus: [1], devices: ["01:00.0"] }', '  - { name: vm2, kind: guest, cpus: [2], devices: ["01:00.0"] }', 'steps: []'];
+    expect(() => compileScenario(parseScenarioText(lines.join('\n'), 'h.yaml'))).toThrow(/device 01:00\.0 is already given to domain vm1/);
+    const e = (() => { try { compileScenario(parseScenarioText(lines.join('\n'), 'h.yaml')); } catch (x) { return x as InputError; } return undefined; })();
+    expect(e?.format()).toMatch(/^h\.yaml:9: domains\[2\]\.devices\[0\]: /);
+    expect(() => compileScenario(parseScenarioText(lines.slice(0, 8).concat('steps: []').join('\n'), 'h.yaml'))).not.toThrow();
+  });
 });
