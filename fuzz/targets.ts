@@ -107,7 +107,7 @@ function scenarioSeeds(): Seeded<string>[] {
   return dirs.flatMap((d) => seedsText(d, '.yaml'));
 }
 
-/** Two units at one register base, two functions at one segment:RID: what a scenario cannot mean. */
+/** Two units at one register base, two functions at one segment:RID, a function given to two domains, a segment above 16 bits: what a scenario cannot mean. */
 function scenarioGarbage(r: unknown): string | undefined {
   const c = r as CompiledScenario;
   const bases = new Set<string>();
@@ -122,6 +122,14 @@ function scenarioGarbage(r: unknown): string | undefined {
     if (rids.has(k)) return `two devices at ${d.key} accepted`;
     rids.add(k);
   }
+  const owners = new Map<string, string>();
+  for (const dom of c.platform.domains) {
+    for (const key of dom.devices) {
+      if (owners.has(key)) return `device ${key} given to domains ${owners.get(key)} and ${dom.name} accepted`;
+      owners.set(key, dom.name);
+    }
+  }
+  for (const d of c.platform.devices) if (d.segment > 0xffff) return `segment 0x${d.segment.toString(16)} of ${d.key} above 16 bits accepted`;
   return outOfRangeBdf(c.platform.devices.map((d) => ({ key: d.key, segment: d.segment, rid: d.rid })));
 }
 
