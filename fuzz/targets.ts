@@ -107,7 +107,7 @@ function scenarioSeeds(): Seeded<string>[] {
   return dirs.flatMap((d) => seedsText(d, '.yaml'));
 }
 
-/** Two units at one register base, two functions at one segment:RID, a function given to two domains, a segment above 16 bits: what a scenario cannot mean. */
+/** Two units at one register base, two functions at one segment:RID, a function given to two domains: what a scenario cannot mean (a domain above 0xffff is a VMD domain). */
 function scenarioGarbage(r: unknown): string | undefined {
   const c = r as CompiledScenario;
   const bases = new Set<string>();
@@ -129,7 +129,6 @@ function scenarioGarbage(r: unknown): string | undefined {
       owners.set(key, dom.name);
     }
   }
-  for (const d of c.platform.devices) if (d.segment > 0xffff) return `segment 0x${d.segment.toString(16)} of ${d.key} above 16 bits accepted`;
   return outOfRangeBdf(c.platform.devices.map((d) => ({ key: d.key, segment: d.segment, rid: d.rid })));
 }
 

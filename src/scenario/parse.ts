@@ -78,7 +78,7 @@ function describe(e: ErrorObject): { path: string[]; message: string } {
     case 'oneOf':
       return { path, message: path[path.length - 1] === 'acs' ? 'expected a list of ACS control bits (SV, TB, RR, CR, UF, EC, DT) or { capable: [...], enabled: [...] }' : 'expected { count: N } or { apicIds: [...] }' };
     case 'pattern':
-      if (e.schemaPath.endsWith('/bdf/pattern')) return { path, message: 'expected a BDF bb:dd.f or ssss:bb:dd.f in hex (segment at most ffff, bus ff, device 1f, function 7)' };
+      if (e.schemaPath.endsWith('/bdf/pattern')) return { path, message: 'expected a BDF bb:dd.f or ssss:bb:dd.f in hex (domain at most 8 digits, bus ff, device 1f, function 7)' };
       return { path, message: e.message ?? 'invalid' };
     default:
       return { path, message: e.message ?? 'invalid' };
@@ -90,7 +90,7 @@ function yamlMessage(e: YAMLError): string {
   const first = e.message.split('\n')[0] ?? 'YAML syntax error';
   switch (e.code) {
     case 'DUPLICATE_KEY':
-      return 'duplicate key: a YAML mapping holds each key once (the second would silently replace the first)';
+      return 'duplicate key: map keys must be unique (a second value would silently replace the first)';
     case 'TAG_RESOLVE_FAILED':
       return `${first}: a scenario uses no YAML tags`;
     default:

@@ -88,38 +88,58 @@ function trieSet(trie: IecTrie, index: number, entry: IecEntry | undefined): Iec
  * miss path). `evict` must be another index than `index`.
  */
 function trieReplace(trie: IecTrie, index: number, entry: IecEntry, evict: number): IecTrie {
-  const ks = [(index >>> 12) & 15, (index >>> 8) & 15, (index >>> 4) & 15, index & 15];
-  const kd = [(evict >>> 12) & 15, (evict >>> 8) & 15, (evict >>> 4) & 15, evict & 15];
+  // Written out level by level (no key or path arrays): this is the whole of an IEC miss's cache work.
+  const s0 = (index >>> 12) & 15, s1 = (index >>> 8) & 15, s2 = (index >>> 4) & 15, s3 = index & 15;
+  const d0 = (evict >>> 12) & 15, d1 = (evict >>> 8) & 15, d2 = (evict >>> 4) & 15, d3 = evict & 15;
   // The inserted index's path, copied.
-  const path: Node[] = [copyNode(trie as Node)];
-  for (let l = 0; l < 3; l++) {
-    const child = copyNode(path[l]![ks[l]!] as Node | undefined);
-    path[l]![ks[l]!] = child;
-    path.push(child);
+  const n0 = copyNode(trie as Node);
+  const n1 = copyNode(n0[s0] as Node | undefined);
+  n0[s0] = n1;
+  const n2 = copyNode(n1[s1] as Node | undefined);
+  n1[s1] = n2;
+  const n3 = copyNode(n2[s2] as Node | undefined);
+  n2[s2] = n3;
+  n3[s3] = entry;
+  // The evicted index's path: shared with the inserted one down to where their keys differ,
+  // copied below that. An evicted index that is not in the trie leaves it as it is.
+  const old1 = n0[d0] as Node | undefined;
+  if (old1 === undefined) return freeze4(n0, n1, n2, n3);
+  const e1 = d0 === s0 ? n1 : copyNode(old1);
+  const old2 = e1[d1] as Node | undefined;
+  if (old2 === undefined) return freeze4(n0, n1, n2, n3);
+  const e2 = d0 === s0 && d1 === s1 ? n2 : copyNode(old2);
+  const old3 = e2[d2] as Node | undefined;
+  if (old3 === undefined) return freeze4(n0, n1, n2, n3);
+  const e3 = d0 === s0 && d1 === s1 && d2 === s2 ? n3 : copyNode(old3);
+  n0[d0] = e1;
+  e1[d1] = e2;
+  e2[d2] = e3;
+  e3[d3] = undefined;
+  // Prune bottom-up so that the trie's shape depends only on its entries.
+  if (isEmpty(e3)) {
+    e2[d2] = undefined;
+    if (isEmpty(e2)) {
+      e1[d1] = undefined;
+      if (isEmpty(e1)) n0[d0] = undefined;
+    }
   }
-  path[3]![ks[3]!] = entry;
-  // The evicted index's path: shared with the inserted one down to where their keys differ.
-  const del: Node[] = [path[0]!];
-  let shared = true;
-  for (let l = 0; l < 3; l++) {
-    shared &&= kd[l] === ks[l];
-    const here = del[l]!;
-    const old = here[kd[l]!] as Node | undefined;
-    if (old === undefined) return freezePath(path); // not cached: nothing to remove
-    const child = shared ? path[l + 1]! : copyNode(old);
-    here[kd[l]!] = child;
-    del.push(child);
+  if (FREEZE_STATES) {
+    Object.freeze(e1);
+    Object.freeze(e2);
+    Object.freeze(e3);
   }
-  del[3]![kd[3]!] = undefined;
-  for (let l = 3; l > 0; l--) if (isEmpty(del[l]!)) del[l - 1]![kd[l - 1]!] = undefined;
-  freezePath(del);
-  return freezePath(path);
+  return freeze4(n0, n1, n2, n3);
 }
 
 /** Freeze a copied path in debug mode (src/platform/freeze-mode.ts); the root, as a trie. */
-function freezePath(path: Node[]): IecTrie {
-  if (FREEZE_STATES) for (const n of path) Object.freeze(n);
-  return path[0]! as IecTrie;
+function freeze4(n0: Node, n1: Node, n2: Node, n3: Node): IecTrie {
+  if (FREEZE_STATES) {
+    Object.freeze(n3);
+    Object.freeze(n2);
+    Object.freeze(n1);
+    Object.freeze(n0);
+  }
+  return n0 as IecTrie;
 }
 
 /** The cache with `entry` stored at `index`, evicting the oldest entry when full. */
