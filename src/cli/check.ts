@@ -4,6 +4,7 @@
  * the properties held over the budget, 1 with a counterexample (written as a scenario
  * that `remapsim run` replays), 2 bad input, 130 interrupted (Ctrl-C) with nothing found.
  */
+import { errnoText } from '../io/errno-text.ts';
 import { readInputText } from '../io/read-input.ts';
 import { MAX_SCENARIO_BYTES } from '../io/limits.ts';
 import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
@@ -141,7 +142,7 @@ export async function checkCommand(file: string, o: CheckCommandOptions): Promis
     try {
       note = replacedNote(writeFileAtomic(written, rebaseFirmwarePaths(result.counterexample.scenario, file, written)));
     } catch (e) {
-      throw new InputError(`cannot write the counterexample: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: written, field: '--out' });
+      throw new InputError(`cannot write the counterexample: ${errnoText(e)}`, { file: written, field: '--out' });
     }
   }
   const report = o.json === true ? JSON.stringify(checkJson(result, written)) + '\n' : formatCheckReport(result, written) + (note === '' ? '' : `note: ${written}${note}\n`);

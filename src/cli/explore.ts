@@ -3,6 +3,7 @@
  * by simulation, with their cost (issue #6; src/explorer/). Bad arguments are InputErrors
  * (exit 2, one line).
  */
+import { errnoText } from '../io/errno-text.ts';
 import { InputError } from '../io/input-error.ts';
 import { replacedNote, writeFileAtomic } from '../io/atomic-write.ts';
 import { explore, parseSweep, sweepPoints } from '../explorer/explore.ts';
@@ -93,7 +94,7 @@ export function runExplore(o: ExploreFlags): string {
     try {
       svgNote = replacedNote(writeFileAtomic(o.svg, sweepSvg(result.sweep!, { vm, guest: result.guestName, vcpus: apicIds.length })));
     } catch (e) {
-      throw new InputError(`cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: o.svg, field: '--svg' });
+      throw new InputError(`cannot write: ${errnoText(e)}`, { file: o.svg, field: '--svg' });
     }
   }
   const output = o.json ? formatJson(result) : formatReport(result) + (o.svg === undefined ? '' : `Plot written to ${o.svg}${svgNote}.\n`);

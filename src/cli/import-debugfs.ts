@@ -8,6 +8,7 @@
  * remappable MSI that selects it. `remapsim run OUT` then answers "does my live table satisfy P1
  * for these owners?": a delivery to a CPU outside the owner's is a P1 violation naming the IRTE.
  */
+import { errnoText } from '../io/errno-text.ts';
 import { InputError } from '../io/input-error.ts';
 import { replacedNote, writeFileAtomic } from '../io/atomic-write.ts';
 import { yamlQuoted } from '../io/yaml-escape.ts';
@@ -246,7 +247,7 @@ export function importDebugfs(file: string, o: ImportDebugfsOptions): string {
     try {
       note = replacedNote(writeFileAtomic(o.scenario, text));
     } catch (e) {
-      throw new InputError(`cannot write scenario: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: o.scenario, field: '--scenario' });
+      throw new InputError(`cannot write scenario: ${errnoText(e)}`, { file: o.scenario, field: '--scenario' });
     }
     return `wrote ${o.scenario}${note}\n`;
   }

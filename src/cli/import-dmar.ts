@@ -3,6 +3,7 @@
  * a summary, the JSON model (`--json`), or write a scenario skeleton for the machine
  * (`--scenario OUT`).
  */
+import { errnoText } from '../io/errno-text.ts';
 import { dirname, relative, resolve } from 'node:path';
 import { loadDmar } from '../vtd/dmar/load.ts';
 import { formatDmarSummary } from '../vtd/dmar/summary.ts';
@@ -52,7 +53,7 @@ export function importDmar(file: string, opts: { json?: boolean; scenario?: stri
     try {
       note = replacedNote(writeFileAtomic(out, scenarioSkeleton(table, rel, `platform from ${rel}`)));
     } catch (e) {
-      throw new InputError(`cannot write scenario: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: opts.scenario, field: '--scenario' });
+      throw new InputError(`cannot write scenario: ${errnoText(e)}`, { file: opts.scenario, field: '--scenario' });
     }
     return `wrote ${opts.scenario}${note}\n`;
   }

@@ -3,6 +3,7 @@
  * the JSON model (`--json`), or write a scenario skeleton for the machine (`--scenario OUT`).
  * Also `remapsim import FILE`, which picks `dmar` or `ivrs` by the table's signature.
  */
+import { errnoText } from '../io/errno-text.ts';
 import { dirname, relative, resolve } from 'node:path';
 import { replacedNote, writeFileAtomic } from '../io/atomic-write.ts';
 import { yamlQuoted } from '../io/yaml-escape.ts';
@@ -75,7 +76,7 @@ export function importIvrs(file: string, opts: { json?: boolean; scenario?: stri
     try {
       note = replacedNote(writeFileAtomic(out, ivrsScenarioSkeleton(table, rel, `platform from ${rel}`)));
     } catch (e) {
-      throw new InputError(`cannot write scenario: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: opts.scenario, field: '--scenario' });
+      throw new InputError(`cannot write scenario: ${errnoText(e)}`, { file: opts.scenario, field: '--scenario' });
     }
     return `wrote ${opts.scenario}${note}\n`;
   }

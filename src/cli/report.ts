@@ -7,7 +7,9 @@
  * is written (the counterexample is inside the report). Exit status: 0 everything held, 1 a
  * property, an expectation or the check failed (the report is written anyway), 2 bad input.
  */
-import { readFileSync } from 'node:fs';
+import { errnoText } from '../io/errno-text.ts';
+import { readInputText } from '../io/read-input.ts';
+import { MAX_SCENARIO_BYTES } from '../io/limits.ts';
 import { basename } from 'node:path';
 import { InputError } from '../io/input-error.ts';
 import { writeFileAtomic } from '../io/atomic-write.ts';
@@ -56,12 +58,8 @@ export async function reportText(file: string, o: ReportOptions = {}): Promise<{
   if (o.json === true && o.format !== undefined && o.format !== 'json') throw new InputError(`--json contradicts --format ${o.format}`, { field: '--format' });
   const format = o.json === true ? 'json' : (o.format ?? 'html');
   if (!FORMATS.includes(format as ReportFormat)) throw new InputError(`unknown format ${JSON.stringify(format)}: use html, md or json`, { field: '--format' });
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read scenario: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
-  }
+  // Bounded, regular files only (src/io/read-input.ts): a FIFO or /dev/zero never blocks or fills memory.
+  const text = readInputText(file, { maxBytes: MAX_SCENARIO_BYTES, what: 'scenario' });
   // A user-written platform.policy / platform.vmm module is imported (async) before the sync compile.
   await (await import('../scenario/load-modules.ts')).loadScenarioModulesOf(text, file);
   let check: CheckResult | undefined;
@@ -104,7 +102,7 @@ export async function reportCommand(file: string, o: ReportOptions = {}): Promis
   try {
     writeFileAtomic(path, r.text);
   } catch (e) {
-    throw new InputError(`cannot write the report: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: path });
+    throw new InputError(`cannot write the report: ${errnoText(e)}`, { file: path });
   }
   return { code: r.ok ? 0 : 1, message: `report written to ${path} (${Buffer.byteLength(r.text)} bytes): ${r.ok ? 'every property held' : 'a property, an expectation or the check FAILED'}\n`, path };
 }

@@ -4,6 +4,7 @@
  * oversized file ends at once with one input error instead of reading without bound (issue 17).
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { errnoText } from './errno-text.ts';
 import { InputError } from './input-error.ts';
 
 /** How much of what to read. */
@@ -50,8 +51,7 @@ export function readInputFile(path: string, o: ReadInputOptions): Buffer {
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(`cannot read ${o.what}: ${code ?? (e as Error).message}`, { file: path });
+    throw new InputError(`cannot read ${o.what}: ${errnoText(e)}`, { file: path });
   }
   try {
     const st = fstatSync(fd);
@@ -71,8 +71,7 @@ export function readInputFile(path: string, o: ReadInputOptions): Buffer {
       try {
         n = readSync(fd, grown, len, grown.length - len, null);
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new InputError(`cannot read ${o.what}: ${code ?? (e as Error).message}`, { file: path });
+        throw new InputError(`cannot read ${o.what}: ${errnoText(e)}`, { file: path });
       }
       if (n === 0) break;
       len += n;

@@ -190,7 +190,7 @@ describe('import ivrs --scenario OUT', () => {
     const out = join(tmp.dir, 'no-such-dir', 'x.yaml');
     const r = await cli(['import', 'ivrs', ivrs('supermicro-h8dgu.bin'), '--scenario', out]);
     expect(r.code).toBe(2);
-    expect(oneErrorLine(r.err)).toContain('--scenario: cannot write scenario: ENOENT');
+    expect(oneErrorLine(r.err)).toContain('--scenario: cannot write scenario: no such file or directory (ENOENT)');
     expect(existsSync(out)).toBe(false);
   });
 });

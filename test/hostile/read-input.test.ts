@@ -74,6 +74,20 @@ describe('readInputFile', () => {
     expect(r.err).toMatch(/character device/);
   });
 
+  it('CLI: every command that reads a scenario refuses a FIFO at once (report read it with readFileSync, which waited for a writer)', async () => {
+    const fifo = join(tmp.dir, 'cmd-fifo.yaml');
+    execFileSync('mkfifo', [fifo]);
+    for (const argv of [['run', fifo], ['dump', fifo], ['check', fifo, '--no-write', '--workers', '1'], ['report', fifo, '--out', join(tmp.dir, 'r.html')], ['diff', fifo, fifo], ['compare', fifo]]) {
+      const r = await cli(argv);
+      expect({ argv, code: r.code, err: r.err }).toEqual({ argv, code: 2, err: `remapsim: ${fifo}: cannot read scenario: it is a FIFO, not a regular file\n` });
+    }
+  }, 60_000);
+
+  it('CLI: a missing file says so in words and keeps the errno name', async () => {
+    const r = await cli(['run', join(tmp.dir, 'nope.yaml')]);
+    expect(r.err).toBe(`remapsim: ${join(tmp.dir, 'nope.yaml')}: cannot read scenario: no such file or directory (ENOENT)\n`);
+  });
+
   it('a text dump whose first line is the title DMAR is read as text, not as a binary table', () => {
     const dsl = repo('data/real-inputs/dmar/dell-latitude-9420.dsl');
     const f = tmp.write('titled.dsl', `DMAR\n${execFileSync('cat', [dsl]).toString('utf8')}`);

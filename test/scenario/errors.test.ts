@@ -207,7 +207,7 @@ describe('semantic errors name file, line and field', () => {
 describe('file-level errors', () => {
   it('a missing file: exit 2, one line naming it', async () => {
     const f = join(tmp.dir, 'does-not-exist.yaml');
-    expect(await badRun(f)).toBe(`remapsim: ${f}: cannot read scenario: ENOENT`);
+    expect(await badRun(f)).toBe(`remapsim: ${f}: cannot read scenario: no such file or directory (ENOENT)`);
   });
 
   it('a YAML syntax error: exit 2, one line naming the file and the parser message', async () => {

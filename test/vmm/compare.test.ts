@@ -215,7 +215,7 @@ describe('remapsim compare', () => {
     it('a missing file', async () => {
       const missing = repo('specs/vmm/no-such-file.yaml');
       const r = await cli(['compare', missing]);
-      expect(r).toEqual({ code: 2, out: '', err: `remapsim: ${missing}: cannot read scenario: ENOENT\n` });
+      expect(r).toEqual({ code: 2, out: '', err: `remapsim: ${missing}: cannot read scenario: no such file or directory (ENOENT)\n` });
     });
     it('an invalid scenario names the file, line and field', async () => {
       const tmp = tempDir('compare-bad');
