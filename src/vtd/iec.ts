@@ -73,13 +73,7 @@ function trieSet(trie: IecTrie, index: number, entry: IecEntry | undefined): Iec
     n1[k1] = n2;
     n0[k0] = n1;
   }
-  if (FREEZE_STATES) {
-    Object.freeze(n3);
-    Object.freeze(n2);
-    Object.freeze(n1);
-    Object.freeze(n0);
-  }
-  return n0 as IecTrie;
+  return freeze4(n0, n1, n2, n3);
 }
 
 /**
