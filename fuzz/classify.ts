@@ -2,7 +2,8 @@
  * Outcome of one fuzzed input (issue 16 item 4):
  * - `ok`: accepted, and the result passed the target's garbage check;
  * - `input-error`: an InputError naming the file and a line or field (the target may
- *   demand a line: a `.dsl` error must name the `.dsl` line);
+ *   demand a line: a `.dsl` error must name the `.dsl` line), or a result the target calls a
+ *   named refusal (the CLI's exit 2 with its `remapsim:` line);
  * - `unclear`: an InputError without them;
  * - `crash`: any other exception (a stack trace at the CLI);
  * - `hang`: took more than HANG_MS (measured after it returns: a run that never returns
@@ -28,6 +29,8 @@ export interface Classified {
 export interface ClassifyOptions {
   /** An input error must name a line, not just a field. */
   readonly needsLine?: boolean;
+  /** An accepted result that is a named refusal (the CLI's exit 2 with its one line): an input error. */
+  readonly refused?: (result: never) => boolean;
 }
 
 /** Run `run` and classify what it does; `garbage` inspects an accepted result (a reason, or undefined). */
@@ -38,7 +41,7 @@ export async function classify<R>(run: () => R | Promise<R>, garbage: ((r: R) =>
   try {
     const r = await run();
     const why = garbage?.(r);
-    outcome = why === undefined ? 'ok' : 'garbage';
+    outcome = why !== undefined ? 'garbage' : options.refused?.(r as never) === true ? 'input-error' : 'ok';
     detail = why ?? '';
   } catch (e) {
     if (e instanceof InputError) {

@@ -41,7 +41,7 @@ export async function fuzzTarget(target: Target<unknown>, count: number, seed: n
   for (let i = 0; i < count; i++) {
     const input = target.mutant(rng);
     if (units !== undefined) units += target.units!.count(input);
-    const c = await classify(() => target.run(input), target.garbage?.bind(target), target.options);
+    const c = await classify(() => target.run(input), target.garbage?.bind(target), { ...target.options, ...(target.refused === undefined ? {} : { refused: target.refused.bind(target) }) });
     counts[c.outcome]++;
     slowestMs = Math.max(slowestMs, c.ms);
     if (!FAILURES.has(c.outcome)) continue;

@@ -41,6 +41,8 @@ export interface Target<I> {
   mutant(rng: Rng): I;
   run(input: I): unknown;
   garbage?(result: unknown): string | undefined;
+  /** Whether an accepted result is a refusal that named what was wrong (the CLI's exit 2 with its one line): counted as an input error. */
+  refused?(result: unknown): boolean;
   /** The bytes of a reproducer file. */
   serialize(input: I): string | Uint8Array;
   /** What one input holds, counted (the transitions target: its actions), and the unit's name. */
@@ -129,7 +131,7 @@ function scenarioGarbage(r: unknown): string | undefined {
       owners.set(key, dom.name);
     }
   }
-  return outOfRangeBdf(c.platform.devices.map((d) => ({ key: d.key, segment: d.segment, rid: d.rid })));
+  return outOfRangeBdf(c.platform.devices.map((d) => ({ key: d.key, segment: d.segment, rid: d.rid })), new Set(), 0xffff_ffff);
 }
 
 export const scenarioTarget = textTarget('scenario', scenarioSeeds, (t) => compileScenario(parseScenarioText(t.text, t.file)), { ext: '.yaml', garbage: scenarioGarbage });
@@ -376,6 +378,7 @@ function cliTarget(name: string, command: string | undefined): Target<readonly s
         if (process.cwd() !== cwd) process.chdir(cwd);
       }
     },
+    refused: (r) => (r as { code: number }).code === 2,
     garbage(r) {
       const { code, err } = r as { code: number; err: string };
       if (code === 2 && !/^remapsim: |^error: |^Usage: /m.test(err)) return `exit 2 without a remapsim: or commander error line: ${err.slice(0, 200)}`;
