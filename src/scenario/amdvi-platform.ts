@@ -17,6 +17,7 @@ import { dirname, resolve } from 'node:path';
 import type { IvrsTable, Ivhd } from '../amdvi/ivrs/model.ts';
 import { deviceRanges, linuxIvhdType } from '../amdvi/ivrs/model.ts';
 import { loadIvrs } from '../amdvi/ivrs/load.ts';
+import { InputError } from '../io/input-error.ts';
 import type { AmdViScope, AmdViUnitSpec } from '../platform/amdvi-build.ts';
 import type { AmdViUnitSpecYaml } from './amdvi-types.ts';
 
@@ -69,7 +70,31 @@ export function unitsFromIvrs(t: IvrsTable): { units: AmdViUnitSpec[]; hostAddre
  * @throws InputError naming the table file for an unreadable or malformed table.
  */
 export function loadIvrsUnits(scenarioFile: string, ivrs: string): { units: AmdViUnitSpec[]; hostAddressWidth: number } {
-  return unitsFromIvrs(loadIvrs(resolve(dirname(scenarioFile), ivrs)));
+  const path = resolve(dirname(scenarioFile), ivrs);
+  const table = loadIvrs(path);
+  const clash = sharedMmioBase(table);
+  if (clash !== undefined) throw new InputError(clash, { file: path, field: 'IVHD Base Address' });
+  return unitsFromIvrs(table);
+}
+
+/**
+ * Two IVHDs Linux uses with one MMIO base: Linux maps each unit's MMIO region with
+ * `request_mem_region` (drivers/iommu/amd/init.c `iommu_map_mmio_space`), which fails for the
+ * second ("Can not reserve memory region … for mmio … This is a BIOS bug"), `init_iommu_one` fails with
+ * -ENOMEM and AMD-Vi initialisation gives up;
+ * a machine has one unit at one base, so a scenario cannot be built from it. Undefined when the
+ * bases are distinct.
+ */
+export function sharedMmioBase(t: IvrsTable): string | undefined {
+  const seen = new Map<bigint, Ivhd>();
+  for (const h of ivhdsLinuxUses(t)) {
+    const first = seen.get(h.baseAddress);
+    if (first !== undefined) {
+      return `the IVHD (type ${h.type.toString(16)}h) at offset 0x${h.offset.toString(16)} has the MMIO base 0x${h.baseAddress.toString(16)} of the one at offset 0x${first.offset.toString(16)}: Linux cannot reserve one MMIO region twice (iommu_map_mmio_space) and leaves AMD-Vi off`;
+    }
+    seen.set(h.baseAddress, h);
+  }
+  return undefined;
 }
 
 /** What {@link amdUnitOfSpec} needs from the scenario compiler. */
