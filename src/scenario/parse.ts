@@ -108,10 +108,11 @@ function yamlPathAt(node: unknown, offset: number, path: (string | number)[]): (
       // A pair the parser could not give a key (a broken line) names no field.
       if (!isScalar(pair.key) || pair.key.value === null || typeof pair.key.value === 'object') continue;
       const key = String(pair.key.value);
-      if (isNode(pair.key) && pair.key.range && offset >= pair.key.range[0] && offset <= pair.key.range[1]) return [...path, key];
+      const range = pair.key.range;
+      if (!range) continue;
+      if (offset >= range[0] && offset <= range[1]) return [...path, key];
       // From the key on: a tag or anchor before the value is outside the value's own range.
-      const from = isNode(pair.key) && pair.key.range ? pair.key.range[0] : undefined;
-      if (from !== undefined && isNode(pair.value) && pair.value.range && offset >= from && offset <= pair.value.range[1]) return yamlPathAt(pair.value, offset, [...path, key]) ?? [...path, key];
+      if (isNode(pair.value) && pair.value.range && offset >= range[0] && offset <= pair.value.range[1]) return yamlPathAt(pair.value, offset, [...path, key]) ?? [...path, key];
     }
     return path;
   }

@@ -81,9 +81,10 @@ export function formatDmarSummary(table: DmarTable): string {
   type Entry = { offset: number; lines: string[] };
   const entries: Entry[] = [];
   const scopes = (list: readonly DeviceScope[], segment: number): string[] => list.map((s) => scopeLine(s, segment, anddNames));
-  const registered = new Set(registeredDrhds(table));
+  const registered = registeredDrhds(table);
+  const kept = new Set(registered);
   for (const d of table.drhd) {
-    const notes = [`segment ${d.segment}`, `register set ${d.registerSetBytes / 1024} KiB`, ...(d.includePciAll ? ['INCLUDE_PCI_ALL'] : []), ...(registered.has(d) ? [] : ['a second DRHD at this segment and base: ignored, as Linux dmar_parse_one_drhd ignores it'])];
+    const notes = [`segment ${d.segment}`, `register set ${d.registerSetBytes / 1024} KiB`, ...(d.includePciAll ? ['INCLUDE_PCI_ALL'] : []), ...(kept.has(d) ? [] : ['a second DRHD at this segment and base: ignored, as Linux dmar_parse_one_drhd ignores it'])];
     entries.push({ offset: d.offset, lines: [`DMAR: DRHD base: ${linuxHex016(d.registerBase)} flags: ${cHex(d.flags)}`, `    ${notes.join(', ')}`, ...scopes(d.scopes, d.segment)] });
   }
   for (const r of table.rmrr) {
@@ -114,7 +115,7 @@ export function formatDmarSummary(table: DmarTable): string {
   for (const e of entries) out.push(...e.lines);
   // What intel_irq_remapping.c (ir_parse_one_ioapic_scope / ir_parse_one_hpet_scope) prints when it
   // enables IR; "IOMMU n" is the DRHD's position in the table (its dmarN sequence number).
-  [...registered].forEach((d, n) => {
+  registered.forEach((d, n) => {
     for (const s of d.scopes) {
       if (s.type === 3) out.push(`DMAR-IR: IOAPIC id ${s.enumerationId} under DRHD base  0x${d.registerBase.toString(16)} IOMMU ${n}`);
       if (s.type === 4) out.push(`DMAR-IR: HPET id ${s.enumerationId} under DRHD base 0x${d.registerBase.toString(16)}`);
