@@ -39,9 +39,12 @@ type Frame = number[];
  * Uint32Array (4 KiB of backing store and one object, against 16 × ≈530 bytes as plain arrays:
  * issue 15 goal 7) — `undefined` while the frame was never packed, `null` once its every chunk
  * was written again (the packed copy was wholly shadowed and dropped). A chunk slot shadows the
- * packed copy. A frame is packed once, when its 16 chunks are first all written (or when one
- * write covers them all), so that a structure written over and over (a PID) costs no
- * allocation beyond the first packing: later writes copy one 256-byte chunk, as before.
+ * packed copy. A frame is packed once, by the first write that reaches the end of a chunk once
+ * its 16 chunks are all written (or by one write that covers them all), so that a structure
+ * written over and over (a PID) costs no allocation beyond the first packing: later writes copy
+ * one 256-byte chunk, as before. Waiting for a chunk's end is for software that fills a table
+ * in order (IRTEs one at a time): packing on the first store into the last chunk left that
+ * chunk shadowed by the 15 stores after it, ≈ 530 bytes a frame (issue 15 goal 7).
  */
 type FrameNode = (Frame | Uint32Array | null | undefined)[];
 type Node = (Node | FrameNode | undefined)[];
@@ -77,10 +80,12 @@ function emptyFrameNode(): FrameNode {
 
 /**
  * Pack `node` in place (a private node of the write being built, not yet shared) when all 16
- * chunks are written: the first time, into one Uint32Array; later, the packed copy is wholly
- * shadowed and is dropped (see {@link FrameNode}).
+ * chunks are written: the first time, into one Uint32Array, if the write reached the end of a
+ * chunk of it (`reachedChunkEnd`); later, the packed copy is wholly shadowed and is dropped
+ * (see {@link FrameNode}).
  */
-function packIfFull(node: FrameNode): void {
+function packIfFull(node: FrameNode, reachedChunkEnd: boolean): void {
+  if (node[PACKED] === undefined && !reachedChunkEnd) return;
   for (let k = 0; k < CHUNKS_PER_FRAME; k++) if (node[k] === undefined) return;
   if (node[PACKED] !== undefined) {
     node[PACKED] = null;
@@ -200,9 +205,10 @@ export class PhysicalMemory {
   /**
    * One chunk replaced (withChunks for a single chunk, without its bookkeeping): the
    * path to chunk `k` of frame `frame` is copied, `update` mutates a private copy of the
-   * chunk. The new memory remembers the frame it wrote (the next access is usually to it).
+   * chunk; `reachesChunkEnd` says whether the bytes it writes run to the chunk's end (packing,
+   * {@link FrameNode}). The new memory remembers the frame it wrote (the next access is usually to it).
    */
-  private withChunk(frame: number, k: number, update: (words: number[]) => void): PhysicalMemory {
+  private withChunk(frame: number, k: number, reachesChunkEnd: boolean, update: (words: number[]) => void): PhysicalMemory {
     const grown = this.grownTo(frame);
     const height = grown.height;
     let populated = this.populatedFrames;
@@ -226,7 +232,7 @@ export class PhysicalMemory {
     const words = chunkCopy(frameNode, k);
     update(words);
     frameNode[k] = words;
-    packIfFull(frameNode);
+    packIfFull(frameNode, reachesChunkEnd);
     const memory = new PhysicalMemory(root, height, populated);
     memory.memoFrame = frame;
     memory.memoNode = frameNode;
@@ -236,9 +242,11 @@ export class PhysicalMemory {
   /**
    * Replace whole chunks, copying only the directory nodes on their paths.
    * `chunks` are chunk addresses (address >> 8) as bigint; `update` receives a private
-   * copy of each chunk (zeroes if unpopulated) and its index in `chunks`, to mutate.
+   * copy of each chunk (zeroes if unpopulated) and its index in `chunks`, to mutate. The chunks
+   * are consecutive and every one but the last is written to its end; `lastReachesChunkEnd`
+   * says whether the last one is too (packing, {@link FrameNode}).
    */
-  private withChunks(chunks: readonly bigint[], update: (index: number, words: number[]) => void): PhysicalMemory {
+  private withChunks(chunks: readonly bigint[], lastReachesChunkEnd: boolean, update: (index: number, words: number[]) => void): PhysicalMemory {
     let maxFrame = 0;
     for (const c of chunks) maxFrame = Math.max(maxFrame, Number(c >> 4n));
     const grown = this.grownTo(maxFrame);
@@ -249,6 +257,8 @@ export class PhysicalMemory {
     const copied: unknown[] = [root];
     // Frame nodes this write wrote (private copies), packed at the end when full.
     const written: FrameNode[] = [];
+    // Per frame node in `written`: whether the write reached the end of one of its chunks.
+    const reachedEnd: boolean[] = [];
     chunks.forEach((c, index) => {
       const frame = Number(c >> 4n);
       let node = root;
@@ -270,7 +280,12 @@ export class PhysicalMemory {
         populated++;
         frameNode = emptyFrameNode();
       } else frameNode = copied.includes(oldFrame) ? oldFrame : oldFrame.slice();
-      if (!written.includes(frameNode)) written.push(frameNode);
+      const ends = index < chunks.length - 1 || lastReachesChunkEnd;
+      const at = written.indexOf(frameNode);
+      if (at < 0) {
+        written.push(frameNode);
+        reachedEnd.push(ends);
+      } else if (ends) reachedEnd[at] = true;
       copied.push(frameNode);
       node[slot] = frameNode;
       const k = Number(c & 0xfn);
@@ -279,7 +294,7 @@ export class PhysicalMemory {
       frameNode[k] = words;
     });
     // Packed after the whole write: a multi-chunk write may write a frame's chunks in turn.
-    for (const f of written) packIfFull(f);
+    written.forEach((f, i) => packIfFull(f, reachedEnd[i]!));
     return new PhysicalMemory(root, height, populated);
   }
 
@@ -363,7 +378,7 @@ export class PhysicalMemory {
       // One hex conversion instead of a 32-bit shift and mask of a wide bigint per word.
       const digits = value.toString(16).padStart(bytes * 2, '0');
       const count = bytes / 4;
-      return this.withChunks([address >> CHUNK_SHIFT], (_index, words) => {
+      return this.withChunks([address >> CHUNK_SHIFT], first + count === CHUNK_WORDS, (_index, words) => {
         for (let i = 0; i < count; i++) {
           const end = digits.length - 8 * i;
           words[first + i] = parseInt(digits.slice(end - 8, end), 16);
@@ -393,7 +408,7 @@ export class PhysicalMemory {
     if ((address & 3n) !== 0n || first + count > CHUNK_WORDS) {
       throw new RangeError(`${count} dwords at 0x${address.toString(16)} are not aligned within one 256-byte chunk`);
     }
-    return this.withChunk(Number(address >> FRAME_SHIFT), Number((address >> CHUNK_SHIFT) & 0xfn), (words) => modify(words, first));
+    return this.withChunk(Number(address >> FRAME_SHIFT), Number((address >> CHUNK_SHIFT) & 0xfn), first + count === CHUNK_WORDS, (words) => modify(words, first));
   }
 
   /** Read `count` aligned dwords at `address` into `out` (a zero-copy view is not exposed: memory is immutable). */
@@ -419,7 +434,8 @@ export class PhysicalMemory {
     const chunks: bigint[] = [];
     for (let c = firstChunk; c <= lastChunk; c++) chunks.push(c);
     const base = Number(address & 0xffn);
-    return this.withChunks(chunks, (index, words) => {
+    const lastEnds = ((address + BigInt(data.length)) & 0xffn) === 0n;
+    return this.withChunks(chunks, lastEnds, (index, words) => {
       const chunkStart = index * CHUNK_BYTES - base; // index into data of this chunk's byte 0
       const from = Math.max(0, chunkStart);
       const to = Math.min(data.length, chunkStart + CHUNK_BYTES);
