@@ -65,12 +65,78 @@ const NAME_FIELDS: ReadonlySet<string> = new Set(['device', 'requester', 'regist
 
 /** The first malformed field of `action` as `path: what`, or undefined when every field is carriable. */
 export function malformedField(action: object): string | undefined {
+  // The check that finds nothing is one allocation-free pass (it was half the cost of a `grant`
+  // and a fifth of a check's step, issue 15); only a malformed action is walked again for its message.
+  return carriable(action) ? malformedVmmRecord(action as Action) : describeMalformed(action);
+}
+
+/**
+ * The first malformed field of `action` by the walks that name it: the same verdict as
+ * {@link malformedField} (test/platform/action-fields.test.ts compares the two), slower.
+ */
+export function describeMalformed(action: object): string | undefined {
   return malformedValue(action) ?? misfit(action);
+}
+
+/** `table[kind]` when `kind` is one of its own keys (an action kind `toString` names no entry). */
+function ownEntry<T>(table: Readonly<Record<string, T>>, kind: unknown): T | undefined {
+  return typeof kind === 'string' && Object.hasOwn(table, kind) ? table[kind] : undefined;
+}
+
+/** {@link FIELD_BITS} with each path split once. */
+const FIELD_BITS_PATHS: Readonly<Record<string, readonly (readonly [readonly string[], number])[]>> = Object.fromEntries(
+  Object.entries(FIELD_BITS).map(([kind, widths]) => [kind, Object.entries(widths).map(([path, bits]) => [path.split('.'), bits] as const)]),
+);
+
+/**
+ * Whether every field of `action` passes the checks of {@link describeMalformed} except the VMM
+ * records': numbers safe integers, bigints unsigned within 64 (addresses) or 128 bits, the widths
+ * of {@link FIELD_BITS}, no name field that is an Object.prototype property — over the same
+ * fields (own enumerable keys, objects down to {@link MAX_DEPTH}, typed arrays skipped).
+ */
+export function carriable(action: object): boolean {
+  const kind = (action as { kind?: unknown }).kind;
+  const key = typeof kind === 'string' ? kind : '';
+  // A store wider than 128 bits checks its value against its own width: the rare case, walked.
+  if (ownEntry(VALUE_BITS_OF, key)?.(action) !== undefined) return describeMalformed(action) === undefined;
+  if (!fieldsCarriable(action, 0)) return false;
+  const widths = ownEntry(FIELD_BITS_PATHS, key);
+  if (widths !== undefined) {
+    for (const [keys, bits] of widths) {
+      let v: unknown = action;
+      for (const k of keys) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined;
+      if (typeof v === 'number' && !(v >= 0 && v < 2 ** bits)) return false;
+    }
+  }
+  return true;
+}
+
+/** The fields of object `o` (at `depth`) and below: {@link carriable}'s pass. */
+function fieldsCarriable(o: object, depth: number): boolean {
+  for (const k in o) {
+    if (!Object.hasOwn(o, k)) continue;
+    const v = (o as Record<string, unknown>)[k];
+    switch (typeof v) {
+      case 'number':
+        if (!Number.isSafeInteger(v)) return false;
+        break;
+      case 'bigint':
+        if (!(v >= 0n && v >> (ADDRESS_FIELDS.has(k) ? 64n : MAX_FIELD_BITS) === 0n)) return false;
+        break;
+      case 'string':
+        if (NAME_FIELDS.has(k) && v in Object.prototype) return false;
+        break;
+      case 'object':
+        if (v !== null && depth + 1 <= MAX_DEPTH && !ArrayBuffer.isView(v) && !fieldsCarriable(v, depth + 1)) return false;
+        break;
+    }
+  }
+  return true;
 }
 
 /** A field of {@link FIELD_BITS} beyond its width, or a name field that is an Object.prototype property. */
 function misfit(action: object): string | undefined {
-  const widths = FIELD_BITS[(action as { kind?: string }).kind ?? ''];
+  const widths = ownEntry(FIELD_BITS, (action as { kind?: unknown }).kind);
   if (widths !== undefined) {
     for (const [path, bits] of Object.entries(widths)) {
       const v = path.split('.').reduce<unknown>((o, k) => (typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[k] : undefined), action);
@@ -107,7 +173,7 @@ function prototypeName(value: unknown, path: string, depth: number): string | un
 }
 
 function malformedValue(action: object): string | undefined {
-  const wide = VALUE_BITS_OF[(action as { kind?: string }).kind ?? '']?.(action);
+  const wide = ownEntry(VALUE_BITS_OF, (action as { kind?: unknown }).kind)?.(action);
   if (wide !== undefined) {
     // A memory store carries `bytes` bytes (a 256-bit AMD-Vi DTE, a page of a table): its value is that wide.
     const { value, ...rest } = action as { value?: unknown };

@@ -530,6 +530,29 @@ function msiPrimitive(state: PlatformState, action: ActionOf<'msi-write'>, emit:
   return next;
 }
 
+/**
+ * Kinds whose handlers only read `before` and assign whole fields of the root (`draft.devices =
+ * withEntry(…)`, `draft.vcpus = withVcpu(…)`, `draft.intent = {…}`): they get a plain shallow copy
+ * of the root instead of an immer draft — the draft's proxy, scope and finalisation were a quarter
+ * of a check's time (BENCHMARKS.md, issue 15 goal 5). In debug mode every state below the root is
+ * frozen, so a handler of this list that wrote below the root would throw in the tests.
+ */
+const ROOT_FIELD_KINDS: ReadonlySet<string> = new Set<PrimitiveKind>([
+  'program-msi',
+  'program-msix',
+  'msix-control',
+  'signal',
+  'assign-device',
+  'grant',
+  'revoke',
+  'pid-write',
+  'vcpu-set',
+  'sync-pir',
+  'inject-interrupt',
+  'guest-ack',
+  'guest-eoi',
+]);
+
 /** Apply one primitive action at top-level step `step`; interrupts it raises to the hypervisor go to `raised`. */
 function applyPrimitive(state: PlatformState, action: Action & { kind: PrimitiveKind }, emit: Emit, step: number, raised: RaisedInterrupt[]): PlatformState {
   let writes = undefined as readonly DeviceWrite[] | void;
@@ -564,11 +587,21 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
       (vmmHandlers as Record<string, Handler<ActionKind>>)[action.kind] ??
       (directPostHandlers as Record<string, Handler<ActionKind>>)[action.kind] ??
       (amdviHandlers as Record<string, Handler<ActionKind>>)[action.kind]!;
-    next = produce(state, (draft) => {
-      writes = handler(draft, action as never, emit, state, raised);
-      draft.step = step + 1;
-    });
-    if (!writes || writes.length === 0) return withEventInterrupts(next, state, emit, raised);
+    if (ROOT_FIELD_KINDS.has(action.kind)) {
+      const copy = copyState(state);
+      writes = handler(copy as unknown as Draft<PlatformState>, action as never, emit, state, raised);
+      copy.step = step + 1;
+      next = copy;
+      // Frozen as immer's auto-freeze would leave it (debug mode), before the writes are delivered.
+      freezeResult(next, state);
+      if (!writes || writes.length === 0) return withEventInterrupts(next, state, emit, raised);
+    } else {
+      next = produce(state, (draft) => {
+        writes = handler(draft, action as never, emit, state, raised);
+        draft.step = step + 1;
+      });
+      if (!writes || writes.length === 0) return withEventInterrupts(next, state, emit, raised);
+    }
   }
   const unfrozen = next;
   for (const w of writes) {
