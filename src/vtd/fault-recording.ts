@@ -10,7 +10,7 @@
  * derived from the F bits, and FECTL.IP clears once nothing is left to service.
  */
 import type { IommuUnit } from '../platform/state.ts';
-import { encodeFaultRecord, interruptFaultRecord, type FaultRecord } from './fault-record.ts';
+import { encodeFaultRecord, interruptFaultRaw, type FaultRecord } from './fault-record.ts';
 import { decodeFsts, encodeFsts } from './registers.ts';
 import { derivedPpf, faultCondition, serviceFaultIp } from './fault-event.ts';
 
@@ -21,23 +21,38 @@ const F_BIT = 1n << 127n;
  * Returns the unit after and the FRCD index written (undefined when the fault was lost).
  */
 function record(unit: IommuUnit, faultRecord: FaultRecord): { unit: IommuUnit; record: number | undefined } {
-  const fsts = decodeFsts(unit.regs.fsts);
-  const fri = fsts.FRI % unit.frcd.length;
+  return recordRaw(unit, encodeFaultRecord(faultRecord));
+}
+
+/**
+ * {@link record} of an encoded 128-bit record. FSTS is changed as bits (FRI 15:8, PPF bit 1,
+ * PFO bit 0; every other bit kept), as decodeFsts / encodeFsts would leave it: FRI < the
+ * number of records ≤ 256 (CAP.NFR + 1) always fits its 8 bits.
+ */
+function recordRaw(unit: IommuUnit, raw: bigint): { unit: IommuUnit; record: number | undefined } {
+  const fsts = unit.regs.fsts;
+  const fri = ((fsts >>> FSTS_FRI_SHIFT) & 0xff) % unit.frcd.length;
   if ((unit.frcd[fri]! & F_BIT) !== 0n) {
-    return { unit: { ...unit, regs: { ...unit.regs, fsts: encodeFsts({ ...fsts, PFO: true }) } }, record: undefined };
+    return { unit: { ...unit, regs: { ...unit.regs, fsts: (fsts | FSTS_PFO) >>> 0 } }, record: undefined };
   }
   const frcd = unit.frcd.slice();
-  frcd[fri] = encodeFaultRecord(faultRecord);
-  const regs = { ...unit.regs, fsts: encodeFsts({ ...fsts, PPF: true, FRI: (fri + 1) % frcd.length }) };
-  return { unit: faultCondition({ ...unit, frcd, regs }, unit.regs.fsts), record: fri };
+  frcd[fri] = raw;
+  const regs = { ...unit.regs, fsts: ((fsts & ~(FSTS_FRI_MASK | FSTS_PPF)) | FSTS_PPF | (((fri + 1) % frcd.length) << FSTS_FRI_SHIFT)) >>> 0 };
+  return { unit: faultCondition({ ...unit, frcd, regs }, fsts), record: fri };
 }
+
+/** FSTS_REG fields (VT-d §11.4.9; src/vtd/registers.ts FSTS). */
+const FSTS_PFO = 1 << 0;
+const FSTS_PPF = 1 << 1;
+const FSTS_FRI_SHIFT = 8;
+const FSTS_FRI_MASK = 0xff << FSTS_FRI_SHIFT;
 
 /** Record an interrupt-remapping fault. `record` is the FRCD index written, or undefined when lost (PFO). */
 export function recordInterruptFault(
   unit: IommuUnit,
   fault: { reason: number; sid: number; index: number },
 ): { unit: IommuUnit; record: number | undefined } {
-  return record(unit, interruptFaultRecord({ reason: fault.reason, sourceId: fault.sid, index: fault.index }));
+  return recordRaw(unit, interruptFaultRaw({ reason: fault.reason, sourceId: fault.sid, index: fault.index }));
 }
 
 /** Software writes 1 to F of record `record` (RW1C); PPF follows whether any F remains set. */

@@ -365,6 +365,25 @@ const FSTS = defineRegister(
 export type Fsts = Omit<ReturnType<typeof FSTS.decode>, 'reserved'> & { reserved: number };
 /** Decode a 32-bit FSTS value. Never throws. */
 export function decodeFsts(value: number): Fsts {
+  // By shifts, not the layout codec: P6 reads FSTS for every fault (test/vtd/fsts-frcd-decode.test.ts
+  // checks it against FSTS.decode on every bit pattern class).
+  const v = value >>> 0;
+  return {
+    PFO: (v & 0x01) !== 0,
+    PPF: (v & 0x02) !== 0,
+    AFO: (v & 0x04) !== 0,
+    APF: (v & 0x08) !== 0,
+    IQE: (v & 0x10) !== 0,
+    ICE: (v & 0x20) !== 0,
+    ITE: (v & 0x40) !== 0,
+    PRO: (v & 0x80) !== 0,
+    FRI: (v >>> 8) & 0xff,
+    reserved: (v & 0xffff_0000) >>> 0,
+  };
+}
+
+/** FSTS through the layout codec: the reference {@link decodeFsts} is tested against. */
+export function decodeFstsByLayout(value: number): Fsts {
   const d = FSTS.decode(BigInt(value >>> 0));
   return { ...d, reserved: Number(d.reserved) };
 }
