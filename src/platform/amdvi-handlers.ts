@@ -17,6 +17,7 @@
  * Every other register (EFR, the tails the unit owns, …) is read-only or not modelled: the write
  * is refused with `action-rejected`.
  */
+import { unitsWith } from './unit-copy.ts';
 import type { Draft } from 'immer';
 import type { PlatformState } from './state.ts';
 import type { Emit, Handler } from './transition.ts';
@@ -152,7 +153,7 @@ export const amdviHandlers: { [K in 'amdvi-write-register']: Handler<K> } = {
     if (r === undefined) {
       return void emit({ kind: 'action-rejected', why: `${a.register} is not an AMD-Vi register amdvi-write-register writes (${AMDVI_WRITABLE_REGISTERS.join(', ')})` });
     }
-    draft.amdvi!.units[a.iommu] = r.unit as Draft<AmdViUnit>;
+    draft.amdvi = { ...before.amdvi!, units: unitsWith(before.amdvi!.units, a.iommu, r.unit) } as Draft<NonNullable<PlatformState['amdvi']>>;
     if (r.memory !== before.memory) draft.memory = r.memory;
     emit({ kind: 'amdvi-register', iommu: a.iommu, register: a.register, value: a.value & U64_MASK, status: r.unit.regs.status, note: r.note });
     emitCommandEffects(a.iommu, r.effects, emit);

@@ -5,6 +5,7 @@
  * entries, the DMA intent that P2 reads). The tables are built with
  * src/vtd/dma/builder.ts; the caches are src/vtd/dma/caches.ts.
  */
+import { unitsWith } from './unit-copy.ts';
 import { MAX_MAP_PAGES, MAX_UNMAP_BYTES, mappingPageCount } from '../scenario/limits.ts';
 
 /**
@@ -268,7 +269,7 @@ export const dmaHandlers: {
     const unit = unitOrReject(before, a.iommu, emit);
     if (!unit) return;
     const r = writeRtaddr(unit, a.value);
-    draft.iommus[a.iommu] = r.unit as Draft<IommuUnit>;
+    draft.iommus = unitsWith(before.iommus, a.iommu, r.unit) as Draft<IommuUnit[]>;
     emit({ kind: 'register-write', iommu: a.iommu, register: 'RTADDR', value: a.value, gsts: r.unit.regs.gsts, changed: [], note: undefined });
   },
 

@@ -8,6 +8,7 @@
  * the `invalidate-iec` / `invalidate-dma` / `invalidation-wait` actions: a descriptor the queue
  * processes at once.
  */
+import { unitsWith } from './unit-copy.ts';
 import type { Draft } from 'immer';
 import type { IommuUnit, PlatformState } from './state.ts';
 import type { RegisterName } from './events.ts';
@@ -22,7 +23,7 @@ const QIES = 1 << GLOBAL_STATUS_BITS.QIES;
 
 /** Put a queue step's unit and memory into the draft and emit what it processed. */
 function applyStep(draft: Draft<PlatformState>, before: PlatformState, iommu: number, r: QueueStep, emit: Emit): void {
-  draft.iommus[iommu] = r.unit as Draft<IommuUnit>;
+  draft.iommus = unitsWith(before.iommus, iommu, r.unit) as Draft<IommuUnit[]>;
   if (r.memory !== before.memory) draft.memory = r.memory;
   emitProcessed(iommu, r.processed, emit);
 }
@@ -92,7 +93,7 @@ function registerWrite(draft: Draft<PlatformState>, before: PlatformState, iommu
   if (!unit) return;
   if (!REGISTERS.has(register)) return void emit({ kind: 'action-rejected', why: `${String(register)} is not a register write-register models` });
   const r = writeRegister(unit, before, register, value & 0xffff_ffff_ffff_ffffn);
-  draft.iommus[iommu] = r.unit as Draft<IommuUnit>;
+  draft.iommus = unitsWith(before.iommus, iommu, r.unit) as Draft<IommuUnit[]>;
   if (r.memory !== before.memory) draft.memory = r.memory;
   emit({ kind: 'register-write', iommu, register, value: value & 0xffff_ffff_ffff_ffffn, gsts: r.unit.regs.gsts, changed: gstsChanges(unit.regs.gsts, r.unit.regs.gsts), note: r.note });
   emitProcessed(iommu, r.processed, emit);

@@ -18,6 +18,7 @@
  * would leave them) only in the debug mode REMAPSIM_FREEZE=1 (src/platform/freeze-mode.ts),
  * which the tests run in.
  */
+import { unitsWith } from './unit-copy.ts';
 import { produce, type Draft } from 'immer';
 import { FREEZE_STATES } from './freeze-mode.ts';
 import type { Action, ActionKind, ActionOf } from './actions.ts';
@@ -218,7 +219,7 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
     const unit = unitOrReject(before, a.iommu, emit);
     if (!unit) return;
     const r = writeIrta(unit, a.value);
-    draft.iommus[a.iommu] = r.unit as Draft<IommuUnit>;
+    draft.iommus = unitsWith(before.iommus, a.iommu, r.unit) as Draft<IommuUnit[]>;
     emit({ kind: 'register-write', iommu: a.iommu, register: 'IRTA', value: a.value, gsts: r.unit.regs.gsts, changed: r.changed, note: r.note });
   },
 
@@ -226,7 +227,7 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
     const unit = unitOrReject(before, a.iommu, emit);
     if (!unit) return;
     const r = writeGcmd(unit, a.value >>> 0);
-    draft.iommus[a.iommu] = r.unit as Draft<IommuUnit>;
+    draft.iommus = unitsWith(before.iommus, a.iommu, r.unit) as Draft<IommuUnit[]>;
     emit({ kind: 'register-write', iommu: a.iommu, register: 'GCMD', value: BigInt(a.value >>> 0), gsts: r.unit.regs.gsts, changed: r.changed, note: r.note });
   },
 
@@ -258,7 +259,7 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
     const unit = unitOrReject(before, a.iommu, emit);
     if (!unit) return;
     const next = clearFaultRecord(unit, a.record);
-    draft.iommus[a.iommu] = next as Draft<IommuUnit>;
+    draft.iommus = unitsWith(before.iommus, a.iommu, next) as Draft<IommuUnit[]>;
     emit({ kind: 'register-write', iommu: a.iommu, register: 'FRCD', value: BigInt(a.record), gsts: next.regs.gsts, changed: [], note: undefined });
   },
 
@@ -551,6 +552,18 @@ const ROOT_FIELD_KINDS: ReadonlySet<string> = new Set<PrimitiveKind>([
   'inject-interrupt',
   'guest-ack',
   'guest-eoi',
+  'write-memory',
+  'write-irte',
+  'write-irta',
+  'write-gcmd',
+  'clear-fault',
+  'invalidate-iec',
+  'invalidate-dma',
+  'invalidation-wait',
+  'write-iqt',
+  'write-register',
+  'write-rtaddr',
+  'amdvi-write-register',
 ]);
 
 /** Apply one primitive action at top-level step `step`; interrupts it raises to the hypervisor go to `raised`. */

@@ -26,3 +26,15 @@ export function unitWith(u: IommuUnit, iec: IommuUnit['iec'], dma: IommuUnit['dm
   };
   return copy;
 }
+
+/**
+ * `units` with entry `index` replaced by `unit` (a new array; `units` unchanged). Handlers
+ * assign it at the root (`draft.iommus = unitsWith(before.iommus, i, u)`), which needs no
+ * draft of the array and lets them take the plain root copy (src/platform/transition.ts
+ * ROOT_FIELD_KINDS).
+ */
+export function unitsWith<U>(units: readonly U[], index: number, unit: U): readonly U[] {
+  const copy = units.slice();
+  copy[index] = unit;
+  return copy;
+}
