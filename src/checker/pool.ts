@@ -69,6 +69,9 @@ export function startPool(text: string, file: string, overrides: Partial<Budget>
     minThreads: threads,
     maxThreads: threads,
     idleTimeout: 1000,
+    // The next chunk is posted while a worker still runs one (runCheck keeps 2 per thread in flight), so a
+    // worker never waits on the main thread between chunks (that wait was 6 % of a worker's time).
+    concurrentTasksPerWorker: 2,
     workerData,
   });
   return {
