@@ -3,6 +3,7 @@
  * sources and how sure we are (data/guest-support.yaml). The explorer reads the table; it
  * does not encode any OS's behaviour in code.
  */
+import { withoutStackTraces } from '../util/without-stack-traces.ts';
 import { readInputText } from '../io/read-input.ts';
 import { MAX_GUEST_SUPPORT_BYTES } from '../io/limits.ts';
 import { fileURLToPath } from 'node:url';
@@ -97,7 +98,7 @@ export function validateGuestSupport(raw: unknown, file: string): GuestSupportTa
 /** Read and validate a table. @throws InputError for an unreadable file, bad YAML or a bad table. */
 export function loadGuestSupport(file: string = DEFAULT_GUEST_SUPPORT_FILE): GuestSupportTable {
   const text = readInputText(file, { maxBytes: MAX_GUEST_SUPPORT_BYTES, what: 'guest support table' });
-  const doc = parseDocument(text);
+  const doc = withoutStackTraces(() => parseDocument(text));
   const err = doc.errors[0];
   if (err !== undefined) throw new InputError(err.message.split('\n')[0] ?? 'YAML error', { file, line: err.linePos?.[0]?.line ?? 0 });
   return validateGuestSupport(doc.toJS(), file);

@@ -8,6 +8,7 @@
  * those that fit 2^53 become numbers, larger ones become hex strings, which the
  * schema accepts only where a 64-bit value is allowed.
  */
+import { withoutStackTraces } from '../util/without-stack-traces.ts';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq, type Document, type YAMLError } from 'yaml';
@@ -143,7 +144,7 @@ export function parseScenarioText(text: string, file: string): ParsedScenario {
   // Nesting is bounded before the yaml package sees the text (its composer recurses per level).
   prescanYamlNesting(text, file);
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, intAsBigInt: true, prettyErrors: false, uniqueKeys: true });
+  const doc = withoutStackTraces(() => parseDocument(text, { lineCounter: lines, intAsBigInt: true, prettyErrors: false, uniqueKeys: true }));
   // An unresolved tag (`!!js/function`, `!custom`) is only a warning to the yaml package, which
   // then reads the value as a string: a scenario uses no tags, so it is an error here.
   const yamlError = doc.errors[0] ?? doc.warnings.find((w) => w.code === 'TAG_RESOLVE_FAILED');
