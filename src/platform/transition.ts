@@ -11,7 +11,9 @@
  * interrupts it made due (a fault event or an invalidation-completion event, pending with IM =
  * 0) are sent (src/platform/event-interrupts.ts). An `msi-write` changes nothing but `step` before
  * its delivery, so it skips immer altogether; this is the MSI read path, and immer's
- * drafts cost tens of microseconds per remap there (BENCHMARKS.md). Either way the
+ * drafts cost tens of microseconds per remap there (BENCHMARKS.md). Kinds whose handlers
+ * only assign whole root fields ({@link ROOT_FIELD_KINDS}) get a plain copy of the root as
+ * their "draft", without immer, for the same reason. Either way the
  * result is a new state sharing everything it did not change with the one before; a transition
  * that changes no hardware state (an IEC-hit remap) returns a copy of the root alone, with
  * `step` advanced. States are immutable by contract and deeply frozen (as immer's auto-freeze
