@@ -48,6 +48,8 @@ const FIELD_BITS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
   'guest-msi': { vector: 8, irte: 16, deliveryMode: 3, destination: 32, entry: 11 },
   'self-ipi': { vector: 8 },
   'host-interrupt': { vector: 8 },
+  // An IRTE index is an interrupt handle (16 bits, VT-d §5.1.5.2; AMD-Vi's are 11): the allocator's next free one.
+  'irte-allocated': { index: 16 },
   grant: { 'grant.vector': 8, 'grant.lastVector': 8 },
   hypercall: { 'op.vector': 8 },
   // Host vectors (8 bits) and the IRTE a VMM binding names (an interrupt handle, 16 bits), encoded

@@ -12,7 +12,7 @@ import { ndstForApicId, type PostedInterruptDescriptor } from '../vtd/pid.ts';
 import { encodeIrte } from '../vtd/irte.ts';
 import { CAP_LAYOUT, GLOBAL_STATUS_BITS } from '../vtd/registers.ts';
 import { encodeIec } from '../vtd/invalidation.ts';
-import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
+import { composeRemappableMsi, MAX_INTERRUPT_HANDLE } from '../vtd/remappable-msi.ts';
 import { msiSourceValidation } from '../vtd/source-id.ts';
 import { dmaAliases } from '../fabric/aliases.ts';
 import { groupOf } from '../fabric/group-index.ts';
@@ -124,6 +124,8 @@ export function postedIrteSetup(state: PlatformState, req: ActionOf<'guest-msi'>
   const { fn, requester, iommu } = admitted;
   const inPlace = req.irte !== undefined;
   const index = req.irte ?? state.hypervisor.nextIrte[iommu] ?? 0;
+  // A full table (no 16-bit handle left): nothing is set up, as Linux's alloc_irte fails.
+  if (index > MAX_INTERRUPT_HANDLE) return [];
   const source = sourceValidationOf(state, fn);
   const irte = encodeIrte({
     mode: 'posted',

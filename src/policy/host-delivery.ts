@@ -15,7 +15,7 @@ import type { Action } from '../platform/actions.ts';
 import type { PlatformState } from '../platform/state.ts';
 import { encodeIrte, irteDestinationField } from '../vtd/irte.ts';
 import { encodeIec } from '../vtd/invalidation.ts';
-import { composeRemappableMsi } from '../vtd/remappable-msi.ts';
+import { composeRemappableMsi, MAX_INTERRUPT_HANDLE } from '../vtd/remappable-msi.ts';
 import { latchedEime } from '../vtd/interrupt-remapping.ts';
 import { composeCompatibilityMsi } from '../x86/msi.ts';
 import type { PciFunction } from '../platform/state.ts';
@@ -88,6 +88,8 @@ export function vtdRemappedHostDelivery(state: PlatformState, fn: PciFunction, e
   const device = fn.key;
   if (state.iommus[iommu] === undefined) return undefined;
   const index = reuse ?? state.hypervisor.nextIrte[iommu] ?? 0;
+  // A full table (no 16-bit handle left): no remapped delivery, as Linux's alloc_irte fails.
+  if (index > MAX_INTERRUPT_HANDLE) return undefined;
   const source = sourceValidationOf(state, fn);
   const irte = hostRemappedIrte(state, iommu, apicId, hostVector, source);
   if (irte === undefined) return undefined;

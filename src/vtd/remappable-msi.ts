@@ -77,6 +77,12 @@ export function decodeRemappableAddress(address: UintInput): RemappableAddress {
 }
 
 /**
+ * The highest interrupt handle (VT-d §5.1.5.2: HANDLE is 16 bits, address bits 19:5 and 2): an
+ * allocator that would hand out a higher one has a full table (Linux `alloc_irte` fails: -ENOSPC).
+ */
+export const MAX_INTERRUPT_HANDLE = 0xffff;
+
+/**
  * Assemble a 64-bit address from remappable-format fields.
  * @throws RangeError when `handle` is not in 0..0xFFFF or another field does not fit.
  */

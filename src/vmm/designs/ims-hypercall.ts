@@ -55,7 +55,7 @@ import type { VmmDesign } from '../design.ts';
 import { vcpuAt } from '../../platform/vcpu-table.ts';
 import { encodeIrte } from '../../vtd/irte.ts';
 import { encodeIec } from '../../vtd/invalidation.ts';
-import { composeRemappableMsi } from '../../vtd/remappable-msi.ts';
+import { composeRemappableMsi, MAX_INTERRUPT_HANDLE } from '../../vtd/remappable-msi.ts';
 import { acceptedRequesters, FIRST_DEVICE_VECTOR, postingCapable, remappingOn, sourceValidationOf } from '../../policy/common.ts';
 import { freeHostVector } from '../host-irq.ts';
 import { hostRemappedIrte } from '../../policy/host-delivery.ts';
@@ -93,6 +93,7 @@ function getMsiPair(state: PlatformState, request: ActionOf<'hypercall'>, rules:
   const iommu = fn.iommu;
   if (iommu === undefined || !remappingOn(state, iommu)) return refuse('interrupt remapping is off: no handle can be bound to the device');
   const index = state.hypervisor.nextIrte[iommu] ?? 0;
+  if (index > MAX_INTERRUPT_HANDLE) return refuse(`no free IRTE: the next handle would be ${index}, past the 16-bit handle space`);
   const valid = sourceValidationOf(state, fn);
   const source = rules.bind ? valid : { sid: 0, sq: 0, svt: 0 };
   const msi = composeRemappableMsi({ handle: index, shv: true, subhandle: 0 });
