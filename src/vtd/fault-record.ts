@@ -195,4 +195,5 @@ export function interruptFaultRaw(f: { reason: number; sourceId: number; index: 
   return FRCD_F_BIT | (BigInt(f.reason) << 96n) | (BigInt(f.sourceId) << 64n) | (BigInt(f.index) << 48n);
 }
 
-const FRCD_F_BIT = 1n << 127n;
+/** FRCD F (bit 127): the record is valid (RW1C). */
+export const FRCD_F_BIT = 1n << 127n;

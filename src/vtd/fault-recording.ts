@@ -10,11 +10,10 @@
  * derived from the F bits, and FECTL.IP clears once nothing is left to service.
  */
 import type { IommuUnit } from '../platform/state.ts';
-import { encodeFaultRecord, interruptFaultRaw, type FaultRecord } from './fault-record.ts';
+import { encodeFaultRecord, FRCD_F_BIT as F_BIT, interruptFaultRaw, type FaultRecord } from './fault-record.ts';
 import { decodeFsts, encodeFsts } from './registers.ts';
 import { derivedPpf, faultCondition, serviceFaultIp } from './fault-event.ts';
 
-const F_BIT = 1n << 127n;
 
 /**
  * Write `record` at FSTS.FRI, or set FSTS.PFO when that record is still pending.

@@ -87,7 +87,7 @@ export const MAX_INTERRUPT_HANDLE = 0xffff;
  * @throws RangeError when `handle` is not in 0..0xFFFF or another field does not fit.
  */
 export function encodeRemappableAddress(a: RemappableAddress): bigint {
-  if (!Number.isInteger(a.handle) || a.handle < 0 || a.handle > 0xffff) {
+  if (!Number.isInteger(a.handle) || a.handle < 0 || a.handle > MAX_INTERRUPT_HANDLE) {
     throw new RangeError(`interrupt handle ${a.handle} is not a 16-bit value`);
   }
   return REMAPPABLE_ADDRESS_LAYOUT.encode({
