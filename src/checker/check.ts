@@ -176,9 +176,10 @@ export function prepareCheck(text: string, file: string, overrides: Partial<Budg
   const memories: GuestIntentMemory[] = [];
   let at = base.initial;
   let memory = NO_GUEST_INTENT_MEMORY;
+  let applied = 0;
   for (const step of compiled.steps) {
     for (const action of step.actions) {
-      const r = applyAction(at, action);
+      const r = applyAction(at, action, applied++);
       at = r.state;
       if (at.vmm !== undefined) memory = rememberGuestIntent(memory, at, r.events);
     }
@@ -216,6 +217,19 @@ export function interleaves(p: SearchContext): boolean {
 /** The state after the scenario's own step `i` (before its first step for -1). */
 function stateAfter(p: SearchContext, i: number): PlatformState {
   return i < 0 ? p.base.initial : p.states[i]!;
+}
+
+const actionCounts = new WeakMap<SearchContext, readonly number[]>();
+
+/** Actions the scenario's own steps 0..i apply (0 for i < 0): the step number of the next action. */
+function actionsThrough(p: SearchContext, i: number): number {
+  let counts = actionCounts.get(p);
+  if (counts === undefined) {
+    let n = 0;
+    counts = p.compiled.steps.map((s) => (n += s.actions.length));
+    actionCounts.set(p, counts);
+  }
+  return i < 0 ? 0 : counts[i]!;
 }
 
 /** A compiled generated step: its label (the step's key) and its actions. */
@@ -333,12 +347,12 @@ export interface RunViolation {
  * Violations of `props` after one action of kind `kind`, one per property, in the order P1,
  * P2, P3, P4, P6, P7 (P7 only with a VMM, and not for a device's raw write: src/properties/p7-guest-intent.ts).
  */
-function judge(p: SearchContext, props: Set<RunProperty>, state: PlatformState, events: readonly PlatformEvent[], kind: string, memory: GuestIntentMemory): { property: RunProperty; message: string }[] {
+function judge(p: SearchContext, props: Set<RunProperty>, state: PlatformState, events: readonly PlatformEvent[], kind: string, memory: GuestIntentMemory, step: number): { property: RunProperty; message: string }[] {
   const out: { property: RunProperty; message: string }[] = [];
   const add = (property: RunProperty, v: { message: string } | undefined): void => void (v && out.push({ property, message: v.message }));
   if (props.has('P1')) add('P1', checkInterruptIsolation(state, events)[0]);
   if (props.has('P2')) add('P2', checkDmaIsolation(state, events)[0]);
-  if (props.has('P3') && state.vcpus.count > 0) add('P3', checkNoLostInterrupt(state, events)[0]);
+  if (props.has('P3') && state.vcpus.count > 0) add('P3', checkNoLostInterrupt(state, events, step)[0]);
   if (props.has('P4')) add('P4', checkCoherence(state, events)[0]);
   if (props.has('P6')) add('P6', checkFaultAccountability(state, events)[0]);
   if (props.has('P7') && state.vmm !== undefined && judgesGuestIntent(kind)) add('P7', checkGuestIntent(state, events, { untrustedDeviceModels: p.untrustedDeviceModels, memory })[0]);
@@ -360,6 +374,8 @@ export function runSteps(p: SearchContext, steps: readonly AttackStep[], coverag
   const pos = at ?? steps.map(() => last);
   const start = pos[0] ?? last;
   let state = stateAfter(p, start);
+  /** The step number of the next action (the scenario's own actions before it count). */
+  let applied = actionsThrough(p, start);
   let memory = start < 0 ? NO_GUEST_INTENT_MEMORY : p.memories[start]!;
   if (coverage) coverage.runs++;
   let i = 0;
@@ -373,9 +389,10 @@ export function runSteps(p: SearchContext, steps: readonly AttackStep[], coverag
     if (b === last || i === 0) continue;
     // The scenario's own next step, after the adversary's so far.
     for (const action of p.compiled.steps[b + 1]!.actions) {
-      const r = applyAction(state, action);
+      const n = applied++;
+      const r = applyAction(state, action, n);
       state = r.state;
-      const v = judge(p, props, state, r.events, action.kind, memory);
+      const v = judge(p, props, state, r.events, action.kind, memory, n);
       if (state.vmm !== undefined) memory = rememberGuestIntent(memory, state, r.events);
       if (v.length > 0) return { ...v[0]!, generated: i - 1, own: b + 1, also: v.slice(1) };
     }
@@ -388,7 +405,8 @@ export function runSteps(p: SearchContext, steps: readonly AttackStep[], coverag
       coverage.actions[step.label] = (coverage.actions[step.label] ?? 0) + 1;
     }
     for (const action of step.actions) {
-      const r = applyAction(state, action);
+      const n = applied++;
+      const r = applyAction(state, action, n);
       state = r.state;
       if (coverage) {
         if (state.vmm !== undefined) {
@@ -411,7 +429,7 @@ export function runSteps(p: SearchContext, steps: readonly AttackStep[], coverag
           }
         }
       }
-      const v = judge(p, props, state, r.events, action.kind, memory);
+      const v = judge(p, props, state, r.events, action.kind, memory, n);
       if (state.vmm !== undefined) memory = rememberGuestIntent(memory, state, r.events);
       if (v.length > 0) return { ...v[0]!, generated: i, also: v.slice(1) };
     }

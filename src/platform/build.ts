@@ -203,7 +203,6 @@ export function buildPlatform(p: PlatformDescription): PlatformState {
     (d.vcpuApicIds ?? []).map((apicId, index) => ({ domain, index, apicId, pcpu: d.cpus.length ? d.cpus[index % d.cpus.length]! : 0 })),
   ).map((v, id) => ({ ...v, id, run: 'runnable', pda: p.amdvi === undefined ? pidBase + BigInt(id * pidStride) : avicBackingPage(pidBase, id), virr: 0n, visr: 0n }));
   const base = {
-    step: 0,
     memory: PhysicalMemory.empty(),
     hostAddressWidth: p.hostAddressWidth,
     interrupts: { apicMode: p.apicMode, extendedDestinationId: p.extendedDestinationId, ...(p.xapicLogicalModel === undefined ? {} : { xapicLogicalModel: p.xapicLogicalModel }), ...(p.urSignaling === undefined ? {} : { urSignaling: p.urSignaling }), ...(p.msiValidation === undefined ? {} : { msiValidation: { assigned: {} } }), ...(p.directPost === undefined ? {} : { directPost: p.directPost }) },

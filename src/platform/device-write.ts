@@ -50,7 +50,6 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  */
 export function copyState(s: PlatformState): Mutable<PlatformState> {
   const copy: { -readonly [K in keyof PlatformState]-?: PlatformState[K] } = {
-    step: s.step,
     memory: s.memory,
     hostAddressWidth: s.hostAddressWidth,
     interrupts: s.interrupts,
@@ -92,7 +91,7 @@ function withUnit(state: PlatformState, index: number, unit: IommuUnit): Platfor
  * Deliver a device write of `data` at `address` that reaches the root complex with
  * requester ID `rid` (after the fabric: src/platform/bus.ts). `fn` is the function that
  * really issued it (its location picks the remapping unit). Returns the state after the
- * write; `step` is left as it is.
+ * write (`state` itself when nothing changed).
  */
 export function deliverDeviceWrite(
   state: PlatformState,

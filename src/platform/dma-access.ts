@@ -182,11 +182,11 @@ function withUnit(state: PlatformState, unit: IommuUnit): PlatformState {
 const VALUE_MASKS: readonly bigint[] = Array.from({ length: 65 }, (_, size) => (1n << BigInt(8 * size)) - 1n);
 
 /**
- * Perform one device DMA access. Returns the state after it. `owned`: `state` is a private copy
- * the caller made for this access (src/platform/transition.ts's `dma`), which may be changed in
- * place and returned instead of copied again; otherwise `state` is never changed.
+ * Perform one device DMA access. Returns the state after it: `state` itself, never changed, when
+ * the access changed nothing the hardware holds (a read that hit the IOTLB, a discarded request);
+ * otherwise one fresh copy of the root, made at most once per access.
  */
-export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, raised: RaisedInterrupt[], owned = false): PlatformState {
+export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
   // PCIe Base §2.2.7: a request must not cross a 4 KiB boundary; a receiver that checks treats
   // one that does as a Malformed TLP and discards it (§2.3, an error reported, no access made).
   // The same for an address beyond 64 bits, which no TLP can carry (docs/fidelity.md).
@@ -214,6 +214,8 @@ export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, r
   let references: readonly MemoryReference[] = [];
   let type: string | undefined;
   let next = state;
+  // Whether `next` is a copy made here (which may be changed in place) rather than `state`.
+  let owned = false;
   let stale: readonly StaleCacheUse[] | undefined;
   if (unit !== undefined && (unit.regs.gsts & (1 << GLOBAL_STATUS_BITS.TES)) !== 0) {
     const request: DmaRequest = { rid: a.rid, iova: a.address, size: a.size, read: !a.write, write: a.write };
@@ -260,22 +262,20 @@ export function deviceDma(state: PlatformState, access: DmaAccess, emit: Emit, r
       emit({ kind: 'dma-fault', ...sourceOf(a, stale), iommu: unit.index, reason, condition: 'interrupt-range-output', frcd, references });
       return current === unit ? next : withUnit(next, current);
     }
-    // `next` is `state` until one of these copies it: only a copy made here (or a state the caller
-    // owns) is changed in place, which spares a second copy of the root per access.
-    let own = owned;
+    // `next` is `state` until one of these copies it: only a copy made here is changed in place,
+    // which spares a second copy of the root per access.
     if (!r.hit && r.result.ok && r.result.memory !== state.memory) {
-      if (!own) next = copyState(next);
-      own = true;
+      if (!owned) next = copyState(next);
+      owned = true;
       (next as { memory: typeof state.memory }).memory = r.result.memory;
     }
     if (r.caches !== unit.dma) {
       const iommus = next.iommus.slice();
       iommus[unit.index] = unitWith(unit, unit.iec, r.caches, unit.directPost);
-      if (!own) next = copyState(next);
-      own = true;
+      if (!owned) next = copyState(next);
+      owned = true;
       (next as { iommus: readonly IommuUnit[] }).iommus = iommus;
     }
-    owned = own;
   } else if (a.pasid !== undefined && isInterruptAddress(a.address)) {
     // A PASID request is never an interrupt request (VT-d §3.14), and nothing translates it.
     return unsupportedRequest(state, a, 'pasid-untranslated', emit);

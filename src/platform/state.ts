@@ -403,9 +403,12 @@ export interface InterruptPlatform {
 export type { VmmState } from '../vmm/state.ts';
 import type { VmmState } from '../vmm/state.ts';
 
+/**
+ * What the platform holds. No step counter: the step number of an action is the caller's
+ * (`applyAction(state, action, step)` stamps its events), so that a transition that changes
+ * nothing returns the same state object (issue 15).
+ */
 export interface PlatformState {
-  /** Number of actions applied so far. */
-  readonly step: number;
   readonly memory: PhysicalMemory;
   /** Host address width in bits (DMAR HAW field + 1): IOMMU structures must lie below 2^HAW. */
   readonly hostAddressWidth: number;

@@ -9,14 +9,15 @@
  * the draft: a handler returns them and they are delivered after `produce`, in order,
  * by the pure `deliverDeviceWrite`. After every primitive, a remapping unit's own event
  * interrupts it made due (a fault event or an invalidation-completion event, pending with IM =
- * 0) are sent (src/platform/event-interrupts.ts). An `msi-write` changes nothing but `step` before
- * its delivery, so it skips immer altogether; this is the MSI read path, and immer's
+ * 0) are sent (src/platform/event-interrupts.ts). An `msi-write` changes nothing before its
+ * delivery, so it skips immer altogether; this is the MSI read path, and immer's
  * drafts cost tens of microseconds per remap there (BENCHMARKS.md). Kinds whose handlers
  * only assign whole root fields ({@link ROOT_FIELD_KINDS}) get a plain copy of the root as
  * their "draft", without immer, for the same reason. Either way the
  * result is a new state sharing everything it did not change with the one before; a transition
- * that changes no hardware state (an IEC-hit remap) returns a copy of the root alone, with
- * `step` advanced. States are immutable by contract and deeply frozen (as immer's auto-freeze
+ * that changes no hardware state (an IEC-hit remap, a rejected action) returns the very state it
+ * was given. The step number is not part of the state: the caller passes it and it stamps the
+ * events (a step counter in the state made every transition a new root). States are immutable by contract and deeply frozen (as immer's auto-freeze
  * would leave them) only in the debug mode REMAPSIM_FREEZE=1 (src/platform/freeze-mode.ts),
  * which the tests run in.
  */
@@ -136,7 +137,6 @@ function freezeResult(next: PlatformState, base: PlatformState): void {
   // nothing below the root is new. STATE_FIELDS makes a new field a compile error until
   // it is listed here.
   Object.freeze(next);
-  if (next.step !== base.step) freezeDiff(next.step, base.step);
   if (next.memory !== base.memory) freezeDiff(next.memory, base.memory);
   if (next.hostAddressWidth !== base.hostAddressWidth) freezeDiff(next.hostAddressWidth, base.hostAddressWidth);
   if (next.interrupts !== base.interrupts) freezeDiff(next.interrupts, base.interrupts);
@@ -156,7 +156,6 @@ function freezeResult(next: PlatformState, base: PlatformState): void {
 const STATE_FIELDS: { readonly [K in keyof PlatformState]-?: true } = {
   vmm: true,
   amdvi: true,
-  step: true,
   memory: true,
   hostAddressWidth: true,
   interrupts: true,
@@ -521,15 +520,16 @@ function withEventInterrupts(next: PlatformState, before: PlatformState, emit: E
  * The `msi-write` primitive (the MSI read path): msiWrite's one device write, delivered
  * directly — no handler table, no immer, no array of writes.
  */
-function msiPrimitive(state: PlatformState, action: ActionOf<'msi-write'>, emit: Emit, step: number, raised: RaisedInterrupt[]): PlatformState {
+function msiPrimitive(state: PlatformState, action: ActionOf<'msi-write'>, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
   const fn = deviceOrReject(state, action.device, emit);
-  const copy = copyState(state);
-  copy.step = step + 1;
+  if (fn === undefined) return state;
   const address = action.address;
-  const rid = fn === undefined ? undefined : traverseFabric(copy, fn, action.rid ?? fn.rid, { address, size: 4, write: true }, emit);
-  let next: PlatformState = rid === undefined ? copy : deliverDeviceWrite(copy, fn!, rid, address, action.data >>> 0, emit, raised);
+  const rid = traverseFabric(state, fn, action.rid ?? fn.rid, { address, size: 4, write: true }, emit);
+  if (rid === undefined) return state;
+  // deliverDeviceWrite returns `state` itself when the write changed nothing (an IEC hit).
+  let next = deliverDeviceWrite(state, fn, rid, address, action.data >>> 0, emit, raised);
   next = sendEventInterrupts(next, state, emit, raised);
-  freezeResult(next, state);
+  if (next !== state) freezeResult(next, state);
   return next;
 }
 
@@ -569,30 +569,28 @@ const ROOT_FIELD_KINDS: ReadonlySet<string> = new Set<PrimitiveKind>([
 ]);
 
 /** Apply one primitive action at top-level step `step`; interrupts it raises to the hypervisor go to `raised`. */
-function applyPrimitive(state: PlatformState, action: Action & { kind: PrimitiveKind }, emit: Emit, step: number, raised: RaisedInterrupt[]): PlatformState {
+function applyPrimitive(state: PlatformState, action: Action & { kind: PrimitiveKind }, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
   let writes = undefined as readonly DeviceWrite[] | void;
   let next: PlatformState;
   if (action.kind === 'dma') {
     const fn = deviceOrReject(state, action.device, emit);
-    const copy = copyState(state);
-    copy.step = step + 1;
-    if (!fn) return copy;
+    if (!fn) return state;
     // A request the bus cannot carry: the size must be 1..64 bytes within one 4 KiB page.
     if (!(action.size >= 1 && action.size <= 64) || Number(action.address & 0xfffn) + action.size > 0x1000 || action.address < 0n || action.address > MAX_U64) {
       emit({ kind: 'action-rejected', why: `DMA of ${action.size} bytes at 0x${action.address.toString(16)}: 1..64 bytes within one 4 KiB page of a 64-bit address` });
-      return copy;
+      return state;
     }
-    const rid = traverseFabric(copy, fn, action.rid ?? fn.rid, action, emit);
+    const rid = traverseFabric(state, fn, action.rid ?? fn.rid, action, emit);
     const next =
       rid === undefined
-        ? copy
-        : deviceDma(copy, { fn, rid, pasid: action.pasid, address: action.address, size: action.size, write: action.write, value: action.value ?? 0n }, emit, raised, true);
+        ? state
+        : deviceDma(state, { fn, rid, pasid: action.pasid, address: action.address, size: action.size, write: action.write, value: action.value ?? 0n }, emit, raised);
     const sent = sendEventInterrupts(next, state, emit, raised);
-    freezeResult(sent, state);
+    if (sent !== state) freezeResult(sent, state);
     return sent;
   }
   if (action.kind === 'msi-write') {
-    return msiPrimitive(state, action, emit, step, raised);
+    return msiPrimitive(state, action, emit, raised);
   } else {
     const handler =
       (handlers as Record<string, Handler<ActionKind>>)[action.kind] ??
@@ -605,15 +603,14 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
     if (ROOT_FIELD_KINDS.has(action.kind)) {
       const copy = copyState(state);
       writes = handler(copy as unknown as Draft<PlatformState>, action as never, emit, state, raised);
-      copy.step = step + 1;
-      next = copy;
+      next = sameRoot(copy, state) ? state : copy;
       // Frozen as immer's auto-freeze would leave it (debug mode), before the writes are delivered.
       freezeResult(next, state);
       if (!writes || writes.length === 0) return withEventInterrupts(next, state, emit, raised);
     } else {
+      // immer returns `state` itself when the handler changed nothing.
       next = produce(state, (draft) => {
         writes = handler(draft, action as never, emit, state, raised);
-        draft.step = step + 1;
       });
       if (!writes || writes.length === 0) return withEventInterrupts(next, state, emit, raised);
     }
@@ -623,25 +620,46 @@ function applyPrimitive(state: PlatformState, action: Action & { kind: Primitive
     const rid = traverseFabric(next, w.fn, w.rid, { address: w.address, size: 4, write: true }, emit);
     if (rid !== undefined) next = deliverDeviceWrite(next, w.fn, rid, w.address, w.data, emit, raised);
   }
-  freezeResult(next, unfrozen);
+  if (next !== unfrozen) freezeResult(next, unfrozen);
   return withEventInterrupts(next, state, emit, raised);
 }
 
-/**
- * Apply one action. A request to the hypervisor is answered by its policy module
- * (src/policy) with primitive actions, applied in order; interrupts raised to the
- * hypervisor meanwhile (a notification outside guest mode) become `host-interrupt`
- * requests handled after them. All of it is one step. Never throws for a well-typed
- * action.
- */
-export function applyAction(state: PlatformState, action: Action): TransitionResult {
-  const events: PlatformEvent[] = [];
-  return { state: applyInto(state, action, events), events };
+/** Whether the root copy `copy` of `base` still holds every field of `base` (the handler changed nothing). */
+function sameRoot(copy: PlatformState, base: PlatformState): boolean {
+  return (
+    copy.memory === base.memory &&
+    copy.hostAddressWidth === base.hostAddressWidth &&
+    copy.interrupts === base.interrupts &&
+    copy.cpus === base.cpus &&
+    copy.iommus === base.iommus &&
+    copy.devices === base.devices &&
+    copy.fabric === base.fabric &&
+    copy.domains === base.domains &&
+    copy.vcpus === base.vcpus &&
+    copy.hypervisor === base.hypervisor &&
+    copy.intent === base.intent &&
+    copy.vmm === base.vmm &&
+    copy.amdvi === base.amdvi
+  );
 }
 
-/** {@link applyAction}'s work: the state after `action`, its events appended to `events`. */
-function applyInto(state: PlatformState, action: Action, events: PlatformEvent[]): PlatformState {
-  const step = state.step;
+/**
+ * Apply one action as step `step`: every event it emits carries `step` (a scenario run, the
+ * checker and the explorer pass the number of actions applied before it; the state holds no
+ * counter, so that a transition that changes nothing returns `state` itself). A request to the
+ * hypervisor is answered by its policy module (src/policy) with primitive actions, applied in
+ * order; interrupts raised to the hypervisor meanwhile (a notification outside guest mode)
+ * become `host-interrupt` requests handled after them. All of it is one step. Never throws for
+ * a well-typed action.
+ * @param step the step number the events are stamped with (default 0); not range-checked
+ */
+export function applyAction(state: PlatformState, action: Action, step = 0): TransitionResult {
+  const events: PlatformEvent[] = [];
+  return { state: applyInto(state, action, events, step), events };
+}
+
+/** {@link applyAction}'s work: the state after `action`, its events (stamped `step`) appended to `events`. */
+function applyInto(state: PlatformState, action: Action, events: PlatformEvent[], step: number): PlatformState {
   const emit = emitterFor(events, step);
   const raised: RaisedInterrupt[] = [];
   // A field no bus or register can carry (NaN, 1.5, a negative or >128-bit bigint): rejected whole (src/platform/action-fields.ts).
@@ -649,24 +667,24 @@ function applyInto(state: PlatformState, action: Action, events: PlatformEvent[]
   const malformed = (action.kind === 'msi-write' && Number.isSafeInteger(action.data) && action.address >= 0n && action.address >> 64n === 0n && (action.rid === undefined || (action.rid >>> 0 === action.rid && action.rid <= 0xffff))) || (action.kind === 'dma' && dmaActionCarriable(action)) ? undefined : malformedField(action);
   if (malformed !== undefined) {
     emit({ kind: 'action-rejected', why: `${action.kind}: ${malformed}` });
-    return produce(state, (d) => void (d.step = step + 1));
+    return state;
   }
   // `msi-write` first: the MSI read path, spared the request-kind set lookups and the dispatch.
   if (action.kind === 'msi-write') {
-    const next = msiPrimitive(state, action, emit, step, raised);
+    const next = msiPrimitive(state, action, emit, raised);
     if (raised.length === 0) return next;
-    return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit, step);
+    return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit);
   }
   if (!isPolicyRequest(action) && !isVmmRequest(action)) {
-    const next = applyPrimitive(state, action as Action & { kind: PrimitiveKind }, emit, step, raised);
+    const next = applyPrimitive(state, action as Action & { kind: PrimitiveKind }, emit, raised);
     if (raised.length === 0) return next;
-    return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit, step);
+    return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit);
   }
-  return drain(state, [action], emit, step);
+  return drain(state, [action], emit);
 }
 
 /** Process `queue` (requests and primitives) to the end, as one step. */
-function drain(state: PlatformState, queue: Action[], emit: Emit, step: number): PlatformState {
+function drain(state: PlatformState, queue: Action[], emit: Emit): PlatformState {
   let s = state;
   // A policy that keeps raising interrupts would loop; the bound is far above any real chain.
   for (let budget = 10_000; queue.length > 0 && budget > 0; budget--) {
@@ -693,24 +711,23 @@ function drain(state: PlatformState, queue: Action[], emit: Emit, step: number):
       continue;
     }
     const raised: RaisedInterrupt[] = [];
-    s = applyPrimitive(s, a as Action & { kind: PrimitiveKind }, emit, step, raised);
+    s = applyPrimitive(s, a as Action & { kind: PrimitiveKind }, emit, raised);
     for (const r of raised) queue.push({ kind: 'host-interrupt', pcpu: r.pcpu, vector: r.vector });
   }
-  if (s.step !== step + 1) s = produce(s, (d) => void (d.step = step + 1));
   return s;
 }
 
 /**
- * Apply actions in order (one step each), collecting every event in one array: the same
- * states and events as {@link applyAction} in a loop (test/platform/freeze-mode.test.ts), with
+ * Apply actions in order, action `i` as step `firstStep + i`, collecting every event in one
+ * array: the same states and events as {@link applyAction} in a loop (test/platform/freeze-mode.test.ts), with
  * no per-action result object or event-array copy. Intermediate states are not frozen unless
  * in debug mode (src/platform/freeze-mode.ts), where every state is. Each action that goes
  * through immer still has its own draft: handlers read the state before the action as a plain
  * value (`before`), which one draft shared by several actions would not give them.
  */
-export function applyActions(state: PlatformState, actions: readonly Action[]): TransitionResult {
+export function applyActions(state: PlatformState, actions: readonly Action[], firstStep = 0): TransitionResult {
   let s = state;
   const events: PlatformEvent[] = [];
-  for (const a of actions) s = applyInto(s, a, events);
+  for (let i = 0; i < actions.length; i++) s = applyInto(s, actions[i]!, events, firstStep + i);
   return { state: s, events };
 }

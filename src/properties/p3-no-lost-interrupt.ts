@@ -51,9 +51,11 @@ function vcpuName(state: PlatformState, id: number): string {
   return v === undefined ? `vCPU ${id}` : `${state.domains[v.domain]?.name ?? `domain ${v.domain}`}.vcpu${v.index}`;
 }
 
-/** P3 violations in `state` after an action (and in that action's `events`). */
-export function checkNoLostInterrupt(state: PlatformState, events: readonly PlatformEvent[]): P3Violation[] {
-  const step = state.step - 1;
+/**
+ * P3 violations in `state` after an action (and in that action's `events`).
+ * @param step the action's step number, for the violations found in the state (those found in an event carry the event's); default: the first event's, else 0
+ */
+export function checkNoLostInterrupt(state: PlatformState, events: readonly PlatformEvent[], step = events[0]?.step ?? 0): P3Violation[] {
   const out: P3Violation[] = [];
   const amd = state.amdvi !== undefined;
   for (const e of events) {

@@ -183,14 +183,17 @@ export function runScenario(scenario: CompiledScenario, options: RunOptions = {}
   const guestIntentTally = tallyGuestIntent([]);
   const p7 = options.untrustedDeviceModels === undefined ? {} : { untrustedDeviceModels: options.untrustedDeviceModels };
   let memory = NO_GUEST_INTENT_MEMORY;
+  /** Actions applied so far: the step number of the next (its events carry it). */
+  let applied = 0;
   for (const step of scenario.steps) {
     const events: PlatformEvent[] = [];
     for (const action of step.actions) {
-      const r = applyAction(state, action);
+      const at = applied++;
+      const r = applyAction(state, action, at);
       state = r.state;
       events.push(...r.events);
       violations.push(...checkInterruptIsolation(state, r.events));
-      if (state.vcpus.count > 0) lost.push(...checkNoLostInterrupt(state, r.events));
+      if (state.vcpus.count > 0) lost.push(...checkNoLostInterrupt(state, r.events, at));
       dmaIsolation.push(...checkDmaIsolation(state, r.events));
       coherence.push(...checkCoherence(state, r.events));
       accountability.push(...checkFaultAccountability(state, r.events, faults));

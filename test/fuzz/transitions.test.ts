@@ -23,12 +23,12 @@ const inputs = fc.noShrink(fc.integer({ min: 0, max: 0x7fff_ffff })).map((s) => 
 function runWith(apply: (s: PlatformState, a: Action) => unknown, input: ReturnType<typeof transitionsTarget.mutant>): void {
   const r = reachableStates().reach.find((x) => x.spec === input.spec)!;
   let s = r.states[input.stepsBefore]!;
-  for (const a of input.actions) {
+  input.actions.forEach((a, i) => {
     apply(s, a);
-    const next = applyAction(s, a);
-    expect(next.state.step).toBe(s.step + 1);
+    const next = applyAction(s, a, i);
+    for (const e of next.events) expect(e.step).toBe(i);
     s = next.state;
-  }
+  });
 }
 
 describe('transitions are total on reachable states', () => {

@@ -20,21 +20,27 @@ function withPid(s: PlatformState, id: number, run: VcpuRun, pcpu: number, pir: 
 }
 
 const pir = (...vectors: number[]): bigint => vectors.reduce((p, v) => withPirBit(p, v), 0n);
-const at = (step: number, s: PlatformState): PlatformState => ({ ...s, step });
 
 describe('P3: PIR bits left behind', () => {
-  it('a running vCPU with PIR bits: violation at the action just taken (state.step - 1), naming vectors and PID fields', () => {
-    const s = at(7, withPid(platform(), 1, 'running', 2, pir(0x41, 0x30, 0xff)));
-    expect(checkNoLostInterrupt(s, [])).toEqual([
+  it('a running vCPU with PIR bits: violation at the action just taken (the step passed in), naming vectors and PID fields', () => {
+    const s = withPid(platform(), 1, 'running', 2, pir(0x41, 0x30, 0xff));
+    expect(checkNoLostInterrupt(s, [], 6)).toEqual([
       { property: 'P3', step: 6, vcpu: 1, message: 'vm1.vcpu1 runs on cpu2 but posted vector(s) 0x30,0x41,0xff sit in PIR unprocessed (ON=1 SN=0 NV=0xf2 NDST=0x4)' },
     ]);
   });
 
   it('a blocked vCPU with PIR bits was not woken', () => {
-    const s = at(3, withPid(platform(), 2, 'blocked', 3, pir(0x20), { on: false, sn: true, nv: 0xf1, ndst: 0x600 }));
-    expect(checkNoLostInterrupt(s, [])).toEqual([
+    const s = withPid(platform(), 2, 'blocked', 3, pir(0x20), { on: false, sn: true, nv: 0xf1, ndst: 0x600 });
+    expect(checkNoLostInterrupt(s, [], 2)).toEqual([
       { property: 'P3', step: 2, vcpu: 2, message: 'vm2.vcpu0 is blocked on cpu3 with posted vector(s) 0x20 pending in PIR and was not woken (ON=0 SN=1 NV=0xf1 NDST=0x600)' },
     ]);
+  });
+
+  it('without a step: the first event\'s step, else 0', () => {
+    const s = withPid(platform(), 1, 'running', 2, pir(0x41));
+    const event = { kind: 'action-rejected', why: 'x', step: 9 } as const;
+    expect(checkNoLostInterrupt(s, [event]).map((v) => v.step)).toEqual([9]);
+    expect(checkNoLostInterrupt(s, []).map((v) => v.step)).toEqual([0]);
   });
 
   it('a runnable (preempted) vCPU may hold PIR bits', () => {
@@ -47,7 +53,7 @@ describe('P3: PIR bits left behind', () => {
   });
 
   it('each offending vCPU is reported, in id order', () => {
-    const s = at(1, withPid(withPid(platform(), 2, 'blocked', 3, pir(0x22)), 0, 'running', 1, pir(0x21)));
+    const s = withPid(withPid(platform(), 2, 'blocked', 3, pir(0x22)), 0, 'running', 1, pir(0x21));
     expect(checkNoLostInterrupt(s, []).map((v) => v.vcpu)).toEqual([0, 2]);
   });
 

@@ -49,8 +49,8 @@ describe('debug freezing (REMAPSIM_FREEZE=1 in vitest)', () => {
       const { initial, actions } = scenario(file);
       let s = initial;
       const returned: { state: PlatformState; text: string }[] = [];
-      for (const a of actions) {
-        s = applyAction(s, a).state;
+      for (const [i, a] of actions.entries()) {
+        s = applyAction(s, a, i).state;
         expect(unfrozenPath(s)).toBeUndefined();
         returned.push({ state: s, text: serialise(s) });
       }
@@ -58,7 +58,7 @@ describe('debug freezing (REMAPSIM_FREEZE=1 in vitest)', () => {
       for (const r of returned) expect(serialise(r.state)).toBe(r.text);
       // A write into a returned state throws (ESM code is strict).
       expect(() => {
-        (s as { step: number }).step = -1;
+        (s as { hostAddressWidth: number }).hostAddressWidth = -1;
       }).toThrow(TypeError);
     });
 
@@ -66,14 +66,15 @@ describe('debug freezing (REMAPSIM_FREEZE=1 in vitest)', () => {
       const { initial, actions } = scenario(file);
       let s = initial;
       const events = [];
-      for (const a of actions) {
-        const r = applyAction(s, a);
+      for (const [i, a] of actions.entries()) {
+        const r = applyAction(s, a, 5 + i);
         s = r.state;
         events.push(...r.events);
       }
-      const batch = applyActions(initial, actions);
+      const batch = applyActions(initial, actions, 5);
       expect(serialise(batch.state)).toBe(serialise(s));
       expect(batch.events).toEqual(events);
+      expect(batch.events[0]!.step).toBe(5);
       expect(unfrozenPath(batch.state)).toBeUndefined();
     });
   }

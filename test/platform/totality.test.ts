@@ -67,11 +67,11 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
 
 function runAll(state: PlatformState, actions: readonly Action[], apply: typeof applyAction): void {
   let s = state;
-  for (const a of actions) {
-    const r = apply(s, a);
-    expect(r.state.step).toBe(s.step + 1);
+  actions.forEach((a, i) => {
+    const r = apply(s, a, i);
+    for (const e of r.events) expect(e.step).toBe(i);
     s = r.state;
-  }
+  });
 }
 
 describe('transitions are total', () => {

@@ -61,12 +61,13 @@ function view(entries: readonly { address: number; data: number; masked?: boolea
 
 /** Apply `actions` to a state with `guest` as 05:00.0's view; the events of the last action batch plus `extra`. */
 function judge(guest: VirtualMsix, extra: (s: PlatformState) => Unstepped[], actions: (s: PlatformState) => Action[] = () => [], pending?: number): { state: PlatformState; violations: P7Violation[] } {
-  let s = applyAction(initial, { kind: 'vmm-guest-view', device: DEV, guest }).state;
-  if (pending !== undefined) s = applyAction(s, { kind: 'vmm-pending', device: DEV, entry: pending, pending: true }).state;
+  let n = 0;
+  let s = applyAction(initial, { kind: 'vmm-guest-view', device: DEV, guest }, n++).state;
+  if (pending !== undefined) s = applyAction(s, { kind: 'vmm-pending', device: DEV, entry: pending, pending: true }, n++).state;
   const events: PlatformEvent[] = [];
-  const step = s.step;
+  const step = n;
   for (const a of actions(s)) {
-    const r = applyAction(s, a);
+    const r = applyAction(s, a, n++);
     s = r.state;
     events.push(...r.events);
   }
