@@ -30,13 +30,15 @@ export function newestMtime(dir) {
 
 /**
  * True when dist/ does not hold a build of the current src/ (or of tsconfig.build.json):
- * no build stamp, or a source file modified after it.
+ * no build stamp, or a source file (or the scenario schema) modified after it.
  */
 export function distIsStale(root = ROOT) {
   const stamp = join(root, 'dist', '.build-stamp');
   if (!existsSync(stamp)) return true;
   const built = statSync(stamp).mtimeMs;
-  return newestMtime(join(root, 'src')) > built || statSync(join(root, 'tsconfig.build.json')).mtimeMs > built;
+  // The build compiles the scenario schema into dist/ too (src/scenario/schema-validator.ts).
+  const schema = join(root, 'specs', 'scenario.schema.json');
+  return newestMtime(join(root, 'src')) > built || statSync(join(root, 'tsconfig.build.json')).mtimeMs > built || (existsSync(schema) && statSync(schema).mtimeMs > built);
 }
 
 /** Whether bin/remapsim.js runs src/ through tsx: forced by REMAPSIM_FROM_SOURCE=1, else a checkout with a stale dist/. */

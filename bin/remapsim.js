@@ -7,13 +7,18 @@
 // there, when a file under src/ is newer than dist/'s build stamp, or dist/ is missing, or
 // REMAPSIM_FROM_SOURCE=1, it runs src/ through tsx (a dev dependency) instead — tests that
 // spawn this file always exercise the current sources. See bin/dist-freshness.js.
+//
+// Compiled, it loads the build's one-file bundle of the CLI (dist/bundle/main.js, scripts/build.mjs)
+// when there is one: ≈ 160 separate modules took longer to load than most commands take to run.
+import { existsSync } from 'node:fs';
 import { runFromSource } from './dist-freshness.js';
 
+const bundled = new URL('../dist/bundle/main.js', import.meta.url);
 const { main } = runFromSource()
   ? await (async () => {
       const { register } = await import('tsx/esm/api');
       register();
       return import('../src/cli/main.ts');
     })()
-  : await import('../dist/cli/main.js');
+  : await import(existsSync(bundled) ? bundled.href : '../dist/cli/main.js');
 process.exitCode = await main(process.argv.slice(2));

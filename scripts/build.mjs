@@ -1,6 +1,7 @@
 // `npm run build`: compile src/ into dist/ with tsconfig.build.json (ESM JavaScript, .d.ts,
 // source maps), from an empty dist/ so no file of a deleted source survives; fails on a type
-// error (run before publishing: prepublishOnly).
+// error (run before publishing: prepublishOnly). It then writes the scenario schema's validator
+// as standalone JavaScript into dist/scenario/ (src/scenario/schema-validator.ts).
 // `node scripts/build.mjs --no-check` (`prepare`, so `npm ci` / `npm install` build it): the
 // same output without type-checking (tsc --noCheck, about half the time). A clone whose
 // sources have a type error still installs and runs; `npm test` starts with the type check
@@ -8,10 +9,10 @@
 // START, so a source saved while tsc ran counts as newer than the build
 // (bin/dist-freshness.js then runs src/ instead of the stale dist/).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist');
@@ -25,6 +26,34 @@ if (r.status !== 0) {
   process.exit(1);
 }
 mkdirSync(dist, { recursive: true });
+// The scenario schema compiled once, here, rather than at every start (src/scenario/schema-validator.ts).
+const { standaloneScenarioValidatorSource, STANDALONE_VALIDATOR_FILE } = await import(pathToFileURL(join(dist, 'scenario', 'schema-validator.js')).href);
+const validatorPath = join(dist, 'scenario', STANDALONE_VALIDATOR_FILE);
+writeFileSync(`${validatorPath}.tmp`, await standaloneScenarioValidatorSource());
+renameSync(`${validatorPath}.tmp`, validatorPath);
+// The command line as one bundle, dist/bundle/ (esbuild over the compiled JavaScript; packages
+// stay imports): loading the CLI's ≈ 160 modules one by one was most of `remapsim decode`'s and
+// half of `npm start`'s time (BENCHMARKS.md, issue 15 goal 6). Two entries, the CLI and the
+// check pool's worker, sharing chunks. The bundle sits two levels down as the modules do, so
+// their `new URL('../../specs/…', import.meta.url)` paths hold. Without esbuild (an install
+// without dev dependencies) there is no bundle and bin/remapsim.js runs dist/cli/main.js.
+const bundle = join(dist, 'bundle');
+const esbuild = await import('esbuild').catch(() => undefined);
+if (esbuild !== undefined) {
+  await esbuild.build({
+    entryPoints: { main: join(dist, 'cli', 'main.js'), 'check-worker': join(dist, 'checker', 'check-worker.js') },
+    outdir: bundle,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: true,
+    logLevel: 'warning',
+  });
+  copyFileSync(validatorPath, join(bundle, STANDALONE_VALIDATOR_FILE));
+}
 const stamp = join(dist, '.build-stamp');
 writeFileSync(stamp, `${started.toISOString()}\n`);
 utimesSync(stamp, started, started);

@@ -9,27 +9,16 @@
  * schema accepts only where a 64-bit value is allowed.
  */
 import { withoutStackTraces } from '../util/without-stack-traces.ts';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq, type Document, type YAMLError } from 'yaml';
-import AjvModule from 'ajv';
 import type { ErrorObject } from 'ajv';
+import { scenarioValidator, schemaDefinition } from './schema-validator.ts';
 import { InputError } from '../io/input-error.ts';
 import { readInputText } from '../io/read-input.ts';
 import { MAX_SCENARIO_BYTES } from '../io/limits.ts';
 import { checkYamlDepth, prescanYamlNesting, yamlToJs } from './yaml-limits.ts';
 
-const SCHEMA_PATH = fileURLToPath(new URL('../../specs/scenario.schema.json', import.meta.url));
-
-type AjvCtor = typeof AjvModule.default;
-const Ajv = ((AjvModule as unknown as { default?: AjvCtor }).default ?? AjvModule) as AjvCtor;
-let validator: ReturnType<InstanceType<AjvCtor>['compile']> | undefined;
-
 function validate(data: unknown): ErrorObject[] {
-  if (validator === undefined) {
-    const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as object;
-    validator = new Ajv({ allErrors: false, strict: false }).compile(schema);
-  }
+  const validator = scenarioValidator();
   return validator(data) ? [] : [...(validator.errors ?? [])];
 }
 
@@ -79,7 +68,7 @@ function describe(e: ErrorObject): { path: string[]; message: string } {
     case 'oneOf':
       return { path, message: path[path.length - 1] === 'acs' ? 'expected a list of ACS control bits (SV, TB, RR, CR, UF, EC, DT) or { capable: [...], enabled: [...] }' : 'expected { count: N } or { apicIds: [...] }' };
     case 'pattern':
-      if (e.schemaPath.endsWith('/bdf/pattern')) return { path, message: 'expected a BDF bb:dd.f or ssss:bb:dd.f in hex (domain at most 8 digits, bus ff, device 1f, function 7)' };
+      if (p['pattern'] === schemaDefinition('bdf')?.pattern) return { path, message: 'expected a BDF bb:dd.f or ssss:bb:dd.f in hex (domain at most 8 digits, bus ff, device 1f, function 7)' };
       return { path, message: e.message ?? 'invalid' };
     default:
       return { path, message: e.message ?? 'invalid' };
