@@ -1,6 +1,7 @@
 /**
- * Wall time of `node bin/remapsim.js …` as a user runs it (a fresh process each time, tsx
- * loading the TypeScript on the way), median of several runs, with child_process. Used by
+ * Wall time of `node bin/remapsim.js …` as a user runs it (a fresh process each time: the
+ * compiled bundle, dist/bundle/, or src/ through tsx when dist/ is stale), median of several
+ * runs, with child_process. Used by
  * bench/run.ts for the CLI start-up section of BENCHMARKS.md.
  *
  * The commands are run round after round, each round running every command once (in
@@ -30,18 +31,17 @@ export interface CliCommand {
 
 const remapsim = (...args: string[]): CliCommand => ({ label: `node ${BIN} ${args.join(' ')}`, node: [BIN, ...args], code: 0 });
 
-/**
- * The start-up floor: node loading tsx and registering its loader, as bin/remapsim.js
- * does first, and nothing else. What remapsim can save is above this line.
- */
-export const FLOOR: CliCommand = {
-  label: "node --input-type=module -e \"import { register } from 'tsx/esm/api'; register();\"",
-  node: ['--input-type=module', '-e', "import { register } from 'tsx/esm/api'; register();"],
-  code: 0,
-};
+/** The start-up floor: a bare `node` process that does nothing. What remapsim can save is above this line. */
+export const FLOOR: CliCommand = { label: 'node -e ""', node: ['-e', ''], code: 0 };
+
+/** What `npm start` runs (package.json `scripts.start`), without npm's own start-up. */
+export const START: CliCommand = remapsim('run', 'specs/default.yaml');
+
+/** The `decode msi` command of issue 15 goal 6. */
+export const DECODE_MSI: CliCommand = remapsim('decode', 'msi', 'fee00538', '0');
 
 /** The commands timed. */
-export const CLI_COMMANDS: readonly CliCommand[] = [remapsim('--help'), remapsim('decode', 'msi', 'fee00538', '0'), remapsim('groups', LARGEST_LSPCI), FLOOR];
+export const CLI_COMMANDS: readonly CliCommand[] = [remapsim('--help'), DECODE_MSI, START, remapsim('groups', LARGEST_LSPCI), FLOOR];
 
 export interface CliTiming {
   /** The command line as typed, from the repository root. */

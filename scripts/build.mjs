@@ -31,8 +31,7 @@ const { standaloneScenarioValidatorSource, STANDALONE_VALIDATOR_FILE } = await i
 const validatorPath = join(dist, 'scenario', STANDALONE_VALIDATOR_FILE);
 writeFileSync(`${validatorPath}.tmp`, await standaloneScenarioValidatorSource());
 renameSync(`${validatorPath}.tmp`, validatorPath);
-// The command line as one bundle, dist/bundle/ (esbuild over the compiled JavaScript; packages
-// stay imports): loading the CLI's ≈ 160 modules one by one was most of `remapsim decode`'s and
+// The command line as one bundle, dist/bundle/ (esbuild over the compiled JavaScript): loading the CLI's ≈ 160 modules one by one was most of `remapsim decode`'s and
 // half of `npm start`'s time (BENCHMARKS.md, issue 15 goal 6). Two entries, the CLI and the
 // check pool's worker, sharing chunks. The bundle sits two levels down as the modules do, so
 // their `new URL('../../specs/…', import.meta.url)` paths hold. Without esbuild (an install
@@ -48,7 +47,11 @@ if (esbuild !== undefined) {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    packages: 'external',
+    // The packages go in too (yaml alone was ≈ 60 CommonJS files to load), except piscina, which
+    // starts threads from a file of its own package. Their require()s of Node's modules need a
+    // `require` in each ESM chunk.
+    external: ['piscina'],
+    banner: { js: "import { createRequire as __bundleCreateRequire } from 'node:module'; const require = __bundleCreateRequire(import.meta.url);" },
     sourcemap: true,
     logLevel: 'warning',
   });
