@@ -48,7 +48,9 @@ export function signal(fn: PciFunction, vector: number): SignalResult {
     const entry = msix.table[vector];
     if (entry === undefined) return { kind: 'dropped', why: `MSI-X table has ${msix.table.length} entries`, fn };
     if (entry.masked || msix.functionMask) {
-      const pending = msix.pending.includes(vector) ? msix.pending : [...msix.pending, vector].sort((a, b) => a - b);
+      // A vector already pending stays so: the function is unchanged (the same object).
+      if (msix.pending.includes(vector)) return { kind: 'pending', capability: 'msix', fn };
+      const pending = [...msix.pending, vector].sort((a, b) => a - b);
       return { kind: 'pending', capability: 'msix', fn: { ...fn, msix: { ...msix, pending } } };
     }
     return { kind: 'send', message: { address: entry.address, data: entry.data }, fn };
@@ -56,7 +58,8 @@ export function signal(fn: PciFunction, vector: number): SignalResult {
   if (msi?.enabled) {
     if (vector >= 1 << msi.mme) return { kind: 'dropped', why: `MSI has ${1 << msi.mme} vectors enabled`, fn };
     if (msi.perVectorMasking && (msi.mask >>> vector) & 1) {
-      return { kind: 'pending', capability: 'msi', fn: { ...fn, msi: { ...msi, pending: (msi.pending | (1 << vector)) >>> 0 } } };
+      const pending = (msi.pending | (1 << vector)) >>> 0;
+      return { kind: 'pending', capability: 'msi', fn: pending === msi.pending ? fn : { ...fn, msi: { ...msi, pending } } };
     }
     return { kind: 'send', message: msiMessage(msi, vector), fn };
   }
@@ -65,7 +68,8 @@ export function signal(fn: PciFunction, vector: number): SignalResult {
 
 /**
  * Messages that became sendable after a change of masks: pending vectors that are now
- * unmasked, in ascending order, with the function's pending bits cleared.
+ * unmasked, in ascending order, with the function's pending bits cleared; `fn` itself when
+ * none is released.
  */
 export function releasePending(fn: PciFunction): { fn: PciFunction; messages: Message[] } {
   const messages: Message[] = [];
@@ -78,7 +82,8 @@ export function releasePending(fn: PciFunction): { fn: PciFunction; messages: Me
       if (e !== undefined && !e.masked) messages.push({ address: e.address, data: e.data });
       else still.push(v);
     }
-    next = { ...next, msix: { ...msix, pending: still } };
+    // Nothing released: the function is returned as it was (the same object).
+    if (messages.length > 0) next = { ...next, msix: { ...msix, pending: still } };
   } else if (!msix?.enabled && msi?.enabled && msi.pending !== 0) {
     let pending = msi.pending;
     for (let v = 0; v < 32; v++) {
@@ -87,7 +92,7 @@ export function releasePending(fn: PciFunction): { fn: PciFunction; messages: Me
         pending = (pending & ~(1 << v)) >>> 0;
       }
     }
-    next = { ...next, msi: { ...msi, pending } };
+    if (pending !== msi.pending) next = { ...next, msi: { ...msi, pending } };
   }
   return { fn: next, messages };
 }

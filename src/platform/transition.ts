@@ -273,16 +273,19 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
     if (!fn) return;
     if (fn.msi === undefined) return void emit({ kind: 'action-rejected', why: `${a.device} has no MSI capability` });
     const mme = a.mme === undefined ? fn.msi.mme : Math.min(a.mme, fn.msi.mmc);
+    const old = fn.msi;
     const msi = {
-      ...fn.msi,
-      enabled: a.enabled ?? fn.msi.enabled,
-      address: a.address ?? fn.msi.address,
-      data: a.data === undefined ? fn.msi.data : a.data & 0xffff,
+      ...old,
+      enabled: a.enabled ?? old.enabled,
+      address: a.address ?? old.address,
+      data: a.data === undefined ? old.data : a.data & 0xffff,
       mme,
-      mask: a.mask ?? fn.msi.mask,
+      mask: a.mask ?? old.mask,
     };
-    const released = releasePending({ ...fn, msi });
-    setDevice(draft, before, a.device, released.fn);
+    // Writing what the capability already holds changes nothing: the state stays the same object.
+    const same = msi.enabled === old.enabled && msi.address === old.address && msi.data === old.data && msi.mme === old.mme && msi.mask === old.mask;
+    const released = releasePending(same ? fn : { ...fn, msi });
+    if (released.fn !== fn) setDevice(draft, before, a.device, released.fn);
     emit({ kind: 'msi-config', device: a.device, change: `MSI ${msi.enabled ? 'enabled' : 'disabled'} address ${hexDigits(msi.address, 8)} data ${hexDigits(msi.data, 4)} vectors ${1 << msi.mme} mask ${hexDigits(msi.mask, 8)}` });
     return sendAll(released.fn, released.messages);
   },
@@ -294,11 +297,16 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
     if (fn.msix === undefined || entry === undefined) {
       return void emit({ kind: 'action-rejected', why: `${a.device} has no MSI-X table entry ${a.entry}` });
     }
-    const table = fn.msix.table.slice();
-    table[a.entry] = { address: a.address ?? entry.address, data: a.data ?? entry.data, masked: a.masked ?? entry.masked };
-    const released = releasePending({ ...fn, msix: { ...fn.msix, table } });
-    setDevice(draft, before, a.device, released.fn);
-    const e = table[a.entry]!;
+    const e = { address: a.address ?? entry.address, data: a.data ?? entry.data, masked: a.masked ?? entry.masked };
+    // Writing what the entry already holds changes nothing: the state stays the same object.
+    let programmed: PciFunction = fn;
+    if (e.address !== entry.address || e.data !== entry.data || e.masked !== entry.masked) {
+      const table = fn.msix.table.slice();
+      table[a.entry] = e;
+      programmed = { ...fn, msix: { ...fn.msix, table } };
+    }
+    const released = releasePending(programmed);
+    if (released.fn !== fn) setDevice(draft, before, a.device, released.fn);
     emit({ kind: 'msi-config', device: a.device, change: `MSI-X entry ${a.entry} ← address ${hexDigits(e.address, 8)} data ${hexDigits(e.data, 8)} ${e.masked ? 'masked' : 'unmasked'}` });
     return sendAll(released.fn, released.messages);
   },
@@ -308,8 +316,9 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
     if (!fn) return;
     if (fn.msix === undefined) return void emit({ kind: 'action-rejected', why: `${a.device} has no MSI-X capability` });
     const msix = { ...fn.msix, enabled: a.enabled ?? fn.msix.enabled, functionMask: a.functionMask ?? fn.msix.functionMask };
-    const released = releasePending({ ...fn, msix });
-    setDevice(draft, before, a.device, released.fn);
+    const same = msix.enabled === fn.msix.enabled && msix.functionMask === fn.msix.functionMask;
+    const released = releasePending(same ? fn : { ...fn, msix });
+    if (released.fn !== fn) setDevice(draft, before, a.device, released.fn);
     emit({ kind: 'msi-config', device: a.device, change: `MSI-X ${msix.enabled ? 'enabled' : 'disabled'}${msix.functionMask ? ', function masked' : ''}` });
     return sendAll(released.fn, released.messages);
   },
@@ -320,7 +329,8 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
     if (before.vmm?.devices[a.device] !== undefined) emit({ kind: 'device-raised', device: a.device, entry: a.vector });
     const r = signal(fn, a.vector);
     if (r.kind === 'dropped') return void emit({ kind: 'msi-dropped', device: a.device, vector: a.vector, why: r.why });
-    setDevice(draft, before, a.device, r.fn);
+    // A sent message (or a vector already pending) leaves the function as it was: the state stays the same object.
+    if (r.fn !== fn) setDevice(draft, before, a.device, r.fn);
     if (r.kind === 'pending') return void emit({ kind: 'msi-pending', device: a.device, capability: r.capability, vector: a.vector });
     return [{ fn, rid: fn.rid, address: r.message.address, data: r.message.data }];
   },

@@ -9,7 +9,9 @@ import { InputError } from '../../src/io/input-error.ts';
 describe('InputError across copies of the module', () => {
   it('instanceof recognises an InputError of a second copy of the class, and nothing else', async () => {
     // The query makes the module loader evaluate the file again: a second, distinct class.
-    const other = (await import('../../src/io/input-error.ts?second-copy')) as typeof import('../../src/io/input-error.ts');
+    // (A variable, so that tsc does not try to resolve the query as a file.)
+    const secondCopy = '../../src/io/input-error.ts?second-copy';
+    const other = (await import(secondCopy)) as typeof import('../../src/io/input-error.ts');
     expect(other.InputError).not.toBe(InputError);
     const e = new other.InputError('bad field', { file: 'x.yaml', line: 3, field: 'platform.cpus' });
     expect(e instanceof InputError).toBe(true);
