@@ -351,7 +351,7 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
 
   grant(draft, a, emit, before) {
     // Built from `before` and set at the root, as in assign-device.
-    draft.intent = { ...before.intent, grants: [...before.intent.grants, a.grant] } as Draft<HypervisorIntent>;
+    draft.intent = { ...before.intent, grants: before.intent.grants.concat([a.grant]) } as Draft<HypervisorIntent>;
     const t = a.grant.target;
     emit({ kind: 'intent', change: `grant ${a.grant.requester} vector 0x${a.grant.vector.toString(16)}${a.grant.lastVector === undefined ? '' : `..0x${a.grant.lastVector.toString(16)}`} → ${t.kind === 'pcpu' ? `APIC ${t.apicId}` : `vCPU ${t.vcpu}`}` });
   },
