@@ -670,20 +670,18 @@ export function applyAction(state: PlatformState, action: Action, step = 0): Tra
 
 /** {@link applyAction}'s work: the state after `action`, its events (stamped `step`) appended to `events`. */
 function applyInto(state: PlatformState, action: Action, events: PlatformEvent[], step: number): PlatformState {
+  // `msi-write` first: the MSI read path, spared the request-kind set lookups and the dispatch.
+  // Its fields are read in applyMsiWrite, where only msi-write actions come: here, a site every
+  // action kind passes, they would be megamorphic loads once every kind has run.
+  if (action.kind === 'msi-write') return applyMsiWrite(state, action, events, step);
   const emit = emitterFor(events, step);
   const raised: RaisedInterrupt[] = [];
   // A field no bus or register can carry (NaN, 1.5, a negative or >128-bit bigint): rejected whole (src/platform/action-fields.ts).
   // `dma` too: its full check is a third of the action's cost beside a cold walk (issue 15 goal 4).
-  const malformed = (action.kind === 'msi-write' && Number.isSafeInteger(action.data) && action.address >= 0n && action.address >> 64n === 0n && (action.rid === undefined || (action.rid >>> 0 === action.rid && action.rid <= 0xffff))) || (action.kind === 'dma' && dmaActionCarriable(action)) ? undefined : malformedField(action);
+  const malformed = action.kind === 'dma' && dmaActionCarriable(action) ? undefined : malformedField(action);
   if (malformed !== undefined) {
     emit({ kind: 'action-rejected', why: `${action.kind}: ${malformed}` });
     return state;
-  }
-  // `msi-write` first: the MSI read path, spared the request-kind set lookups and the dispatch.
-  if (action.kind === 'msi-write') {
-    const next = msiPrimitive(state, action, emit, raised);
-    if (raised.length === 0) return next;
-    return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit);
   }
   if (!isPolicyRequest(action) && !isVmmRequest(action)) {
     const next = applyPrimitive(state, action as Action & { kind: PrimitiveKind }, emit, raised);
@@ -691,6 +689,24 @@ function applyInto(state: PlatformState, action: Action, events: PlatformEvent[]
     return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit);
   }
   return drain(state, [action], emit);
+}
+
+/** {@link applyInto} for an `msi-write`: its field check (a quick accept, else the full one), then the primitive. */
+function applyMsiWrite(state: PlatformState, action: ActionOf<'msi-write'>, events: PlatformEvent[], step: number): PlatformState {
+  const emit = emitterFor(events, step);
+  const rid = action.rid;
+  const address = action.address;
+  if (!(Number.isSafeInteger(action.data) && address >= 0n && address >> 64n === 0n && (rid === undefined || (rid >>> 0 === rid && rid <= 0xffff)))) {
+    const malformed = malformedField(action);
+    if (malformed !== undefined) {
+      emit({ kind: 'action-rejected', why: `msi-write: ${malformed}` });
+      return state;
+    }
+  }
+  const raised: RaisedInterrupt[] = [];
+  const next = msiPrimitive(state, action, emit, raised);
+  if (raised.length === 0) return next;
+  return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit);
 }
 
 /** Process `queue` (requests and primitives) to the end, as one step. */
