@@ -578,27 +578,28 @@ const ROOT_FIELD_KINDS: ReadonlySet<string> = new Set<PrimitiveKind>([
   'amdvi-write-register',
 ]);
 
+/** The `dma` primitive: a device's read or write through the fabric and its remapping unit (src/platform/dma-access.ts). */
+function dmaPrimitive(state: PlatformState, action: ActionOf<'dma'>, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
+  const fn = deviceOrReject(state, action.device, emit);
+  if (!fn) return state;
+  const { address, size } = action;
+  // A request the bus cannot carry: the size must be 1..64 bytes within one 4 KiB page.
+  if (!(size >= 1 && size <= 64) || Number(address & 0xfffn) + size > 0x1000 || address < 0n || address > MAX_U64) {
+    emit({ kind: 'action-rejected', why: `DMA of ${size} bytes at 0x${address.toString(16)}: 1..64 bytes within one 4 KiB page of a 64-bit address` });
+    return state;
+  }
+  const rid = traverseFabric(state, fn, action.rid ?? fn.rid, action, emit);
+  const next = rid === undefined ? state : deviceDma(state, { fn, rid, pasid: action.pasid, address, size, write: action.write, value: action.value ?? 0n }, emit, raised);
+  const sent = sendEventInterrupts(next, state, emit, raised);
+  if (sent !== state) freezeResult(sent, state);
+  return sent;
+}
+
 /** Apply one primitive action at top-level step `step`; interrupts it raises to the hypervisor go to `raised`. */
 function applyPrimitive(state: PlatformState, action: Action & { kind: PrimitiveKind }, emit: Emit, raised: RaisedInterrupt[]): PlatformState {
   let writes = undefined as readonly DeviceWrite[] | void;
   let next: PlatformState;
-  if (action.kind === 'dma') {
-    const fn = deviceOrReject(state, action.device, emit);
-    if (!fn) return state;
-    // A request the bus cannot carry: the size must be 1..64 bytes within one 4 KiB page.
-    if (!(action.size >= 1 && action.size <= 64) || Number(action.address & 0xfffn) + action.size > 0x1000 || action.address < 0n || action.address > MAX_U64) {
-      emit({ kind: 'action-rejected', why: `DMA of ${action.size} bytes at 0x${action.address.toString(16)}: 1..64 bytes within one 4 KiB page of a 64-bit address` });
-      return state;
-    }
-    const rid = traverseFabric(state, fn, action.rid ?? fn.rid, action, emit);
-    const next =
-      rid === undefined
-        ? state
-        : deviceDma(state, { fn, rid, pasid: action.pasid, address: action.address, size: action.size, write: action.write, value: action.value ?? 0n }, emit, raised);
-    const sent = sendEventInterrupts(next, state, emit, raised);
-    if (sent !== state) freezeResult(sent, state);
-    return sent;
-  }
+  if (action.kind === 'dma') return dmaPrimitive(state, action, emit, raised);
   if (action.kind === 'msi-write') {
     return msiPrimitive(state, action, emit, raised);
   } else {
@@ -674,11 +675,12 @@ function applyInto(state: PlatformState, action: Action, events: PlatformEvent[]
   // Its fields are read in applyMsiWrite, where only msi-write actions come: here, a site every
   // action kind passes, they would be megamorphic loads once every kind has run.
   if (action.kind === 'msi-write') return applyMsiWrite(state, action, events, step);
+  // `dma` likewise (a cold nested DMA's fields, read at the shared sites below, were megamorphic loads).
+  if (action.kind === 'dma') return applyDma(state, action, events, step);
   const emit = emitterFor(events, step);
   const raised: RaisedInterrupt[] = [];
   // A field no bus or register can carry (NaN, 1.5, a negative or >128-bit bigint): rejected whole (src/platform/action-fields.ts).
-  // `dma` too: its full check is a third of the action's cost beside a cold walk (issue 15 goal 4).
-  const malformed = action.kind === 'dma' && dmaActionCarriable(action) ? undefined : malformedField(action);
+  const malformed = malformedField(action);
   if (malformed !== undefined) {
     emit({ kind: 'action-rejected', why: `${action.kind}: ${malformed}` });
     return state;
@@ -705,6 +707,26 @@ function applyMsiWrite(state: PlatformState, action: ActionOf<'msi-write'>, even
   }
   const raised: RaisedInterrupt[] = [];
   const next = msiPrimitive(state, action, emit, raised);
+  if (raised.length === 0) return next;
+  return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit);
+}
+
+/**
+ * {@link applyInto} for a `dma`: the allocation-free field check (`dmaActionCarriable`; the full
+ * one only when it is in doubt: the full check was a third of a cold nested DMA's cost beside
+ * the walk, issue 15 goal 4), then the primitive.
+ */
+function applyDma(state: PlatformState, action: ActionOf<'dma'>, events: PlatformEvent[], step: number): PlatformState {
+  const emit = emitterFor(events, step);
+  if (!dmaActionCarriable(action)) {
+    const malformed = malformedField(action);
+    if (malformed !== undefined) {
+      emit({ kind: 'action-rejected', why: `dma: ${malformed}` });
+      return state;
+    }
+  }
+  const raised: RaisedInterrupt[] = [];
+  const next = dmaPrimitive(state, action, emit, raised);
   if (raised.length === 0) return next;
   return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit);
 }
