@@ -31,31 +31,39 @@ const { standaloneScenarioValidatorSource, STANDALONE_VALIDATOR_FILE } = await i
 const validatorPath = join(dist, 'scenario', STANDALONE_VALIDATOR_FILE);
 writeFileSync(`${validatorPath}.tmp`, await standaloneScenarioValidatorSource());
 renameSync(`${validatorPath}.tmp`, validatorPath);
-// The command line as one bundle, dist/bundle/ (esbuild over the compiled JavaScript): loading the CLI's ≈ 160 modules one by one was most of `remapsim decode`'s and
-// half of `npm start`'s time (BENCHMARKS.md, issue 15 goal 6). Two entries, the CLI and the
-// check pool's worker, sharing chunks. The bundle sits two levels down as the modules do, so
-// their `new URL('../../specs/…', import.meta.url)` paths hold. Without esbuild (an install
-// without dev dependencies) there is no bundle and bin/remapsim.js runs dist/cli/main.js.
+// The command line as one bundle, dist/bundle/ (esbuild over the compiled JavaScript): loading
+// the CLI's ≈ 160 modules one by one was most of `remapsim decode`'s and half of `npm start`'s
+// time (BENCHMARKS.md, issue 15 goal 6). Two entries, the CLI and the check pool's worker,
+// sharing chunks. The bundle sits two levels down as the modules do, so their
+// `new URL('../../specs/…', import.meta.url)` paths hold (test/package/bundle-paths.test.ts).
+// Without esbuild (an install without dev dependencies), or if it fails, there is no bundle
+// and bin/remapsim.js runs dist/cli/main.js.
 const bundle = join(dist, 'bundle');
 const esbuild = await import('esbuild').catch(() => undefined);
 if (esbuild !== undefined) {
-  await esbuild.build({
-    entryPoints: { main: join(dist, 'cli', 'main.js'), 'check-worker': join(dist, 'checker', 'check-worker.js') },
-    outdir: bundle,
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    // The packages go in too (yaml alone was ≈ 60 CommonJS files to load), except piscina, which
-    // starts threads from a file of its own package. Their require()s of Node's modules need a
-    // `require` in each ESM chunk.
-    external: ['piscina'],
-    banner: { js: "import { createRequire as __bundleCreateRequire } from 'node:module'; const require = __bundleCreateRequire(import.meta.url);" },
-    sourcemap: true,
-    logLevel: 'warning',
-  });
-  copyFileSync(validatorPath, join(bundle, STANDALONE_VALIDATOR_FILE));
+  try {
+    await esbuild.build({
+      entryPoints: { main: join(dist, 'cli', 'main.js'), 'check-worker': join(dist, 'checker', 'check-worker.js') },
+      outdir: bundle,
+      bundle: true,
+      splitting: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      // The packages go in too (yaml alone was ≈ 60 CommonJS files to load), except piscina, which
+      // starts threads from a file of its own package. Their require()s of Node's modules need a
+      // `require` in each ESM chunk.
+      external: ['piscina'],
+      banner: { js: "import { createRequire as __bundleCreateRequire } from 'node:module'; const require = __bundleCreateRequire(import.meta.url);" },
+      sourcemap: true,
+      logLevel: 'warning',
+    });
+    copyFileSync(validatorPath, join(bundle, STANDALONE_VALIDATOR_FILE));
+  } catch (e) {
+    // No half-written bundle for bin/remapsim.js to load: without one it runs dist/cli/main.js.
+    rmSync(bundle, { recursive: true, force: true });
+    console.error(`build: no CLI bundle (esbuild failed: ${e instanceof Error ? e.message.split('\n')[0] : e}); bin/remapsim.js will run dist/cli/main.js`);
+  }
 }
 const stamp = join(dist, '.build-stamp');
 writeFileSync(stamp, `${started.toISOString()}\n`);
