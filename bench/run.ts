@@ -46,6 +46,9 @@ import { distIsStale } from '../bin/dist-freshness.js';
 import { issue15Cases, issue15Report, irtHeap } from './issue15.ts';
 
 const SIZES = [256, 4096, 65536] as const;
+
+/** A target's verdict as the Targets list prints it. */
+const verdict = (ok: boolean): string => (ok ? '**met**' : '**NOT met**');
 /** Actions per timed iteration; also the IEC capacity, so every hit-case index stays cached. */
 const BATCH = 64;
 const TIME_MS = Number(process.env.BENCH_TIME_MS ?? 1000);
@@ -269,7 +272,6 @@ function scalingReport(rows: readonly ScalingRow[]): { section: string[]; target
   const worst = (kind: string): (typeof ends)[number] => ends.filter((e) => e.kind === kind).reduce((x, y) => (x.model >= y.model ? x : y));
   const wd = worst('devices');
   const wu = worst('units');
-  const verdict = (x: number): string => (x <= SCALING_TARGET_RATIO ? '**met**' : '**NOT met**');
   const section = [
     `## Scaling: IEC hit with ${SCALING_DEVICES.join(', ')} devices on ${SCALING_UNITS.join(' and ')} remapping units (fixtures in \`bench/scaling.ts\`)`,
     '',
@@ -305,7 +307,7 @@ function scalingReport(rows: readonly ScalingRow[]): { section: string[]; target
     ...ends.map((e) => `| ${e.what} | ${fmtX(e.model)} | ${fmtX(e.base)} |`),
     '',
   ];
-  const target = `- IEC-hit cost within ${SCALING_TARGET_RATIO}× between the ends: ${fmtInt(d1)} vs ${d0} device ${fmtX(wd.model)} (worst, ${wd.what.split(', ')[1]}; baseline ${fmtX(wd.base)}) — ${verdict(wd.model)}; ${u1} vs ${u0} unit ${fmtX(wu.model)} (worst, ${wu.what.split(', ')[1]}; baseline ${fmtX(wu.base)}) — ${verdict(wu.model)}.`;
+  const target = `- IEC-hit cost within ${SCALING_TARGET_RATIO}× between the ends: ${fmtInt(d1)} vs ${d0} device ${fmtX(wd.model)} (worst, ${wd.what.split(', ')[1]}; baseline ${fmtX(wd.base)}) — ${verdict(wd.model <= SCALING_TARGET_RATIO)}; ${u1} vs ${u0} unit ${fmtX(wu.model)} (worst, ${wu.what.split(', ')[1]}; baseline ${fmtX(wu.base)}) — ${verdict(wu.model <= SCALING_TARGET_RATIO)}.`;
   return { section, target };
 }
 
@@ -313,7 +315,6 @@ function scalingReport(rows: readonly ScalingRow[]): { section: string[]; target
 const CLI_TARGETS_MS = { decode: 250, start: 500 } as const;
 
 function cliTargets(cli: readonly CliTiming[], fromDist: boolean): string[] {
-  const verdict = (ok: boolean): string => (ok ? '**met**' : '**NOT met**');
   const decode = cli.find((c) => c.command === DECODE_MSI.label);
   const start = cli.find((c) => c.command === START.label);
   if (decode === undefined || start === undefined) return [];
@@ -378,7 +379,6 @@ function report(rows: readonly Row[], started: Date, extra: Extra): string {
   const slowest = remaps.reduce((a, b) => (a.opsPerSecond <= b.opsPerSecond ? a : b));
   const hits = remaps.filter((r) => r.name === 'msi-write, IEC hit');
   const slowestHit = hits.reduce((a, b) => (a.opsPerSecond <= b.opsPerSecond ? a : b));
-  const verdict = (ok: boolean): string => (ok ? '**met**' : '**NOT met**');
   const dma = rows.filter((r) => r.name.startsWith('dma:'));
   const writes = rows.filter((r) => r.name.startsWith(DMA_CASES.write));
   const byName = (name: string): Row => rows.find((r) => r.name === name)!;

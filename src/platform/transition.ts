@@ -111,8 +111,11 @@ export function deviceOrReject(state: PlatformState, key: string, emit: Emit): P
  * Set function `key` of `before` to `fn` in the draft: a new `devices` record set at the
  * root, built outside immer (src/util/keyed-record.ts: immer's copy of the record through
  * `draft.devices[key]` was most of the cost of an MSI programming action with 256 devices).
+ * When `fn` is the function `before` already holds (a signal that sends its message, a
+ * programming that writes what is there), nothing is set, so the transition returns `before`.
  */
 function setDevice(draft: Draft<PlatformState>, before: PlatformState, key: string, fn: PciFunction): void {
+  if (before.devices[key] === fn) return;
   draft.devices = withEntry(before.devices, key, fn) as Draft<Record<string, PciFunction>>;
 }
 
@@ -282,10 +285,10 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
       mme,
       mask: a.mask ?? old.mask,
     };
-    // Writing what the capability already holds changes nothing: the state stays the same object.
+    // Writing what the capability already holds changes nothing (the function stays the same object).
     const same = msi.enabled === old.enabled && msi.address === old.address && msi.data === old.data && msi.mme === old.mme && msi.mask === old.mask;
     const released = releasePending(same ? fn : { ...fn, msi });
-    if (released.fn !== fn) setDevice(draft, before, a.device, released.fn);
+    setDevice(draft, before, a.device, released.fn);
     emit({ kind: 'msi-config', device: a.device, change: `MSI ${msi.enabled ? 'enabled' : 'disabled'} address ${hexDigits(msi.address, 8)} data ${hexDigits(msi.data, 4)} vectors ${1 << msi.mme} mask ${hexDigits(msi.mask, 8)}` });
     return sendAll(released.fn, released.messages);
   },
@@ -298,7 +301,7 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
       return void emit({ kind: 'action-rejected', why: `${a.device} has no MSI-X table entry ${a.entry}` });
     }
     const e = { address: a.address ?? entry.address, data: a.data ?? entry.data, masked: a.masked ?? entry.masked };
-    // Writing what the entry already holds changes nothing: the state stays the same object.
+    // Writing what the entry already holds changes nothing (the function stays the same object).
     let programmed: PciFunction = fn;
     if (e.address !== entry.address || e.data !== entry.data || e.masked !== entry.masked) {
       const table = fn.msix.table.slice();
@@ -306,7 +309,7 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
       programmed = { ...fn, msix: { ...fn.msix, table } };
     }
     const released = releasePending(programmed);
-    if (released.fn !== fn) setDevice(draft, before, a.device, released.fn);
+    setDevice(draft, before, a.device, released.fn);
     emit({ kind: 'msi-config', device: a.device, change: `MSI-X entry ${a.entry} ← address ${hexDigits(e.address, 8)} data ${hexDigits(e.data, 8)} ${e.masked ? 'masked' : 'unmasked'}` });
     return sendAll(released.fn, released.messages);
   },
@@ -318,7 +321,7 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
     const msix = { ...fn.msix, enabled: a.enabled ?? fn.msix.enabled, functionMask: a.functionMask ?? fn.msix.functionMask };
     const same = msix.enabled === fn.msix.enabled && msix.functionMask === fn.msix.functionMask;
     const released = releasePending(same ? fn : { ...fn, msix });
-    if (released.fn !== fn) setDevice(draft, before, a.device, released.fn);
+    setDevice(draft, before, a.device, released.fn);
     emit({ kind: 'msi-config', device: a.device, change: `MSI-X ${msix.enabled ? 'enabled' : 'disabled'}${msix.functionMask ? ', function masked' : ''}` });
     return sendAll(released.fn, released.messages);
   },
@@ -329,8 +332,7 @@ const handlers: { [K in Exclude<PrimitiveKind, VcpuKind | DmaKind | RegisterKind
     if (before.vmm?.devices[a.device] !== undefined) emit({ kind: 'device-raised', device: a.device, entry: a.vector });
     const r = signal(fn, a.vector);
     if (r.kind === 'dropped') return void emit({ kind: 'msi-dropped', device: a.device, vector: a.vector, why: r.why });
-    // A sent message (or a vector already pending) leaves the function as it was: the state stays the same object.
-    if (r.fn !== fn) setDevice(draft, before, a.device, r.fn);
+    setDevice(draft, before, a.device, r.fn);
     if (r.kind === 'pending') return void emit({ kind: 'msi-pending', device: a.device, capability: r.capability, vector: a.vector });
     return [{ fn, rid: fn.rid, address: r.message.address, data: r.message.data }];
   },
@@ -678,19 +680,29 @@ function applyInto(state: PlatformState, action: Action, events: PlatformEvent[]
   // `dma` likewise (a cold nested DMA's fields, read at the shared sites below, were megamorphic loads).
   if (action.kind === 'dma') return applyDma(state, action, events, step);
   const emit = emitterFor(events, step);
-  const raised: RaisedInterrupt[] = [];
-  // A field no bus or register can carry (NaN, 1.5, a negative or >128-bit bigint): rejected whole (src/platform/action-fields.ts).
-  const malformed = malformedField(action);
-  if (malformed !== undefined) {
-    emit({ kind: 'action-rejected', why: `${action.kind}: ${malformed}` });
-    return state;
-  }
+  if (rejectedAsMalformed(action, emit)) return state;
   if (!isPolicyRequest(action) && !isVmmRequest(action)) {
-    const next = applyPrimitive(state, action as Action & { kind: PrimitiveKind }, emit, raised);
-    if (raised.length === 0) return next;
-    return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit);
+    const raised: RaisedInterrupt[] = [];
+    return withRaised(applyPrimitive(state, action as Action & { kind: PrimitiveKind }, emit, raised), raised, emit);
   }
   return drain(state, [action], emit);
+}
+
+/**
+ * Whether `action` has a field no bus or register can carry (NaN, 1.5, a negative or >128-bit
+ * bigint; src/platform/action-fields.ts): then it is rejected whole, with an event saying which.
+ */
+function rejectedAsMalformed(action: Action, emit: Emit): boolean {
+  const malformed = malformedField(action);
+  if (malformed === undefined) return false;
+  emit({ kind: 'action-rejected', why: `${action.kind}: ${malformed}` });
+  return true;
+}
+
+/** `next`, after the interrupts raised to the hypervisor on the way (`raised`) are handled as `host-interrupt` requests. */
+function withRaised(next: PlatformState, raised: readonly RaisedInterrupt[], emit: Emit): PlatformState {
+  if (raised.length === 0) return next;
+  return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit);
 }
 
 /** {@link applyInto} for an `msi-write`: its field check (a quick accept, else the full one), then the primitive. */
@@ -698,17 +710,10 @@ function applyMsiWrite(state: PlatformState, action: ActionOf<'msi-write'>, even
   const emit = emitterFor(events, step);
   const rid = action.rid;
   const address = action.address;
-  if (!(Number.isSafeInteger(action.data) && address >= 0n && address >> 64n === 0n && (rid === undefined || (rid >>> 0 === rid && rid <= 0xffff)))) {
-    const malformed = malformedField(action);
-    if (malformed !== undefined) {
-      emit({ kind: 'action-rejected', why: `msi-write: ${malformed}` });
-      return state;
-    }
-  }
+  const carriable = Number.isSafeInteger(action.data) && address >= 0n && address >> 64n === 0n && (rid === undefined || (rid >>> 0 === rid && rid <= 0xffff));
+  if (!carriable && rejectedAsMalformed(action, emit)) return state;
   const raised: RaisedInterrupt[] = [];
-  const next = msiPrimitive(state, action, emit, raised);
-  if (raised.length === 0) return next;
-  return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit);
+  return withRaised(msiPrimitive(state, action, emit, raised), raised, emit);
 }
 
 /**
@@ -718,17 +723,9 @@ function applyMsiWrite(state: PlatformState, action: ActionOf<'msi-write'>, even
  */
 function applyDma(state: PlatformState, action: ActionOf<'dma'>, events: PlatformEvent[], step: number): PlatformState {
   const emit = emitterFor(events, step);
-  if (!dmaActionCarriable(action)) {
-    const malformed = malformedField(action);
-    if (malformed !== undefined) {
-      emit({ kind: 'action-rejected', why: `dma: ${malformed}` });
-      return state;
-    }
-  }
+  if (!dmaActionCarriable(action) && rejectedAsMalformed(action, emit)) return state;
   const raised: RaisedInterrupt[] = [];
-  const next = dmaPrimitive(state, action, emit, raised);
-  if (raised.length === 0) return next;
-  return drain(next, raised.map((r) => ({ kind: 'host-interrupt', ...r })), emit);
+  return withRaised(dmaPrimitive(state, action, emit, raised), raised, emit);
 }
 
 /** Process `queue` (requests and primitives) to the end, as one step. */

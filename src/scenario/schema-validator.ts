@@ -17,17 +17,20 @@ import type AjvModule from 'ajv';
 import type { ErrorObject } from 'ajv';
 
 /** The scenario schema file. */
-export const SCENARIO_SCHEMA_PATH = fileURLToPath(new URL('../../specs/scenario.schema.json', import.meta.url));
+const SCENARIO_SCHEMA_PATH = fileURLToPath(new URL('../../specs/scenario.schema.json', import.meta.url));
 
 /** Name of the standalone validator the build writes next to this module. */
 export const STANDALONE_VALIDATOR_FILE = 'scenario-schema.validate.cjs';
 
-/** Ajv options of the scenario validator: first error only, Ajv's strict mode off (the schema carries `x-` annotations). */
+/**
+ * Ajv options of the scenario validator: the first error only; Ajv's strict mode off (the schema
+ * carries `x-` annotations); `$ref`s not inlined, so each definition is its own function. Inlined,
+ * the standalone validator was one 620 KB function that V8 compiled whole at the first validation
+ * (≈ 0.1 s of every start). An error's schemaPath is then relative to its definition
+ * (`#/pattern`), so errors are told apart by what they say ({@link schemaDefinition}), not by
+ * where in the schema they arose.
+ */
 const AJV_OPTIONS = { allErrors: false, strict: false, inlineRefs: false } as const;
-// inlineRefs off: each definition is its own function. Inlined, the standalone validator was one
-// 620 KB function that V8 compiled whole at the first validation (≈ 0.1 s of every start); an
-// error's schemaPath is then relative to its definition (`#/pattern`), so errors are told apart
-// by what they say (schemaDefinition below), not by where in the schema they arose.
 
 /** A compiled validator: true when `data` is valid, else false with `errors` set. */
 export interface ScenarioValidateFunction {
